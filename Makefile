@@ -1,0 +1,43 @@
+# One entry point: `make install`, `make test`, `make lint`, `make run`, `make bench`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PACKAGES := libs/events libs/client services/session services/gateway services/orchestrator-stub
+STAMP := $(VENV)/.installed
+
+.PHONY: install test test-fault lint format schema run bench clean
+
+$(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES))
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt $(addprefix -e ,$(PACKAGES)) -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -m "not fault"
+
+test-fault: install
+	$(BIN)/python -m pytest -m fault
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy libs/*/src services/*/src
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+schema: install
+	$(BIN)/python -m switchboard_events.schema docs/events.schema.json
+
+run: install
+	$(BIN)/python -m switchboard_gateway.devstack
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,41 @@
+"""Switchboard's shared event vocabulary and broker helpers."""
+
+from .codec import encode, event_id, split_batch
+from .connection import broker_connection
+from .consumer import Delivered, events_of, iter_events, unpack
+from .ids import new_id
+from .models import EVENT_ADAPTER, EVENT_TYPES, Event, make_event, parse_event
+from .publisher import PublishFailed, Publisher
+from .routing import PERSISTED_TYPES, InvalidName, Names, check_name, names_from
+from .run_stream import RunStream
+from .settings import BrokerSettings
+from .topology import declare_device_queue, declare_topology, queue_exists
+
+__all__ = [
+    "EVENT_ADAPTER",
+    "EVENT_TYPES",
+    "PERSISTED_TYPES",
+    "BrokerSettings",
+    "Delivered",
+    "Event",
+    "InvalidName",
+    "Names",
+    "PublishFailed",
+    "Publisher",
+    "RunStream",
+    "broker_connection",
+    "check_name",
+    "declare_device_queue",
+    "declare_topology",
+    "encode",
+    "event_id",
+    "events_of",
+    "iter_events",
+    "make_event",
+    "names_from",
+    "new_id",
+    "parse_event",
+    "queue_exists",
+    "split_batch",
+    "unpack",
+]

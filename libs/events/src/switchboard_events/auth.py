@@ -1,0 +1,87 @@
+"""JWT verification shared by the gateway and the session service.
+
+HS256 with `JWT_SECRET` by default; RS256/ES256 when `JWT_PUBLIC_KEY` (PEM) is set. `sub` and
+`exp` are required; `aud`/`iss` are checked when configured. Dev tokens exist only in dev mode.
+"""
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import jwt
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "switchboard-dev-secret-change-me"
+
+
+class AuthSettings(BaseSettings):
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
+
+    env: Literal["dev", "prod"] = Field(default="dev", alias="SWITCHBOARD_ENV")
+    jwt_secret: SecretStr = Field(default=SecretStr(DEFAULT_SECRET), alias="JWT_SECRET")
+    jwt_algorithm: Literal["HS256", "RS256", "ES256"] = Field(default="HS256", alias="JWT_ALGORITHM")
+    jwt_public_key: str | None = Field(default=None, alias="JWT_PUBLIC_KEY")
+    """PEM public key for RS256/ES256 (the private key stays with the issuer)."""
+    jwt_audience: str | None = Field(default=None, alias="JWT_AUDIENCE")
+    jwt_issuer: str | None = Field(default=None, alias="JWT_ISSUER")
+    dev_token_ttl_s: int = Field(default=24 * 3600, alias="DEV_TOKEN_TTL_S")
+
+    def check_production(self) -> None:
+        """Refuse to run in production with the default secret."""
+        if (
+            self.env == "prod"
+            and self.jwt_algorithm == "HS256"
+            and self.jwt_secret.get_secret_value() == DEFAULT_SECRET
+        ):
+            raise RuntimeError("SWITCHBOARD_ENV=prod needs JWT_SECRET set to a secret of your own")
+
+
+class AuthError(Exception):
+    """A token that is not accepted; `reason` is `unauthenticated` or `forbidden`."""
+
+    def __init__(self, reason: Literal["unauthenticated", "forbidden"], message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Claims:
+    user_id: str
+    expires_at: float
+
+
+def verify_token(token: str, settings: AuthSettings) -> Claims:
+    """The token's user and expiry, or AuthError (expired, bad signature, wrong audience...)."""
+    key = settings.jwt_public_key if settings.jwt_algorithm != "HS256" else None
+    try:
+        claims = jwt.decode(
+            token,
+            key or settings.jwt_secret.get_secret_value(),
+            algorithms=[settings.jwt_algorithm],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={"require": ["sub", "exp"], "verify_aud": settings.jwt_audience is not None},
+        )
+    except (jwt.InvalidAudienceError, jwt.InvalidIssuerError) as exc:
+        raise AuthError("forbidden", f"token not allowed here: {exc}") from exc
+    except jwt.ExpiredSignatureError as exc:
+        raise AuthError("unauthenticated", "token expired") from exc
+    except jwt.PyJWTError as exc:
+        raise AuthError("unauthenticated", f"invalid token: {exc}") from exc
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise AuthError("unauthenticated", "token has no subject")
+    return Claims(user_id=sub, expires_at=float(claims["exp"]))
+
+
+def issue_dev_token(user_id: str, settings: AuthSettings, ttl_s: int | None = None) -> str:
+    """An HS256 token for `user_id` (dev mode and tests only)."""
+    now = int(time.time())
+    claims: dict[str, object] = {"sub": user_id, "iat": now, "exp": now + (ttl_s or settings.dev_token_ttl_s)}
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")

@@ -1,0 +1,39 @@
+"""Wire encoding: one event is one compact JSON object; a batch is newline-delimited.
+
+JSON never contains a raw newline (it is escaped inside strings), so a consumer splits a
+batch on b"\\n" without parsing, and the gateway forwards each line as one frame unchanged.
+"""
+
+import json
+
+from .models import Event
+
+BATCH_CONTENT_TYPE = "application/x-ndjson"
+SINGLE_CONTENT_TYPE = "application/json"
+_ID_PREFIX = b'{"id":"'
+
+
+def encode(event: Event) -> bytes:
+    """Compact JSON with `id` first (so `event_id` can read it without parsing)."""
+    return event.model_dump_json(by_alias=True).encode()
+
+
+def encode_batch(lines: list[bytes]) -> bytes:
+    return b"\n".join(lines)
+
+
+def split_batch(body: bytes) -> list[bytes]:
+    """The events of one AMQP message body, single or batched."""
+    return [line for line in body.split(b"\n") if line]
+
+
+def event_id(raw: bytes) -> str:
+    """The `id` of an encoded event, read from its first bytes when it was encoded here."""
+    if raw.startswith(_ID_PREFIX):
+        end = raw.find(b'"', len(_ID_PREFIX))
+        if end > 0:
+            return raw[len(_ID_PREFIX) : end].decode()
+    value = json.loads(raw).get("id")
+    if not isinstance(value, str):
+        raise ValueError("event has no string id")
+    return value

@@ -1,0 +1,133 @@
+"""Publishing events with confirms and per-session coalescing.
+
+Each session has a lane: events wait in it while the lane's previous message is unconfirmed
+(or up to `coalesce_window_ms` after the first one), then go out as one AMQP message of up to
+`coalesce_max_events` newline-delimited events of one type. One message in flight per session
+keeps a session's events in order across reconnects; lanes of different sessions run in
+parallel. Every event's future resolves when the broker confirms its message, or fails with
+`PublishFailed`: nothing is dropped silently.
+"""
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange
+
+from .codec import BATCH_CONTENT_TYPE, SINGLE_CONTENT_TYPE, encode, encode_batch
+from .models import Event
+from .routing import Names
+from .settings import BrokerSettings
+
+log = logging.getLogger(__name__)
+
+
+class PublishFailed(RuntimeError):
+    """The broker did not confirm a message (nack, channel or connection loss)."""
+
+
+@dataclass
+class _Pending:
+    body: bytes
+    event_type: str
+    future: asyncio.Future[None]
+
+
+@dataclass
+class _Lane:
+    pending: deque[_Pending] = field(default_factory=deque)
+    task: asyncio.Task[None] | None = None
+    more: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Publisher:
+    """Publishes events onto `ai.events`; use `enqueue` to stream, `publish` to wait."""
+
+    def __init__(self, channel: AbstractChannel, names: Names, settings: BrokerSettings) -> None:
+        self._channel = channel
+        self._names = names
+        self._window = settings.coalesce_window_ms / 1000
+        self._max = settings.coalesce_max_events
+        self._exchange: AbstractExchange | None = None
+        self._lanes: dict[str, _Lane] = {}
+        self.messages_sent = 0
+        self.events_sent = 0
+
+    async def start(self) -> "Publisher":
+        self._exchange = await self._channel.get_exchange(self._names.events_exchange)
+        return self
+
+    def enqueue(self, event: Event) -> asyncio.Future[None]:
+        """Queue an event; the future resolves once the broker confirmed it."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        lane = self._lanes.get(event.session_id)
+        if lane is None:
+            lane = self._lanes[event.session_id] = _Lane()
+        lane.pending.append(_Pending(encode(event), event.type, future))
+        if lane.task is None:
+            lane.task = asyncio.create_task(self._run_lane(event.session_id, lane))
+        elif len(lane.pending) >= self._max:
+            lane.more.set()
+        return future
+
+    async def publish(self, event: Event) -> None:
+        """Publish one event and wait for the broker's confirm (raises PublishFailed)."""
+        await self.enqueue(event)
+
+    async def flush(self) -> None:
+        """Wait until every queued event is confirmed or failed."""
+        tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run_lane(self, session_id: str, lane: _Lane) -> None:
+        try:
+            while lane.pending:
+                if self._window and len(lane.pending) < self._max:
+                    lane.more.clear()
+                    try:
+                        await asyncio.wait_for(lane.more.wait(), self._window)
+                    except TimeoutError:
+                        pass
+                await self._send(session_id, _take_batch(lane.pending, self._max))
+        finally:
+            lane.task = None
+            if lane.pending:
+                lane.task = asyncio.create_task(self._run_lane(session_id, lane))
+            else:
+                self._lanes.pop(session_id, None)
+
+    async def _send(self, session_id: str, batch: list[_Pending]) -> None:
+        assert self._exchange is not None, "Publisher.start() was not awaited"
+        single = len(batch) == 1
+        message = aio_pika.Message(
+            body=batch[0].body if single else encode_batch([p.body for p in batch]),
+            content_type=SINGLE_CONTENT_TYPE if single else BATCH_CONTENT_TYPE,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            headers={"x-events": len(batch)},
+        )
+        key = self._names.routing_key(session_id, batch[0].event_type)
+        try:
+            await self._exchange.publish(message, key, mandatory=False)
+        except Exception as exc:  # noqa: BLE001 - every failure must reach the callers
+            log.warning("publish to %s failed: %r", key, exc)
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(PublishFailed(f"{key}: {exc!r}"))
+            return
+        self.messages_sent += 1
+        self.events_sent += len(batch)
+        for item in batch:
+            if not item.future.done():
+                item.future.set_result(None)
+
+
+def _take_batch(pending: deque[_Pending], limit: int) -> list[_Pending]:
+    """The longest run of same-type events at the head of `pending`, at most `limit`."""
+    first = pending.popleft()
+    batch = [first]
+    while pending and len(batch) < limit and pending[0].event_type == first.event_type:
+        batch.append(pending.popleft())
+    return batch

@@ -1,0 +1,103 @@
+"""Every exchange, queue and routing-key name in one place.
+
+`session.<session_id>.<event_type>` on the `ai.events` topic exchange; one queue per device
+`ai.session.<session_id>.<client_id>` bound with `session.<session_id>.#`.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .settings import BrokerSettings
+
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+PERSISTED_TYPES: tuple[str, ...] = (
+    "response",
+    "tool_call",
+    "tool_result",
+    "agent_switch",
+    "error",
+    "run_start",
+    "run_end",
+    "session_start",
+    "session_end",
+)
+"""Event types the session service stores (never the token firehose)."""
+
+
+class InvalidName(ValueError):
+    """A session or client id that cannot be part of a queue name or routing key."""
+
+
+def check_name(value: str, what: str = "id") -> str:
+    """`value` if it is `[A-Za-z0-9_-]{1,64}`, else InvalidName (no dots, wildcards, slashes)."""
+    if not _NAME.fullmatch(value):
+        raise InvalidName(f"{what} must match [A-Za-z0-9_-]{{1,64}}")
+    return value
+
+
+@dataclass(frozen=True)
+class Names:
+    """Broker names under one prefix."""
+
+    prefix: str = ""
+
+    @property
+    def events_exchange(self) -> str:
+        return f"{self.prefix}ai.events"
+
+    @property
+    def control_exchange(self) -> str:
+        return f"{self.prefix}ai.control"
+
+    @property
+    def commands_exchange(self) -> str:
+        return f"{self.prefix}ai.commands"
+
+    @property
+    def run_queue(self) -> str:
+        return f"{self.prefix}ai.runs"
+
+    @property
+    def tool_queue(self) -> str:
+        return f"{self.prefix}ai.tools"
+
+    @property
+    def persist_queue(self) -> str:
+        return f"{self.prefix}ai.session-store"
+
+    def device_queue(self, session_id: str, client_id: str) -> str:
+        check_name(session_id, "session_id")
+        check_name(client_id, "client_id")
+        return f"{self.prefix}ai.session.{session_id}.{client_id}"
+
+    @staticmethod
+    def routing_key(session_id: str, event_type: str) -> str:
+        return f"session.{session_id}.{event_type}"
+
+    @staticmethod
+    def session_binding(session_id: str) -> str:
+        return f"session.{check_name(session_id, 'session_id')}.#"
+
+    @staticmethod
+    def cancel_key(run_id: str) -> str:
+        return f"cancel.{run_id}"
+
+    @staticmethod
+    def control_key(queue_name: str) -> str:
+        return f"release.{queue_name}"
+
+
+def names_from(settings: BrokerSettings) -> Names:
+    return Names(prefix=settings.broker_prefix)
+
+
+def device_queue_arguments(settings: BrokerSettings) -> dict[str, Any]:
+    """x-arguments of a device queue: lifetime, length cap, drop-head, queue type."""
+    return {
+        "x-expires": settings.device_buffer_ttl_s * 1000,
+        "x-max-length": settings.device_buffer_max_events,
+        "x-overflow": "drop-head",
+        "x-queue-type": settings.queue_type,
+    }

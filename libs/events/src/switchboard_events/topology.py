@@ -1,0 +1,66 @@
+"""Idempotent declaration of Switchboard's exchanges and shared queues."""
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
+
+from .routing import PERSISTED_TYPES, Names, device_queue_arguments
+from .settings import BrokerSettings
+
+RUN_KEY = "run"
+TOOL_KEY = "tool"
+
+
+async def declare_topology(channel: AbstractChannel, names: Names) -> None:
+    """Exchanges, the run and tool queues, and the session store's queue (safe to repeat)."""
+    events = await channel.declare_exchange(
+        names.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+    )
+    await channel.declare_exchange(names.control_exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+    commands = await channel.declare_exchange(
+        names.commands_exchange, aio_pika.ExchangeType.DIRECT, durable=True
+    )
+    runs = await channel.declare_queue(names.run_queue, durable=True)
+    await runs.bind(commands, RUN_KEY)
+    tools = await channel.declare_queue(names.tool_queue, durable=True)
+    await tools.bind(commands, TOOL_KEY)
+    store = await channel.declare_queue(names.persist_queue, durable=True)
+    for event_type in PERSISTED_TYPES:
+        await store.bind(events, f"session.*.{event_type}")
+
+
+async def declare_device_queue(
+    channel: AbstractChannel,
+    names: Names,
+    settings: BrokerSettings,
+    session_id: str,
+    client_id: str,
+) -> AbstractQueue:
+    """The device's buffer queue, bound to its session's events (safe to repeat)."""
+    queue = await channel.declare_queue(
+        names.device_queue(session_id, client_id),
+        durable=True,
+        arguments=device_queue_arguments(settings),
+    )
+    await queue.bind(names.events_exchange, names.session_binding(session_id))
+    return queue
+
+
+async def queue_exists(connection: AbstractConnection, name: str) -> bool:
+    """Whether a queue exists (a passive declare on a throwaway channel)."""
+    channel = await connection.channel()
+    try:
+        await channel.declare_queue(name, passive=True)
+        return True
+    except aio_pika.exceptions.ChannelClosed:
+        return False
+    finally:
+        if not channel.is_closed:
+            await channel.close()
+
+
+async def delete_session_queues(
+    channel: AbstractChannel, names: Names, session_id: str, client_ids: list[str]
+) -> None:
+    """Drop the device buffers of an ended session."""
+    for client_id in client_ids:
+        await channel.queue_delete(names.device_queue(session_id, client_id))

@@ -1,0 +1,68 @@
+"""Where the test run's RabbitMQ and Postgres come from, and how a run isolates itself.
+
+Order: `AMQP_URL` / `DATABASE_URL` from the environment; else testcontainers when a Docker
+engine answers; else the local servers (guest@127.0.0.1:5672, postgres@127.0.0.1:5432).
+"""
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+
+LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+LOCAL_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+
+
+def docker_available() -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def amqp_server() -> Iterator[str]:
+    if url := os.environ.get("AMQP_URL"):
+        yield url
+    elif docker_available():
+        from testcontainers.rabbitmq import RabbitMqContainer
+
+        with RabbitMqContainer("rabbitmq:3-management") as rabbit:
+            params = rabbit.get_connection_params()
+            yield f"amqp://guest:guest@{params.host}:{params.port}/"
+    else:
+        yield LOCAL_AMQP
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """An admin URL (asyncpg driver) for a server where the run may create databases."""
+    if url := os.environ.get("DATABASE_URL"):
+        yield to_asyncpg(url)
+    elif docker_available():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16", driver="asyncpg") as pg:
+            yield pg.get_connection_url()
+    else:
+        yield LOCAL_DATABASE
+
+
+def to_asyncpg(url: str) -> str:
+    for plain in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(plain):
+            return "postgresql+asyncpg://" + url[len(plain) :]
+    return url
+
+
+def with_database(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+def run_token() -> str:
+    """A short id unique to this test run (names its database and broker prefix)."""
+    return uuid.uuid4().hex[:10]
