@@ -5,7 +5,7 @@ from .connection import broker_connection
 from .consumer import Delivered, events_of, iter_events, unpack
 from .ids import new_id
 from .models import EVENT_ADAPTER, EVENT_TYPES, Event, make_event, parse_event
-from .publisher import PublishFailed, Publisher
+from .publisher import Publisher, PublishFailed
 from .routing import PERSISTED_TYPES, InvalidName, Names, check_name, names_from
 from .run_stream import RunStream
 from .settings import BrokerSettings

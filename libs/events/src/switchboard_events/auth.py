@@ -20,7 +20,9 @@ class AuthSettings(BaseSettings):
 
     env: Literal["dev", "prod"] = Field(default="dev", alias="SWITCHBOARD_ENV")
     jwt_secret: SecretStr = Field(default=SecretStr(DEFAULT_SECRET), alias="JWT_SECRET")
-    jwt_algorithm: Literal["HS256", "RS256", "ES256"] = Field(default="HS256", alias="JWT_ALGORITHM")
+    jwt_algorithm: Literal["HS256", "RS256", "ES256"] = Field(
+        default="HS256", alias="JWT_ALGORITHM"
+    )
     jwt_public_key: str | None = Field(default=None, alias="JWT_PUBLIC_KEY")
     """PEM public key for RS256/ES256 (the private key stays with the issuer)."""
     jwt_audience: str | None = Field(default=None, alias="JWT_AUDIENCE")
@@ -79,7 +81,11 @@ def verify_token(token: str, settings: AuthSettings) -> Claims:
 def issue_dev_token(user_id: str, settings: AuthSettings, ttl_s: int | None = None) -> str:
     """An HS256 token for `user_id` (dev mode and tests only)."""
     now = int(time.time())
-    claims: dict[str, object] = {"sub": user_id, "iat": now, "exp": now + (ttl_s or settings.dev_token_ttl_s)}
+    claims: dict[str, object] = {
+        "sub": user_id,
+        "iat": now,
+        "exp": now + (ttl_s or settings.dev_token_ttl_s),
+    }
     if settings.jwt_audience:
         claims["aud"] = settings.jwt_audience
     if settings.jwt_issuer:

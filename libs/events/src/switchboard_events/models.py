@@ -245,9 +245,7 @@ Event = Annotated[
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
-EVENT_TYPES: tuple[str, ...] = tuple(
-    cls.model_fields["type"].default for cls in EVENT_CLASSES
-)
+EVENT_TYPES: tuple[str, ...] = tuple(cls.model_fields["type"].default for cls in EVENT_CLASSES)
 
 _BY_TYPE: dict[str, type[_Envelope]] = dict(zip(EVENT_TYPES, EVENT_CLASSES, strict=True))
 

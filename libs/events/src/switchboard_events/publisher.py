@@ -9,6 +9,7 @@ parallel. Every event's future resolves when the broker confirms its message, or
 """
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass, field
@@ -87,10 +88,8 @@ class Publisher:
             while lane.pending:
                 if self._window and len(lane.pending) < self._max:
                     lane.more.clear()
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(lane.more.wait(), self._window)
-                    except TimeoutError:
-                        pass
                 await self._send(session_id, _take_batch(lane.pending, self._max))
         finally:
             lane.task = None

@@ -15,7 +15,9 @@ async def declare_topology(channel: AbstractChannel, names: Names) -> None:
     events = await channel.declare_exchange(
         names.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True
     )
-    await channel.declare_exchange(names.control_exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+    await channel.declare_exchange(
+        names.control_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+    )
     commands = await channel.declare_exchange(
         names.commands_exchange, aio_pika.ExchangeType.DIRECT, durable=True
     )

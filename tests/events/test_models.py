@@ -1,0 +1,114 @@
+"""Event models: every type round-trips; bad events are rejected naming the field."""
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+from switchboard_events import EVENT_TYPES, encode, event_id, make_event, parse_event, split_batch
+from switchboard_events.schema import render
+
+SAMPLE_DATA: dict[str, dict] = {
+    "token": {"token": "Hello"},
+    "response": {"content": "Hello there", "message_id": "m1"},
+    "tool_call": {"call_id": "c1", "tool_name": "get_time", "parameters": {"tz": "UTC"}},
+    "tool_result": {"call_id": "c1", "tool_name": "get_time", "result": {"time": "12:00"}},
+    "tts": {"audio": "UklGRg==", "format": "wav", "chunk": 0, "final": True},
+    "stt": {"text": "hello", "final": True},
+    "session_start": {"mode": "voice", "client_id": "web-1"},
+    "session_end": {"reason": "deleted"},
+    "agent_switch": {"from": "personal", "to": "travel", "reason": "asked"},
+    "thinking": {"status": "thinking", "message": "Thinking..."},
+    "typing": {"status": "typing", "message": ""},
+    "waiting": {"status": "waiting", "message": "Waiting for tool"},
+    "error": {"code": "tool_failed", "message": "boom"},
+    "warning": {"code": "slow", "message": "slow tool"},
+    "message": {"content": "hi", "message_id": "m0", "client_id": "web-1"},
+    "run_start": {"message_id": "m0"},
+    "run_end": {"status": "completed"},
+}
+
+
+def test_every_protocol_type_is_modelled() -> None:
+    assert set(EVENT_TYPES) == set(SAMPLE_DATA)
+
+
+@pytest.mark.parametrize("event_type", EVENT_TYPES)
+def test_round_trip(event_type: str) -> None:
+    event = make_event(event_type, SAMPLE_DATA[event_type], session_id="s1", run_id="r1", seq=3)
+    raw = encode(event)
+    again = parse_event(raw)
+    assert again == event
+    assert event_id(raw) == event.id
+    wire = json.loads(raw)
+    assert next(iter(wire)) == "id"
+    assert set(wire) == {
+        "id",
+        "type",
+        "data",
+        "session_id",
+        "agent_type",
+        "timestamp",
+        "run_id",
+        "seq",
+        "metadata",
+    }
+
+
+def test_agent_switch_uses_from_on_the_wire() -> None:
+    event = make_event("agent_switch", SAMPLE_DATA["agent_switch"], session_id="s1")
+    assert json.loads(encode(event))["data"]["from"] == "personal"
+
+
+def test_ids_are_unique_and_sortable() -> None:
+    ids = [make_event("token", {"token": "x"}, session_id="s").id for _ in range(1000)]
+    assert len(set(ids)) == 1000
+    assert all(len(i) == 26 for i in ids)
+
+
+def _error_fields(raw: str) -> list[tuple]:
+    with pytest.raises(ValidationError) as info:
+        parse_event(raw)
+    return [err["loc"] for err in info.value.errors()]
+
+
+def test_unknown_type_is_rejected() -> None:
+    raw = json.dumps({"id": "x", "type": "nope", "data": {}, "session_id": "s"})
+    with pytest.raises(ValidationError, match="type"):
+        parse_event(raw)
+
+
+def test_missing_data_field_names_the_field() -> None:
+    raw = json.dumps({"id": "x", "type": "token", "data": {}, "session_id": "s"})
+    assert ("token", "data", "token") in _error_fields(raw)
+
+
+def test_unknown_field_is_rejected() -> None:
+    raw = json.dumps({"type": "token", "data": {"token": "a", "extra": 1}, "session_id": "s"})
+    assert ("token", "data", "extra") in _error_fields(raw)
+
+
+def test_seq_must_be_positive() -> None:
+    raw = json.dumps({"type": "token", "data": {"token": "a"}, "session_id": "s", "seq": 0})
+    assert ("token", "seq") in _error_fields(raw)
+
+
+def test_run_end_status_is_checked() -> None:
+    raw = json.dumps({"type": "run_end", "data": {"status": "maybe"}, "session_id": "s"})
+    assert ("run_end", "data", "status") in _error_fields(raw)
+
+
+def test_make_event_rejects_unknown_type() -> None:
+    with pytest.raises(ValueError, match="unknown event type"):
+        make_event("nope", {}, session_id="s")
+
+
+def test_split_batch_without_parsing() -> None:
+    events = [make_event("token", {"token": f"a\nb{i}"}, session_id="s") for i in range(3)]
+    body = b"\n".join(encode(e) for e in events)
+    assert [parse_event(line) for line in split_batch(body)] == events
+
+
+def test_schema_file_is_current() -> None:
+    path = Path(__file__).parents[2] / "docs" / "events.schema.json"
+    assert path.read_text() == render(), "run `make schema` to regenerate docs/events.schema.json"
