@@ -1,0 +1,41 @@
+"""Switchboard's Python client: REST calls and a resumable, deduplicated event stream."""
+
+from .backoff import Backoff
+from .client import DEFAULT_URL, SwitchboardClient
+from .errors import (
+    ApiError,
+    AuthFailed,
+    Busy,
+    NotFound,
+    RateLimited,
+    Replaced,
+    SessionEnded,
+    SessionNotFound,
+    StreamClosed,
+    SwitchboardError,
+    Unauthorized,
+)
+from .notices import ReloadNotice
+from .options import StreamOptions
+from .stream import EventStream, Item
+
+__all__ = [
+    "DEFAULT_URL",
+    "ApiError",
+    "AuthFailed",
+    "Backoff",
+    "Busy",
+    "EventStream",
+    "Item",
+    "NotFound",
+    "RateLimited",
+    "ReloadNotice",
+    "Replaced",
+    "SessionEnded",
+    "SessionNotFound",
+    "StreamClosed",
+    "StreamOptions",
+    "SwitchboardClient",
+    "SwitchboardError",
+    "Unauthorized",
+]

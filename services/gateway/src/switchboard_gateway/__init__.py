@@ -1,0 +1,1 @@
+"""Switchboard's WebSocket gateway: devices connect here; REST is proxied to the session service."""

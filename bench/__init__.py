@@ -1,0 +1,1 @@
+"""Switchboard benchmark: the gateway against the broker's own ceiling, in one run."""

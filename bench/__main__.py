@@ -1,0 +1,56 @@
+"""`python -m bench [--sessions S] [--rate R ...] [--duration D] [--mode direct|worker]`."""
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .clients import raise_fd_limit
+from .config import BenchSettings
+from .report import write
+from .runner import run
+
+
+def parse(argv: list[str]) -> BenchSettings:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--sessions", type=int, help="streaming sessions (one device each)")
+    parser.add_argument(
+        "--rate", type=float, nargs="+", dest="rates", help="tokens/s per session, stepped up"
+    )
+    parser.add_argument("--duration", type=float, dest="duration_s", help="seconds per step")
+    parser.add_argument("--mode", choices=["direct", "worker"])
+    parser.add_argument("--gateways", type=int)
+    parser.add_argument("--workers", type=int)
+    parser.add_argument(
+        "--idle", type=int, nargs="*", dest="idle_devices", help="idle device levels"
+    )
+    parser.add_argument("--client-procs", type=int, dest="client_procs")
+    parser.add_argument("--out", dest="out_dir")
+    parser.add_argument("--name")
+    parser.add_argument("--no-plot", dest="plot", action="store_false", default=None)
+    given = {k: v for k, v in vars(parser.parse_args(argv)).items() if v is not None}
+    return BenchSettings(**given)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        bench = parse(sys.argv[1:] if argv is None else argv)
+    except ValidationError as exc:
+        print(f"bench: bad settings:\n{exc}", file=sys.stderr)
+        return 2
+    raise_fd_limit()
+    try:
+        import uvloop
+
+        results = uvloop.run(run(bench))
+    except ImportError:
+        results = asyncio.run(run(bench))
+    for path in write(results, Path(bench.out_dir), bench.name, bench.plot):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Idle devices: gateway memory per connected device, and how fast devices connect."""
+
+import asyncio
+import gc
+from typing import Any
+
+from .clients import ClientReport
+from .device import DeviceSpec
+from .pool import ClientPool
+from .stack import Stack
+from .usage import rss_bytes
+
+DEVICES_PER_SESSION = 25
+SETTLE_S = 2.0
+
+
+def device_specs(stack: Stack, sessions: list[str], count: int, start: int) -> list[DeviceSpec]:
+    """Devices `start`..`start+count-1`, 25 per session, all on the first gateway."""
+    specs = []
+    for n in range(start, start + count):
+        session_id = sessions[n // DEVICES_PER_SESSION]
+        specs.append(DeviceSpec(stack.ws_base(0), session_id, f"i{n}", stack.token))
+    return specs
+
+
+async def idle_memory(stack: Stack, levels: list[int], procs: int) -> list[dict[str, Any]]:
+    """Open devices up to each level (cumulatively); RSS above the idle baseline per device."""
+    if not levels:
+        return []
+    gateway = stack.gateways[0].ps
+    sessions = await stack.create_sessions(-(-max(levels) // DEVICES_PER_SESSION))
+    gc.collect()
+    baseline = rss_bytes(gateway)
+    pools: list[ClientPool] = []
+    rows: list[dict[str, Any]] = []
+    opened = connected = 0
+    try:
+        for level in sorted(levels):
+            pool = ClientPool(device_specs(stack, sessions, level - opened, opened), procs)
+            pools.append(pool)
+            report = await pool.open(timeout=300)
+            opened, connected = level, connected + report.connected
+            await asyncio.sleep(SETTLE_S)  # let the gateway finish its post-hello bookkeeping
+            rows.append(_row(level, connected, report, rss_bytes(gateway), baseline))
+    finally:
+        for pool in pools:
+            await pool.close()
+    return rows
+
+
+def _row(
+    level: int, connected: int, report: ClientReport, rss: int, baseline: int
+) -> dict[str, Any]:
+    return {
+        "devices": level,
+        "connected": connected,
+        "connected_this_step": report.connected,
+        "failed_this_step": report.failed,
+        "errors": report.errors,
+        "connects_per_s": round(report.connected / report.connect_s, 1) if report.connect_s else 0,
+        "rss_mb": round(rss / 2**20, 1),
+        "baseline_rss_mb": round(baseline / 2**20, 1),
+        "kb_per_device": round((rss - baseline) / 1024 / max(1, connected), 2),
+    }

@@ -1,0 +1,51 @@
+"""CPU and memory of the processes under test (psutil), including the broker's beam.smp."""
+
+from dataclasses import dataclass
+
+import psutil
+
+
+def find_broker() -> psutil.Process | None:
+    """The local RabbitMQ node (Erlang VM), if it runs on this machine."""
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] in ("beam.smp", "beam"):
+            return proc
+    return None
+
+
+def cpu_seconds(proc: psutil.Process) -> float:
+    """User + system CPU time of a process and its children, 0 once it is gone."""
+    try:
+        times = proc.cpu_times()
+        total = times.user + times.system
+        for child in proc.children(recursive=True):
+            child_times = child.cpu_times()
+            total += child_times.user + child_times.system
+        return float(total)
+    except psutil.Error:
+        return 0.0
+
+
+def rss_bytes(proc: psutil.Process) -> int:
+    try:
+        return int(proc.memory_info().rss)
+    except psutil.Error:
+        return 0
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds each named process spent between `start()` and `stop()`."""
+
+    procs: dict[str, list[psutil.Process]]
+
+    def start(self) -> "CpuMeter":
+        self._before = self._sample()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        after = self._sample()
+        return {name: round(after[name] - self._before[name], 3) for name in after}
+
+    def _sample(self) -> dict[str, float]:
+        return {name: sum(cpu_seconds(p) for p in group) for name, group in self.procs.items()}

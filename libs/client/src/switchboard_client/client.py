@@ -1,0 +1,134 @@
+"""`SwitchboardClient`: the REST calls and live event streams of one user, over one base URL."""
+
+import secrets
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from .dedupe import RecentIds
+from .frames import ws_url
+from .http import RestApi, fetch_dev_token
+from .options import StreamOptions
+from .stream import EventStream, StateListener
+from .tokens import TokenProvider, TokenSource
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+class SwitchboardClient:
+    """`async with SwitchboardClient(url, token) as c:` then REST calls and `c.events(id)`."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        token: str | None = None,
+        *,
+        token_provider: TokenProvider | None = None,
+        timeout_s: float = 15.0,
+        stream_options: StreamOptions | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.tokens = TokenSource(token, token_provider)
+        self.stream_options = stream_options
+        self._timeout_s = timeout_s
+        self._http: httpx.AsyncClient | None = None
+        self._streams: set[EventStream] = set()
+        self._recent: dict[tuple[str, str], RecentIds] = {}
+
+    async def __aenter__(self) -> "SwitchboardClient":
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=self._timeout_s)
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            for stream in list(self._streams):
+                await stream.aclose()
+        finally:
+            if self._http is not None:
+                await self._http.aclose()
+                self._http = None
+
+    @property
+    def rest(self) -> RestApi:
+        if self._http is None:
+            raise RuntimeError("use `async with SwitchboardClient(...) as client:`")
+        return RestApi(self._http, self.tokens)
+
+    @classmethod
+    async def dev_token(cls, user_id: str, base_url: str = DEFAULT_URL) -> str:
+        """A dev-mode token for `user_id` from `POST /ai/dev/token`."""
+        async with httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=15.0) as http:
+            return await fetch_dev_token(http, user_id)
+
+    # -- REST --------------------------------------------------------------------------
+    async def create_session(
+        self,
+        agent_type: str = "personal",
+        mode: str = "text",
+        metadata: dict[str, Any] | None = None,
+        client_id: str | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"agent_type": agent_type, "mode": mode, "metadata": metadata or {}}
+        if client_id is not None:
+            body["client_id"] = client_id
+        return dict(await self.rest.json("POST", "/ai/sessions", json=body))
+
+    async def list_sessions(
+        self, status: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> Any:
+        """The caller's sessions, newest first (the gateway's paginated JSON, as is)."""
+        query = {"status": status, "limit": limit, "cursor": cursor}
+        params = {key: value for key, value in query.items() if value is not None}
+        return await self.rest.json("GET", "/ai/sessions", params=params)
+
+    async def get_session(self, session_id: str) -> dict[str, Any]:
+        return dict(await self.rest.json("GET", f"/ai/sessions/{session_id}"))
+
+    async def send_message(
+        self,
+        session_id: str,
+        content: str,
+        on_busy: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """202 `{"message_id", "run_id"}`; raises `Busy` while a run is active."""
+        body: dict[str, Any] = {"content": content, "metadata": metadata or {}}
+        if on_busy is not None:
+            body["on_busy"] = on_busy
+        path = f"/ai/sessions/{session_id}/message"
+        return dict(await self.rest.json("POST", path, json=body))
+
+    async def cancel(self, session_id: str) -> None:
+        """Stop the session's active run (it ends with `run_end` `cancelled`)."""
+        await self.rest.call("POST", f"/ai/sessions/{session_id}/cancel")
+
+    async def delete_session(self, session_id: str) -> None:
+        await self.rest.call("DELETE", f"/ai/sessions/{session_id}")
+
+    # -- live events -------------------------------------------------------------------
+    def events(
+        self,
+        session_id: str,
+        client_id: str | None = None,
+        *,
+        on_state: StateListener | None = None,
+        options: StreamOptions | None = None,
+    ) -> EventStream:
+        """The session's events for this device, across reconnects (see `EventStream`)."""
+        client_id = client_id or f"py-{secrets.token_hex(4)}"
+        recent = self._recent.setdefault((session_id, client_id), RecentIds())
+        stream = EventStream(
+            url=ws_url(self.base_url, session_id, client_id),
+            session_id=session_id,
+            client_id=client_id,
+            tokens=self.tokens,
+            fetch_session=self.get_session,
+            options=options or self.stream_options,
+            recent=recent,
+            on_state=on_state,
+        )
+        self._streams.add(stream)
+        return stream

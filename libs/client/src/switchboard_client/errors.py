@@ -1,0 +1,84 @@
+"""Errors the SDK raises: REST errors by status, and fatal WebSocket close codes."""
+
+from typing import Any
+
+
+class SwitchboardError(Exception):
+    """Base class of every SDK error."""
+
+
+class ApiError(SwitchboardError):
+    """A REST call answered with an error (`{"error": {"code", "message"}}`)."""
+
+    def __init__(self, status: int, code: str, message: str, body: Any = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.body = body
+
+
+class Unauthorized(ApiError):
+    """401: the token is missing, invalid or expired."""
+
+
+class NotFound(ApiError):
+    """404: no such session (or another user's)."""
+
+
+class Busy(ApiError):
+    """409: a run is active in this session."""
+
+
+class RateLimited(ApiError):
+    """429: slow down; `retry_after` seconds when the server said."""
+
+    retry_after: float | None = None
+
+
+class StreamClosed(SwitchboardError):
+    """The event stream ended for good (a close code that reconnecting cannot fix)."""
+
+    def __init__(self, code: int, reason: str = "") -> None:
+        super().__init__(f"websocket closed with {code}: {reason or 'no reason'}")
+        self.code = code
+        self.reason = reason
+
+
+class AuthFailed(StreamClosed):
+    """4401 with no way to get a new token, or 4403 (token not allowed here)."""
+
+
+class SessionNotFound(StreamClosed):
+    """4404: no such session, or another user's."""
+
+
+class SessionEnded(StreamClosed):
+    """4410: the session was deleted or expired."""
+
+
+class Replaced(StreamClosed):
+    """4409: another connection of this device took over; this one stops."""
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {
+    401: Unauthorized,
+    404: NotFound,
+    409: Busy,
+    429: RateLimited,
+}
+_BY_CLOSE: dict[int, type[StreamClosed]] = {
+    4401: AuthFailed,
+    4403: AuthFailed,
+    4404: SessionNotFound,
+    4409: Replaced,
+    4410: SessionEnded,
+}
+
+
+def api_error(status: int, code: str, message: str, body: Any = None) -> ApiError:
+    return _BY_STATUS.get(status, ApiError)(status, code, message, body)
+
+
+def closed_error(code: int, reason: str) -> StreamClosed:
+    return _BY_CLOSE.get(code, StreamClosed)(code, reason)

@@ -1,0 +1,104 @@
+"""How the CLI shows events: tokens in place, tool calls, status, agent switches, audio."""
+
+import json
+import sys
+from typing import Any, TextIO
+
+from switchboard_events import Event
+
+from .notices import ReloadNotice
+from .stream import Item
+
+DIM, BOLD, CYAN, YELLOW, RED, RESET = (
+    "\033[2m",
+    "\033[1m",
+    "\033[36m",
+    "\033[33m",
+    "\033[31m",
+    "\033[0m",
+)
+
+
+class Renderer:
+    """Writes one session's events to a terminal; `client_id` hides this device's own echo."""
+
+    def __init__(self, client_id: str, out: TextIO | None = None, color: bool | None = None):
+        self.client_id = client_id
+        self.out = out or sys.stdout
+        self.color = self.out.isatty() if color is None else color
+        self.streaming = False
+        self.agent = ""
+
+    def show(self, item: Item) -> None:
+        if isinstance(item, ReloadNotice):
+            self._line(
+                f"(some events were missed; reloaded: {item.response or 'no reply yet'})", DIM
+            )
+            return
+        handler = getattr(self, f"_on_{item.type}", None)
+        if handler is not None:
+            handler(item)
+
+    def _paint(self, text: str, style: str) -> str:
+        return f"{style}{text}{RESET}" if self.color and style else text
+
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+    def _line(self, text: str, style: str = "") -> None:
+        if self.streaming:
+            self._write("\n")
+            self.streaming = False
+        self._write(self._paint(text, style) + "\n")
+
+    def _on_token(self, event: Any) -> None:
+        if not self.streaming:
+            self._write(self._paint(f"{event.agent_type}> ", BOLD))
+            self.streaming = True
+        self._write(event.data.token)
+
+    def _on_response(self, event: Any) -> None:
+        if self.streaming:
+            self._write("\n")
+            self.streaming = False
+        else:
+            self._line(f"{self._paint(event.agent_type + '>', BOLD)} {event.data.content}")
+
+    def _on_message(self, event: Any) -> None:
+        if event.data.client_id != self.client_id:
+            self._line(f"you (another device)> {event.data.content}", DIM)
+
+    def _on_tool_call(self, event: Any) -> None:
+        params = json.dumps(event.data.parameters)
+        self._line(f"⚙ {event.data.tool_name}({params})", CYAN)
+
+    def _on_tool_result(self, event: Any) -> None:
+        outcome = event.data.error if event.data.error else json.dumps(event.data.result)
+        self._line(f"  → {outcome}", RED if event.data.error else CYAN)
+
+    def _status(self, event: Any) -> None:
+        self._line(f"… {event.data.message or event.data.status}", DIM)
+
+    _on_thinking = _on_typing = _on_waiting = _status
+
+    def _on_agent_switch(self, event: Any) -> None:
+        self._line(f"[agent {event.data.from_} → {event.data.to}] {event.data.reason}", YELLOW)
+
+    def _on_tts(self, event: Any) -> None:
+        final = " (final)" if event.data.final else ""
+        self._line(f"♪ audio chunk {event.data.chunk}{final}", DIM)
+
+    def _on_error(self, event: Any) -> None:
+        self._line(f"error {event.data.code}: {event.data.message}", RED)
+
+    def _on_warning(self, event: Any) -> None:
+        self._line(f"warning {event.data.code}: {event.data.message}", YELLOW)
+
+    def _on_run_end(self, event: Event) -> None:
+        status = getattr(event.data, "status", "")
+        if status != "completed":
+            self._line(f"(run {status})", DIM)
+
+    def _on_session_end(self, event: Any) -> None:
+        self._line(f"(session ended: {event.data.reason})", DIM)

@@ -1,0 +1,300 @@
+"""A session's live events: connect, auth, resume, ack, dedupe, detect holes, reconnect.
+
+`EventStream` is an async iterator of typed events (and `ReloadNotice`s) that survives
+dropped connections: it reconnects with jittered backoff to the device's buffer, which
+redelivers whatever was not acked; ids already processed are skipped.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any
+
+from pydantic import ValidationError
+from switchboard_events import Event, parse_event
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from . import frames
+from .acks import AckState
+from .dedupe import RecentIds
+from .errors import AuthFailed, StreamClosed, closed_error
+from .notices import ReloadNotice, ReloadReason, stored_response
+from .options import StreamOptions
+from .seqcheck import SeqTracker
+from .tokens import TokenSource
+
+log = logging.getLogger("switchboard_client")
+
+Item = Event | ReloadNotice
+FetchSession = Callable[[str], Awaitable[dict[str, Any]]]
+StateListener = Callable[[str], None]
+
+FATAL = frozenset({4400, 4403, 4404, 4409, 4410, 1009})
+"""Close codes a reconnect cannot fix (4401 is fatal only without a token provider)."""
+ABNORMAL = 1006
+
+
+class _Dropped(Exception):
+    """The connection ended; `code` says how (1006 when no close frame came)."""
+
+    def __init__(self, code: int, reason: str = "") -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+
+class EventStream:
+    """`async for item in stream` yields events of one session for one device."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        session_id: str,
+        client_id: str,
+        tokens: TokenSource,
+        fetch_session: FetchSession,
+        options: StreamOptions | None = None,
+        recent: RecentIds | None = None,
+        on_state: StateListener | None = None,
+    ) -> None:
+        self.url = url
+        self.session_id = session_id
+        self.client_id = client_id
+        self.tokens = tokens
+        self.options = options or StreamOptions()
+        self.recent = recent or RecentIds(self.options.dedupe_capacity)
+        self.seqs = SeqTracker()
+        self._fetch_session = fetch_session
+        self._on_state = on_state
+        self.state = "idle"
+        self.resumed: bool | None = None
+        self.ack_window = 256
+        self.connects = 0
+        self._ws: ClientConnection | None = None
+        self._acks = AckState()
+        self._auth_failures = 0
+        self._iterator: AsyncGenerator[Item, None] | None = None
+
+    # -- public API -------------------------------------------------------------------
+    def __aiter__(self) -> AsyncGenerator[Item, None]:
+        if self._iterator is None:
+            self._iterator = self._run()
+        return self._iterator
+
+    async def __aenter__(self) -> "EventStream":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Ack what was processed, close the socket, stop iterating."""
+        if self._iterator is not None:
+            await self._iterator.aclose()
+        self._set_state("closed")
+
+    async def send(self, kind: str, **fields: object) -> bool:
+        """Send a frame (`typing`, `cancel`, `message`, `ping`) if connected; False if not."""
+        if self._ws is None:
+            return False
+        try:
+            await self._ws.send(frames.frame(kind, **fields))
+        except ConnectionClosed:
+            return False
+        return True
+
+    # -- the reconnect loop -----------------------------------------------------------
+    async def _run(self) -> AsyncGenerator[Item, None]:
+        try:
+            while True:
+                self._set_state("connecting" if self.connects == 0 else "reconnecting")
+                try:
+                    async with contextlib.aclosing(self._connection()) as items:
+                        async for item in items:
+                            yield item
+                except _Dropped as dropped:
+                    if await self._after_drop(dropped):
+                        continue
+                await asyncio.sleep(self.options.backoff.next_delay())
+        finally:
+            self._ws = None
+            self._set_state("closed")
+
+    async def _after_drop(self, dropped: _Dropped) -> bool:
+        """Raise for fatal codes; True to reconnect at once (after 4401, with a new token)."""
+        log.info("connection to %s dropped: %s %s", self.session_id, dropped.code, dropped.reason)
+        if dropped.code in FATAL:
+            raise closed_error(dropped.code, dropped.reason)
+        if dropped.code != 4401:
+            return False
+        if not self.tokens.can_refresh or self._auth_failures >= self.options.max_auth_retries:
+            raise AuthFailed(4401, dropped.reason or "token rejected")
+        self._auth_failures += 1
+        await self.tokens.refresh()
+        return True
+
+    async def _connection(self) -> AsyncGenerator[Item, None]:
+        try:
+            async with connect(self.url, open_timeout=self.options.hello_timeout_s) as ws:
+                self._ws = ws
+                async with contextlib.aclosing(self._serve(ws)) as items:
+                    async for item in items:
+                        yield item
+        except ConnectionClosed as exc:
+            code = exc.rcvd.code if exc.rcvd else ABNORMAL
+            raise _Dropped(code, exc.rcvd.reason if exc.rcvd else "") from exc
+        except (OSError, InvalidHandshake, TimeoutError) as exc:
+            raise _Dropped(ABNORMAL, str(exc) or type(exc).__name__) from exc
+        finally:
+            self._ws = None
+
+    async def _serve(self, ws: ClientConnection) -> AsyncGenerator[Item, None]:
+        await ws.send(frames.auth(await self.tokens.get()))
+        hello = await self._hello(ws)
+        was_connected = self.connects > 0
+        self.connects += 1
+        self.resumed = bool(hello.get("resumed"))
+        self.ack_window = int(hello.get("ack_window") or 256)
+        self._acks = AckState(self.ack_window)
+        self.options.backoff.reset()
+        self._auth_failures = 0
+        self._set_state("resumed" if self.resumed and was_connected else "live")
+        refresher = asyncio.create_task(self._refresh_loop(ws))
+        try:
+            if was_connected and not self.resumed:
+                yield await self._reload("buffer_expired")
+            async with contextlib.aclosing(self._receive(ws)) as items:
+                async for item in items:
+                    yield item
+        finally:
+            refresher.cancel()
+            await self._flush_ack(ws)
+
+    async def _hello(self, ws: ClientConnection) -> dict[str, Any]:
+        async with asyncio.timeout(self.options.hello_timeout_s):
+            while True:
+                frame = _as_dict(await ws.recv())
+                if frame.get("type") == "connected":
+                    return frame
+                log.warning("frame before hello ignored: %s", frame)
+
+    # -- receiving ---------------------------------------------------------------------
+    async def _receive(self, ws: ClientConnection) -> AsyncGenerator[Item, None]:
+        while True:
+            raw = await self._recv(ws)
+            frame = _as_dict(raw)
+            event_id = frame.get("id")
+            if not isinstance(event_id, str):
+                _control_frame(frame)
+                continue
+            if event_id in self.recent:
+                await self._processed(ws, event_id)
+                continue
+            event = _parse(raw)
+            if event is not None:
+                notice = await self._check_seq(event)
+                if notice is not None:
+                    yield notice
+                try:
+                    yield event
+                except GeneratorExit:  # the consumer stopped after handling this event
+                    self._mark_processed(event_id)
+                    raise
+            await self._processed(ws, event_id)
+
+    async def _recv(self, ws: ClientConnection) -> str | bytes:
+        """The next frame; acks pending work first when the server goes quiet."""
+        if self._acks.pending_id is None:
+            return await ws.recv()
+        try:
+            return await asyncio.wait_for(ws.recv(), self.options.ack_delay_s)
+        except TimeoutError:
+            await self._flush_ack(ws)
+            return await ws.recv()
+
+    def _mark_processed(self, event_id: str) -> bool:
+        """Remember the id; True when an ack is due."""
+        self.recent.add(event_id)
+        return self.options.ack == "client" and self._acks.processed(event_id)
+
+    async def _processed(self, ws: ClientConnection, event_id: str) -> None:
+        if self._mark_processed(event_id):
+            await self._flush_ack(ws)
+
+    async def _flush_ack(self, ws: ClientConnection) -> None:
+        event_id = self._acks.take()
+        if event_id is not None and self.options.ack == "client":
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(frames.ack(event_id))
+
+    async def _check_seq(self, event: Event) -> ReloadNotice | None:
+        if event.run_id is None or event.seq is None:
+            return None
+        hole = self.seqs.is_hole(event.run_id, event.seq, resumed=bool(self.resumed))
+        self.seqs.record(event.run_id, event.seq)
+        if not hole:
+            return None
+        log.warning("seq hole in run %s before seq %s: reloading", event.run_id, event.seq)
+        return await self._reload("seq_gap", event.run_id)
+
+    async def _reload(self, reason: ReloadReason, run_id: str | None = None) -> ReloadNotice:
+        session = await self._fetch_session(self.session_id)
+        response = stored_response(session, run_id) if run_id else None
+        return ReloadNotice(self.session_id, reason, session, run_id, response)
+
+    # -- token refresh -----------------------------------------------------------------
+    async def _refresh_loop(self, ws: ClientConnection) -> None:
+        """Send `refresh` with a new token before the current one expires."""
+        while self.tokens.can_refresh:
+            left = self.tokens.seconds_left()
+            if left is None or left <= 0:
+                return
+            await asyncio.sleep(max(0.0, left - min(self.options.refresh_margin_s, left / 2)))
+            try:
+                token = await self.tokens.refresh()
+                await ws.send(frames.refresh(token))
+            except ConnectionClosed:
+                return
+            except Exception:
+                log.exception("token refresh failed; the gateway will close with 4401")
+                return
+
+    def _set_state(self, state: str) -> None:
+        if state == self.state:
+            return
+        self.state = state
+        if self._on_state is not None:
+            self._on_state(state)
+
+
+def _as_dict(raw: str | bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        log.warning("non-JSON frame ignored")
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _parse(raw: str | bytes) -> Event | None:
+    """The typed event, or None (with a warning) for a type or shape this SDK does not know."""
+    try:
+        return parse_event(raw)
+    except ValidationError as exc:
+        log.warning("skipping an event this SDK does not understand: %s", exc.errors()[:1])
+        return None
+
+
+def _control_frame(frame: dict[str, Any]) -> None:
+    kind = frame.get("type")
+    if kind == "error":
+        log.warning("gateway error frame: %s %s", frame.get("code"), frame.get("message"))
+    elif kind not in ("pong", "message_accepted", "connected"):
+        log.debug("frame ignored: %s", frame)
+
+
+__all__ = ["EventStream", "Item", "StreamClosed"]

@@ -1,0 +1,49 @@
+"""`create_app(settings)`: routes, static demo page, and the lifespan that owns every link."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from . import health, proxy
+from .endpoint import device_socket
+from .hub import Hub
+from .settings import GatewaySettings
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    settings.check_production()
+    hub = Hub(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            await hub.start()
+            yield
+        finally:
+            await hub.close()
+
+    app = FastAPI(title="Switchboard gateway", lifespan=lifespan)
+    app.state.hub = hub
+    app.include_router(health.router)
+    app.include_router(proxy.router)
+    app.add_api_websocket_route("/ai/ws/{session_id}", device_socket)
+    _static(app, settings)
+    return app
+
+
+def _static(app: FastAPI, settings: GatewaySettings) -> None:
+    """`/` answers the demo page, `/static/...` its files; fine when the folder is missing."""
+    folder = settings.static_dir
+    index = folder / "index.html"
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> Response:
+        if index.is_file():
+            return FileResponse(index)
+        return JSONResponse({"service": "switchboard-gateway", "docs": "/docs"})
+
+    if folder.is_dir():
+        app.mount("/static", StaticFiles(directory=folder), name="static")

@@ -1,0 +1,32 @@
+"""Server frames other than events (encoded once, as text)."""
+
+import json
+from typing import Any
+
+
+def error_frame(code: str, message: str) -> str:
+    """An error, flat and under `data`, so clients reading either shape find it."""
+    body = {"code": code, "message": message}
+    return json.dumps({"type": "error", **body, "data": body})
+
+
+def hello_frame(
+    session_id: str, client_id: str, resumed: bool, heartbeat_s: int, ack_window: int
+) -> str:
+    return json.dumps(
+        {
+            "type": "connected",
+            "session_id": session_id,
+            "client_id": client_id,
+            "resumed": resumed,
+            "heartbeat_s": heartbeat_s,
+            "ack_window": ack_window,
+        }
+    )
+
+
+def frame(kind: str, **fields: Any) -> str:
+    return json.dumps({"type": kind, **fields})
+
+
+PONG = frame("pong")

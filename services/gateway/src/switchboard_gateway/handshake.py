@@ -1,0 +1,95 @@
+"""Before a device gets events: valid ids, a valid token, and a session it may see."""
+
+import asyncio
+import json
+
+from starlette.websockets import WebSocket
+from switchboard_events import InvalidName, check_name
+from switchboard_events.auth import AuthError, Claims, verify_token
+
+from . import closes
+from .closes import Close
+from .connection import Caller
+from .settings import GatewaySettings
+from .upstream import SessionService, UpstreamUnavailable
+
+_BY_STATUS = {401: closes.UNAUTHENTICATED, 403: closes.FORBIDDEN, 404: closes.NOT_FOUND}
+
+
+async def handshake(
+    ws: WebSocket, session_id: str, settings: GatewaySettings, sessions: SessionService
+) -> Caller:
+    """The caller, or Close with the code PROTOCOL.md names."""
+    try:
+        check_name(session_id, "session_id")
+    except InvalidName as exc:
+        raise Close(closes.NOT_FOUND, str(exc)) from exc
+    client_id = ws.query_params.get("client_id", "default")
+    ack = ws.query_params.get("ack", "auto")
+    try:
+        check_name(client_id, "client_id")
+    except InvalidName as exc:
+        raise Close(closes.BAD_FRAME, str(exc)) from exc
+    if ack not in ("auto", "client"):
+        raise Close(closes.BAD_FRAME, "ack must be auto or client")
+    token = _bearer(ws) or await _auth_frame(ws, settings.auth_timeout_s)
+    claims = check_token(token, settings)
+    mode, agent_type = await _check_session(sessions, token, session_id)
+    return Caller(
+        session_id=session_id,
+        client_id=client_id,
+        client_acks=ack == "client",
+        user_id=claims.user_id,
+        token=token,
+        expires_at=claims.expires_at,
+        mode=mode,
+        agent_type=agent_type,
+    )
+
+
+def check_token(token: str, settings: GatewaySettings) -> Claims:
+    try:
+        return verify_token(token, settings)
+    except AuthError as exc:
+        code = closes.FORBIDDEN if exc.reason == "forbidden" else closes.UNAUTHENTICATED
+        raise Close(code, exc.message[:120]) from exc
+
+
+def _bearer(ws: WebSocket) -> str | None:
+    value = ws.headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def _auth_frame(ws: WebSocket, timeout: float) -> str:
+    try:
+        async with asyncio.timeout(timeout):
+            message = await ws.receive()
+    except TimeoutError as exc:
+        raise Close(closes.UNAUTHENTICATED, "no auth frame in time") from exc
+    if message["type"] == "websocket.disconnect":
+        raise Close(None)
+    try:
+        frame = json.loads(message.get("text") or "")
+    except ValueError:
+        frame = None
+    if not isinstance(frame, dict) or frame.get("type") != "auth":
+        raise Close(closes.UNAUTHENTICATED, "first frame must be auth")
+    token = frame.get("token")
+    if not isinstance(token, str) or not token:
+        raise Close(closes.UNAUTHENTICATED, "auth frame without token")
+    return token
+
+
+async def _check_session(sessions: SessionService, token: str, session_id: str) -> tuple[str, str]:
+    try:
+        answer = await sessions.get_session(token, session_id)
+    except UpstreamUnavailable as exc:
+        raise Close(closes.TRY_AGAIN, "session service unavailable") from exc
+    if answer.status in _BY_STATUS:
+        raise Close(_BY_STATUS[answer.status], "session check refused")
+    if not answer.ok or not isinstance(answer.body, dict):
+        raise Close(closes.INTERNAL, f"session check failed ({answer.status})")
+    if answer.body.get("status") == "ended":
+        raise Close(closes.SESSION_ENDED, "session ended")
+    return str(answer.body.get("mode") or "text"), str(answer.body.get("agent_type") or "personal")

@@ -1,0 +1,50 @@
+"""`switchboard-gateway --host --port`: uvicorn with WebSocket pings, frame limit, and a
+shutdown that closes every socket 1001 before uvicorn's own (which would say 1012)."""
+
+import argparse
+import logging
+import socket
+
+import uvicorn
+
+from .app import create_app
+from .hub import Hub
+from .settings import GatewaySettings
+
+
+class GatewayServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, hub: Hub) -> None:
+        super().__init__(config)
+        self.hub = hub
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        await self.hub.shutdown()
+        await super().shutdown(sockets)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Switchboard WebSocket gateway")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    settings = GatewaySettings()
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        ws_max_size=settings.max_frame_bytes,
+        ws_ping_interval=settings.heartbeat_s,
+        ws_ping_timeout=settings.heartbeat_s,
+        timeout_graceful_shutdown=15,
+    )
+    GatewayServer(config, app.state.hub).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The REST half of the public URL: forwarded to the session service with the caller's headers."""
+
+import json
+import logging
+
+import httpx
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from switchboard_events.auth import AuthError, verify_token
+
+from .hub import Hub
+from .settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+_DROP_REQUEST = {
+    "host",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "upgrade",
+}
+_KEEP_RESPONSE = {"content-type", "retry-after", "location", "cache-control", "www-authenticate"}
+
+
+def upstream_unavailable(message: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": "upstream_unavailable", "message": message}}, status_code=503
+    )
+
+
+async def forward(request: Request) -> httpx.Response | JSONResponse:
+    """The session service's answer to this request, or 503 when it does not answer."""
+    hub: Hub = request.app.state.hub
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST}
+    if request.client:
+        headers["x-forwarded-for"] = request.client.host
+    url = hub.settings.session_url.rstrip("/") + request.url.path
+    try:
+        return await hub.http.request(
+            request.method,
+            url,
+            params=str(request.query_params),
+            headers=headers,
+            content=await request.body(),
+        )
+    except httpx.HTTPError as exc:
+        log.warning("session service unreachable: %r", exc)
+        return upstream_unavailable("session service unavailable")
+
+
+def relay(answer: httpx.Response) -> Response:
+    headers = {k: v for k, v in answer.headers.items() if k.lower() in _KEEP_RESPONSE}
+    return Response(answer.content, status_code=answer.status_code, headers=headers)
+
+
+@router.api_route("/ai/sessions", methods=_METHODS)
+@router.api_route("/ai/sessions/{rest:path}", methods=_METHODS)
+@router.api_route("/ai/dev/token", methods=_METHODS)
+async def proxied(request: Request) -> Response:
+    """Forwarded as is to the session service."""
+    answer = await forward(request)
+    return answer if isinstance(answer, JSONResponse) else relay(answer)
+
+
+@router.get("/ai/stats")
+async def stats(request: Request) -> Response:
+    """The session service's counts plus this replica's live connections."""
+    answer = await forward(request)
+    if isinstance(answer, JSONResponse) or answer.status_code != 200:
+        return answer if isinstance(answer, JSONResponse) else relay(answer)
+    try:
+        body = answer.json()
+    except ValueError:
+        return relay(answer)
+    hub: Hub = request.app.state.hub
+    if isinstance(body, dict):
+        body["live_connections"] = hub.live_for(_user_of(request, hub.settings) or "")
+        body["gateway_live_connections"] = hub.live_connections
+    return Response(json.dumps(body), media_type="application/json")
+
+
+def _user_of(request: Request, settings: GatewaySettings) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    try:
+        return verify_token(token.strip(), settings).user_id
+    except AuthError:
+        return None

@@ -1,0 +1,177 @@
+"""Socket → gateway: client frames, checked for size, rate and shape before anything happens."""
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from switchboard_events import make_event
+
+from . import closes, frames
+from .closes import Close
+from .connection import Connection
+from .handshake import check_token
+from .upstream import Answer, UpstreamUnavailable
+from .window import UnknownEvent
+
+Handler = Callable[[Connection, dict[str, Any]], Awaitable[None]]
+
+
+async def receive_frames(conn: Connection) -> None:
+    limit = conn.hub.settings.max_frame_bytes
+    while True:
+        message = await conn.ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise Close(None)
+        text: str | None = message.get("text")
+        data: bytes | None = message.get("bytes")
+        if _size(text, data) > limit:
+            raise Close(closes.TOO_LARGE, "frame too large")
+        if not conn.bucket.allow():
+            if conn.bucket.strikes >= conn.hub.settings.rate_limit_strikes:
+                raise Close(closes.RATE_LIMITED, "too many frames")
+            await conn.send(frames.error_frame("rate_limited", "slow down"))
+            continue
+        if text is not None:
+            await handle_text(conn, text)
+        elif data is not None:
+            await handle_audio(conn, data)
+
+
+def _size(text: str | None, data: bytes | None) -> int:
+    if text is not None:
+        return len(text) if len(text) * 4 <= 1024 else len(text.encode())
+    return len(data or b"")
+
+
+async def bad_frame(conn: Connection, code: str, message: str) -> None:
+    """An error frame; the connection closes 4400 once MAX_BAD_FRAMES were bad."""
+    conn.bad_frames += 1
+    if conn.bad_frames >= conn.hub.settings.max_bad_frames:
+        raise Close(closes.BAD_FRAME, "too many bad frames")
+    await conn.send(frames.error_frame(code, message))
+
+
+async def handle_text(conn: Connection, text: str) -> None:
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        await bad_frame(conn, "bad_json", "frame is not valid JSON")
+        return
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        await bad_frame(conn, "bad_frame", "frame must be an object with a string type")
+        return
+    handler = HANDLERS.get(frame["type"])
+    if handler is None:
+        await bad_frame(conn, "unknown_type", f"unknown frame type {frame['type'][:40]!r}")
+        return
+    await handler(conn, frame)
+
+
+async def on_ack(conn: Connection, frame: dict[str, Any]) -> None:
+    event_id = frame.get("id")
+    if not isinstance(event_id, str):
+        await bad_frame(conn, "missing_field", "ack needs a string id")
+        return
+    if conn.window is None:
+        return
+    try:
+        message = conn.window.ack(event_id)
+    except UnknownEvent:
+        await bad_frame(conn, "unknown_event", "no unacknowledged event has that id")
+        return
+    conn.hub.metrics.acks.inc()
+    if message is not None:
+        await message.ack(multiple=True)
+
+
+async def on_message(conn: Connection, frame: dict[str, Any]) -> None:
+    if not isinstance(frame.get("content"), str):
+        await bad_frame(conn, "missing_field", "message needs a string content")
+        return
+    if not isinstance(frame.get("metadata", {}), dict):
+        await bad_frame(conn, "invalid_field", "metadata must be an object")
+        return
+    body: dict[str, Any] = {k: frame[k] for k in ("content", "metadata", "on_busy") if k in frame}
+    c = conn.caller
+    conn.spawn(
+        _answer(conn, conn.hub.sessions.post_message(c.token, c.session_id, c.client_id, body))
+    )
+
+
+async def on_cancel(conn: Connection, frame: dict[str, Any]) -> None:
+    c = conn.caller
+    conn.spawn(_answer(conn, conn.hub.sessions.cancel(c.token, c.session_id), quiet=True))
+
+
+async def on_typing(conn: Connection, frame: dict[str, Any]) -> None:
+    c = conn.caller
+    event = make_event(
+        "typing",
+        {"status": "typing", "message": ""},
+        session_id=c.session_id,
+        agent_type=c.agent_type,
+        metadata={"client_id": c.client_id},
+    )
+    conn.spawn(_publish(conn, conn.hub.control.publish_event(event)))
+
+
+async def on_refresh(conn: Connection, frame: dict[str, Any]) -> None:
+    token = frame.get("token")
+    if not isinstance(token, str) or not token:
+        await bad_frame(conn, "missing_field", "refresh needs a token")
+        return
+    try:
+        claims = check_token(token, conn.hub.settings)
+    except Close as exc:
+        await conn.send(frames.error_frame("invalid_token", exc.reason))
+        return
+    if claims.user_id != conn.caller.user_id:
+        await conn.send(frames.error_frame("forbidden", "token is for another user"))
+        return
+    conn.caller.token, conn.caller.expires_at = token, claims.expires_at
+
+
+async def on_ping(conn: Connection, frame: dict[str, Any]) -> None:
+    await conn.send(frames.PONG)
+
+
+async def handle_audio(conn: Connection, data: bytes) -> None:
+    c = conn.caller
+    if c.mode != "voice":
+        await bad_frame(conn, "not_voice", "binary frames are audio, for voice sessions only")
+        return
+    conn.spawn(
+        _answer(conn, conn.hub.sessions.post_audio(c.token, c.session_id, c.client_id, data))
+    )
+
+
+async def _answer(conn: Connection, call: Awaitable[Answer], quiet: bool = False) -> None:
+    """The upstream answer as `message_accepted` (or nothing when quiet), or an error frame."""
+    try:
+        answer = await call
+    except UpstreamUnavailable:
+        await conn.send(frames.error_frame("upstream_unavailable", "session service unavailable"))
+        return
+    if not answer.ok:
+        await conn.send(frames.error_frame(*answer.error()))
+    elif not quiet and isinstance(answer.body, dict):
+        fields = {k: answer.body.get(k) for k in ("message_id", "run_id")}
+        await conn.send(frames.frame("message_accepted", **fields))
+
+
+async def _publish(conn: Connection, publish: Awaitable[None]) -> None:
+    try:
+        await publish
+    except Exception:  # noqa: BLE001 - reported to the client, never fatal
+        await conn.send(frames.error_frame("publish_failed", "typing was not delivered"))
+
+
+HANDLERS: dict[str, Handler] = {
+    "ack": on_ack,
+    "message": on_message,
+    "cancel": on_cancel,
+    "typing": on_typing,
+    "refresh": on_refresh,
+    "auth": on_refresh,
+    "ping": on_ping,
+}

@@ -1,0 +1,40 @@
+"""The gateway's one settings object (environment variables, read once in main())."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+from switchboard_events import BrokerSettings
+from switchboard_events.auth import AuthSettings
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+class GatewaySettings(BrokerSettings, AuthSettings):
+    """Broker and JWT settings plus the gateway's own limits."""
+
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
+
+    session_url: str = Field(default="http://127.0.0.1:8001", alias="SESSION_URL")
+    """Base URL of the session service (REST proxy target, ownership checks)."""
+    ack_window: int = Field(default=256, ge=1, alias="ACK_WINDOW")
+    """Most events sent and not yet acked by an `ack=client` device."""
+    heartbeat_s: int = Field(default=25, ge=1, alias="HEARTBEAT_S")
+    """WebSocket ping interval; a peer that misses a pong for as long is dropped."""
+    auth_timeout_s: float = Field(default=5.0, gt=0, alias="AUTH_TIMEOUT_S")
+    max_frame_bytes: int = Field(default=64 * 1024, ge=1024, alias="MAX_FRAME_BYTES")
+    slow_consumer_timeout_s: float = Field(default=10.0, gt=0, alias="SLOW_CONSUMER_TIMEOUT_S")
+    """A send that does not complete, or an ack window full, this long closes the socket 4408."""
+    prefetch: int = Field(default=16, ge=1, alias="PREFETCH")
+    """AMQP messages in flight per connection (each holds up to COALESCE_MAX_EVENTS events)."""
+    max_bad_frames: int = Field(default=10, ge=1, alias="MAX_BAD_FRAMES")
+    frame_rate_per_s: float = Field(default=20.0, gt=0, alias="FRAME_RATE_PER_S")
+    frame_burst: int = Field(default=40, ge=1, alias="FRAME_BURST")
+    rate_limit_strikes: int = Field(default=20, ge=1, alias="RATE_LIMIT_STRIKES")
+    """Frames refused for rate in a row (without the bucket refilling) before closing 4429."""
+    takeover_timeout_s: float = Field(default=5.0, gt=0, alias="TAKEOVER_TIMEOUT_S")
+    channels_per_connection: int = Field(
+        default=1000, ge=1, le=2000, alias="CHANNELS_PER_CONNECTION"
+    )
+    upstream_timeout_s: float = Field(default=10.0, gt=0, alias="UPSTREAM_TIMEOUT_S")
+    static_dir: Path = Field(default=STATIC_DIR, alias="STATIC_DIR")

@@ -1,0 +1,84 @@
+"""Calls to the session service on behalf of a caller (their token forwarded)."""
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+class UpstreamUnavailable(Exception):
+    """The session service did not answer."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def error(self) -> tuple[str, str]:
+        """The upstream `{"error": {"code", "message"}}`, or a generic code."""
+        err = self.body.get("error") if isinstance(self.body, dict) else None
+        if isinstance(err, dict):
+            return str(err.get("code", "upstream_error")), str(err.get("message", ""))
+        return "upstream_error", f"session service answered {self.status}"
+
+
+class SessionService:
+    def __init__(self, http: httpx.AsyncClient, base_url: str) -> None:
+        self._http = http
+        self._base = base_url.rstrip("/")
+
+    async def get_session(self, token: str, session_id: str) -> Answer:
+        return await self._call("GET", f"/ai/sessions/{session_id}", token)
+
+    async def post_message(
+        self, token: str, session_id: str, client_id: str, body: dict[str, Any]
+    ) -> Answer:
+        return await self._call(
+            "POST", f"/ai/sessions/{session_id}/message", token, client_id, json=body
+        )
+
+    async def cancel(self, token: str, session_id: str) -> Answer:
+        return await self._call("POST", f"/ai/sessions/{session_id}/cancel", token)
+
+    async def post_audio(self, token: str, session_id: str, client_id: str, wav: bytes) -> Answer:
+        return await self._call(
+            "POST",
+            f"/ai/sessions/{session_id}/audio",
+            token,
+            client_id,
+            content=wav,
+            content_type="audio/wav",
+        )
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        client_id: str | None = None,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+    ) -> Answer:
+        headers = {"Authorization": f"Bearer {token}"}
+        if client_id:
+            headers["X-Client-Id"] = client_id
+        if content_type:
+            headers["Content-Type"] = content_type
+        try:
+            response = await self._http.request(
+                method, self._base + path, headers=headers, json=json, content=content
+            )
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"session service unreachable: {exc!r}") from exc
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        return Answer(response.status_code, body)

@@ -1,0 +1,101 @@
+"""One coroutine per directive: the events it emits, in order (see PROTOCOL.md)."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from switchboard_events import new_id
+
+from .context import RunContext, RunFailed
+from .directives import Chat, Fail, Sleep, Speak, SwitchAgent, Tokens, ToolCall
+
+YIELD_EVERY = 64
+
+
+async def tokens(ctx: RunContext, directive: Tokens) -> None:
+    await ctx.status("thinking", "thinking", f"generating {directive.count} tokens")
+    interval = 1.0 / directive.rate if directive.rate else 0.0
+    parts: list[str] = []
+    for i in range(1, directive.count + 1):
+        if interval and i > 1:
+            await ctx.control.pause(interval)
+        elif i % YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+        parts.append(f"t{i} ")
+        await ctx.emit("token", {"token": parts[-1]})
+    await ctx.respond("".join(parts))
+
+
+async def tool(ctx: RunContext, directive: ToolCall) -> None:
+    call_id = new_id()
+    name, params = directive.name, directive.parameters
+    await ctx.emit("tool_call", {"call_id": call_id, "tool_name": name, "parameters": params})
+    reply = await ctx.control.guard(ctx.tools.call(call_id, name, params))
+    base = {"call_id": call_id, "tool_name": name}
+    if "error" in reply:
+        error = str(reply["error"])
+        await ctx.emit("tool_result", {**base, "error": error})
+        await ctx.respond(f"The {name} tool failed: {error}.")
+        return
+    result = reply.get("result")
+    await ctx.emit("tool_result", {**base, "result": result})
+    await ctx.respond(f"The {name} tool returned {json.dumps(result, sort_keys=True)}.")
+
+
+async def switch_agent(ctx: RunContext, directive: SwitchAgent) -> None:
+    old, new = ctx.stream.agent_type, directive.name
+    await ctx.emit("agent_switch", {"from": old, "to": new, "reason": "requested by the user"})
+    ctx.stream.agent_type = new
+    await ctx.respond(f"Hi, this is the {new} agent, taking over from {old}. How can I help?")
+
+
+async def fail(ctx: RunContext, directive: Fail) -> None:
+    raise RunFailed("scripted_error", "the /error directive asked this run to fail")
+
+
+async def speak(ctx: RunContext, directive: Speak) -> None:
+    await ctx.speak(directive.text)
+    await ctx.respond(directive.text, spoken=True)
+
+
+async def sleep(ctx: RunContext, directive: Sleep) -> None:
+    await ctx.status("waiting", "waiting", f"sleeping {directive.seconds:g} s")
+    await ctx.control.pause(directive.seconds)
+    await ctx.respond(f"Done sleeping for {directive.seconds:g} s.")
+
+
+async def chat(ctx: RunContext, directive: Chat) -> None:
+    await ctx.status("thinking", "thinking", "")
+    request = ctx.request
+    tokens = ctx.backend.stream(directive.text, request.history, ctx.stream.agent_type)
+    parts: list[str] = []
+    try:
+        while (token := await ctx.control.guard(_next(tokens))) is not None:
+            parts.append(token)
+            await ctx.emit("token", {"token": token})
+    finally:
+        aclose = getattr(tokens, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    await ctx.respond("".join(parts))
+
+
+async def _next(tokens: AsyncIterator[str]) -> str | None:
+    try:
+        return await anext(tokens)
+    except StopAsyncIteration:
+        return None
+
+
+Action = Callable[[RunContext, Any], Awaitable[None]]
+
+ACTIONS: dict[type, Action] = {
+    Tokens: tokens,
+    ToolCall: tool,
+    SwitchAgent: switch_agent,
+    Fail: fail,
+    Speak: speak,
+    Sleep: sleep,
+    Chat: chat,
+}

@@ -1,0 +1,57 @@
+"""What one run works with, and the small steps every directive shares."""
+
+import asyncio
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from switchboard_events import RunStream, new_id
+
+from .audio import speech_chunks
+from .backend import AgentBackend
+from .cancellation import RunControl
+from .request import RunRequest
+from .tool_client import ToolClient
+
+
+class RunFailed(Exception):
+    """The run ends `failed` after an `error` event with this code and message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class RunContext:
+    request: RunRequest
+    stream: RunStream
+    control: RunControl
+    tools: ToolClient
+    backend: AgentBackend
+    worker_id: str = ""
+    """Who runs it (in `run_start`'s metadata, for operators and tests)."""
+
+    async def emit(self, event_type: str, data: dict[str, Any]) -> None:
+        """The run's next event, unless the run was cancelled (then RunCancelled)."""
+        self.control.check()
+        await self.stream.emit(event_type, data)
+
+    async def status(self, event_type: str, status: str, message: str) -> None:
+        await self.emit(event_type, {"status": status, "message": message})
+
+    async def respond(self, content: str, *, spoken: bool = False) -> None:
+        """The `response` (spoken first in voice sessions unless it already was)."""
+        if self.request.mode == "voice" and not spoken and content:
+            await self.speak(content)
+        await self.emit("response", {"content": content, "message_id": new_id()})
+
+    async def speak(self, text: str) -> None:
+        """`tts` events: one small WAV file per few words, chunk 0..n, final on the last."""
+        chunks = speech_chunks(text)
+        for number, wav in enumerate(chunks):
+            audio = base64.b64encode(wav).decode()
+            data = {"audio": audio, "format": "wav", "chunk": number}
+            await self.emit("tts", {**data, "final": number == len(chunks) - 1})
+            await asyncio.sleep(0)

@@ -1,0 +1,77 @@
+"""Running one request: `run_start`, the directive's events, `run_end` with its status.
+
+A redelivered request (its worker died mid-run) is not run again but failed: `error`
+`worker_lost` and `run_end` `failed`, numbered from `LOST_RUN_SEQ` + 1. The dead worker's
+last seq is unknown, so these two carry seq 1 000 000 001 and 1 000 000 002: far above any
+real run (directives are capped well below), a hole a client always sees, so it reloads the
+run's outcome over REST as the protocol says.
+"""
+
+import base64
+import logging
+
+from switchboard_events import Publisher, RunStream
+
+from .actions import ACTIONS
+from .audio import BadAudio, transcribe
+from .backend import BackendError
+from .cancellation import RunCancelled
+from .context import RunContext, RunFailed
+from .directives import BadDirective, parse
+
+log = logging.getLogger(__name__)
+
+LOST_RUN_SEQ = 1_000_000_000
+
+
+async def execute(ctx: RunContext) -> str:
+    """Run the request to its end and return the `run_end` status (already emitted)."""
+    request = ctx.request
+    worker = {"worker": ctx.worker_id}
+    await ctx.stream.emit("run_start", {"message_id": request.message_id}, metadata=worker)
+    try:
+        text = await _transcript(ctx) if request.audio_b64 else request.content
+        directive = parse(text)
+        await ACTIONS[type(directive)](ctx, directive)
+        status = "completed"
+    except RunCancelled:
+        status = "cancelled"
+    except BadDirective as exc:
+        status = await _failed(ctx, RunFailed("bad_directive", str(exc)))
+    except BackendError as exc:
+        status = await _failed(ctx, RunFailed("model_error", str(exc)))
+    except RunFailed as exc:
+        status = await _failed(ctx, exc)
+    except Exception as exc:
+        log.exception("run %s crashed", request.run_id)
+        status = await _failed(ctx, RunFailed("internal_error", f"the agent crashed: {exc!r}"))
+    await ctx.stream.emit("run_end", {"status": status})
+    return status
+
+
+async def _failed(ctx: RunContext, failure: RunFailed) -> str:
+    await ctx.stream.emit("error", {"code": failure.code, "message": failure.message})
+    return "failed"
+
+
+async def _transcript(ctx: RunContext) -> str:
+    """`stt` events for the request's audio (a partial, then the final text)."""
+    try:
+        text = transcribe(base64.b64decode(ctx.request.audio_b64 or "", validate=True))
+    except (ValueError, BadAudio) as exc:
+        raise RunFailed("bad_audio", f"could not read the audio: {exc}") from exc
+    words = text.split()
+    await ctx.emit("stt", {"text": " ".join(words[: max(1, len(words) // 2)]), "final": False})
+    await ctx.emit("stt", {"text": text, "final": True})
+    return text
+
+
+async def fail_lost_run(publisher: Publisher, session_id: str, run_id: str, agent: str) -> None:
+    """End a run whose worker died: `error` worker_lost and `run_end` failed (confirmed)."""
+    stream = RunStream(
+        publisher, session_id=session_id, run_id=run_id, agent_type=agent, start_seq=LOST_RUN_SEQ
+    )
+    message = "the worker running this reply stopped; reload the conversation"
+    await stream.emit("error", {"code": "worker_lost", "message": message})
+    await stream.emit("run_end", {"status": "failed"})
+    await stream.drain()

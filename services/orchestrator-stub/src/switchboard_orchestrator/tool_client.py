@@ -1,0 +1,69 @@
+"""The run worker's side of tool RPC: publish on `ai.commands`/`tool`, await the reply.
+
+Replies come to one exclusive auto-delete queue per worker; `correlation_id` = `call_id`.
+A request carries the timeout as its expiration, so a call nobody took in time is dropped.
+"""
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractQueue
+from switchboard_events import Names
+from switchboard_events.topology import TOOL_KEY
+
+log = logging.getLogger(__name__)
+
+
+class ToolClient:
+    def __init__(self, channel: AbstractChannel, names: Names, timeout_s: float) -> None:
+        self._channel = channel
+        self._names = names
+        self.timeout_s = timeout_s
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._exchange: AbstractExchange | None = None
+        self._replies: AbstractQueue | None = None
+
+    async def start(self) -> "ToolClient":
+        self._exchange = await self._channel.get_exchange(self._names.commands_exchange)
+        self._replies = await self._channel.declare_queue(exclusive=True, auto_delete=True)
+        await self._replies.consume(self._on_reply, no_ack=True)
+        return self
+
+    async def call(
+        self, call_id: str, tool_name: str, parameters: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The reply (`{"result": ...}` or `{"error": ...}`); `{"error": "timeout"}` if late."""
+        assert self._exchange is not None and self._replies is not None, "start() not awaited"
+        future = asyncio.get_running_loop().create_future()
+        self._pending[call_id] = future
+        body = {"call_id": call_id, "tool_name": tool_name, "parameters": parameters}
+        message = aio_pika.Message(
+            json.dumps(body).encode(),
+            content_type="application/json",
+            reply_to=self._replies.name,
+            correlation_id=call_id,
+            expiration=self.timeout_s,
+        )
+        try:
+            await self._exchange.publish(message, TOOL_KEY)
+            return await asyncio.wait_for(future, self.timeout_s)
+        except TimeoutError:
+            return {"error": "timeout"}
+        finally:
+            self._pending.pop(call_id, None)
+
+    async def _on_reply(self, message: AbstractIncomingMessage) -> None:
+        future = self._pending.get(message.correlation_id or "")
+        if future is None or future.done():
+            log.info("late or unknown tool reply %s", message.correlation_id)
+            return
+        try:
+            reply = json.loads(message.body)
+            if not isinstance(reply, dict):
+                raise ValueError("reply is not an object")
+        except ValueError as exc:
+            reply = {"error": f"malformed tool reply: {exc}"}
+        future.set_result(reply)

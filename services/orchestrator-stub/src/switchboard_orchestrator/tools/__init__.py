@@ -1,0 +1,1 @@
+"""The tool worker: MCP-style tools (name, JSON schema, handler) served over RPC."""

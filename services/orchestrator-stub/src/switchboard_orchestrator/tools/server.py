@@ -1,0 +1,83 @@
+"""The tool worker: competing consumer of `ai.tools`, one reply per request.
+
+A request `{"call_id", "tool_name", "parameters"}` with `reply_to` and `correlation_id` gets
+`{"result": ...}` or `{"error": "..."}` on the default exchange. Nothing a caller sends
+crashes the worker: malformed requests, unknown tools, bad parameters and handler failures
+all become errors.
+"""
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from switchboard_events import Names, declare_topology
+
+from .registry import ToolError, ToolRegistry
+
+log = logging.getLogger(__name__)
+
+
+class ToolServer:
+    def __init__(self, channel: AbstractChannel, names: Names, registry: ToolRegistry) -> None:
+        self._channel = channel
+        self._names = names
+        self._registry = registry
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._consumer: tuple[AbstractQueue, str] | None = None
+
+    async def start(self) -> None:
+        await declare_topology(self._channel, self._names)
+        queue = await self._channel.declare_queue(self._names.tool_queue, durable=True)
+        self._consumer = (queue, await queue.consume(self._on_message))
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            reply = await self.answer(message.body)
+        except asyncio.CancelledError:
+            await message.reject(requeue=True)
+            raise
+        finally:
+            self._tasks.discard(task)
+        await self._reply(message, reply)
+        await message.ack()
+
+    async def answer(self, body: bytes) -> dict[str, Any]:
+        """The reply to one request body."""
+        try:
+            request = json.loads(body)
+            name, parameters = request["tool_name"], request.get("parameters", {})
+            if not isinstance(name, str):
+                raise TypeError("tool_name must be a string")
+        except (ValueError, KeyError, TypeError) as exc:
+            return {"error": f"malformed tool request: {exc!r}"}
+        try:
+            return {"result": await self._registry.call(name, parameters)}
+        except ToolError as exc:
+            return {"error": str(exc)}
+        except Exception as exc:
+            log.exception("tool %s failed", name)
+            return {"error": f"tool {name} failed: {exc!r}"}
+
+    async def _reply(self, message: AbstractIncomingMessage, reply: dict[str, Any]) -> None:
+        if not message.reply_to:
+            log.warning("tool request without reply_to: %s", reply)
+            return
+        body = json.dumps(reply, default=str).encode()
+        answer = aio_pika.Message(
+            body, content_type="application/json", correlation_id=message.correlation_id
+        )
+        await self._channel.default_exchange.publish(answer, message.reply_to)
+
+    async def stop(self) -> None:
+        """Stop consuming and cancel calls in progress (their requests go back unacked)."""
+        if self._consumer is not None:
+            queue, tag = self._consumer
+            await queue.cancel(tag)
+        for task in list(self._tasks):
+            task.cancel()

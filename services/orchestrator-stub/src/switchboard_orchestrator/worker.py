@@ -1,0 +1,184 @@
+"""The run worker: competing consumer of `ai.runs`, several runs at once, acks when done.
+
+A request is acked only after its run ended and every event was confirmed, so a worker
+killed mid-run leaves it unacked; the broker redelivers it and the next worker fails it
+(`worker_lost`, see run.py). Cancels arrive on an exclusive queue bound to `ai.control`
+with `cancel.*`. `stop()` stops consuming, lets runs finish within the grace period,
+cancels the rest, and hands back requests that arrived too late to start.
+"""
+
+import asyncio
+import json
+import logging
+import os
+import socket
+from dataclasses import dataclass
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import AbstractRobustConnection as Connection
+from pydantic import ValidationError
+from switchboard_events import Publisher, PublishFailed, RunStream, declare_topology, names_from
+from switchboard_events.topology import RUN_KEY
+
+from .backend import AgentBackend
+from .cancellation import CancelRegistry
+from .context import RunContext
+from .request import RunRequest
+from .run import execute, fail_lost_run
+from .settings import WorkerSettings
+from .tool_client import ToolClient
+
+log = logging.getLogger(__name__)
+HANDED_BACK = "x-handed-back"
+
+
+@dataclass
+class _Active:
+    message: AbstractIncomingMessage
+    """The delivery to ack (replaced if the broker redelivers it to us after a reconnect)."""
+
+
+class RunWorker:
+    def __init__(self, settings: WorkerSettings, connection: Connection, backend: AgentBackend):
+        self.settings = settings
+        self.names = names_from(settings)
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        self._connection = connection
+        self._backend = backend
+        self._cancels = CancelRegistry(settings.cancel_memory_s)
+        self._active: dict[str, _Active] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._consumer: tuple[AbstractQueue, str] | None = None
+
+    async def start(self) -> None:
+        """Declare, listen for cancels, open the tool client, then start consuming runs."""
+        self._out = await self._connection.channel()
+        await declare_topology(self._out, self.names)
+        self._publisher = await Publisher(self._out, self.names, self.settings).start()
+        control = await self._connection.channel()
+        self._tools = await ToolClient(control, self.names, self.settings.tool_timeout_s).start()
+        await self._listen_for_cancels(control)
+        runs_channel = await self._connection.channel()
+        await runs_channel.set_qos(prefetch_count=self.settings.run_prefetch)
+        runs = await runs_channel.declare_queue(self.names.run_queue, durable=True)
+        self._consumer = (runs, await runs.consume(self._on_message))
+
+    async def _listen_for_cancels(self, channel: AbstractChannel) -> None:
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(self.names.control_exchange, "cancel.*")
+        await queue.consume(self._on_cancel, no_ack=True)
+
+    async def _on_cancel(self, message: AbstractIncomingMessage) -> None:
+        run_id = (message.routing_key or "").removeprefix("cancel.")
+        try:
+            run_id = str(json.loads(message.body).get("run_id") or run_id)
+        except (ValueError, AttributeError):
+            log.warning("cancel with a malformed body for %r", run_id)
+        if run_id:
+            log.info("cancel %s", run_id)
+            self._cancels.cancel(run_id)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        if self._stopping:
+            await self._hand_back(message)
+            return
+        try:
+            request = RunRequest.model_validate_json(message.body)
+        except ValidationError as exc:
+            log.error("dropping a malformed run request: %s", exc)
+            await message.reject(requeue=False)
+            return
+        if request.run_id in self._active:
+            await self._replace_delivery(request.run_id, message)
+            return
+        self._active[request.run_id] = _Active(message)
+        task = asyncio.create_task(self._handle(request))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, request: RunRequest) -> None:
+        try:
+            if self._active[request.run_id].message.redelivered:
+                log.warning("run %s was redelivered: its worker died; failing it", request.run_id)
+                await fail_lost_run(
+                    self._publisher, request.session_id, request.run_id, request.agent_type
+                )
+            else:
+                await self._run(request)
+            await self._settle(request.run_id, ack=True)
+        except PublishFailed as exc:
+            log.error("run %s: events not confirmed (%s); handing it back", request.run_id, exc)
+            await self._settle(request.run_id, ack=False)
+        finally:
+            self._active.pop(request.run_id, None)
+
+    async def _run(self, request: RunRequest) -> None:
+        control = self._cancels.attach(request.run_id)
+        stream = RunStream(
+            self._publisher,
+            session_id=request.session_id,
+            run_id=request.run_id,
+            agent_type=request.agent_type,
+        )
+        try:
+            ctx = RunContext(request, stream, control, self._tools, self._backend, self.worker_id)
+            status = await execute(ctx)
+        finally:
+            self._cancels.detach(request.run_id)
+        await stream.drain()
+        log.info("run %s %s (%d events)", request.run_id, status, stream.seq)
+
+    async def _replace_delivery(self, run_id: str, message: AbstractIncomingMessage) -> None:
+        """A second delivery of a run in progress (our channel reconnected, or a duplicate):
+        the run goes on and acks the newest delivery; the older one is settled now."""
+        log.info("run %s delivered again while running; keeping the run", run_id)
+        await self._settle(run_id, ack=True)
+        self._active[run_id].message = message
+
+    async def _settle(self, run_id: str, *, ack: bool) -> None:
+        message = self._active[run_id].message
+        try:
+            await (message.ack() if ack else message.reject(requeue=True))
+        except Exception as exc:  # noqa: BLE001 - a lost channel already requeued it
+            log.warning("could not settle run %s: %r", run_id, exc)
+
+    async def _hand_back(self, message: AbstractIncomingMessage) -> None:
+        """Give an unstarted request back without the `redelivered` flag a reject would set."""
+        if message.redelivered:
+            await message.reject(requeue=True)
+            return
+        try:
+            headers = {**(message.headers or {}), HANDED_BACK: True}
+            copy = aio_pika.Message(
+                message.body,
+                headers=headers,
+                content_type=message.content_type,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            )
+            exchange = await self._out.get_exchange(self.names.commands_exchange)
+            await exchange.publish(copy, RUN_KEY)
+            await message.ack()
+        except Exception as exc:  # noqa: BLE001 - fall back to the broker's requeue
+            log.warning("republishing an unstarted run failed (%r); rejecting it", exc)
+            await message.reject(requeue=True)
+
+    async def stop(self) -> None:
+        """Stop consuming; let runs finish within the grace period, then cancel the rest."""
+        self._stopping = True
+        if self._consumer is not None:
+            queue, tag = self._consumer
+            await queue.cancel(tag)
+        grace = self.settings.shutdown_grace_s
+        if self._tasks:
+            _, late = await asyncio.wait(set(self._tasks), timeout=grace)
+            if late:
+                log.warning("cancelling %d runs still active after %.1f s", len(late), grace)
+                self._cancels.cancel_all("worker shutting down")
+                await asyncio.wait(late, timeout=10)
+        await self._publisher.flush()
+
+    @property
+    def active_runs(self) -> int:
+        return len(self._active)

@@ -1,0 +1,101 @@
+"""`create_app(settings)`: the FastAPI app; its lifespan opens and closes every connection."""
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from switchboard_events import PublishFailed, names_from
+
+from .broker import BrokerLink
+from .context import Context
+from .database import make_engine, make_sessionmaker
+from .errors import error_json, install_error_handlers
+from .metrics import Metrics
+from .migrate import prestart
+from .persist import Persister
+from .routes import ops, runs, sessions
+from .settings import SessionSettings
+from .sweeper import run_sweeper
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: SessionSettings | None = None) -> FastAPI:
+    """The session service; nothing connects until the lifespan starts."""
+    settings = settings or SessionSettings()
+    settings.auth.check_production()
+    app = FastAPI(
+        title="Switchboard session service",
+        version="0.1.0",
+        lifespan=_lifespan(settings),
+    )
+    install_error_handlers(app)
+    app.add_exception_handler(PublishFailed, _broker_failed)
+    app.include_router(sessions.router)
+    app.include_router(runs.router)
+    app.include_router(ops.router)
+    if settings.auth.env == "dev":
+        app.include_router(ops.dev_router)
+    app.middleware("http")(_observe)
+    return app
+
+
+def _lifespan(
+    settings: SessionSettings,
+) -> Callable[[FastAPI], "asyncio.AbstractAsyncContextManager[None]"]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        broker = BrokerLink(settings.broker, names_from(settings.broker), settings.broker_retry_s)
+        ctx = Context(settings, engine, make_sessionmaker(engine), broker, Metrics())
+        app.state.ctx = ctx
+        tasks = [asyncio.create_task(_background(ctx), name="session-background")]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await engine.dispose()
+
+    return lifespan
+
+
+async def _background(ctx: Context) -> None:
+    """Consume events (retrying until the broker answers); migrate, then sweep."""
+    persister = Persister(ctx)
+    async with asyncio.TaskGroup() as group:
+        group.create_task(ctx.broker.run(persister, ctx.settings.persist_prefetch))
+        group.create_task(_migrate_then_sweep(ctx))
+
+
+async def _migrate_then_sweep(ctx: Context) -> None:
+    while ctx.settings.migrate_on_start:
+        try:
+            await prestart(ctx.settings.async_database_url, timeout_s=5)
+            break
+        except Exception as exc:  # noqa: BLE001 - keep serving 503 until it works
+            log.warning("migration failed (%r); retrying", exc)
+            await asyncio.sleep(1)
+    await run_sweeper(ctx)
+
+
+async def _broker_failed(request: Request, exc: Exception) -> Response:
+    return error_json(503, "broker_unavailable", f"the broker did not confirm: {exc}")
+
+
+async def _observe(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    start = time.perf_counter()
+    response = await call_next(request)
+    route = request.scope.get("route")
+    path = getattr(route, "path", "unmatched")
+    ctx: Context | None = getattr(request.app.state, "ctx", None)
+    if ctx is not None:
+        ctx.metrics.requests.labels(request.method, path, str(response.status_code)).inc()
+        ctx.metrics.latency.labels(request.method, path).observe(time.perf_counter() - start)
+    return response

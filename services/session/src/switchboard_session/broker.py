@@ -1,0 +1,111 @@
+"""The service's broker link: connects (retrying until the broker answers), declares the
+topology, publishes events, run requests and cancels, and runs the persistence consumer."""
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
+from switchboard_events import (
+    BrokerSettings,
+    Event,
+    Names,
+    Publisher,
+    broker_connection,
+    declare_device_queue,
+    declare_topology,
+)
+from switchboard_events.topology import RUN_KEY
+
+from .errors import ApiError
+
+log = logging.getLogger(__name__)
+MessageHandler = Callable[[AbstractIncomingMessage], Awaitable[None]]
+
+
+class BrokerLink:
+    """One robust connection, one confirming publish channel, one consumer channel."""
+
+    def __init__(self, settings: BrokerSettings, names: Names, retry_s: float = 1.0) -> None:
+        self.settings = settings
+        self.names = names
+        self.retry_s = retry_s
+        self._connection: AbstractRobustConnection | None = None
+        self._publisher: Publisher | None = None
+        self._commands: AbstractExchange | None = None
+        self._control: AbstractExchange | None = None
+        self._channel: aio_pika.abc.AbstractChannel | None = None
+
+    @property
+    def ready(self) -> bool:
+        conn = self._connection
+        return conn is not None and not conn.is_closed and conn.connected.is_set()
+
+    async def run(self, handler: MessageHandler, prefetch: int) -> None:
+        """Connect, declare, consume `persist_queue` with `handler`; retry until cancelled."""
+        while True:
+            try:
+                async with broker_connection(self.settings, "switchboard-session") as conn:
+                    await self._setup(conn, handler, prefetch)
+                    await asyncio.Future()  # the robust connection reconnects by itself
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - retry on any connection failure
+                log.warning("broker unavailable (%r); retrying in %ss", exc, self.retry_s)
+            finally:
+                self._connection = None
+            await asyncio.sleep(self.retry_s)
+
+    async def _setup(
+        self, conn: AbstractRobustConnection, handler: MessageHandler, prefetch: int
+    ) -> None:
+        channel = await conn.channel(publisher_confirms=True)
+        await declare_topology(channel, self.names)
+        self._publisher = await Publisher(channel, self.names, self.settings).start()
+        self._commands = await channel.get_exchange(self.names.commands_exchange)
+        self._control = await channel.get_exchange(self.names.control_exchange)
+        self._channel = channel
+        consume = await conn.channel()
+        await consume.set_qos(prefetch_count=prefetch)
+        queue = await consume.get_queue(self.names.persist_queue)
+        await queue.consume(handler)
+        self._connection = conn
+        log.info("broker connected; consuming %s", self.names.persist_queue)
+
+    def require(self) -> None:
+        """Raise 503 `broker_unavailable` before anything changes when the broker is away."""
+        if not self.ready:
+            raise ApiError(503, "broker_unavailable", "the message broker is not reachable")
+
+    async def publish_event(self, event: Event) -> None:
+        self.require()
+        assert self._publisher is not None
+        await self._publisher.publish(event)
+
+    async def publish_run(self, request: dict[str, Any]) -> None:
+        """A run request on `ai.commands` (key `run`), persistent, confirmed."""
+        self.require()
+        assert self._commands is not None
+        await self._commands.publish(_json_message(request), RUN_KEY)
+
+    async def publish_cancel(self, run_id: str, session_id: str) -> None:
+        self.require()
+        assert self._control is not None
+        body = {"run_id": run_id, "session_id": session_id}
+        await self._control.publish(_json_message(body), self.names.cancel_key(run_id))
+
+    async def declare_device(self, session_id: str, client_id: str) -> None:
+        self.require()
+        assert self._channel is not None
+        await declare_device_queue(self._channel, self.names, self.settings, session_id, client_id)
+
+
+def _json_message(body: dict[str, Any]) -> aio_pika.Message:
+    return aio_pika.Message(
+        body=json.dumps(body).encode(),
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )

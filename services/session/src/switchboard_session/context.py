@@ -1,0 +1,18 @@
+"""What request handlers and background tasks share: settings, database, broker, metrics."""
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from .broker import BrokerLink
+from .metrics import Metrics
+from .settings import SessionSettings
+
+
+@dataclass
+class Context:
+    settings: SessionSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    broker: BrokerLink
+    metrics: Metrics

@@ -1,0 +1,65 @@
+"""FastAPI dependencies: the shared context, a database transaction, the caller's identity."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+from switchboard_events.auth import AuthError, verify_token
+
+from .context import Context
+from .errors import ApiError
+from .store import audit
+
+_bearer = HTTPBearer(auto_error=False, description="JWT with `sub` and `exp`")
+
+
+def get_context(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+ContextDep = Annotated[Context, Depends(get_context)]
+
+
+async def get_db(ctx: ContextDep) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed when the handler returns, else rolled back."""
+    async with ctx.sessions.begin() as db:
+        yield db
+
+
+DbDep = Annotated[AsyncSession, Depends(get_db)]
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def current_user(
+    request: Request,
+    ctx: ContextDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """The token's user id; 401 when missing or invalid, 403 when not meant for us."""
+    if credentials is None:
+        await _refuse(ctx, request, "unauthenticated", "missing bearer token")
+    assert credentials is not None
+    try:
+        return verify_token(credentials.credentials, ctx.settings.auth).user_id
+    except AuthError as exc:
+        await _refuse(ctx, request, exc.reason, exc.message)
+    raise AssertionError("unreachable")
+
+
+async def _refuse(ctx: Context, request: Request, reason: str, message: str) -> None:
+    await audit.record_now(
+        ctx.sessions, "auth.failed", user_id=None, ip=client_ip(request),
+        reason=reason, message=message, path=request.url.path,
+    )
+    if reason == "forbidden":
+        raise ApiError(403, "forbidden", message)
+    raise ApiError(401, "unauthenticated", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+UserDep = Annotated[str, Depends(current_user)]

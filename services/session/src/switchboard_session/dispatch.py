@@ -1,0 +1,102 @@
+"""Turning user messages into runs: one active run per session, enforced on the locked row."""
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from switchboard_events import make_event, new_id
+
+from .context import Context
+from .errors import ApiError
+from .store import messages, runs
+from .store.sessions import get_owned, touch
+from .tables import RunRow, SessionRow
+
+
+@dataclass(frozen=True)
+class Submission:
+    content: str
+    metadata: dict[str, Any]
+    on_busy: str = "reject"
+    client_id: str | None = None
+    audio_b64: str | None = None
+
+
+async def submit(
+    ctx: Context, db: AsyncSession, user_id: str, session_id: str, sub: Submission
+) -> tuple[str, str]:
+    """Store the user message and its run; start it now, or queue it behind the active one.
+
+    The session row stays locked until commit, so two replicas cannot both start a run.
+    Publishing happens before the commit: a broker failure rolls everything back.
+    """
+    ctx.broker.require()
+    session = await get_owned(db, user_id, session_id, lock=True)
+    if session.status != "active":
+        raise ApiError(409, "session_ended", "the session has ended")
+    busy = session.active_run_id is not None
+    if busy and sub.on_busy == "reject":
+        raise ApiError(409, "run_active", f"run {session.active_run_id} is still active")
+    if busy and sub.on_busy == "interrupt":
+        await runs.cancel_waiting(db, session.id, "interrupted")  # older waiting runs
+        await ctx.broker.publish_cancel(str(session.active_run_id), session.id)
+    message_id, run = await _store(db, session, sub)
+    if not busy:
+        await start_run(ctx, session, run)
+    touch(session, ctx.settings.session_ttl_s)
+    await db.flush()
+    await ctx.broker.publish_event(
+        make_event(
+            "message",
+            {"content": sub.content, "message_id": message_id, "client_id": sub.client_id},
+            session_id=session.id,
+            agent_type=session.agent_type,
+            metadata=sub.metadata,
+        )
+    )
+    return message_id, run.id
+
+
+async def _store(db: AsyncSession, session: SessionRow, sub: Submission) -> tuple[str, RunRow]:
+    message_id = new_id()
+    meta = {**sub.metadata, **({"audio": True} if sub.audio_b64 else {})}
+    await messages.add_message(
+        db,
+        message_id=message_id,
+        session_id=session.id,
+        role="user",
+        content=sub.content,
+        client_id=sub.client_id,
+        metadata=meta,
+    )
+    run = RunRow(
+        id=uuid.uuid4().hex,
+        session_id=session.id,
+        message_id=message_id,
+        content=sub.content,
+        audio_b64=sub.audio_b64,
+        client_id=sub.client_id,
+        metadata_=sub.metadata,
+        status="queued",
+    )
+    db.add(run)
+    await db.flush()
+    return message_id, run
+
+
+async def start_run(ctx: Context, session: SessionRow, run: RunRow) -> None:
+    """Make `run` active and send its request to the workers (session row locked)."""
+    runs.activate(session, run)
+    await ctx.broker.publish_run(runs.run_request(run, session))
+    ctx.metrics.runs_started.inc()
+
+
+async def cancel_active(ctx: Context, db: AsyncSession, user_id: str, session_id: str) -> str:
+    """Ask the workers to stop the active run; 409 `no_active_run` when there is none."""
+    ctx.broker.require()
+    session = await get_owned(db, user_id, session_id, lock=True)
+    if session.active_run_id is None:
+        raise ApiError(409, "no_active_run", "the session has no active run")
+    await ctx.broker.publish_cancel(session.active_run_id, session.id)
+    return session.active_run_id

@@ -1,0 +1,32 @@
+"""Prometheus metrics, on a registry of the app's own (several apps may share a process)."""
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "session_http_requests_total",
+            "HTTP requests answered",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "session_http_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            registry=self.registry,
+        )
+        self.runs_started = Counter(
+            "session_runs_dispatched_total", "Run requests sent to workers", registry=self.registry
+        )
+        self.events_persisted = Counter(
+            "session_events_persisted_total",
+            "Events stored from the broker",
+            ["type"],
+            registry=self.registry,
+        )
+        self.sessions_expired = Counter(
+            "session_sessions_expired_total", "Sessions ended by the sweeper", registry=self.registry
+        )

@@ -1,0 +1,92 @@
+"""Messages, voice utterances and cancellation: what makes and stops runs."""
+
+import base64
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+
+from ..deps import ContextDep, UserDep, client_ip
+from ..dispatch import Submission, cancel_active, submit
+from ..errors import ApiError, ErrorResponse
+from ..limits import limit
+from ..schemas import NAME_PATTERN, Accepted, CancelAccepted, SendMessage
+from ..store.sessions import get_owned
+
+router = APIRouter(prefix="/ai/sessions", tags=["runs"])
+ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 413, 422, 429, 503)}
+ClientId = Annotated[str | None, Header(alias="X-Client-Id", pattern=NAME_PATTERN)]
+
+
+@router.post("/{session_id}/message", status_code=202, response_model=Accepted, responses=ERRORS)
+async def send_message(
+    session_id: str,
+    body: SendMessage,
+    user: UserDep,
+    ctx: ContextDep,
+    request: Request,
+    client_id: ClientId = None,
+) -> Accepted:
+    """Store the message and start a run (409 `run_active` while one runs, unless `on_busy`)."""
+    if len(body.content) > ctx.settings.max_message_chars:
+        raise ApiError(
+            413,
+            "message_too_large",
+            f"content: at most {ctx.settings.max_message_chars} characters",
+        )
+    await limit(ctx, user, "messages", client_ip(request))
+    sub = Submission(body.content, body.metadata, body.on_busy, client_id)
+    async with ctx.sessions.begin() as db:
+        message_id, run_id = await submit(ctx, db, user, session_id, sub)
+    return Accepted(message_id=message_id, run_id=run_id)
+
+
+@router.post(
+    "/{session_id}/audio",
+    status_code=202,
+    response_model=Accepted,
+    responses=ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def send_audio(
+    session_id: str, user: UserDep, ctx: ContextDep, request: Request, client_id: ClientId = None
+) -> Accepted:
+    """A voice utterance (WAV bytes) in a voice session; the worker transcribes and runs it."""
+    audio = await _read_wav(request, ctx.settings.max_audio_bytes)
+    await limit(ctx, user, "messages", client_ip(request))
+    async with ctx.sessions.begin() as db:
+        session = await get_owned(db, user, session_id)
+        if session.mode != "voice":
+            raise ApiError(409, "not_voice_session", "audio needs a session with mode voice")
+    sub = Submission("", {}, "reject", client_id, base64.b64encode(audio).decode())
+    async with ctx.sessions.begin() as db:
+        message_id, run_id = await submit(ctx, db, user, session_id, sub)
+    return Accepted(message_id=message_id, run_id=run_id)
+
+
+async def _read_wav(request: Request, max_bytes: int) -> bytes:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in ("audio/wav", "audio/x-wav", "audio/wave"):
+        raise ApiError(415, "unsupported_media_type", "Content-Type must be audio/wav")
+    audio = bytearray()
+    async for chunk in request.stream():
+        audio += chunk
+        if len(audio) > max_bytes:
+            raise ApiError(413, "audio_too_large", f"audio: at most {max_bytes} bytes")
+    if not audio:
+        raise ApiError(422, "validation_error", "body: empty audio")
+    return bytes(audio)
+
+
+@router.post(
+    "/{session_id}/cancel", status_code=202, response_model=CancelAccepted, responses=ERRORS
+)
+async def cancel(session_id: str, user: UserDep, ctx: ContextDep) -> CancelAccepted:
+    """Stop the active run; it ends with `run_end {"status": "cancelled"}`."""
+    async with ctx.sessions.begin() as db:
+        run_id = await cancel_active(ctx, db, user, session_id)
+    return CancelAccepted(run_id=run_id)

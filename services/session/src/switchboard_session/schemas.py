@@ -1,0 +1,113 @@
+"""Request and response bodies of the REST API (they make the OpenAPI document)."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateSession(_Strict):
+    agent_type: str = Field(default="personal", pattern=NAME_PATTERN)
+    mode: Literal["text", "voice"] = "text"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    user_context: dict[str, Any] = Field(default_factory=dict)
+    client_id: str = Field(default="default", pattern=NAME_PATTERN)
+    """The creating device; its event buffer exists before its first WebSocket connect."""
+
+
+class SendMessage(_Strict):
+    content: str = Field(min_length=1)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    on_busy: Literal["reject", "interrupt", "enqueue"] = "reject"
+    """While a run is active: 409 (`reject`), cancel it (`interrupt`) or wait (`enqueue`)."""
+
+
+class DevTokenRequest(_Strict):
+    user_id: str = Field(min_length=1, max_length=255)
+
+
+class DevToken(BaseModel):
+    token: str
+
+
+class Session(BaseModel):
+    id: str
+    user_id: str
+    agent_type: str
+    mode: Literal["text", "voice"]
+    status: Literal["active", "ended"]
+    created_at: datetime
+    expires_at: datetime
+    metadata: dict[str, Any]
+    ws_url: str
+
+
+class ToolData(BaseModel):
+    kind: Literal["call", "result"]
+    call_id: str
+    tool_name: str
+    parameters: dict[str, Any] | None = None
+    result: Any = None
+    error: str | None = None
+
+
+class Message(BaseModel):
+    id: str
+    seq: int
+    role: Literal["user", "assistant", "tool"]
+    content: str
+    run_id: str | None
+    tool: ToolData | None = None
+    metadata: dict[str, Any]
+    created_at: datetime
+
+
+class Run(BaseModel):
+    id: str
+    status: Literal["queued", "running", "completed", "failed", "cancelled"]
+    message_id: str
+    error: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+class SessionDetail(Session):
+    messages: list[Message]
+    active_run: Run | None
+    queued_runs: int = 0
+    """Runs waiting for the active one to end (`on_busy: enqueue`/`interrupt`)."""
+
+
+class SessionPage(BaseModel):
+    items: list[Session]
+    next_cursor: str | None
+    """Pass as `cursor` for the next page; null on the last page."""
+
+
+class Accepted(BaseModel):
+    message_id: str
+    run_id: str
+
+
+class CancelAccepted(BaseModel):
+    run_id: str
+
+
+class Stats(BaseModel):
+    user_id: str
+    sessions: int
+    active_sessions: int
+    messages: int
+    runs: int
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, Literal["ok", "down"]]

@@ -1,0 +1,44 @@
+"""The session service's settings: one object, read once from the environment."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from switchboard_events import BrokerSettings
+from switchboard_events.auth import AuthSettings
+
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/switchboard"
+
+
+def to_asyncpg_url(url: str) -> str:
+    """`postgresql://...` (or `postgres://`) spelled for SQLAlchemy's asyncpg driver."""
+    for plain in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(plain):
+            return "postgresql+asyncpg://" + url[len(plain) :]
+    return url
+
+
+class SessionSettings(BaseSettings):
+    """Everything `switchboard-session` reads from its environment."""
+
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
+
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, alias="DATABASE_URL")
+    migrate_on_start: bool = Field(default=True, alias="MIGRATE_ON_START")
+    """Create the database when missing and run `alembic upgrade head` at start."""
+    db_pool_size: int = Field(default=10, ge=1, alias="DB_POOL_SIZE")
+    session_ttl_s: float = Field(default=3600, gt=0, alias="SESSION_TTL_S")
+    """An idle session expires this long after its last activity."""
+    sweep_interval_s: float = Field(default=30, gt=0, alias="SWEEP_INTERVAL_S")
+    rate_sessions_per_min: int = Field(default=30, ge=1, alias="RATE_LIMIT_SESSIONS_PER_MIN")
+    rate_messages_per_min: int = Field(default=120, ge=1, alias="RATE_LIMIT_MESSAGES_PER_MIN")
+    max_message_chars: int = Field(default=32_000, ge=1, alias="MAX_MESSAGE_CHARS")
+    max_audio_bytes: int = Field(default=10 * 1024 * 1024, ge=1, alias="MAX_AUDIO_BYTES")
+    public_ws_base: str | None = Field(default=None, alias="PUBLIC_WS_BASE")
+    """When set (e.g. `wss://chat.example.com`), `ws_url` is absolute."""
+    persist_prefetch: int = Field(default=64, ge=1, alias="PERSIST_PREFETCH")
+    broker_retry_s: float = Field(default=1.0, gt=0, alias="BROKER_RETRY_S")
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+
+    @property
+    def async_database_url(self) -> str:
+        return to_asyncpg_url(self.database_url)

@@ -1,0 +1,42 @@
+"""Per-user rate limits whose state lives in Postgres, so they hold across replicas.
+
+One row per key: a window that opens at the first hit and lasts `window_s`; each hit is one
+upsert that returns the window's count.
+"""
+
+import math
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..errors import ApiError
+
+_HIT = text(
+    """
+    INSERT INTO rate_limits (key, window_start, count) VALUES (:key, clock_timestamp(), 1)
+    ON CONFLICT (key) DO UPDATE SET
+      count = CASE WHEN rate_limits.window_start <= clock_timestamp() - make_interval(secs => :w)
+                   THEN 1 ELSE rate_limits.count + 1 END,
+      window_start = CASE WHEN rate_limits.window_start <= clock_timestamp() - make_interval(secs => :w)
+                   THEN clock_timestamp() ELSE rate_limits.window_start END
+    RETURNING count, window_start, clock_timestamp() AS now
+    """
+)
+
+
+async def hit(db: AsyncSession, key: str, limit: int, window_s: float = 60.0) -> None:
+    """Count one hit on `key`; 429 `rate_limited` with Retry-After once over `limit`."""
+    row = (await db.execute(_HIT, {"key": key, "w": window_s})).one()
+    count, started, now = int(row.count), row.window_start, row.now
+    if count > limit:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"more than {limit} requests in {window_s:g}s; retry later",
+            headers={"Retry-After": str(_retry_after(started, now, window_s))},
+        )
+
+
+def _retry_after(started: datetime, now: datetime, window_s: float) -> int:
+    return max(1, math.ceil(window_s - (now - started).total_seconds()))

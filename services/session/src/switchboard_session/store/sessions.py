@@ -1,0 +1,79 @@
+"""Queries on the sessions table (ownership is part of every lookup)."""
+
+import base64
+import binascii
+import json
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..errors import ApiError, not_found
+from ..tables import SessionRow
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def get_owned(
+    db: AsyncSession, user_id: str, session_id: str, *, lock: bool = False
+) -> SessionRow:
+    """The caller's session (row-locked when `lock`), else 404 (foreign ones too)."""
+    query = select(SessionRow).where(SessionRow.id == session_id, SessionRow.user_id == user_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await db.execute(query)).scalar_one_or_none()
+    if row is None:
+        raise not_found()
+    return row
+
+
+async def lock_session(db: AsyncSession, session_id: str) -> SessionRow | None:
+    query = select(SessionRow).where(SessionRow.id == session_id).with_for_update()
+    return (await db.execute(query)).scalar_one_or_none()
+
+
+def touch(row: SessionRow, ttl_s: float) -> None:
+    """Activity: push the expiry out by the TTL."""
+    stamp = now()
+    row.last_activity_at = stamp
+    row.updated_at = stamp
+    if row.status == "active":
+        row.expires_at = stamp + timedelta(seconds=ttl_s)
+
+
+def encode_cursor(row: SessionRow) -> str:
+    raw = json.dumps({"c": row.created_at.isoformat(), "i": row.id}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+        return datetime.fromisoformat(data["c"]), str(data["i"])
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise ApiError(422, "validation_error", "cursor: not a cursor this API returned") from exc
+
+
+async def list_owned(
+    db: AsyncSession, user_id: str, status: str | None, limit: int, cursor: str | None
+) -> tuple[list[SessionRow], str | None]:
+    """The caller's sessions, newest first, one page and the cursor of the next."""
+    query = select(SessionRow).where(SessionRow.user_id == user_id)
+    if status:
+        query = query.where(SessionRow.status == status)
+    if cursor:
+        created, sid = decode_cursor(cursor)
+        query = query.where(
+            or_(
+                SessionRow.created_at < created,
+                and_(SessionRow.created_at == created, SessionRow.id < sid),
+            )
+        )
+    query = query.order_by(SessionRow.created_at.desc(), SessionRow.id.desc()).limit(limit + 1)
+    rows = list((await db.execute(query)).scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, encode_cursor(rows[-1]) if more else None

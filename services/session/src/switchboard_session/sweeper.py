@@ -1,0 +1,49 @@
+"""Expires idle sessions. Safe with several replicas: rows are claimed with SKIP LOCKED."""
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+
+from .context import Context
+from .lifecycle import end_session
+from .store.sessions import now
+from .tables import RateLimitRow, SessionRow
+
+log = logging.getLogger(__name__)
+BATCH = 100
+
+
+async def sweep_once(ctx: Context) -> int:
+    """End every active session past its expiry (one batch); how many were ended."""
+    if not ctx.broker.ready:
+        return 0
+    async with ctx.sessions.begin() as db:
+        query = (
+            select(SessionRow)
+            .where(SessionRow.status == "active", SessionRow.expires_at < now())
+            .order_by(SessionRow.expires_at)
+            .limit(BATCH)
+            .with_for_update(skip_locked=True)
+        )
+        expired = list((await db.execute(query)).scalars())
+        for row in expired:
+            await end_session(ctx, db, row, "expired")
+        stale = now() - timedelta(hours=1)
+        await db.execute(delete(RateLimitRow).where(RateLimitRow.window_start < stale))
+    ctx.metrics.sessions_expired.inc(len(expired))
+    return len(expired)
+
+
+async def run_sweeper(ctx: Context) -> None:
+    """Sweep every SWEEP_INTERVAL_S until cancelled; failures are logged and retried."""
+    while True:
+        try:
+            while await sweep_once(ctx) == BATCH:
+                pass
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the sweeper must outlive outages
+            log.warning("sweep failed: %r", exc)
+        await asyncio.sleep(ctx.settings.sweep_interval_s)

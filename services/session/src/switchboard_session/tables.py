@@ -1,0 +1,114 @@
+"""The service's tables (SQLAlchemy 2 declarative); Alembic migrations create them."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+Stamp = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SessionRow(Base):
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(255), index=True)
+    agent_type: Mapped[str] = mapped_column(String(64))
+    mode: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(8), default="active")
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(Stamp, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(Stamp, server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(Stamp)
+    last_activity_at: Mapped[datetime] = mapped_column(Stamp, server_default=func.now())
+    ended_at: Mapped[datetime | None] = mapped_column(Stamp)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=dict)
+    user_context: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    active_run_id: Mapped[str | None] = mapped_column(String(64))
+    client_ids: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
+    message_seq: Mapped[int] = mapped_column(Integer, default=0)
+    """The last `seq` given to a message of this session."""
+
+    __table_args__ = (
+        Index("ix_sessions_user_created", "user_id", "created_at", "id"),
+        Index("ix_sessions_status_expires", "status", "expires_at"),
+    )
+
+
+class MessageRow(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    content: Mapped[str] = mapped_column(Text, default="")
+    tool: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    """Tool call or result: `kind`, `call_id`, `tool_name`, `parameters`/`result`/`error`."""
+    event_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    """The event this row was persisted from (redeliveries never duplicate it)."""
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=dict)
+    created_at: Mapped[datetime] = mapped_column(Stamp, server_default=func.now())
+
+    __table_args__ = (UniqueConstraint("session_id", "seq", name="uq_messages_session_seq"),)
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    message_id: Mapped[str] = mapped_column(String(64))
+    """The user message that asked for this run."""
+    content: Mapped[str] = mapped_column(Text, default="")
+    audio_b64: Mapped[str | None] = mapped_column(Text)
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    error: Mapped[str | None] = mapped_column(Text)
+    response_message_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(Stamp, server_default=func.now())
+    dispatched_at: Mapped[datetime | None] = mapped_column(Stamp)
+    """When the run request went to the workers (null while it waits its turn)."""
+    started_at: Mapped[datetime | None] = mapped_column(Stamp)
+    ended_at: Mapped[datetime | None] = mapped_column(Stamp)
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    user_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    session_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(Stamp, server_default=func.now())
+
+
+class RateLimitRow(Base):
+    __tablename__ = "rate_limits"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(Stamp)
+    count: Mapped[int] = mapped_column(Integer)

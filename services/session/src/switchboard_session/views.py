@@ -1,0 +1,64 @@
+"""Rows to API bodies."""
+
+from .schemas import Message, Run, Session, SessionDetail, ToolData
+from .settings import SessionSettings
+from .tables import MessageRow, RunRow, SessionRow
+
+
+def ws_url(settings: SessionSettings, session_id: str) -> str:
+    path = f"/ai/ws/{session_id}"
+    return settings.public_ws_base.rstrip("/") + path if settings.public_ws_base else path
+
+
+def session_view(row: SessionRow, settings: SessionSettings) -> Session:
+    return Session(
+        id=row.id,
+        user_id=row.user_id,
+        agent_type=row.agent_type,
+        mode=row.mode,  # type: ignore[arg-type]
+        status=row.status,  # type: ignore[arg-type]
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        metadata=row.metadata_,
+        ws_url=ws_url(settings, row.id),
+    )
+
+
+def message_view(row: MessageRow) -> Message:
+    return Message(
+        id=row.id,
+        seq=row.seq,
+        role=row.role,  # type: ignore[arg-type]
+        content=row.content,
+        run_id=row.run_id,
+        tool=ToolData.model_validate(row.tool) if row.tool else None,
+        metadata=row.metadata_,
+        created_at=row.created_at,
+    )
+
+
+def run_view(row: RunRow) -> Run:
+    return Run(
+        id=row.id,
+        status=row.status,  # type: ignore[arg-type]
+        message_id=row.message_id,
+        error=row.error,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+    )
+
+
+def detail_view(
+    row: SessionRow,
+    settings: SessionSettings,
+    messages: list[MessageRow],
+    active: RunRow | None,
+    queued: int,
+) -> SessionDetail:
+    return SessionDetail(
+        **session_view(row, settings).model_dump(),
+        messages=[message_view(m) for m in messages],
+        active_run=run_view(active) if active else None,
+        queued_runs=queued,
+    )

@@ -1,0 +1,317 @@
+"""A small in-test gateway speaking PROTOCOL.md (REST + WebSocket), fully under test control.
+
+Each (session, client_id) has a buffer of unacked events, as the real device queue: a
+reconnect redelivers them (`resumed: true`), acks release them, at most `ack_window` are in
+flight. Tokens are real JWTs (dev secret); an expired token closes the socket with 4401.
+"""
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from switchboard_events import new_id
+from switchboard_events.auth import AuthError, AuthSettings, issue_dev_token, verify_token
+
+from tests.client.fake_runs import Run, event_dict, play
+from tests.procs import free_port
+
+
+@dataclass
+class Device:
+    events: list[dict[str, Any]] = field(default_factory=list)
+    sent: int = 0
+    ws: WebSocket | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def ack(self, event_id: str) -> None:
+        ids = [event["id"] for event in self.events]
+        if event_id in ids:
+            cut = ids.index(event_id) + 1
+            del self.events[:cut]
+            self.sent = max(0, self.sent - cut)
+            self.changed.set()
+
+
+def problem(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+class FakeGateway:
+    def __init__(self, static_dir: Path | None = None, ack_window: int = 256) -> None:
+        self.auth = AuthSettings()
+        self.ack_window = ack_window
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.devices: dict[tuple[str, str], Device] = {}
+        self.frames: list[dict[str, Any]] = []
+        self.hellos: list[dict[str, Any]] = []
+        self.auth_tokens: list[str] = []
+        self.sent_ids: list[str] = []
+        self.runs: dict[str, Run] = {}
+        self.connected = asyncio.Condition()
+        self.static_dir = static_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.app = self._build()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def token(self, user: str = "alice", ttl_s: int | None = None) -> str:
+        return issue_dev_token(user, self.auth, ttl_s)
+
+    # -- publishing (what the broker would do) ----------------------------------------
+    async def publish(self, session_id: str, event: dict[str, Any]) -> None:
+        for (sid, _), device in self.devices.items():
+            if sid == session_id:
+                device.events.append(event)
+                device.changed.set()
+
+    def event(self, session_id: str, event_type: str, data: dict[str, Any], **env: Any) -> dict:
+        return event_dict(event_type, data, session_id=session_id, **env)
+
+    async def drop(self, session_id: str, code: int = 1012) -> None:
+        """Close every live socket of the session (1012: service restart → reconnect)."""
+        for (sid, _), device in self.devices.items():
+            if sid == session_id and device.ws is not None:
+                with contextlib.suppress(Exception):
+                    await device.ws.close(code)
+
+    async def wait_connects(self, count: int, timeout: float = 10) -> None:
+        async with asyncio.timeout(timeout), self.connected:
+            await self.connected.wait_for(lambda: len(self.hellos) >= count)
+
+    def new_session(self, user: str = "alice", **fields: Any) -> dict[str, Any]:
+        sid = new_id()
+        now = datetime.now(UTC).isoformat()
+        session = {"id": sid, "user_id": user, "agent_type": "personal", "mode": "text"}
+        session |= {"status": "active", "created_at": now, "expires_at": now, "metadata": {}}
+        session |= {"messages": [], "active_run": None, "ws_url": f"/ai/ws/{sid}", **fields}
+        self.sessions[sid] = session
+        return session
+
+    # -- app ----------------------------------------------------------------------------
+    def _build(self) -> FastAPI:
+        app = FastAPI()
+        app.add_api_route("/ai/dev/token", self._dev_token, methods=["POST"])
+        app.add_api_route("/ai/sessions", self._create, methods=["POST"])
+        app.add_api_route("/ai/sessions", self._list, methods=["GET"])
+        app.add_api_route("/ai/sessions/{sid}", self._get, methods=["GET"])
+        app.add_api_route("/ai/sessions/{sid}", self._delete, methods=["DELETE"])
+        app.add_api_route("/ai/sessions/{sid}/message", self._message, methods=["POST"])
+        app.add_api_route("/ai/sessions/{sid}/cancel", self._cancel, methods=["POST"])
+        app.add_api_websocket_route("/ai/ws/{sid}", self._ws)
+        if self.static_dir is not None:
+            app.mount("/static", StaticFiles(directory=self.static_dir), name="static")
+            index = self.static_dir / "index.html"
+            app.add_api_route("/", lambda: FileResponse(index), methods=["GET"])
+        return app
+
+    def _user(self, request: Request) -> str | None:
+        header = request.headers.get("authorization", "")
+        try:
+            return verify_token(header.removeprefix("Bearer "), self.auth).user_id
+        except AuthError:
+            return None
+
+    def _owned(self, request: Request, sid: str) -> tuple[str | None, dict[str, Any] | None]:
+        user = self._user(request)
+        session = self.sessions.get(sid)
+        return user, session if session and session["user_id"] == user else None
+
+    async def _dev_token(self, request: Request) -> Any:
+        body = await request.json()
+        return {"token": self.token(body["user_id"])}
+
+    async def _create(self, request: Request) -> Any:
+        if (user := self._user(request)) is None:
+            return problem(401, "unauthorized", "bad token")
+        body = await request.json()
+        if body.get("mode", "text") not in ("text", "voice"):
+            return problem(422, "invalid", "mode must be text or voice")
+        session = self.new_session(user, agent_type=body.get("agent_type", "personal"))
+        return JSONResponse(_public(session), status_code=201)
+
+    async def _list(self, request: Request) -> Any:
+        if (user := self._user(request)) is None:
+            return problem(401, "unauthorized", "bad token")
+        mine = [_public(s) for s in self.sessions.values() if s["user_id"] == user]
+        return {"sessions": list(reversed(mine)), "next_cursor": None}
+
+    async def _get(self, request: Request, sid: str) -> Any:
+        user, session = self._owned(request, sid)
+        if user is None:
+            return problem(401, "unauthorized", "bad token")
+        return session if session else problem(404, "not_found", "no such session")
+
+    async def _delete(self, request: Request, sid: str) -> Any:
+        _user, session = self._owned(request, sid)
+        if session is None:
+            return problem(404, "not_found", "no such session")
+        session["status"] = "ended"
+        await self.publish(sid, self.event(sid, "session_end", {"reason": "deleted"}))
+        return Response(status_code=204)
+
+    async def _message(self, request: Request, sid: str) -> Any:
+        _user, session = self._owned(request, sid)
+        if session is None:
+            return problem(404, "not_found", "no such session")
+        body = await request.json()
+        if session["active_run"] and body.get("on_busy") is None:
+            return problem(409, "busy", "a run is active")
+        accepted = await self._start_run(
+            session, body["content"], request.headers.get("x-client-id")
+        )
+        return JSONResponse(accepted, status_code=202)
+
+    async def _cancel(self, request: Request, sid: str) -> Any:
+        _user, session = self._owned(request, sid)
+        if session is None:
+            return problem(404, "not_found", "no such session")
+        run = self.runs.get(session["active_run"] or "")
+        if run is None:
+            return problem(409, "no_active_run", "nothing to cancel")
+        run.cancelled.set()
+        return JSONResponse({"run_id": run.run_id}, status_code=202)
+
+    async def _start_run(self, session: dict[str, Any], content: str, cid: str | None) -> dict:
+        sid, message_id, run_id = session["id"], new_id(), new_id()
+        session["messages"].append({"id": message_id, "role": "user", "content": content})
+        data = {"content": content, "message_id": message_id, "client_id": cid}
+        await self.publish(sid, self.event(sid, "message", data))
+        run = Run(lambda e: self.publish(sid, e), sid, run_id, session["agent_type"])
+        self.runs[run_id] = run
+        session["active_run"] = run_id
+        task = asyncio.create_task(self._finish(session, run, content, message_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return {"message_id": message_id, "run_id": run_id}
+
+    async def _finish(self, session: dict, run: Run, content: str, message_id: str) -> None:
+        try:
+            reply = await play(run, content, message_id)
+            message = {"id": new_id(), "role": "assistant", "content": reply, "run_id": run.run_id}
+            session["messages"].append(message)
+        finally:
+            session["active_run"] = None
+            session["agent_type"] = run.agent
+
+    # -- WebSocket ------------------------------------------------------------------------
+    async def _ws(self, ws: WebSocket, sid: str, client_id: str = "default") -> None:
+        await ws.accept()
+        try:
+            frame = await asyncio.wait_for(ws.receive_json(), 5)
+            self.auth_tokens.append(frame.get("token", ""))
+            claims = verify_token(frame.get("token", ""), self.auth)
+        except AuthError:
+            await ws.close(4401)
+            return
+        session = self.sessions.get(sid)
+        if session is None or session["user_id"] != claims.user_id:
+            await ws.close(4404)
+            return
+        if session["status"] == "ended":
+            await ws.close(4410)
+            return
+        await self._serve(ws, sid, client_id, claims.expires_at)
+
+    async def _serve(self, ws: WebSocket, sid: str, client_id: str, expires_at: float) -> None:
+        device = self.devices.get((sid, client_id))
+        resumed = device is not None
+        if device is None:
+            device = self.devices[(sid, client_id)] = Device()
+        if device.ws is not None:
+            with contextlib.suppress(Exception):
+                await device.ws.close(4409)
+        device.ws, device.sent = ws, 0
+        hello = {"type": "connected", "session_id": sid, "client_id": client_id}
+        hello |= {"resumed": resumed, "heartbeat_s": 25, "ack_window": self.ack_window}
+        await ws.send_json(hello)
+        async with self.connected:
+            self.hellos.append(hello)
+            self.connected.notify_all()
+        state = {"expires_at": expires_at}
+        tasks = [
+            asyncio.create_task(self._sender(ws, device)),
+            asyncio.create_task(self._receiver(ws, sid, client_id, device, state)),
+            asyncio.create_task(self._expiry(ws, state)),
+        ]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            if device.ws is ws:
+                device.ws = None
+
+    async def _sender(self, ws: WebSocket, device: Device) -> None:
+        while True:
+            device.changed.clear()
+            while device.sent < len(device.events) and device.sent < self.ack_window:
+                await ws.send_json(device.events[device.sent])
+                self.sent_ids.append(device.events[device.sent]["id"])
+                device.sent += 1
+            await device.changed.wait()
+
+    async def _receiver(
+        self, ws: WebSocket, sid: str, cid: str, device: Device, state: dict
+    ) -> None:
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                frame = await ws.receive_json()
+                self.frames.append({"client_id": cid, **frame})
+                await self._on_frame(ws, sid, cid, device, state, frame)
+
+    async def _on_frame(self, ws: WebSocket, sid: str, cid: str, device: Device, state: dict,
+                        frame: dict) -> None:  # fmt: skip
+        kind = frame.get("type")
+        if kind == "ack":
+            device.ack(frame.get("id", ""))
+        elif kind == "refresh":
+            try:
+                state["expires_at"] = verify_token(frame.get("token", ""), self.auth).expires_at
+            except AuthError:
+                await ws.send_json({"type": "error", "code": "bad_token", "message": "refused"})
+        elif kind == "ping":
+            await ws.send_json({"type": "pong"})
+        elif kind == "cancel":
+            run = self.runs.get(self.sessions[sid]["active_run"] or "")
+            if run is not None:
+                run.cancelled.set()
+        elif kind == "message":
+            accepted = await self._start_run(self.sessions[sid], frame["content"], cid)
+            await ws.send_json({"type": "message_accepted", **accepted})
+
+    async def _expiry(self, ws: WebSocket, state: dict) -> None:
+        while (left := state["expires_at"] - time.time()) > 0:
+            await asyncio.sleep(min(left, 0.2))
+        await ws.close(4401)
+
+
+def _public(session: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in session.items() if k not in ("messages", "active_run")}
+
+
+@contextlib.asynccontextmanager
+async def running(gateway: FakeGateway):  # type: ignore[no-untyped-def]
+    config = uvicorn.Config(gateway.app, host="127.0.0.1", port=gateway.port, log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        yield gateway
+    finally:
+        server.should_exit = True
+        for device in gateway.devices.values():
+            if device.ws is not None:
+                with contextlib.suppress(Exception):
+                    await device.ws.close(1001)
+        await asyncio.wait_for(task, 10)

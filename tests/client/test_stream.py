@@ -1,0 +1,191 @@
+"""The SDK's event stream against a gateway we control: acks, dedupe, resume, holes, refresh."""
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+from switchboard_client import (
+    ReloadNotice,
+    Replaced,
+    SessionEnded,
+    SessionNotFound,
+    StreamOptions,
+    SwitchboardClient,
+)
+
+from tests.client.fake_gateway import FakeGateway
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def token_events(gw: FakeGateway, sid: str, count: int, run_id: str = "run-1") -> list[dict]:
+    return [
+        gw.event(sid, "token", {"token": f"t{i}"}, run_id=run_id, seq=i)
+        for i in range(1, count + 1)
+    ]
+
+
+async def collect(stream: Any, count: int) -> list[Any]:
+    items: list[Any] = []
+    async for item in stream:
+        items.append(item)
+        if len(items) == count:
+            break
+    return items
+
+
+async def test_acks_every_half_window_and_after_processing(
+    gateway: FakeGateway, fast: StreamOptions
+) -> None:
+    sid = gateway.new_session()["id"]
+    events = token_events(gateway, sid, 40)
+    async with SwitchboardClient(gateway.url, gateway.token(), stream_options=fast) as client:
+        stream = client.events(sid, client_id="dev1")
+        got: list[Any] = []
+        async with stream:
+            consumer = asyncio.create_task(collect(stream, 40))
+            await gateway.wait_connects(1)
+            for event in events:
+                await gateway.publish(sid, event)
+            got = await consumer
+        # closing the stream acks the last event the loop handled
+        async with asyncio.timeout(5):
+            while gateway.devices[(sid, "dev1")].events:
+                await asyncio.sleep(0.02)
+    # the gateway holds at most 8 unacked: 40 events got through only by acking
+    assert [e.id for e in got] == [e["id"] for e in events]
+    acks = [f["id"] for f in gateway.frames if f["type"] == "ack"]
+    positions = [[e["id"] for e in events].index(a) for a in acks]
+    assert positions == sorted(positions) and positions[-1] == 39
+    assert max(b - a for a, b in zip([-1, *positions], positions, strict=False)) <= 4
+
+
+async def test_reconnect_resumes_and_dedupes_redelivered_events(
+    gateway: FakeGateway, fast: StreamOptions
+) -> None:
+    sid = gateway.new_session()["id"]
+    events = token_events(gateway, sid, 6)
+    states: list[str] = []
+    fast.ack_delay_s = 30
+    async with SwitchboardClient(gateway.url, gateway.token(), stream_options=fast) as client:
+        stream = client.events(sid, client_id="dev1", on_state=states.append)
+        iterator = aiter(stream)
+        consumer = asyncio.create_task(anext(iterator))
+        await gateway.wait_connects(1)
+        for event in events[:3]:
+            await gateway.publish(sid, event)
+        first = [await consumer, await anext(iterator), await anext(iterator)]
+        # processed but not yet acked (ack delay is long): the gateway redelivers them
+        assert len(gateway.devices[(sid, "dev1")].events) == 3
+        await gateway.drop(sid)
+        for event in events[3:]:
+            await gateway.publish(sid, event)
+        rest = [await anext(iterator) for _ in range(3)]
+        await stream.aclose()
+    assert [e.id for e in first + rest] == [e["id"] for e in events]
+    assert [h["resumed"] for h in gateway.hellos] == [False, True]
+    assert len(gateway.sent_ids) >= 9  # the first three went out twice
+    assert states[:4] == ["connecting", "live", "reconnecting", "resumed"]
+
+
+async def test_a_duplicate_id_is_yielded_once(gateway: FakeGateway, fast: StreamOptions) -> None:
+    sid = gateway.new_session()["id"]
+    a, b = token_events(gateway, sid, 2)
+    async with SwitchboardClient(gateway.url, gateway.token(), stream_options=fast) as client:
+        async with client.events(sid, client_id="dev1") as stream:
+            consumer = asyncio.create_task(collect(stream, 2))
+            await gateway.wait_connects(1)
+            for event in (a, a, a, b):
+                await gateway.publish(sid, event)
+            got = await consumer
+    assert [e.id for e in got] == [a["id"], b["id"]]
+
+
+async def test_seq_hole_reloads_the_stored_response(
+    gateway: FakeGateway, fast: StreamOptions
+) -> None:
+    session = gateway.new_session()
+    sid = session["id"]
+    session["messages"].append({"role": "assistant", "content": "full reply", "run_id": "run-1"})
+    one, _, _, four = token_events(gateway, sid, 4)
+    async with SwitchboardClient(gateway.url, gateway.token(), stream_options=fast) as client:
+        async with client.events(sid, client_id="dev1") as stream:
+            consumer = asyncio.create_task(collect(stream, 3))
+            await gateway.wait_connects(1)
+            await gateway.publish(sid, one)
+            await gateway.publish(sid, four)
+            got = await consumer
+    assert got[0].id == one["id"]
+    assert isinstance(got[1], ReloadNotice)
+    assert (got[1].reason, got[1].run_id, got[1].response) == ("seq_gap", "run-1", "full reply")
+    assert got[2].id == four["id"]
+
+
+async def test_unknown_event_types_are_skipped_with_a_warning(
+    gateway: FakeGateway, fast: StreamOptions, caplog: pytest.LogCaptureFixture
+) -> None:
+    sid = gateway.new_session()["id"]
+    (known,) = token_events(gateway, sid, 1)
+    future = {**known, "id": "X1", "type": "hologram", "data": {"shape": "cube"}}
+    async with SwitchboardClient(gateway.url, gateway.token(), stream_options=fast) as client:
+        async with client.events(sid, client_id="dev1") as stream:
+            consumer = asyncio.create_task(collect(stream, 1))
+            await gateway.wait_connects(1)
+            with caplog.at_level(logging.WARNING, "switchboard_client"):
+                await gateway.publish(sid, future)
+                await gateway.publish(sid, known)
+                got = await consumer
+    assert [e.id for e in got] == [known["id"]]
+    assert "does not understand" in caplog.text
+
+
+async def test_token_is_refreshed_before_expiry_and_after_4401(
+    gateway: FakeGateway, fast: StreamOptions
+) -> None:
+    issued: list[str] = []
+
+    def provider() -> str:
+        issued.append(gateway.token(ttl_s=2))
+        return issued[-1]
+
+    sid = gateway.new_session()["id"]
+    fast.refresh_margin_s = 1.0
+    async with SwitchboardClient(gateway.url, token_provider=provider, stream_options=fast) as c:
+        async with c.events(sid, client_id="dev1") as stream:
+            consumer = asyncio.create_task(collect(stream, 1))
+            await gateway.wait_connects(1)
+            async with asyncio.timeout(10):  # outlives the first token only by refreshing
+                while sum(f["type"] == "refresh" for f in gateway.frames) < 2:
+                    await asyncio.sleep(0.05)
+            assert len(gateway.hellos) == 1
+            await gateway.devices[(sid, "dev1")].ws.close(4401)  # type: ignore[union-attr]
+            await gateway.wait_connects(2)
+            (event,) = token_events(gateway, sid, 1)
+            await gateway.publish(sid, event)
+            assert [e.id for e in await consumer] == [event["id"]]
+    assert gateway.auth_tokens[-1] == issued[-1] != gateway.auth_tokens[0]
+
+
+@pytest.mark.parametrize(
+    ("code", "error"), [(4404, SessionNotFound), (4410, SessionEnded), (4409, Replaced)]
+)
+async def test_fatal_close_codes_stop_the_stream(
+    gateway: FakeGateway, fast: StreamOptions, code: int, error: type[Exception]
+) -> None:
+    sid = gateway.new_session()["id"]
+    async with SwitchboardClient(gateway.url, gateway.token(), stream_options=fast) as client:
+        stream = client.events(sid, client_id="dev1")
+        consumer = asyncio.create_task(collect(stream, 1))
+        await gateway.wait_connects(1)
+        await gateway.drop(sid, code)
+        with pytest.raises(error):
+            await consumer
+    assert len(gateway.hellos) == 1  # no reconnect attempt after a fatal code
+
+
+async def test_another_users_session_is_not_found(gateway: FakeGateway) -> None:
+    sid = gateway.new_session(user="bob")["id"]
+    async with SwitchboardClient(gateway.url, gateway.token("alice")) as client:
+        with pytest.raises(SessionNotFound):
+            await collect(client.events(sid), 1)

@@ -1,0 +1,63 @@
+"""Backoff, dedupe LRU, seq tracking, ack pacing, token expiry: the stream's building blocks."""
+
+import random
+
+import pytest
+from switchboard_client.acks import AckState
+from switchboard_client.backoff import Backoff
+from switchboard_client.dedupe import RecentIds
+from switchboard_client.frames import ws_url
+from switchboard_client.seqcheck import SeqTracker
+from switchboard_client.tokens import token_expiry
+
+from tests.client.fake_gateway import FakeGateway
+
+
+def test_backoff_grows_with_jitter_up_to_the_cap_and_resets() -> None:
+    backoff = Backoff(base_s=0.1, cap_s=1.0, _rng=random.Random(7))
+    delays = [backoff.next_delay() for _ in range(8)]
+    ceilings = [min(1.0, 0.1 * 2**i) for i in range(8)]
+    assert all(0.05 <= d <= c for d, c in zip(delays, ceilings, strict=True))
+    assert len(set(delays)) == len(delays)  # jittered, not fixed steps
+    assert max(delays[4:]) > 0.4  # it did grow
+    backoff.reset()
+    assert backoff.next_delay() <= 0.1
+
+
+def test_recent_ids_forget_the_oldest_beyond_capacity() -> None:
+    recent = RecentIds(capacity=3)
+    for event_id in "abcd":
+        recent.add(event_id)
+    assert "a" not in recent and all(x in recent for x in "bcd")
+    recent.add("b")  # refreshed: now the newest
+    recent.add("e")
+    assert "c" not in recent and "b" in recent
+    assert len(recent) == 3
+    with pytest.raises(ValueError):
+        RecentIds(0)
+
+
+def test_seq_holes_are_jumps_within_a_run() -> None:
+    seqs = SeqTracker(capacity=2)
+    assert not seqs.is_hole("r1", 1, resumed=True)
+    seqs.record("r1", 1)
+    assert not seqs.is_hole("r1", 2, resumed=True)
+    seqs.record("r1", 2)
+    assert seqs.is_hole("r1", 4, resumed=False)
+    assert not seqs.is_hole("r1", 2, resumed=True)  # a redelivery is not a hole
+    assert not seqs.is_hole("r2", 7, resumed=False)  # a fresh device joining mid-run
+    assert seqs.is_hole("r3", 7, resumed=True)  # a resumed buffer lost the run's start
+
+
+def test_acks_are_due_every_half_window() -> None:
+    acks = AckState(window=6)
+    assert [acks.processed(str(i)) for i in range(3)] == [False, False, True]
+    assert acks.take() == "2" and acks.take() is None
+
+
+def test_token_expiry_and_ws_url() -> None:
+    token = FakeGateway().token(ttl_s=100)
+    assert token_expiry(token) is not None
+    assert token_expiry("not-a-jwt") is None
+    url = ws_url("https://example.test/base/", "S1", "web-1")
+    assert url == "wss://example.test/base/ai/ws/S1?client_id=web-1&ack=client"

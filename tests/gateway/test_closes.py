@@ -1,0 +1,168 @@
+"""Every close code of PROTOCOL.md, and bad frames that never hurt the gateway."""
+
+import asyncio
+import json
+
+import httpx
+import psutil
+import pytest
+import websockets
+
+from tests.gateway.conftest import Stack
+from tests.gateway.helpers import close_code, connect, events, foreign_token, recv_json, token
+
+pytestmark = [pytest.mark.broker, pytest.mark.e2e]
+
+
+async def _refused(url: str, first: dict | None = None, **kwargs: object) -> int | None:
+    ws = await websockets.connect(url, **kwargs)  # type: ignore[arg-type]
+    if first is not None:
+        await ws.send(json.dumps(first))
+    return await close_code(ws)
+
+
+async def test_handshake_close_codes(stack: Stack) -> None:
+    sid = stack.session()
+    auth = {"type": "auth", "token": token()}
+    assert await _refused(stack.a.ws_url("no.such.id"), auth) == 4404
+    assert await _refused(stack.a.ws_url(sid, "bad.client"), auth) == 4400
+    assert await _refused(stack.a.ws_url(sid, ack="sometimes"), auth) == 4400
+    assert await _refused(stack.a.ws_url(stack.session(owner="bob")), auth) == 4404
+    assert await _refused(stack.a.ws_url("01UNKNOWN"), auth) == 4404
+    assert await _refused(stack.a.ws_url(stack.session(status="ended")), auth) == 4410
+    assert await _refused(stack.a.ws_url(sid), {"type": "auth", "token": "garbage"}) == 4401
+    assert await _refused(stack.a.ws_url(sid), {"type": "ping"}) == 4401
+    assert await _refused(stack.a.ws_url(sid)) == 4401  # no auth frame within AUTH_TIMEOUT_S
+    assert await _refused(stack.a.ws_url(sid), {"type": "auth", "token": foreign_token()}) == 4403
+    header = {"Authorization": f"Bearer {token()}"}
+    ws = await websockets.connect(stack.a.ws_url(sid), additional_headers=header)
+    assert (await recv_json(ws))["type"] == "connected"
+    await ws.close()
+
+
+async def test_token_expiry_closes_4401_unless_refreshed(stack: Stack) -> None:
+    sid = stack.session()
+    lapsing, _ = await connect(stack.a, sid, "a", tok=token(ttl_s=2))
+    kept, _ = await connect(stack.a, sid, "b", tok=token(ttl_s=2))
+    await kept.send(json.dumps({"type": "refresh", "token": token(ttl_s=60)}))
+    await kept.send(json.dumps({"type": "refresh", "token": token("mallory", ttl_s=60)}))
+    assert (await recv_json(kept))["code"] == "forbidden"
+    assert await close_code(lapsing) == 4401
+    await kept.send(json.dumps({"type": "ping"}))
+    assert await recv_json(kept) == {"type": "pong"}
+    await kept.close()
+
+
+async def test_client_that_stops_acking_is_closed_4408_and_keeps_its_events(stack: Stack) -> None:
+    sid = stack.session()
+    ws, _ = await connect(stack.a, sid, "slow", ack="client")
+    ids = await stack.emitter.run(sid, 50)
+    got = await events(ws, 32)
+    assert await close_code(ws) == 4408
+    again, _ = await connect(stack.b, sid, "slow", ack="client")
+    assert [e["id"] for e in await events(again, 32)] == ids[:32] == [e["id"] for e in got]
+    await again.close()
+
+
+async def test_reader_that_stops_reading_is_closed_4408(stack: Stack) -> None:
+    sid = stack.session()
+    ws, _ = await connect(stack.a, sid, "stuck", max_queue=1)
+    await stack.emitter.run(sid, 3000, pause_every=500, pause_s=0)  # ~3 MB the client never reads
+    await asyncio.sleep(0)
+    code = None
+    async with asyncio.timeout(30):
+        while code is None:
+            await asyncio.sleep(0.2)
+            code = ws.close_code if ws.state is websockets.State.CLOSED else None
+            if ws.protocol.close_rcvd is not None:
+                code = ws.protocol.close_rcvd.code
+    assert code == 4408
+
+
+async def test_bad_frames_get_error_frames_then_4400(stack: Stack) -> None:
+    sid = stack.session()
+    ws, _ = await connect(stack.a, sid, "fuzz")
+    bad = [
+        "{nope",
+        "[1,2]",
+        '{"type": 7}',
+        '{"type": "dance"}',
+        '{"type": "ack"}',
+        '{"type": "message"}',
+        '{"type": "message", "content": "x", "metadata": 3}',
+        '{"type": "refresh"}',
+        b"\x00\x01",
+    ]
+    for frame in bad:
+        await ws.send(frame)
+        error = await recv_json(ws)
+        assert error["type"] == "error" and error["code"] and error["message"]
+        assert error["data"] == {"code": error["code"], "message": error["message"]}
+    await ws.send(json.dumps({"type": "ping"}))
+    assert await recv_json(ws) == {"type": "pong"}  # still open and well
+    await ws.send("{nope")  # the tenth bad frame
+    assert await close_code(ws) == 4400
+
+
+async def test_oversized_frame_closes_1009(stack: Stack) -> None:
+    ws, _ = await connect(stack.a, stack.session(), "big")
+    await ws.send(json.dumps({"type": "message", "content": "x" * 70_000}))
+    assert await close_code(ws) == 1009
+
+
+async def test_flood_is_rate_limited_then_closed_4429(stack: Stack) -> None:
+    ws, _ = await connect(stack.a, stack.session(), "flood")
+    for _ in range(200):
+        try:
+            await ws.send('{"type": "ping"}')
+        except websockets.ConnectionClosed:
+            break
+    frames = []
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                frames.append(json.loads(await ws.recv()))
+    except websockets.ConnectionClosed:
+        pass
+    assert ws.close_code == 4429
+    assert {"type": "pong"} in frames
+    assert any(f.get("code") == "rate_limited" for f in frames)
+
+
+async def test_abuse_never_crashes_or_leaks(stack: Stack) -> None:
+    proc = psutil.Process(stack.a.proc.proc.pid)  # type: ignore[union-attr]
+    sid = stack.session()
+
+    async def abuse(i: int) -> None:
+        ws, _ = await connect(stack.a, sid, f"c{i}")
+        for _ in range(9):
+            await ws.send('{"type": "ack", "id": "nope"}')
+        await ws.close()
+
+    await asyncio.gather(*(abuse(i) for i in range(20)))
+    baseline = proc.memory_info().rss
+    for _ in range(5):
+        await asyncio.gather(*(abuse(i) for i in range(20)))
+    async with httpx.AsyncClient() as http:
+        metrics = (await http.get(f"{stack.a.http}/metrics")).text
+        health = await http.get(f"{stack.a.http}/ai/health")
+    assert health.status_code == 200
+    assert proc.memory_info().rss - baseline < 5 * 1024 * 1024
+    assert "gateway_connections 0.0" in metrics or "gateway_connections 1.0" not in metrics
+
+
+@pytest.mark.timeout(60)
+async def test_sigterm_closes_1001_and_leaves_events_in_the_broker(stack: Stack) -> None:
+    going = await stack.gateway()
+    sid = stack.session()
+    ws, _ = await connect(going, sid, "phone", ack="client")
+    ids = await stack.emitter.run(sid, 10)
+    got = await events(ws, 10)
+    assert [e["id"] for e in got] == ids
+    going.proc.proc.send_signal(15)  # type: ignore[union-attr]
+    assert await close_code(ws) == 1001
+    assert going.proc.proc.wait(15) == 0  # type: ignore[union-attr]
+    again, hello = await connect(stack.b, sid, "phone", ack="client")
+    assert hello["resumed"] is True
+    assert [e["id"] for e in await events(again, 10)] == ids  # nothing was acked: all again
+    await again.close()

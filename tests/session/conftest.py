@@ -1,0 +1,128 @@
+"""Session service fixtures: the app in-process (real lifespan), tokens, a broker tap."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import aio_pika
+import httpx
+import pytest
+from switchboard_events import BrokerSettings, Event, Names, broker_connection, events_of
+from switchboard_events.auth import AuthSettings, issue_dev_token
+from switchboard_session.app import create_app
+from switchboard_session.settings import SessionSettings
+
+from tests.conftest import wait_until
+
+AUTH = AuthSettings(SWITCHBOARD_ENV="dev", JWT_SECRET="test-secret-for-the-session-service-0123456789")
+
+
+def token(user: str) -> str:
+    return issue_dev_token(user, AUTH)
+
+
+def auth(user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(user)}"}
+
+
+def make_settings(database_url: str, broker: BrokerSettings, **env: Any) -> SessionSettings:
+    env.setdefault("auth", AUTH)
+    return SessionSettings(DATABASE_URL=database_url, broker=broker, BROKER_RETRY_S=0.2, **env)
+
+
+@asynccontextmanager
+async def running(settings: SessionSettings, ready: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan running, and a client on it; waits for health 200."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://session") as client:
+            if ready:
+                async def healthy() -> bool:
+                    return (await client.get("/ai/health")).status_code == 200
+
+                await wait_until(healthy, timeout=30)
+            yield client
+
+
+AppFactory = Callable[..., Awaitable[httpx.AsyncClient]]
+
+
+@pytest.fixture
+async def make_app(database_url: str, broker_settings: BrokerSettings) -> AsyncIterator[AppFactory]:
+    async with AsyncExitStack() as stack:
+
+        async def factory(**env: Any) -> httpx.AsyncClient:
+            settings = make_settings(database_url, broker_settings, **env)
+            client = await stack.enter_async_context(running(settings))
+            client.database_url = database_url  # type: ignore[attr-defined]
+            return client
+
+        yield factory
+
+
+@pytest.fixture
+async def client(make_app: AppFactory) -> httpx.AsyncClient:
+    return await make_app()
+
+
+class Tap:
+    """A queue bound to some routing keys, collecting what arrives."""
+
+    def __init__(self) -> None:
+        self.bodies: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage] = asyncio.Queue()
+
+    async def next_json(self, timeout: float = 10) -> dict[str, Any]:
+        message = await asyncio.wait_for(self.bodies.get(), timeout)
+        return dict(json.loads(message.body))
+
+    async def next_event(self, timeout: float = 10) -> Event:
+        message = await asyncio.wait_for(self.bodies.get(), timeout)
+        return events_of(message)[0]
+
+    async def event_of_type(self, event_type: str, timeout: float = 10) -> Event:
+        async with asyncio.timeout(timeout):
+            while True:
+                event = await self.next_event()
+                if event.type == event_type:
+                    return event
+
+
+@pytest.fixture
+async def tap(broker_settings: BrokerSettings, names: Names) -> AsyncIterator[Callable[..., Awaitable[Tap]]]:
+    async with broker_connection(broker_settings, "test-tap") as conn:
+        channel = await conn.channel()
+
+        async def make(exchange: str, *keys: str) -> Tap:
+            tap = Tap()
+            queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+            for key in keys:
+                await queue.bind(exchange, key)
+            await queue.consume(lambda m: tap.bodies.put(m), no_ack=True)
+            return tap
+
+        yield make
+
+
+@pytest.fixture
+async def publish(broker_settings: BrokerSettings, names: Names) -> AsyncIterator[Callable[[Event], Awaitable[None]]]:
+    """Publish an event on ai.events as a worker would (for run_start / run_end / response)."""
+    from switchboard_events import Publisher
+
+    async with broker_connection(broker_settings, "test-worker") as conn:
+        channel = await conn.channel()
+        publisher = await Publisher(channel, names, broker_settings).start()
+        yield publisher.publish
+
+
+async def fetch(database_url: str, query: str, *args: Any) -> list[Any]:
+    """Rows straight from Postgres (to check what the service stored)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        return list(await conn.fetch(query, *args))
+    finally:
+        await conn.close()

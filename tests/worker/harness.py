@@ -1,0 +1,154 @@
+"""Test helpers: start the workers in-process, send run requests and cancels, read events."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from switchboard_events import BrokerSettings, Event, Names, declare_device_queue, events_of, new_id
+from switchboard_events.topology import RUN_KEY
+from switchboard_orchestrator.settings import ToolSettings, WorkerSettings
+from switchboard_orchestrator.tools.main import serve as serve_tools
+from switchboard_orchestrator.tools.server import ToolServer
+from switchboard_orchestrator.worker import RunWorker
+from switchboard_orchestrator.worker_main import serve as serve_worker
+
+TIMEOUT = 20.0
+
+
+def worker_settings(broker: BrokerSettings, **env: Any) -> WorkerSettings:
+    base = {"WORD_DELAY_S": 0, "TOOL_TIMEOUT_S": 5, "SHUTDOWN_GRACE_S": 2}
+    values = {**broker.model_dump(by_alias=True), **base, **env}
+    return WorkerSettings(**values)
+
+
+def tool_settings(broker: BrokerSettings, **env: Any) -> ToolSettings:
+    return ToolSettings(**{**broker.model_dump(by_alias=True), **env})
+
+
+def process_env(broker: BrokerSettings, **env: Any) -> dict[str, str]:
+    """Environment for a worker process with the test's broker settings."""
+    values = {**broker.model_dump(by_alias=True), "WORD_DELAY_S": 0, **env}
+    return {key: str(value) for key, value in values.items()}
+
+
+@asynccontextmanager
+async def running_worker(settings: WorkerSettings) -> AsyncIterator[RunWorker]:
+    """A run worker in this process, stopped gracefully on exit."""
+    stop = asyncio.Event()
+    ready: asyncio.Future[RunWorker] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve_worker(settings, stop, ready.set_result))
+    await asyncio.wait({task, ready}, timeout=TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()
+    try:
+        yield ready.result()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, TIMEOUT)
+
+
+@asynccontextmanager
+async def running_tools(settings: ToolSettings) -> AsyncIterator[ToolServer]:
+    stop = asyncio.Event()
+    ready: asyncio.Future[ToolServer] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve_tools(settings, stop, ready.set_result))
+    await asyncio.wait({task, ready}, timeout=TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()
+    try:
+        yield ready.result()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, TIMEOUT)
+
+
+@dataclass
+class Device:
+    """One session's device queue, read into an asyncio queue of events."""
+
+    session_id: str
+    queue: AbstractQueue
+    events: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        for event in events_of(message):
+            self.events.put_nowait(event)
+
+    async def next(self, timeout: float = TIMEOUT) -> Event:
+        return await asyncio.wait_for(self.events.get(), timeout)
+
+    async def until(self, event_type: str, run_id: str | None = None) -> list[Event]:
+        """Events up to and including the first of `event_type` (of `run_id`, if given)."""
+        seen: list[Event] = []
+        while True:
+            event = await self.next()
+            seen.append(event)
+            if event.type == event_type and (run_id is None or event.run_id == run_id):
+                return seen
+
+    async def run(self, run_id: str) -> list[Event]:
+        """Every event of `run_id` up to its run_end (events of other runs are skipped)."""
+        return [e for e in await self.until("run_end", run_id) if e.run_id == run_id]
+
+
+class Client:
+    """Plays the session service: publishes run requests and cancels."""
+
+    def __init__(self, channel: AbstractChannel, names: Names, settings: BrokerSettings) -> None:
+        self.channel = channel
+        self.names = names
+        self.settings = settings
+        self.devices: list[Device] = []
+
+    async def device(self) -> Device:
+        session_id = new_id()
+        queue = await declare_device_queue(
+            self.channel, self.names, self.settings, session_id, "test"
+        )
+        device = Device(session_id, queue)
+        await queue.consume(device.on_message, no_ack=True)
+        self.devices.append(device)
+        return device
+
+    async def send(self, device: Device, content: str = "", **fields: Any) -> str:
+        """Publish a run request; returns its run_id."""
+        run_id = fields.pop("run_id", None) or new_id()
+        request = {
+            "run_id": run_id,
+            "session_id": device.session_id,
+            "message_id": new_id(),
+            "user_id": "alice",
+            "agent_type": "personal",
+            "mode": "text",
+            "content": content,
+            "audio_b64": None,
+            "client_id": "test",
+            "metadata": {},
+            **fields,
+        }
+        await self.publish_raw(json.dumps(request).encode())
+        return run_id
+
+    async def publish_raw(self, body: bytes) -> None:
+        exchange = await self.channel.get_exchange(self.names.commands_exchange)
+        message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+        await exchange.publish(message, RUN_KEY)
+
+    async def cancel(self, device: Device, run_id: str) -> None:
+        exchange = await self.channel.get_exchange(self.names.control_exchange)
+        body = json.dumps({"run_id": run_id, "session_id": device.session_id}).encode()
+        await exchange.publish(aio_pika.Message(body), self.names.cancel_key(run_id))
+
+
+def types(events: list[Event]) -> list[str]:
+    return [event.type for event in events]
+
+
+def assert_seq(events: list[Event]) -> None:
+    """One run's events, numbered 1..n without holes."""
+    assert [event.seq for event in events] == list(range(1, len(events) + 1))
