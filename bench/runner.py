@@ -22,8 +22,9 @@ async def run(bench: BenchSettings) -> dict[str, Any]:
     started = time.time()
     workers = bench.workers if bench.mode == "worker" else 0
     async with running_stack(bench, workers) as stack:
-        idle = await idle_memory(stack, bench.idle_devices, bench.client_procs)
         steps, half = await gateway_steps(bench, stack)
+        # after the load steps: tearing 5 000 sockets down would disturb them
+        idle = await idle_memory(stack, bench.idle_devices, bench.client_procs)
     raw = await raw_steps(bench, [s.rate_per_session for s in steps])
     return {
         "settings": bench.model_dump(),

@@ -23,3 +23,6 @@ async def browser() -> AsyncIterator[object]:
             yield chromium
         finally:
             await chromium.close()
+
+
+from tests.stack import stack  # noqa: E402,F401  (the real services, for the e2e page test)

@@ -27,12 +27,12 @@ async def test_chat_streams_a_full_reply_and_resumes_after_a_drop(browser, site)
     await tid(page, "new-session").click()
     await wait_state(page, "live")
     await send(page, "/tokens 50")
-    assert (await final_reply(page)).strip() == FIFTY
+    assert (await final_reply(page, 0)).strip() == FIFTY
     await page.evaluate("window.switchboardTest.drop()")
     await wait_state(page, "resumed")
     await send(page, "/tool get_time")
     await expect(tid(page, "tool-result")).to_contain_text("12:00")
-    assert (await final_reply(page)).strip() == "The time is 12:00."
+    assert (await final_reply(page, 1)).strip() == "The time is 12:00."
     await send(page, "/agent travel")
     await expect(tid(page, "agent-badge")).to_have_text("travel")
     assert [h["resumed"] for h in site.hellos] == [False, True]

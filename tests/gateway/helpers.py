@@ -119,7 +119,7 @@ class Emitter:
         self.broker = broker
 
     async def run(
-        self, session_id: str, n: int, pause_every: int = 0, pause_s: float = 0.0
+        self, session_id: str, n: int, pause_every: int = 0, pause_s: float = 0.0, pad: int = 0
     ) -> list[str]:
         """Publish `n` token events of one run; their ids in order."""
         async with broker_connection(self.broker, "test-emitter") as conn:
@@ -128,7 +128,7 @@ class Emitter:
             stream = RunStream(publisher, session_id=session_id, run_id=new_id())
             ids = []
             for i in range(n):
-                event = await stream.emit("token", {"token": f"t{i + 1} "})
+                event = await stream.emit("token", {"token": f"t{i + 1} " + "x" * pad})
                 ids.append(event.id)
                 if pause_every and (i + 1) % pause_every == 0:
                     await asyncio.sleep(pause_s)

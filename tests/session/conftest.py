@@ -16,7 +16,9 @@ from switchboard_session.settings import SessionSettings
 
 from tests.conftest import wait_until
 
-AUTH = AuthSettings(SWITCHBOARD_ENV="dev", JWT_SECRET="test-secret-for-the-session-service-0123456789")
+AUTH = AuthSettings(
+    SWITCHBOARD_ENV="dev", JWT_SECRET="test-secret-for-the-session-service-0123456789"
+)
 
 
 def token(user: str) -> str:
@@ -33,13 +35,16 @@ def make_settings(database_url: str, broker: BrokerSettings, **env: Any) -> Sess
 
 
 @asynccontextmanager
-async def running(settings: SessionSettings, ready: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+async def running(
+    settings: SessionSettings, ready: bool = True
+) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan running, and a client on it; waits for health 200."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://session") as client:
             if ready:
+
                 async def healthy() -> bool:
                     return (await client.get("/ai/health")).status_code == 200
 
@@ -91,7 +96,9 @@ class Tap:
 
 
 @pytest.fixture
-async def tap(broker_settings: BrokerSettings, names: Names) -> AsyncIterator[Callable[..., Awaitable[Tap]]]:
+async def tap(
+    broker_settings: BrokerSettings, names: Names
+) -> AsyncIterator[Callable[..., Awaitable[Tap]]]:
     async with broker_connection(broker_settings, "test-tap") as conn:
         channel = await conn.channel()
 
@@ -107,7 +114,9 @@ async def tap(broker_settings: BrokerSettings, names: Names) -> AsyncIterator[Ca
 
 
 @pytest.fixture
-async def publish(broker_settings: BrokerSettings, names: Names) -> AsyncIterator[Callable[[Event], Awaitable[None]]]:
+async def publish(
+    broker_settings: BrokerSettings, names: Names
+) -> AsyncIterator[Callable[[Event], Awaitable[None]]]:
     """Publish an event on ai.events as a worker would (for run_start / run_end / response)."""
     from switchboard_events import Publisher
 

@@ -56,7 +56,9 @@ async def test_auth_errors(client: httpx.AsyncClient) -> None:
     bad = await client.get("/ai/sessions", headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401
     expired = issue_dev_token("alice", AUTH, ttl_s=-100)
-    assert (await client.get("/ai/sessions", headers={"Authorization": f"Bearer {expired}"})).status_code == 401
+    assert (
+        await client.get("/ai/sessions", headers={"Authorization": f"Bearer {expired}"})
+    ).status_code == 401
     other = AuthSettings(JWT_SECRET=AUTH.jwt_secret.get_secret_value(), JWT_AUDIENCE="other")
     wrong_aud = issue_dev_token("alice", other)
     forbidden = await client.get("/ai/stats", headers={"Authorization": f"Bearer {wrong_aud}"})
@@ -119,7 +121,12 @@ async def test_list_is_newest_first_and_paginates(client: httpx.AsyncClient) -> 
         ("post", "/ai/sessions", {"json": {"mode": "video"}}, "mode"),
         ("post", "/ai/sessions", {"json": {"client_id": "a.b"}}, "client_id"),
         ("post", "/ai/sessions", {"json": {"nope": 1}}, "nope"),
-        ("post", "/ai/sessions", {"content": b"{not json", "headers": {"content-type": "application/json"}}, ""),
+        (
+            "post",
+            "/ai/sessions",
+            {"content": b"{not json", "headers": {"content-type": "application/json"}},
+            "",
+        ),
         ("get", "/ai/sessions?limit=0", {}, "limit"),
         ("get", "/ai/sessions?status=gone", {}, "status"),
         ("get", "/ai/sessions?cursor=@@@", {}, "cursor"),
@@ -146,7 +153,9 @@ async def test_unknown_route_and_method_use_error_shape(client: httpx.AsyncClien
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "session_not_found"
 
 
-async def test_delete_is_idempotent_and_get_shows_ended(client: httpx.AsyncClient, tap, names) -> None:
+async def test_delete_is_idempotent_and_get_shows_ended(
+    client: httpx.AsyncClient, tap, names
+) -> None:
     sid = (await create(client))["id"]
     events = await tap(names.events_exchange, f"session.{sid}.session_end")
     assert (await client.delete(f"/ai/sessions/{sid}", headers=auth("alice"))).status_code == 204
@@ -155,7 +164,9 @@ async def test_delete_is_idempotent_and_get_shows_ended(client: httpx.AsyncClien
     assert (await client.delete(f"/ai/sessions/{sid}", headers=auth("alice"))).status_code == 204
     got = (await client.get(f"/ai/sessions/{sid}", headers=auth("alice"))).json()
     assert got["status"] == "ended"
-    late = await client.post(f"/ai/sessions/{sid}/message", json={"content": "x"}, headers=auth("alice"))
+    late = await client.post(
+        f"/ai/sessions/{sid}/message", json={"content": "x"}, headers=auth("alice")
+    )
     assert late.status_code == 409 and late.json()["error"]["code"] == "session_ended"
 
 

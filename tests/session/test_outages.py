@@ -43,22 +43,30 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 def via(url: str, proxy: Proxy) -> str:
     parts = urlsplit(url)
-    return parts._replace(netloc=parts.netloc.replace(f"{parts.hostname}:{parts.port or 5672}",
-                                                      f"127.0.0.1:{proxy.port}")).geturl()
+    return parts._replace(
+        netloc=parts.netloc.replace(
+            f"{parts.hostname}:{parts.port or 5672}", f"127.0.0.1:{proxy.port}"
+        )
+    ).geturl()
 
 
 @pytest.mark.timeout(90)
-async def test_health_503_names_the_missing_part_then_recovers(database_url, broker_settings) -> None:
+async def test_health_503_names_the_missing_part_then_recovers(
+    database_url, broker_settings
+) -> None:
     amqp = urlsplit(broker_settings.amqp_url)
     proxy = Proxy(amqp.hostname or "127.0.0.1", amqp.port or 5672)
     broker = broker_settings.model_copy(update={"amqp_url": via(broker_settings.amqp_url, proxy)})
     settings = make_settings(database_url, broker)
     try:
         async with running(settings, ready=False) as client:
+
             async def broker_down() -> bool:
                 response = await client.get("/ai/health")
                 return response.status_code == 503 and response.json()["checks"] == {
-                    "database": "ok", "broker": "down"}
+                    "database": "ok",
+                    "broker": "down",
+                }
 
             await wait_until(broker_down, timeout=30)
             refused = await client.post("/ai/sessions", json={}, headers=auth("alice"))
@@ -81,11 +89,15 @@ async def test_database_down_is_named(broker_settings) -> None:
     dead = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing"
     settings = make_settings(dead, broker_settings)
     async with running(settings, ready=False) as client:
+
         async def db_down() -> bool:
             response = await client.get("/ai/health")
             body = response.json()
-            return response.status_code == 503 and body["checks"] == {
-                "database": "down", "broker": "ok"} and "database" in body["error"]["message"]
+            return (
+                response.status_code == 503
+                and body["checks"] == {"database": "down", "broker": "ok"}
+                and "database" in body["error"]["message"]
+            )
 
         await wait_until(db_down, timeout=30)
 

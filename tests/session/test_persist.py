@@ -16,18 +16,39 @@ async def history(client, sid: str) -> list[dict]:
 
 async def test_run_events_become_history_once(client, publish) -> None:
     sid = (await client.post("/ai/sessions", json={}, headers=ALICE)).json()["id"]
-    accepted = (await client.post(f"/ai/sessions/{sid}/message", json={"content": "/tool x"},
-                                  headers=ALICE)).json()
+    accepted = (
+        await client.post(f"/ai/sessions/{sid}/message", json={"content": "/tool x"}, headers=ALICE)
+    ).json()
     run = accepted["run_id"]
     reply_id = new_id()
     events = [
-        make_event("run_start", {"message_id": accepted["message_id"]}, session_id=sid, run_id=run, seq=1),
-        make_event("tool_call", {"call_id": "c1", "tool_name": "x", "parameters": {"a": 1}},
-                   session_id=sid, run_id=run, seq=2),
-        make_event("tool_result", {"call_id": "c1", "tool_name": "x", "result": {"ok": True}},
-                   session_id=sid, run_id=run, seq=3),
-        make_event("agent_switch", {"from": "personal", "to": "travel"}, session_id=sid, run_id=run, seq=4),
-        make_event("response", {"content": "done", "message_id": reply_id}, session_id=sid, run_id=run, seq=5),
+        make_event(
+            "run_start", {"message_id": accepted["message_id"]}, session_id=sid, run_id=run, seq=1
+        ),
+        make_event(
+            "tool_call",
+            {"call_id": "c1", "tool_name": "x", "parameters": {"a": 1}},
+            session_id=sid,
+            run_id=run,
+            seq=2,
+        ),
+        make_event(
+            "tool_result",
+            {"call_id": "c1", "tool_name": "x", "result": {"ok": True}},
+            session_id=sid,
+            run_id=run,
+            seq=3,
+        ),
+        make_event(
+            "agent_switch", {"from": "personal", "to": "travel"}, session_id=sid, run_id=run, seq=4
+        ),
+        make_event(
+            "response",
+            {"content": "done", "message_id": reply_id},
+            session_id=sid,
+            run_id=run,
+            seq=5,
+        ),
     ]
     for event in events:
         await publish(event)
@@ -43,15 +64,26 @@ async def test_run_events_become_history_once(client, publish) -> None:
     await wait_until(ended)
     messages = await history(client, sid)
     assert [(m["role"], m["seq"]) for m in messages] == [
-        ("user", 1), ("tool", 2), ("tool", 3), ("assistant", 4)
+        ("user", 1),
+        ("tool", 2),
+        ("tool", 3),
+        ("assistant", 4),
     ]
-    assert messages[1]["tool"] == {"kind": "call", "call_id": "c1", "tool_name": "x",
-                                   "parameters": {"a": 1}, "result": None, "error": None}
+    assert messages[1]["tool"] == {
+        "kind": "call",
+        "call_id": "c1",
+        "tool_name": "x",
+        "parameters": {"a": 1},
+        "result": None,
+        "error": None,
+    }
     assert messages[2]["tool"]["result"] == {"ok": True}
     assert messages[3]["id"] == reply_id and messages[3]["content"] == "done"
     session = (await client.get(f"/ai/sessions/{sid}", headers=ALICE)).json()
     assert session["agent_type"] == "travel"
-    rows = await fetch(client.database_url, "SELECT status, started_at, ended_at, response_message_id FROM runs")
+    rows = await fetch(
+        client.database_url, "SELECT status, started_at, ended_at, response_message_id FROM runs"
+    )
     assert rows[0]["status"] == "completed" and rows[0]["started_at"] and rows[0]["ended_at"]
     assert rows[0]["response_message_id"] == reply_id
     stats = (await client.get("/ai/stats", headers=ALICE)).json()
@@ -60,10 +92,14 @@ async def test_run_events_become_history_once(client, publish) -> None:
 
 async def test_error_event_fails_run(client, publish) -> None:
     sid = (await client.post("/ai/sessions", json={}, headers=ALICE)).json()["id"]
-    run = (await client.post(f"/ai/sessions/{sid}/message", json={"content": "/error"},
-                             headers=ALICE)).json()["run_id"]
-    await publish(make_event("error", {"code": "boom", "message": "it broke"}, session_id=sid,
-                             run_id=run, seq=1))
+    run = (
+        await client.post(f"/ai/sessions/{sid}/message", json={"content": "/error"}, headers=ALICE)
+    ).json()["run_id"]
+    await publish(
+        make_event(
+            "error", {"code": "boom", "message": "it broke"}, session_id=sid, run_id=run, seq=1
+        )
+    )
     await publish(make_event("run_end", {"status": "failed"}, session_id=sid, run_id=run, seq=2))
 
     async def failed() -> bool:
@@ -88,7 +124,9 @@ async def test_idle_session_expires_with_session_end(make_app, tap, names, datab
 async def test_creating_declares_the_device_buffer(client, publish, broker_settings, names) -> None:
     from switchboard_events import broker_connection, queue_exists
 
-    sid = (await client.post("/ai/sessions", json={"client_id": "web-1"}, headers=ALICE)).json()["id"]
+    sid = (await client.post("/ai/sessions", json={"client_id": "web-1"}, headers=ALICE)).json()[
+        "id"
+    ]
     async with broker_connection(broker_settings, "test-check") as conn:
         assert await queue_exists(conn, names.device_queue(sid, "web-1"))
         channel = await conn.channel()

@@ -22,7 +22,9 @@ async def test_rate_limit_holds_across_instances(make_app, database_url) -> None
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
     assert (await second.post("/ai/sessions", json={}, headers=auth("bob"))).status_code == 201
-    audit = await fetch(database_url, "SELECT count(*) AS n FROM audit_log WHERE action = 'rate_limited'")
+    audit = await fetch(
+        database_url, "SELECT count(*) AS n FROM audit_log WHERE action = 'rate_limited'"
+    )
     assert audit[0]["n"] == 2
     assert len((await first.get("/ai/sessions", headers=ALICE)).json()["items"]) == 3
 

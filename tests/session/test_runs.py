@@ -2,7 +2,7 @@
 
 import httpx
 import pytest
-from switchboard_events import make_event, new_id
+from switchboard_events import make_event
 
 from tests.conftest import wait_until
 from tests.session.conftest import auth, fetch
@@ -40,17 +40,28 @@ async def test_message_publishes_run_request_and_message_event(client, tap, name
     accepted = response.json()
     request = await commands.next_json()
     assert request == {
-        "run_id": accepted["run_id"], "session_id": sid, "message_id": accepted["message_id"],
-        "user_id": "alice", "agent_type": "personal", "mode": "text", "content": "/tokens 5",
-        "audio_b64": None, "client_id": "web-1", "metadata": {"m": 1},
+        "run_id": accepted["run_id"],
+        "session_id": sid,
+        "message_id": accepted["message_id"],
+        "user_id": "alice",
+        "agent_type": "personal",
+        "mode": "text",
+        "content": "/tokens 5",
+        "audio_b64": None,
+        "client_id": "web-1",
+        "metadata": {"m": 1},
     }
     echo = await echoes.next_event()
     assert echo.type == "message"
     assert echo.data.model_dump() == {
-        "content": "/tokens 5", "message_id": accepted["message_id"], "client_id": "web-1"
+        "content": "/tokens 5",
+        "message_id": accepted["message_id"],
+        "client_id": "web-1",
     }
     got = (await client.get(f"/ai/sessions/{sid}", headers=ALICE)).json()
-    assert [(m["role"], m["content"], m["seq"]) for m in got["messages"]] == [("user", "/tokens 5", 1)]
+    assert [(m["role"], m["content"], m["seq"]) for m in got["messages"]] == [
+        ("user", "/tokens 5", 1)
+    ]
     assert got["active_run"]["id"] == accepted["run_id"] and got["active_run"]["status"] == "queued"
 
 
@@ -106,7 +117,9 @@ async def test_interrupt_cancels_active_run_then_starts_new(client, publish, tap
     assert await cancels.next_json() == {"run_id": first["run_id"], "session_id": sid}
     await end_run(publish, sid, first["run_id"], "cancelled")
     assert (await commands.next_json())["run_id"] == new.json()["run_id"]
-    rows = await fetch(client.database_url, "SELECT status FROM runs WHERE id = $1", first["run_id"])
+    rows = await fetch(
+        client.database_url, "SELECT status FROM runs WHERE id = $1", first["run_id"]
+    )
     assert rows[0]["status"] == "cancelled"
 
 
@@ -133,12 +146,17 @@ async def test_message_validation(client) -> None:
     sid = await new_session(client)
     too_big = await say(client, sid, "x" * 32_001)
     assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "message_too_large"
-    for body, field in [({}, "content"), ({"content": ""}, "content"),
-                        ({"content": "a", "on_busy": "never"}, "on_busy")]:
+    for body, field in [
+        ({}, "content"),
+        ({"content": ""}, "content"),
+        ({"content": "a", "on_busy": "never"}, "on_busy"),
+    ]:
         response = await client.post(f"/ai/sessions/{sid}/message", json=body, headers=ALICE)
         assert response.status_code == 422 and field in response.json()["error"]["message"]
     bad_client = await client.post(
-        f"/ai/sessions/{sid}/message", json={"content": "a"}, headers={**ALICE, "X-Client-Id": "a b"}
+        f"/ai/sessions/{sid}/message",
+        json={"content": "a"},
+        headers={**ALICE, "X-Client-Id": "a b"},
     )
     assert bad_client.status_code == 422
     got = (await client.get(f"/ai/sessions/{sid}", headers=ALICE)).json()
@@ -154,7 +172,9 @@ async def test_audio_in_voice_session(client, tap, names) -> None:
     wrong = await client.post(f"/ai/sessions/{text_sid}/audio", content=wav, headers=headers)
     assert wrong.status_code == 409 and wrong.json()["error"]["code"] == "not_voice_session"
     not_wav = await client.post(
-        f"/ai/sessions/{voice_sid}/audio", content=wav, headers={**ALICE, "Content-Type": "text/plain"}
+        f"/ai/sessions/{voice_sid}/audio",
+        content=wav,
+        headers={**ALICE, "Content-Type": "text/plain"},
     )
     assert not_wav.status_code == 415
     ok = await client.post(f"/ai/sessions/{voice_sid}/audio", content=wav, headers=headers)

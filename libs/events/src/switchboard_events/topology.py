@@ -10,8 +10,15 @@ RUN_KEY = "run"
 TOOL_KEY = "tool"
 
 
-async def declare_topology(channel: AbstractChannel, names: Names) -> None:
-    """Exchanges, the run and tool queues, and the session store's queue (safe to repeat)."""
+async def declare_topology(
+    channel: AbstractChannel, names: Names, queue_type: str = "classic"
+) -> None:
+    """Exchanges, the run and tool queues, and the session store's queue (safe to repeat).
+
+    `queue_type` ("classic" or "quorum", from `BrokerSettings.queue_type`) applies to the
+    shared durable queues; quorum replicates them on a clustered broker.
+    """
+    shared = {"x-queue-type": queue_type}
     events = await channel.declare_exchange(
         names.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True
     )
@@ -21,11 +28,11 @@ async def declare_topology(channel: AbstractChannel, names: Names) -> None:
     commands = await channel.declare_exchange(
         names.commands_exchange, aio_pika.ExchangeType.DIRECT, durable=True
     )
-    runs = await channel.declare_queue(names.run_queue, durable=True)
+    runs = await channel.declare_queue(names.run_queue, durable=True, arguments=shared)
     await runs.bind(commands, RUN_KEY)
-    tools = await channel.declare_queue(names.tool_queue, durable=True)
+    tools = await channel.declare_queue(names.tool_queue, durable=True, arguments=shared)
     await tools.bind(commands, TOOL_KEY)
-    store = await channel.declare_queue(names.persist_queue, durable=True)
+    store = await channel.declare_queue(names.persist_queue, durable=True, arguments=shared)
     for event_type in PERSISTED_TYPES:
         await store.bind(events, f"session.*.{event_type}")
 

@@ -21,16 +21,21 @@ log = logging.getLogger(__name__)
 async def device_socket(websocket: WebSocket, session_id: str) -> None:
     hub: Hub = websocket.app.state.hub
     await websocket.accept()
+    conn: Connection | None = None
     try:
         if not hub.accepting:
             raise Close(closes.GOING_AWAY, "gateway shutting down")
         caller = await handshake(websocket, session_id, hub.settings, hub.sessions)
-        await serve(Connection(websocket, hub, caller))
+        conn = Connection(websocket, hub, caller)
+        await serve(conn)
     except Close as close:
         await _close(websocket, hub, close)
     except Exception:
         log.exception("connection to %s failed", session_id[:64])
         await _close(websocket, hub, Close(closes.INTERNAL, "internal error"))
+    finally:
+        if conn is not None:
+            hub.unregister(conn)  # only now: shutdown waits for the close frames to go out
 
 
 async def serve(conn: Connection) -> None:
@@ -57,7 +62,6 @@ async def serve(conn: Connection) -> None:
         raise Close(None) from exc
     finally:
         conn.consuming = False
-        hub.unregister(conn)
         conn.cancel_background()
         await conn.device.close()
 

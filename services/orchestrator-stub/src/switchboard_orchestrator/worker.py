@@ -55,14 +55,14 @@ class RunWorker:
     async def start(self) -> None:
         """Declare, listen for cancels, open the tool client, then start consuming runs."""
         self._out = await self._connection.channel()
-        await declare_topology(self._out, self.names)
+        await declare_topology(self._out, self.names, self.settings.queue_type)
         self._publisher = await Publisher(self._out, self.names, self.settings).start()
         control = await self._connection.channel()
         self._tools = await ToolClient(control, self.names, self.settings.tool_timeout_s).start()
         await self._listen_for_cancels(control)
         runs_channel = await self._connection.channel()
         await runs_channel.set_qos(prefetch_count=self.settings.run_prefetch)
-        runs = await runs_channel.declare_queue(self.names.run_queue, durable=True)
+        runs = await runs_channel.declare_queue(self.names.run_queue, passive=True)
         self._consumer = (runs, await runs.consume(self._on_message))
 
     async def _listen_for_cancels(self, channel: AbstractChannel) -> None:

@@ -4,7 +4,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from switchboard_events import PublishFailed, names_from
@@ -45,7 +45,7 @@ def create_app(settings: SessionSettings | None = None) -> FastAPI:
 
 def _lifespan(
     settings: SessionSettings,
-) -> Callable[[FastAPI], "asyncio.AbstractAsyncContextManager[None]"]:
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings)

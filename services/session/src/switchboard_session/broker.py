@@ -63,7 +63,7 @@ class BrokerLink:
         self, conn: AbstractRobustConnection, handler: MessageHandler, prefetch: int
     ) -> None:
         channel = await conn.channel(publisher_confirms=True)
-        await declare_topology(channel, self.names)
+        await declare_topology(channel, self.names, self.settings.queue_type)
         self._publisher = await Publisher(channel, self.names, self.settings).start()
         self._commands = await channel.get_exchange(self.names.commands_exchange)
         self._control = await channel.get_exchange(self.names.control_exchange)

@@ -15,10 +15,15 @@ from .settings import SessionSettings
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="switchboard-session", description=__doc__)
-    parser.add_argument("command", nargs="?", default="serve",
-                        choices=["serve", "migrate", "downgrade"])
-    parser.add_argument("revision", nargs="?", default=None,
-                        help="migrate: target (default head); downgrade: target (default base)")
+    parser.add_argument(
+        "command", nargs="?", default="serve", choices=["serve", "migrate", "downgrade"]
+    )
+    parser.add_argument(
+        "revision",
+        nargs="?",
+        default=None,
+        help="migrate: target (default head); downgrade: target (default base)",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--wait", type=float, default=60.0, help="seconds to wait for Postgres")

@@ -1,7 +1,12 @@
 """The async engine and session factory (created in the lifespan, disposed in `finally`)."""
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from .settings import SessionSettings
 

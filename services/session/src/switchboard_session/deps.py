@@ -54,8 +54,13 @@ async def current_user(
 
 async def _refuse(ctx: Context, request: Request, reason: str, message: str) -> None:
     await audit.record_now(
-        ctx.sessions, "auth.failed", user_id=None, ip=client_ip(request),
-        reason=reason, message=message, path=request.url.path,
+        ctx.sessions,
+        "auth.failed",
+        user_id=None,
+        ip=client_ip(request),
+        reason=reason,
+        message=message,
+        path=request.url.path,
     )
     if reason == "forbidden":
         raise ApiError(403, "forbidden", message)

@@ -28,5 +28,7 @@ class Metrics:
             registry=self.registry,
         )
         self.sessions_expired = Counter(
-            "session_sessions_expired_total", "Sessions ended by the sweeper", registry=self.registry
+            "session_sessions_expired_total",
+            "Sessions ended by the sweeper",
+            registry=self.registry,
         )

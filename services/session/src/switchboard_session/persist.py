@@ -4,11 +4,20 @@
 import asyncio
 import json
 import logging
+from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_events import Event, events_of
+from switchboard_events.models import (
+    AgentSwitchEvent,
+    ErrorEvent,
+    ResponseEvent,
+    RunEndEvent,
+    ToolCallEvent,
+    ToolResultEvent,
+)
 
 from .context import Context
 from .dispatch import start_run
@@ -63,22 +72,28 @@ class Persister:
         self.ctx.metrics.events_persisted.labels(event.type).inc()
 
 
-async def _insert(db: AsyncSession, event: Event, **fields: object) -> None:
-    if not await messages.add_message(db, session_id=event.session_id, event_id=event.id,
-                                      run_id=event.run_id, **fields):  # type: ignore[arg-type]
+async def _insert(db: AsyncSession, event: Event, **fields: Any) -> None:
+    stored = await messages.add_message(
+        db, session_id=event.session_id, event_id=event.id, run_id=event.run_id, **fields
+    )
+    if not stored:
         raise Duplicate(event.id)
 
 
 async def _response(ctx: Context, db: AsyncSession, session: SessionRow, event: Event) -> None:
+    assert isinstance(event, ResponseEvent)
     data = event.data
-    await _insert(db, event, message_id=data.message_id, role="assistant",  # type: ignore[union-attr]
-                  content=data.content, metadata={"agent_type": event.agent_type})  # type: ignore[union-attr]
+    meta = {"agent_type": event.agent_type}
+    await _insert(
+        db, event, message_id=data.message_id, role="assistant", content=data.content, metadata=meta
+    )
     run = await runs.get_run(db, event.run_id) if event.run_id else None
     if run is not None:
-        run.response_message_id = data.message_id  # type: ignore[union-attr]
+        run.response_message_id = data.message_id
 
 
 async def _tool(ctx: Context, db: AsyncSession, session: SessionRow, event: Event) -> None:
+    assert isinstance(event, ToolCallEvent | ToolResultEvent)
     tool = event.data.model_dump(by_alias=True)
     tool["kind"] = "call" if event.type == "tool_call" else "result"
     content = "" if event.type == "tool_call" else json.dumps(tool.get("result"), default=str)
@@ -86,13 +101,15 @@ async def _tool(ctx: Context, db: AsyncSession, session: SessionRow, event: Even
 
 
 async def _agent_switch(ctx: Context, db: AsyncSession, session: SessionRow, event: Event) -> None:
-    session.agent_type = event.data.to  # type: ignore[union-attr]
+    assert isinstance(event, AgentSwitchEvent)
+    session.agent_type = event.data.to
 
 
 async def _error(ctx: Context, db: AsyncSession, session: SessionRow, event: Event) -> None:
+    assert isinstance(event, ErrorEvent)
     run = await runs.get_run(db, event.run_id) if event.run_id else None
     if run is not None:
-        run.error = f"{event.data.code}: {event.data.message}"  # type: ignore[union-attr]
+        run.error = f"{event.data.code}: {event.data.message}"
 
 
 async def _run_start(ctx: Context, db: AsyncSession, session: SessionRow, event: Event) -> None:
@@ -107,8 +124,9 @@ async def _run_end(ctx: Context, db: AsyncSession, session: SessionRow, event: E
     run = await runs.get_run(db, event.run_id) if event.run_id else None
     if run is None:
         return
+    assert isinstance(event, RunEndEvent)
     if run.status not in runs.TERMINAL:
-        run.status = event.data.status  # type: ignore[union-attr]
+        run.status = event.data.status
         run.ended_at = now()
     if session.active_run_id != run.id:
         return

@@ -15,8 +15,8 @@ def session_view(row: SessionRow, settings: SessionSettings) -> Session:
         id=row.id,
         user_id=row.user_id,
         agent_type=row.agent_type,
-        mode=row.mode,  # type: ignore[arg-type]
-        status=row.status,  # type: ignore[arg-type]
+        mode=row.mode,
+        status=row.status,
         created_at=row.created_at,
         expires_at=row.expires_at,
         metadata=row.metadata_,
@@ -28,7 +28,7 @@ def message_view(row: MessageRow) -> Message:
     return Message(
         id=row.id,
         seq=row.seq,
-        role=row.role,  # type: ignore[arg-type]
+        role=row.role,
         content=row.content,
         run_id=row.run_id,
         tool=ToolData.model_validate(row.tool) if row.tool else None,
@@ -40,7 +40,7 @@ def message_view(row: MessageRow) -> Message:
 def run_view(row: RunRow) -> Run:
     return Run(
         id=row.id,
-        status=row.status,  # type: ignore[arg-type]
+        status=row.status,
         message_id=row.message_id,
         error=row.error,
         created_at=row.created_at,

@@ -21,7 +21,14 @@ log = logging.getLogger(__name__)
 
 
 class ToolServer:
-    def __init__(self, channel: AbstractChannel, names: Names, registry: ToolRegistry) -> None:
+    def __init__(
+        self,
+        channel: AbstractChannel,
+        names: Names,
+        registry: ToolRegistry,
+        queue_type: str = "classic",
+    ) -> None:
+        self._queue_type = queue_type
         self._channel = channel
         self._names = names
         self._registry = registry
@@ -29,8 +36,8 @@ class ToolServer:
         self._consumer: tuple[AbstractQueue, str] | None = None
 
     async def start(self) -> None:
-        await declare_topology(self._channel, self._names)
-        queue = await self._channel.declare_queue(self._names.tool_queue, durable=True)
+        await declare_topology(self._channel, self._names, self._queue_type)
+        queue = await self._channel.declare_queue(self._names.tool_queue, passive=True)
         self._consumer = (queue, await queue.consume(self._on_message))
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:

@@ -1,7 +1,7 @@
 """Messages, voice utterances and cancellation: what makes and stops runs."""
 
 import base64
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 
@@ -13,7 +13,9 @@ from ..schemas import NAME_PATTERN, Accepted, CancelAccepted, SendMessage
 from ..store.sessions import get_owned
 
 router = APIRouter(prefix="/ai/sessions", tags=["runs"])
-ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 413, 422, 429, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 413, 422, 429, 503)
+}
 ClientId = Annotated[str | None, Header(alias="X-Client-Id", pattern=NAME_PATTERN)]
 
 

@@ -1,6 +1,6 @@
 """Sessions: create, list, read (with history), end."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -14,7 +14,9 @@ from ..store.sessions import get_owned, list_owned
 from ..views import detail_view, session_view
 
 router = APIRouter(prefix="/ai/sessions", tags=["sessions"])
-ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 422, 429, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (401, 403, 404, 422, 429, 503)
+}
 
 
 @router.post("", status_code=201, response_model=Session, responses=ERRORS)

@@ -14,13 +14,17 @@ from ..errors import ApiError
 
 _HIT = text(
     """
-    INSERT INTO rate_limits (key, window_start, count) VALUES (:key, clock_timestamp(), 1)
+    WITH clock AS (
+      SELECT clock_timestamp() AS now, clock_timestamp() - make_interval(secs => :w) AS stale
+    )
+    INSERT INTO rate_limits (key, window_start, count)
+    SELECT :key, now, 1 FROM clock
     ON CONFLICT (key) DO UPDATE SET
-      count = CASE WHEN rate_limits.window_start <= clock_timestamp() - make_interval(secs => :w)
+      count = CASE WHEN rate_limits.window_start <= (SELECT stale FROM clock)
                    THEN 1 ELSE rate_limits.count + 1 END,
-      window_start = CASE WHEN rate_limits.window_start <= clock_timestamp() - make_interval(secs => :w)
-                   THEN clock_timestamp() ELSE rate_limits.window_start END
-    RETURNING count, window_start, clock_timestamp() AS now
+      window_start = CASE WHEN rate_limits.window_start <= (SELECT stale FROM clock)
+                   THEN EXCLUDED.window_start ELSE rate_limits.window_start END
+    RETURNING count, window_start, (SELECT now FROM clock)
     """
 )
 
@@ -28,7 +32,7 @@ _HIT = text(
 async def hit(db: AsyncSession, key: str, limit: int, window_s: float = 60.0) -> None:
     """Count one hit on `key`; 429 `rate_limited` with Retry-After once over `limit`."""
     row = (await db.execute(_HIT, {"key": key, "w": window_s})).one()
-    count, started, now = int(row.count), row.window_start, row.now
+    count, started, now = int(row[0]), row[1], row[2]
     if count > limit:
         raise ApiError(
             429,
