@@ -56,6 +56,7 @@ def _row(
         "connected": connected,
         "connected_this_step": report.connected,
         "failed_this_step": report.failed,
+        "first_try_failures": report.retried,
         "errors": report.errors,
         "connects_per_s": round(report.connected / report.connect_s, 1) if report.connect_s else 0,
         "rss_mb": round(rss / 2**20, 1),

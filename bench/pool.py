@@ -12,6 +12,7 @@ def merge(reports: list[ClientReport]) -> ClientReport:
     for r in reports:
         total.connected += r.connected
         total.failed += r.failed
+        total.retried += r.retried
         total.errors.extend(r.errors[: 5 - len(total.errors)])
         total.connect_s = max(total.connect_s, r.connect_s)
         total.latency.merge(r.latency)

@@ -65,6 +65,8 @@ async def gateway_steps(
     connection, publisher = await open_publisher(stack)
     try:
         opened = await pool.open()
+        if opened.retried:
+            print(f"streaming devices: {opened.retried} first connects failed: {opened.errors}")
         if opened.failed:
             raise RuntimeError(f"{opened.failed} streaming devices failed: {opened.errors}")
         meter = meter_for(stack, pool)

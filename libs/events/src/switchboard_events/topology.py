@@ -1,5 +1,7 @@
 """Idempotent declaration of Switchboard's exchanges and shared queues."""
 
+from typing import Any
+
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
 
@@ -18,7 +20,7 @@ async def declare_topology(
     `queue_type` ("classic" or "quorum", from `BrokerSettings.queue_type`) applies to the
     shared durable queues; quorum replicates them on a clustered broker.
     """
-    shared = {"x-queue-type": queue_type}
+    shared: dict[str, Any] = {"x-queue-type": queue_type}
     events = await channel.declare_exchange(
         names.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True
     )

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from aiormq.exceptions import ChannelAccessRefused, ChannelLockedResource
-from switchboard_events import Names, declare_device_queue, queue_exists
+from switchboard_events import Names, declare_device_queue
 
 from .closes import TRY_AGAIN, Close
 from .control import Control
@@ -45,7 +45,7 @@ class DeviceQueue:
         self.on_lost: Callable[[], None] = lambda: None
 
     async def exists(self) -> bool:
-        return await queue_exists(await self._pool.any_connection(), self.name)
+        return await self._pool.queue_exists(self.name)
 
     async def open(self, requester: str, prefetch: int) -> bool:
         """Declare and consume exclusively, asking the holder to let go; True if taken over."""

@@ -1,0 +1,122 @@
+"""A test device: `ack=client`, dedupe by id, acks every half window and when idle, reconnects.
+
+It keeps the raw count of frames, the deduplicated events in arrival order, and the
+redeliveries it dropped, so scenarios can assert (and report) lost / duplicated figures.
+"""
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+Done = Callable[["Device"], bool]
+
+
+class Device:
+    def __init__(self, session_id: str, client_id: str, token: str) -> None:
+        self.session_id = session_id
+        self.client_id = client_id
+        self.token = token
+        self.events: list[dict[str, Any]] = []
+        self.seen: set[str] = set()
+        self.redelivered = 0
+        self.frames = 0
+        self.connects = 0
+        self.closes: list[int | None] = []
+        self.ack_window = 256
+        self._unacked: str | None = None
+        self._since_ack = 0
+        self.ws: ClientConnection | None = None
+        self.last_event_at = 0.0
+
+    def url(self, base: str, ack: str = "client") -> str:
+        host = base.replace("http://", "ws://")
+        return f"{host}/ai/ws/{self.session_id}?client_id={self.client_id}&ack={ack}"
+
+    async def connect(self, base: str, **kwargs: Any) -> dict[str, Any]:
+        ws = await websockets.connect(self.url(base), max_size=None, open_timeout=10, **kwargs)
+        await ws.send(json.dumps({"type": "auth", "token": self.token}))
+        hello = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert hello["type"] == "connected", hello
+        self.ack_window = int(hello["ack_window"])
+        self.ws, self.connects = ws, self.connects + 1
+        self._unacked, self._since_ack = None, 0
+        return hello
+
+    def run_events(self, run_id: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("run_id") == run_id]
+
+    def has_type(self, kind: str, run_id: str | None = None) -> bool:
+        return any(
+            e["type"] == kind and (run_id is None or e.get("run_id") == run_id)
+            for e in self.events
+        )
+
+    async def pump(self, done: Done, timeout: float = 60.0, idle_ack_s: float = 0.1) -> None:
+        """Read (and ack) until `done(self)`; ConnectionClosed propagates."""
+        assert self.ws is not None
+        async with asyncio.timeout(timeout):
+            while not done(self):
+                try:
+                    raw = await asyncio.wait_for(self.ws.recv(), idle_ack_s)
+                except TimeoutError:
+                    await self.flush_ack()
+                    continue
+                self._take(json.loads(raw))
+                if self._since_ack >= self.ack_window // 2:
+                    await self.flush_ack()
+        await self.flush_ack()
+
+    def _take(self, frame: dict[str, Any]) -> None:
+        self.frames += 1
+        if "id" not in frame or "session_id" not in frame:
+            return
+        self._unacked, self._since_ack = frame["id"], self._since_ack + 1
+        self.last_event_at = time.monotonic()
+        if frame["id"] in self.seen:
+            self.redelivered += 1
+            return
+        self.seen.add(frame["id"])
+        self.events.append(frame)
+
+    async def flush_ack(self) -> None:
+        if self.ws is not None and self._unacked is not None:
+            await self.ws.send(json.dumps({"type": "ack", "id": self._unacked}))
+            self._unacked, self._since_ack = None, 0
+
+    async def follow(self, bases: Callable[[], str], done: Done, timeout: float = 90.0) -> int:
+        """Pump until done, reconnecting (to `bases()`) whenever the connection drops.
+        Returns how many times it had to reconnect."""
+        drops = 0
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    if self.ws is None:
+                        await self.connect(bases())
+                    await self.pump(done, timeout)
+                    return drops
+                except (websockets.ConnectionClosed, OSError, TimeoutError) as exc:
+                    if isinstance(exc, websockets.ConnectionClosed):
+                        self.closes.append(exc.rcvd.code if exc.rcvd else None)
+                    drops += 1
+                    await self.drop()
+                    await asyncio.sleep(0.05)
+
+    async def drop(self) -> None:
+        ws, self.ws = self.ws, None
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                ws.transport.abort()
+                await ws.close()
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            with contextlib.suppress(Exception):
+                await self.flush_ack()
+                await self.ws.close()
+        self.ws = None
