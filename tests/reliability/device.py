@@ -100,7 +100,7 @@ class Device:
                         await self.connect(bases())
                     await self.pump(done, timeout)
                     return drops
-                except (websockets.ConnectionClosed, OSError, TimeoutError) as exc:
+                except (websockets.ConnectionClosed, websockets.InvalidHandshake, OSError, TimeoutError) as exc:
                     if isinstance(exc, websockets.ConnectionClosed):
                         self.closes.append(exc.rcvd.code if exc.rcvd else None)
                     drops += 1

@@ -1,5 +1,7 @@
 """Messages make runs: one active per session; reject, interrupt, enqueue; cancel; audio."""
 
+import asyncio
+
 import httpx
 import pytest
 from switchboard_events import make_event
@@ -184,3 +186,20 @@ async def test_audio_in_voice_session(client, tap, names) -> None:
 
     assert base64.b64decode(request["audio_b64"]) == wav and request["mode"] == "voice"
     assert request["client_id"] == "phone"
+
+
+async def test_message_right_after_run_end_waits_for_the_finishing_run(client, publish) -> None:
+    """A client that sends as soon as it sees run_end is not refused while the service catches up."""
+    sid = await new_session(client)
+    first = await say(client, sid, "one")
+    assert first.status_code == 202, first.text
+    run_id = first.json()["run_id"]
+
+    async def end_soon() -> None:
+        await asyncio.sleep(0.2)
+        await end_run(publish, sid, run_id)
+
+    ender = asyncio.create_task(end_soon())
+    second = await say(client, sid, "two")
+    await ender
+    assert second.status_code == 202, second.text

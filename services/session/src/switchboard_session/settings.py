@@ -31,6 +31,9 @@ class SessionSettings(BaseSettings):
     rate_sessions_per_min: int = Field(default=30, ge=1, alias="RATE_LIMIT_SESSIONS_PER_MIN")
     rate_messages_per_min: int = Field(default=120, ge=1, alias="RATE_LIMIT_MESSAGES_PER_MIN")
     max_message_chars: int = Field(default=32_000, ge=1, alias="MAX_MESSAGE_CHARS")
+    busy_grace_s: float = Field(default=1.0, ge=0, alias="BUSY_GRACE_S")
+    """How long a message waits for a finishing run before 409 `run_active` (a client sees
+    `run_end` a moment before this service has stored it)."""
     max_audio_bytes: int = Field(default=10 * 1024 * 1024, ge=1, alias="MAX_AUDIO_BYTES")
     public_ws_base: str | None = Field(default=None, alias="PUBLIC_WS_BASE")
     """When set (e.g. `wss://chat.example.com`), `ws_url` is absolute."""

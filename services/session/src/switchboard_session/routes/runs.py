@@ -1,10 +1,13 @@
 """Messages, voice utterances and cancellation: what makes and stops runs."""
 
+import asyncio
 import base64
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 
+from ..context import Context
 from ..deps import ContextDep, UserDep, client_ip
 from ..dispatch import Submission, cancel_active, submit
 from ..errors import ApiError, ErrorResponse
@@ -37,9 +40,23 @@ async def send_message(
         )
     await limit(ctx, user, "messages", client_ip(request))
     sub = Submission(body.content, body.metadata, body.on_busy, client_id)
-    async with ctx.sessions.begin() as db:
-        message_id, run_id = await submit(ctx, db, user, session_id, sub)
+    message_id, run_id = await _submit_with_grace(ctx, user, session_id, sub)
     return Accepted(message_id=message_id, run_id=run_id)
+
+
+async def _submit_with_grace(
+    ctx: Context, user: str, session_id: str, sub: Submission
+) -> tuple[str, str]:
+    """`submit`, retried for up to BUSY_GRACE_S while the active run is finishing."""
+    deadline = time.monotonic() + ctx.settings.busy_grace_s
+    while True:
+        try:
+            async with ctx.sessions.begin() as db:
+                return await submit(ctx, db, user, session_id, sub)
+        except ApiError as exc:
+            if exc.code != "run_active" or time.monotonic() >= deadline:
+                raise
+        await asyncio.sleep(0.05)
 
 
 @router.post(
@@ -65,8 +82,7 @@ async def send_audio(
         if session.mode != "voice":
             raise ApiError(409, "not_voice_session", "audio needs a session with mode voice")
     sub = Submission("", {}, "reject", client_id, base64.b64encode(audio).decode())
-    async with ctx.sessions.begin() as db:
-        message_id, run_id = await submit(ctx, db, user, session_id, sub)
+    message_id, run_id = await _submit_with_grace(ctx, user, session_id, sub)
     return Accepted(message_id=message_id, run_id=run_id)
 
 

@@ -1,0 +1,55 @@
+"""Fault 1: a 10 000-token run, its gateway SIGKILLed mid-stream, the device resumes on another."""
+
+import time
+
+import pytest
+
+from tests.reliability.conftest import Recorder
+from tests.reliability.device import Device
+from tests.reliability.helpers import check_run, create_session, send_message, start_gateway, token
+from tests.reliability.results import Figures
+from tests.stack import Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.db, pytest.mark.timeout(150)]
+
+TOKENS = 10_000
+
+
+async def test_gateway_sigkill_mid_stream_loses_nothing(stack: Stack, figures: Recorder) -> None:
+    _, second = await start_gateway(stack)
+    tok = token()
+    session = await create_session(stack.url, tok)
+    device = Device(session["id"], "phone", tok)
+    await device.connect(stack.url)
+    run_id = (await send_message(stack.url, tok, session["id"], f"/tokens {TOKENS} rate=0"))[
+        "run_id"
+    ]
+    await device.pump(lambda d: len(d.events) >= 2_000)
+    stack.processes["gateway"].kill()
+    killed_at = time.monotonic()
+    before = len(device.events)
+
+    drops = await device.follow(lambda: second, lambda d: d.has_type("run_end", run_id))
+    run = device.run_events(run_id)
+    counts = check_run(run, TOKENS)
+    assert drops >= 1 and device.connects == 2
+    assert counts["lost"] == 0
+    recovery = _first_after(device, before) - killed_at
+    figures(
+        "1-gateway-sigkill",
+        Figures(
+            scenario="Gateway SIGKILL mid-stream",
+            done=f"/tokens {TOKENS} rate=0; gateway A killed (SIGKILL) after {before} events; "
+            "the device (ack=client) reconnects to gateway B",
+            **counts,
+            duplicated=0,
+            redelivered=device.redelivered,
+            recovery_s=round(recovery, 3),
+        ),
+    )
+
+
+def _first_after(device: Device, index: int) -> float:
+    """Monotonic time the first new event arrived after the kill (the device's last stamp when
+    the resumed connection only redelivered events)."""
+    return device.last_event_at if len(device.events) > index else time.monotonic()
