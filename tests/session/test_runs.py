@@ -189,7 +189,7 @@ async def test_audio_in_voice_session(client, tap, names) -> None:
 
 
 async def test_message_right_after_run_end_waits_for_the_finishing_run(client, publish) -> None:
-    """A client that sends as soon as it sees run_end is not refused while the service catches up."""
+    """A client sending as soon as it sees run_end is not refused while the service catches up."""
     sid = await new_session(client)
     first = await say(client, sid, "one")
     assert first.status_code == 202, first.text
