@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PACKAGES := libs/events libs/client services/session services/gateway services/orchestrator-stub
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fault lint format schema run bench clean
+.PHONY: install test test-fault lint format schema docs run bench clean
 
 $(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ format: install
 
 schema: install
 	$(BIN)/python -m switchboard_events.schema docs/events.schema.json
+
+docs: install
+	$(BIN)/python -m switchboard_events.schema docs/events.schema.json
+	$(BIN)/python -m scripts.config_table
 
 run: install
 	$(BIN)/python -m switchboard_gateway.devstack

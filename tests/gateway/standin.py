@@ -2,9 +2,9 @@
 makes (session check, message, cancel, audio), with state the tests set directly."""
 
 import asyncio
-import json
 import contextlib
 import itertools
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any

@@ -7,7 +7,7 @@ import pytest
 import websockets
 
 from tests.gateway.conftest import Stack
-from tests.gateway.helpers import close_code, connect, events, recv_json
+from tests.gateway.helpers import connect, events, recv_json
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 

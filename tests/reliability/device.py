@@ -33,6 +33,9 @@ class Device:
         self._since_ack = 0
         self.ws: ClientConnection | None = None
         self.last_event_at = 0.0
+        self.first_event_at: list[float] = []
+        """Per connection, when its first event (new or redelivered) arrived."""
+        self._fresh = False
 
     def url(self, base: str, ack: str = "client") -> str:
         host = base.replace("http://", "ws://")
@@ -46,6 +49,7 @@ class Device:
         self.ack_window = int(hello["ack_window"])
         self.ws, self.connects = ws, self.connects + 1
         self._unacked, self._since_ack = None, 0
+        self._fresh = True
         return hello
 
     def run_events(self, run_id: str) -> list[dict[str, Any]]:
@@ -78,6 +82,9 @@ class Device:
             return
         self._unacked, self._since_ack = frame["id"], self._since_ack + 1
         self.last_event_at = time.monotonic()
+        if self._fresh:
+            self.first_event_at.append(self.last_event_at)
+            self._fresh = False
         if frame["id"] in self.seen:
             self.redelivered += 1
             return
@@ -120,3 +127,9 @@ class Device:
                 await self.flush_ack()
                 await self.ws.close()
         self.ws = None
+
+    def recovered_after(self, moment: float) -> float:
+        """Seconds from `moment` to the first event of the first connection made after it."""
+        later = [t for t in self.first_event_at if t > moment]
+        assert later, "no event arrived after the fault"
+        return round(later[0] - moment, 3)

@@ -19,15 +19,21 @@ class AuthSettings(BaseSettings):
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
 
     env: Literal["dev", "prod"] = Field(default="dev", alias="SWITCHBOARD_ENV")
+    """`dev` enables `POST /ai/dev/token`; `prod` refuses the default JWT secret."""
     jwt_secret: SecretStr = Field(default=SecretStr(DEFAULT_SECRET), alias="JWT_SECRET")
+    """HS256 signing secret (dev default; set your own in production)."""
     jwt_algorithm: Literal["HS256", "RS256", "ES256"] = Field(
         default="HS256", alias="JWT_ALGORITHM"
     )
+    """`HS256` (JWT_SECRET) or `RS256`/`ES256` (JWT_PUBLIC_KEY)."""
     jwt_public_key: str | None = Field(default=None, alias="JWT_PUBLIC_KEY")
     """PEM public key for RS256/ES256 (the private key stays with the issuer)."""
     jwt_audience: str | None = Field(default=None, alias="JWT_AUDIENCE")
+    """When set, tokens must carry this `aud` (else 403 / close 4403)."""
     jwt_issuer: str | None = Field(default=None, alias="JWT_ISSUER")
+    """When set, tokens must carry this `iss`."""
     dev_token_ttl_s: int = Field(default=24 * 3600, alias="DEV_TOKEN_TTL_S")
+    """Lifetime of tokens from `POST /ai/dev/token`."""
 
     def check_production(self) -> None:
         """Refuse to run in production with the default secret."""

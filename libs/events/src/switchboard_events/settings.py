@@ -10,6 +10,7 @@ class BrokerSettings(BaseSettings):
     """Where the broker is, how names are prefixed, and how device buffers behave."""
 
     amqp_url: str = Field(default="amqp://guest:guest@127.0.0.1:5672/", alias="AMQP_URL")
+    """RabbitMQ URL (a vhost path selects the vhost)."""
     broker_prefix: str = Field(default="", alias="BROKER_PREFIX")
     """Prepended to every exchange and queue name (isolates test runs and tenants)."""
     device_buffer_ttl_s: int = Field(default=3600, ge=1, alias="DEVICE_BUFFER_TTL_S")
@@ -17,6 +18,7 @@ class BrokerSettings(BaseSettings):
     device_buffer_max_events: int = Field(default=10_000, ge=1, alias="DEVICE_BUFFER_MAX_EVENTS")
     """Most AMQP messages a device's queue keeps; the oldest are dropped beyond (drop-head)."""
     queue_type: Literal["classic", "quorum"] = Field(default="classic", alias="QUEUE_TYPE")
+    """`classic`, or `quorum` for a clustered broker (device and shared queues)."""
     coalesce_window_ms: float = Field(default=5.0, ge=0, alias="COALESCE_WINDOW_MS")
     """How long a publisher holds a session's events to send them as one message."""
     coalesce_max_events: int = Field(default=64, ge=1, alias="COALESCE_MAX_EVENTS")

@@ -22,23 +22,32 @@ class SessionSettings(BaseSettings):
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
 
     database_url: str = Field(default=DEFAULT_DATABASE_URL, alias="DATABASE_URL")
+    """Postgres URL (`postgresql://` or `postgresql+asyncpg://`); created when missing."""
     migrate_on_start: bool = Field(default=True, alias="MIGRATE_ON_START")
     """Create the database when missing and run `alembic upgrade head` at start."""
     db_pool_size: int = Field(default=10, ge=1, alias="DB_POOL_SIZE")
+    """Database connections per process."""
     session_ttl_s: float = Field(default=3600, gt=0, alias="SESSION_TTL_S")
     """An idle session expires this long after its last activity."""
     sweep_interval_s: float = Field(default=30, gt=0, alias="SWEEP_INTERVAL_S")
+    """How often the sweeper looks for idle sessions to expire."""
     rate_sessions_per_min: int = Field(default=30, ge=1, alias="RATE_LIMIT_SESSIONS_PER_MIN")
+    """Sessions one user may create per minute (all replicas together)."""
     rate_messages_per_min: int = Field(default=120, ge=1, alias="RATE_LIMIT_MESSAGES_PER_MIN")
+    """Messages one user may send per minute (all replicas together)."""
     max_message_chars: int = Field(default=32_000, ge=1, alias="MAX_MESSAGE_CHARS")
+    """Longest message content (413 `message_too_large` beyond)."""
     busy_grace_s: float = Field(default=1.0, ge=0, alias="BUSY_GRACE_S")
     """How long a message waits for a finishing run before 409 `run_active` (a client sees
     `run_end` a moment before this service has stored it)."""
     max_audio_bytes: int = Field(default=10 * 1024 * 1024, ge=1, alias="MAX_AUDIO_BYTES")
+    """Largest audio utterance (`POST .../audio`)."""
     public_ws_base: str | None = Field(default=None, alias="PUBLIC_WS_BASE")
     """When set (e.g. `wss://chat.example.com`), `ws_url` is absolute."""
     persist_prefetch: int = Field(default=64, ge=1, alias="PERSIST_PREFETCH")
+    """Unacked events the persistence consumer holds."""
     broker_retry_s: float = Field(default=1.0, gt=0, alias="BROKER_RETRY_S")
+    """Pause between attempts to (re)connect to the broker."""
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
 
