@@ -29,6 +29,9 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
         "connects_per_s": {n: r["connects_per_s"] for n, r in idle.items()},
         "max_devices_connected": most["connected"] if most else 0,
         "cpu_us_per_event": best["cpu_us_per_event"] if best else None,
+        "lossless_events_per_s": max(
+            (s["delivered_per_s"] for s in results["steps"] if s["missing"] == 0), default=0.0
+        ),
     }
 
 

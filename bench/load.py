@@ -37,6 +37,14 @@ class StepResult:
     def ok(self, p99_limit_ms: float) -> bool:
         return self.missing == 0 and self.holes == 0 and self.latency_ms["p99"] < p99_limit_ms
 
+    def keeps_up(self) -> bool:
+        """Nothing lost and at least 90 % of the offered rate delivered."""
+        return (
+            self.missing == 0
+            and self.holes == 0
+            and self.delivered_per_s >= 0.9 * self.offered_per_s
+        )
+
     def as_dict(self) -> dict[str, Any]:
         cpu_per_event = {
             name: round(seconds / self.delivered * 1e6, 1) if self.delivered else None

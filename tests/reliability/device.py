@@ -13,6 +13,7 @@ from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.protocol import State
 
 Done = Callable[["Device"], bool]
 
@@ -57,8 +58,7 @@ class Device:
 
     def has_type(self, kind: str, run_id: str | None = None) -> bool:
         return any(
-            e["type"] == kind and (run_id is None or e.get("run_id") == run_id)
-            for e in self.events
+            e["type"] == kind and (run_id is None or e.get("run_id") == run_id) for e in self.events
         )
 
     async def pump(self, done: Done, timeout: float = 60.0, idle_ack_s: float = 0.1) -> None:
@@ -92,7 +92,7 @@ class Device:
         self.events.append(frame)
 
     async def flush_ack(self) -> None:
-        if self.ws is not None and self._unacked is not None:
+        if self.ws is not None and self._unacked is not None and self.ws.state is State.OPEN:
             await self.ws.send(json.dumps({"type": "ack", "id": self._unacked}))
             self._unacked, self._since_ack = None, 0
 
@@ -107,7 +107,12 @@ class Device:
                         await self.connect(bases())
                     await self.pump(done, timeout)
                     return drops
-                except (websockets.ConnectionClosed, websockets.InvalidHandshake, OSError, TimeoutError) as exc:
+                except (
+                    websockets.ConnectionClosed,
+                    websockets.InvalidHandshake,
+                    OSError,
+                    TimeoutError,
+                ) as exc:
                     if isinstance(exc, websockets.ConnectionClosed):
                         self.closes.append(exc.rcvd.code if exc.rcvd else None)
                     drops += 1

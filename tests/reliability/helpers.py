@@ -63,4 +63,9 @@ def check_run(events: list[dict[str, Any]], tokens: int) -> dict[str, int]:
     assert words == [f"t{i} " for i in range(1, tokens + 1)], "token stream has holes"
     assert events[-1]["type"] == "run_end", events[-1]
     lost = published - len(events)
-    return {"published": published, "delivered": len(events), "lost": lost, "duplicated": duplicated}
+    return {
+        "published": published,
+        "delivered": len(events),
+        "lost": lost,
+        "duplicated": duplicated,
+    }

@@ -45,4 +45,3 @@ async def test_gateway_sigkill_mid_stream_loses_nothing(stack: Stack, figures: R
             recovery_s=device.recovered_after(killed_at),
         ),
     )
-

@@ -115,8 +115,12 @@ async def test_idle_session_expires_with_session_end(make_app, tap, names, datab
     ends = await tap(names.events_exchange, f"session.{sid}.session_end")
     end = await ends.next_event(timeout=15)
     assert end.type == "session_end" and end.data.reason == "expired"
-    got = (await client.get(f"/ai/sessions/{sid}", headers=ALICE)).json()
-    assert got["status"] == "ended"
+
+    async def ended() -> bool:  # the event goes out just before the sweeper's commit
+        got = (await client.get(f"/ai/sessions/{sid}", headers=ALICE)).json()
+        return bool(got["status"] == "ended")
+
+    await wait_until(ended)
     audit = await fetch(database_url, "SELECT action FROM audit_log WHERE session_id = $1", sid)
     assert sorted(r["action"] for r in audit) == ["session.create", "session.expire"]
 

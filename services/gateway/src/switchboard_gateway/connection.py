@@ -50,12 +50,11 @@ class Connection:
         self.consuming = False
         self.stop_code: int | None = None
         self.stop_reason = ""
-        self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
 
     async def send(self, text: str) -> None:
-        async with self._lock:
-            await self.ws.send_text(text)
+        """One text frame (frames are written whole, so concurrent senders need no lock)."""
+        await self.ws.send_text(text)
 
     def stop(self, code: int, reason: str = "") -> None:
         """Ask the sender to end the connection with `code` at the next message boundary."""

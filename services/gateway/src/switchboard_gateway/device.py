@@ -1,17 +1,24 @@
-"""A device's buffer queue on the broker: declared, consumed exclusively, taken over if held."""
+"""A device's buffer queue on the broker: declared, consumed exclusively, taken over if held.
+
+The consumer lives on a channel shared with other devices (pool.py), so this class never lets
+an error reach that channel: it learns on the probe channel whether the queue exists and
+whether someone consumes it, consumes only when nobody does, and on leaving cancels its
+consumer and nacks (requeue) its own unacked deliveries instead of closing the channel.
+"""
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
-from aiormq.exceptions import ChannelAccessRefused, ChannelLockedResource
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from aiormq.exceptions import AMQPError
 from switchboard_events import Names, declare_device_queue
 
 from .closes import TRY_AGAIN, Close
 from .control import Control
-from .pool import ChannelPool
+from .pool import ChannelPool, SharedChannel
 from .settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -21,7 +28,7 @@ Inbox = asyncio.Queue[AbstractIncomingMessage | None]
 
 
 class DeviceQueue:
-    """One connection's consumer of `ai.session.<sid>.<cid>` (on its own channel)."""
+    """One connection's consumer of `ai.session.<sid>.<cid>`."""
 
     def __init__(
         self,
@@ -40,28 +47,36 @@ class DeviceQueue:
         self.client_id = client_id
         self.name = names.device_queue(session_id, client_id)
         self.inbox: Inbox = asyncio.Queue()
-        self.channel: AbstractChannel | None = None
+        self.unacked: dict[int, AbstractIncomingMessage] = {}
         self.closing = False
         self.on_lost: Callable[[], None] = lambda: None
+        self._shared: SharedChannel | None = None
+        self._queue: AbstractQueue | None = None
+        self._tag: str | None = None
 
-    async def exists(self) -> bool:
-        return await self._pool.queue_exists(self.name)
+    async def declare(self) -> tuple[bool, int]:
+        """(whether the queue existed, its consumer count); creates and binds it if missing."""
+        async with self._pool.probing() as channel:
+            try:
+                queue = await channel.declare_queue(self.name, passive=True)
+                return True, queue.declaration_result.consumer_count or 0
+            except aio_pika.exceptions.ChannelClosed:
+                pass  # missing; the probe channel is reopened below
+        async with self._pool.probing() as channel:
+            queue = await declare_device_queue(
+                channel, self._names, self._settings, self.session_id, self.client_id
+            )
+            return False, queue.declaration_result.consumer_count or 0
 
-    async def open(self, requester: str, prefetch: int) -> bool:
-        """Declare and consume exclusively, asking the holder to let go; True if taken over."""
+    async def open(self, requester: str, prefetch: int) -> tuple[bool, bool]:
+        """Consume exclusively, asking a holder to let go: (resumed, taken over)."""
         deadline = time.monotonic() + self._settings.takeover_timeout_s
         asked_at: float | None = None
         delay = 0.02
         while True:
-            channel = await self._pool.channel(prefetch)
-            try:
-                queue = await declare_device_queue(
-                    channel, self._names, self._settings, self.session_id, self.client_id
-                )
-                await self._consume(channel, queue)
-                return asked_at is not None
-            except (ChannelAccessRefused, ChannelLockedResource):
-                await _close_quietly(channel)
+            existed, consumers = await self.declare()
+            if consumers == 0 and await self._consume(prefetch):
+                return existed, asked_at is not None
             now = time.monotonic()
             if now > deadline:
                 raise Close(TRY_AGAIN, "device is held by another connection")
@@ -71,32 +86,57 @@ class DeviceQueue:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.25)
 
-    async def _consume(self, channel: AbstractChannel, queue: AbstractQueue) -> None:
-        inbox = self.inbox
+    async def _consume(self, prefetch: int) -> bool:
+        """Join a shared channel and consume; False when another consumer won a race."""
+        shared = await self._pool.join(prefetch, id(self), self._lost)
+        try:
+            self._queue = await self._pool.queue(shared, self.name)
+            self._tag = await self._queue.consume(self._deliver, exclusive=True)
+        except (AMQPError, aio_pika.exceptions.ChannelClosed) as exc:
+            self._pool.leave(shared, id(self))
+            log.info("consume of %s refused (%r); retrying", self.name, exc)
+            return False
+        self._shared = shared
+        return True
 
-        async def deliver(message: AbstractIncomingMessage) -> None:
-            inbox.put_nowait(message)
+    async def _deliver(self, message: AbstractIncomingMessage) -> None:
+        if self.closing:
+            await message.nack(requeue=True)
+            return
+        self.unacked[message.delivery_tag or 0] = message
+        self.inbox.put_nowait(message)
 
-        await queue.consume(deliver, exclusive=True)
-        self.channel = channel
-        channel.close_callbacks.add(self._closed)
+    async def ack(self, messages: Iterable[AbstractIncomingMessage]) -> None:
+        """Ack these deliveries one by one (tags are shared with other devices' consumers)."""
+        for message in messages:
+            if self.unacked.pop(message.delivery_tag or 0, None) is not None:
+                await message.ack()
 
-    def _closed(self, *_: object) -> None:
+    def _lost(self) -> None:
+        self._shared = None
+        self.unacked.clear()
         if not self.closing:
             log.warning("channel of %s lost", self.name)
             self.on_lost()
 
     async def close(self) -> None:
-        """Close the channel: every unacked delivery goes back to the queue."""
+        """Cancel the consumer and give every unacked delivery back to the queue."""
         self.closing = True
-        if self.channel is not None:
-            await _close_quietly(self.channel)
+        shared, self._shared = self._shared, None
+        if shared is None or self._queue is None or self._tag is None:
+            return
+        try:
+            await self._queue.cancel(self._tag)
+            await asyncio.sleep(0)  # deliveries that raced the cancel reach _deliver first
+            for message in list(self.unacked.values()):
+                await message.nack(requeue=True)
+        except Exception as exc:  # noqa: BLE001 - a dying channel returns them anyway
+            log.debug("releasing %s: %r", self.name, exc)
+        finally:
+            self.unacked.clear()
+            self._pool.leave(shared, id(self))
+            self._drain_inbox()
 
-
-async def _close_quietly(channel: AbstractChannel) -> None:
-    if channel.is_closed:
-        return
-    try:
-        await channel.close()
-    except Exception as exc:  # noqa: BLE001 - a dying channel has nothing left to lose
-        log.debug("closing channel: %r", exc)
+    def _drain_inbox(self) -> None:
+        while not self.inbox.empty():
+            self.inbox.get_nowait()

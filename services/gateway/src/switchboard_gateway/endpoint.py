@@ -43,8 +43,8 @@ async def serve(conn: Connection) -> None:
     hub = conn.hub
     hub.register(conn)
     try:
-        resumed = await conn.device.exists()
-        if await conn.device.open(conn.id, _prefetch(conn)):
+        resumed, took_over = await conn.device.open(conn.id, _prefetch(conn))
+        if took_over:
             hub.metrics.takeovers.inc()
         conn.consuming = True
         c = conn.caller

@@ -23,7 +23,7 @@ class Hub:
         self.settings = settings
         self.names = names_from(settings)
         self.metrics = Metrics()
-        self.pool = ChannelPool(settings.amqp_url, settings.channels_per_connection)
+        self.pool = ChannelPool(settings.amqp_url, settings.consumers_per_channel)
         self.control = Control(settings, self.names, self.release)
         self.http = httpx.AsyncClient(
             timeout=settings.upstream_timeout_s,

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-_TIMESTAMP = b'"timestamp":"'
+_TIMESTAMP = '"timestamp":"'
 SAMPLE_EVERY = 16
 """Latency is measured on one event in this many (parsing a timestamp is not free)."""
 
@@ -30,7 +30,7 @@ class Metrics:
         self.closes = Counter("gateway_closes", "Closes by code", ["code"], registry=r)
         self._tick = 0
 
-    def observe_latency(self, raw: bytes, now: float) -> None:
+    def observe_latency(self, raw: str, now: float) -> None:
         """Every SAMPLE_EVERY-th call: the event's age, read from its `timestamp` field."""
         self._tick += 1
         if self._tick % SAMPLE_EVERY:
@@ -39,9 +39,9 @@ class Metrics:
         if start < 0:
             return
         start += len(_TIMESTAMP)
-        end = raw.find(b'"', start)
+        end = raw.find('"', start)
         try:
-            stamp = datetime.fromisoformat(raw[start:end].decode()).timestamp()
+            stamp = datetime.fromisoformat(raw[start:end]).timestamp()
         except ValueError:
             return
         self.latency.observe(max(0.0, now - stamp))

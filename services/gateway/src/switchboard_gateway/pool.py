@@ -1,115 +1,118 @@
-"""A small pool of AMQP connections handing out one channel per device connection.
+"""Device consumers share a few long-lived AMQP channels on one connection.
 
-A channel per device keeps its prefetch, its exclusive consumer and its unacked deliveries
-apart (closing it returns them to the queue) and isolates a refused consume, which closes the
-channel. RabbitMQ allows ~2047 channels per connection, so devices spread over a few
-connections; a new connection opens only when the others are full.
-
-Channel numbers are handed out round-robin: aiormq would reuse the number of a channel the
-broker just closed (a refused consume, a passive declare of a missing queue) before the
-close handshake finished, and the broker kills the whole connection for that
-("second 'channel.open' seen").
+A channel per device costs tens of kilobytes (aiormq keeps tasks, dicts and queues per
+channel) and churns channel numbers, so devices share channels instead: up to
+CONSUMERS_PER_CHANNEL consumers each, with a per-consumer prefetch (`basic.qos`
+global=false, one group of channels per prefetch value). Two rules keep sharing safe:
+- an error closes a whole channel, so everything that can fail (a passive declare of a
+  missing queue, a declare, asking whether a queue already has a consumer) happens on the
+  `probe` channel first, one call at a time, and is reopened after a failure;
+- delivery tags are per channel, so devices ack and nack only their own messages, one by one
+  (never `multiple=True`), and a leaving device nacks its unacked deliveries back to the queue.
+A shared channel that dies anyway (a consume refused in a race, a lost connection) tells each
+of its devices, which close 1011 and reconnect.
 """
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractConnection
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
 
 log = logging.getLogger(__name__)
 
-MAX_CHANNEL = 2047
+
+@dataclass(eq=False)
+class SharedChannel:
+    """One channel's consumers: each device registers a callback for the channel's loss."""
+
+    channel: AbstractChannel
+    prefetch: int
+    members: dict[int, Callable[[], None]] = field(default_factory=dict)
+    dead: bool = False
+
+    def lost(self) -> None:
+        self.dead = True
+        for on_lost in list(self.members.values()):
+            on_lost()
+        self.members.clear()
 
 
 class ChannelPool:
-    def __init__(
-        self, amqp_url: str, per_connection: int, name: str = "switchboard-gateway"
-    ) -> None:
+    def __init__(self, amqp_url: str, per_channel: int, name: str = "switchboard-gateway") -> None:
         self._url = amqp_url
-        self._per_connection = per_connection
+        self._per_channel = per_channel
         self._name = name
-        self._connections: list[AbstractConnection] = []
-        self._load: dict[int, int] = {}
-        self._used: dict[int, set[int]] = {}
-        self._next: dict[int, int] = {}
-        self._lock = asyncio.Lock()
+        self._connection: AbstractConnection | None = None
+        self._probe: AbstractChannel | None = None
+        self._probe_lock = asyncio.Lock()
+        self._open_lock = asyncio.Lock()
+        self._connect_lock = asyncio.Lock()
+        self._shared: list[SharedChannel] = []
 
     async def start(self) -> None:
-        await self._add_connection()
+        await self._connected()
 
     async def close(self) -> None:
-        for connection in self._connections:
-            if not connection.is_closed:
-                await connection.close()
-        self._connections.clear()
+        if self._connection is not None and not self._connection.is_closed:
+            await self._connection.close()
+        self._shared.clear()
 
     @property
     def healthy(self) -> bool:
-        return any(not c.is_closed for c in self._connections)
+        return self._connection is not None and not self._connection.is_closed
 
-    async def any_connection(self) -> AbstractConnection:
-        connection, _ = await self._pick()
-        return connection
+    @property
+    def channels(self) -> int:
+        """Shared channels open now (for metrics and tests)."""
+        return sum(1 for s in self._shared if not s.dead)
 
-    async def channel(self, prefetch: int) -> AbstractChannel:
-        """A new channel with `prefetch` set; it counts against its connection until closed."""
-        connection, key = await self._pick()
-        number = self._number(key)
-        try:
-            channel = await connection.channel(channel_number=number, publisher_confirms=False)
-            if prefetch:
-                await channel.set_qos(prefetch_count=prefetch)
-        except BaseException:
-            self._release(key, number)
-            raise
-        channel.close_callbacks.add(lambda *_: self._release(key, number))
-        return channel
+    @asynccontextmanager
+    async def probing(self) -> AsyncIterator[AbstractChannel]:
+        """The probe channel, for one caller at a time; reopened when a failure closed it."""
+        async with self._probe_lock:
+            if self._probe is None or self._probe.is_closed:
+                connection = await self._connected()
+                self._probe = await connection.channel(publisher_confirms=False)
+            yield self._probe
 
-    async def queue_exists(self, name: str) -> bool:
-        """Whether a queue exists (a passive declare on a throwaway channel)."""
-        channel = await self.channel(0)
-        try:
-            await channel.declare_queue(name, passive=True)
-            return True
-        except aio_pika.exceptions.ChannelClosed:
-            return False
-        finally:
-            if not channel.is_closed:
-                await channel.close()
+    async def join(self, prefetch: int, device: int, on_lost: Callable[[], None]) -> SharedChannel:
+        """A shared channel with room for one more consumer with `prefetch`; `device` joins it."""
+        async with self._open_lock:
+            self._shared = [s for s in self._shared if not (s.dead or s.channel.is_closed)]
+            for shared in self._shared:
+                if shared.prefetch == prefetch and len(shared.members) < self._per_channel:
+                    break
+            else:
+                shared = await self._open_shared(prefetch)
+            shared.members[device] = on_lost
+            return shared
 
-    def _number(self, key: int) -> int:
-        used = self._used[key]
-        number = self._next[key]
-        while number in used:
-            number = number % MAX_CHANNEL + 1
-        used.add(number)
-        self._next[key] = number % MAX_CHANNEL + 1
-        self._load[key] += 1
-        return number
+    def leave(self, shared: SharedChannel, device: int) -> None:
+        shared.members.pop(device, None)
 
-    def _release(self, key: int, number: int) -> None:
-        if number in self._used.get(key, ()):
-            self._used[key].discard(number)
-            self._load[key] -= 1
+    async def queue(self, shared: SharedChannel, name: str) -> AbstractQueue:
+        """A handle on an existing queue on a shared channel (no declare: nothing to fail)."""
+        return await shared.channel.get_queue(name, ensure=False)
 
-    async def _pick(self) -> tuple[AbstractConnection, int]:
-        async with self._lock:
-            self._connections = [c for c in self._connections if not c.is_closed]
-            for connection in self._connections:
-                if self._load.get(id(connection), 0) < self._per_connection:
-                    return connection, id(connection)
-            connection = await self._add_connection()
-            return connection, id(connection)
+    async def _open_shared(self, prefetch: int) -> SharedChannel:
+        connection = await self._connected()
+        channel = await connection.channel(publisher_confirms=False)
+        await channel.set_qos(prefetch_count=prefetch, global_=False)
+        shared = SharedChannel(channel, prefetch)
+        channel.close_callbacks.add(lambda *_: shared.lost())
+        self._shared.append(shared)
+        log.info("shared channel %d opened (prefetch %d)", len(self._shared), prefetch)
+        return shared
 
-    async def _add_connection(self) -> AbstractConnection:
-        index = len(self._connections)
-        connection = await aio_pika.connect(
-            self._url, client_properties={"connection_name": f"{self._name}-{index}"}
-        )
-        self._connections.append(connection)
-        self._load[id(connection)] = 0
-        self._used[id(connection)] = set()
-        self._next[id(connection)] = 1
-        log.info("AMQP connection %d opened for device channels", index)
-        return connection
+    async def _connected(self) -> AbstractConnection:
+        async with self._connect_lock:
+            if self._connection is None or self._connection.is_closed:
+                self._connection = await aio_pika.connect(
+                    self._url, client_properties={"connection_name": f"{self._name}-devices"}
+                )
+                self._probe = None
+            return self._connection

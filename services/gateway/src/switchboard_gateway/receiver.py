@@ -26,15 +26,43 @@ async def receive_frames(conn: Connection) -> None:
         data: bytes | None = message.get("bytes")
         if _size(text, data) > limit:
             raise Close(closes.TOO_LARGE, "frame too large")
+        frame = _parse(text)
+        if _releases(conn, frame):
+            await on_ack(conn, frame)  # type: ignore[arg-type]
+            continue  # acks that release events are paced by delivery, not the frame limit
         if not conn.bucket.allow():
             if conn.bucket.strikes >= conn.hub.settings.rate_limit_strikes:
                 raise Close(closes.RATE_LIMITED, "too many frames")
             await conn.send(frames.error_frame("rate_limited", "slow down"))
             continue
         if text is not None:
-            await handle_text(conn, text)
+            await handle_frame(conn, frame)
         elif data is not None:
             await handle_audio(conn, data)
+
+
+def _parse(text: str | None) -> dict[str, Any] | str | None:
+    """The frame as an object, or an error code (`bad_json`, `bad_frame`); None for binary."""
+    if text is None:
+        return None
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        return "bad_json"
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        return "bad_frame"
+    return frame
+
+
+def _releases(conn: Connection, frame: dict[str, Any] | str | None) -> bool:
+    """Whether `frame` is an ack of an event still in this connection's window."""
+    return (
+        isinstance(frame, dict)
+        and frame["type"] == "ack"
+        and conn.window is not None
+        and isinstance(frame.get("id"), str)
+        and conn.window.pending(frame["id"])
+    )
 
 
 def _size(text: str | None, data: bytes | None) -> int:
@@ -51,13 +79,11 @@ async def bad_frame(conn: Connection, code: str, message: str) -> None:
     await conn.send(frames.error_frame(code, message))
 
 
-async def handle_text(conn: Connection, text: str) -> None:
-    try:
-        frame = json.loads(text)
-    except ValueError:
+async def handle_frame(conn: Connection, frame: dict[str, Any] | str | None) -> None:
+    if frame == "bad_json":
         await bad_frame(conn, "bad_json", "frame is not valid JSON")
         return
-    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+    if not isinstance(frame, dict):
         await bad_frame(conn, "bad_frame", "frame must be an object with a string type")
         return
     handler = HANDLERS.get(frame["type"])
@@ -75,13 +101,12 @@ async def on_ack(conn: Connection, frame: dict[str, Any]) -> None:
     if conn.window is None:
         return
     try:
-        message = conn.window.ack(event_id)
+        messages = conn.window.ack(event_id)
     except UnknownEvent:
         await bad_frame(conn, "unknown_event", "no unacknowledged event has that id")
         return
     conn.hub.metrics.acks.inc()
-    if message is not None:
-        await message.ack(multiple=True)
+    await conn.device.ack(messages)
 
 
 async def on_message(conn: Connection, frame: dict[str, Any]) -> None:

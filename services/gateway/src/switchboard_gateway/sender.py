@@ -1,8 +1,12 @@
 """Broker → socket: each AMQP message split into events, forwarded as text frames unchanged.
 
+The hot path works per message, not per event: the body is decoded once and split as text,
+one deadline covers the whole batch, and frames go straight to the socket (the websockets
+protocol writes each frame atomically, so the receiver's replies need no lock either).
+
 `ack=auto` acks a message once all its events were written; `ack=client` sends at most the ack
-window and leaves acking to the device's `ack` frames. A send that does not complete, or a full
-window that does not drain, within SLOW_CONSUMER_TIMEOUT_S closes the socket with 4408.
+window and leaves acking to the device's `ack` frames. A batch whose frames are not written, or
+a full window that does not drain, within SLOW_CONSUMER_TIMEOUT_S closes the socket with 4408.
 """
 
 import asyncio
@@ -10,12 +14,13 @@ import json
 import time
 
 from aio_pika.abc import AbstractIncomingMessage
-from switchboard_events import event_id, split_batch
 
 from . import closes
 from .closes import Close
 from .connection import Connection
 from .window import AckWindow
+
+_ID_PREFIX = '{"id":"'
 
 
 async def send_events(conn: Connection) -> None:
@@ -29,7 +34,7 @@ async def send_events(conn: Connection) -> None:
             continue
         if message.redelivered:
             metrics.redeliveries.inc()
-        lines = split_batch(message.body)
+        lines = [line for line in message.body.decode().split("\n") if line]
         if message.routing_key and message.routing_key.endswith(".typing"):
             lines = _without_own_typing(lines, conn.caller.client_id)
         if conn.window is None:
@@ -41,51 +46,65 @@ async def send_events(conn: Connection) -> None:
             metrics.observe_latency(lines[-1], time.time())
 
 
-async def _send_auto(
-    conn: Connection, message: AbstractIncomingMessage, lines: list[bytes]
-) -> None:
+async def _send_auto(conn: Connection, message: AbstractIncomingMessage, lines: list[str]) -> None:
+    send = conn.send
     try:
         async with asyncio.timeout(conn.hub.settings.slow_consumer_timeout_s):
             for line in lines:
-                await conn.send(line.decode())
+                await send(line)
     except TimeoutError as exc:
         raise Close(closes.SLOW_CONSUMER, "send did not complete in time") from exc
-    await message.ack()
+    await conn.device.ack((message,))
 
 
 async def _send_windowed(
-    conn: Connection, window: AckWindow, message: AbstractIncomingMessage, lines: list[bytes]
+    conn: Connection, window: AckWindow, message: AbstractIncomingMessage, lines: list[str]
 ) -> None:
-    timeout = conn.hub.settings.slow_consumer_timeout_s
+    """Send while the window has room; wait (bounded) for acks when it is full."""
     if not lines:
-        await message.ack()
+        await conn.device.ack((message,))
         return
+    timeout = conn.hub.settings.slow_consumer_timeout_s
+    send = conn.send
     last = len(lines) - 1
-    for i, line in enumerate(lines):
+    i = 0
+    while i <= last:
         if not window.room.is_set():
-            try:
-                async with asyncio.timeout(timeout):
-                    await window.room.wait()
-            except TimeoutError as exc:
-                raise Close(closes.SLOW_CONSUMER, "ack window stayed full") from exc
-            if conn.stop_code is not None:
-                raise Close(conn.stop_code, conn.stop_reason)
+            await _wait_for_room(conn, window, timeout)
         try:
             async with asyncio.timeout(timeout):
-                await conn.send(line.decode())
+                while i <= last and window.room.is_set():
+                    await send(lines[i])
+                    window.add(_id_of(lines[i]), message if i == last else None)
+                    i += 1
         except TimeoutError as exc:
             raise Close(closes.SLOW_CONSUMER, "send did not complete in time") from exc
-        window.add(_id_of(line), message if i == last else None)
 
 
-def _id_of(line: bytes) -> str:
+async def _wait_for_room(conn: Connection, window: AckWindow, timeout: float) -> None:
     try:
-        return event_id(line)
-    except ValueError:
+        async with asyncio.timeout(timeout):
+            await window.room.wait()
+    except TimeoutError as exc:
+        raise Close(closes.SLOW_CONSUMER, "ack window stayed full") from exc
+    if conn.stop_code is not None:
+        raise Close(conn.stop_code, conn.stop_reason)
+
+
+def _id_of(line: str) -> str:
+    """The event's id, read from the prefix our encoder writes; parsed only otherwise."""
+    if line.startswith(_ID_PREFIX):
+        end = line.find('"', len(_ID_PREFIX))
+        if end > 0:
+            return line[len(_ID_PREFIX) : end]
+    try:
+        value = json.loads(line).get("id")
+    except (ValueError, AttributeError):
         return ""
+    return value if isinstance(value, str) else ""
 
 
-def _without_own_typing(lines: list[bytes], client_id: str) -> list[bytes]:
+def _without_own_typing(lines: list[str], client_id: str) -> list[str]:
     """A device does not need its own typing indicator echoed back."""
     kept = []
     for line in lines:

@@ -33,8 +33,7 @@ class GatewaySettings(BrokerSettings, AuthSettings):
     rate_limit_strikes: int = Field(default=20, ge=1, alias="RATE_LIMIT_STRIKES")
     """Frames refused for rate in a row (without the bucket refilling) before closing 4429."""
     takeover_timeout_s: float = Field(default=5.0, gt=0, alias="TAKEOVER_TIMEOUT_S")
-    channels_per_connection: int = Field(
-        default=1000, ge=1, le=2000, alias="CHANNELS_PER_CONNECTION"
-    )
+    consumers_per_channel: int = Field(default=100, ge=1, alias="CONSUMERS_PER_CHANNEL")
+    """Device consumers sharing one AMQP channel (a channel lost closes them 1011)."""
     upstream_timeout_s: float = Field(default=10.0, gt=0, alias="UPSTREAM_TIMEOUT_S")
     static_dir: Path = Field(default=STATIC_DIR, alias="STATIC_DIR")

@@ -32,21 +32,25 @@ class AckWindow:
         if len(self._entries) >= self.size:
             self.room.clear()
 
-    def ack(self, event_id: str) -> AbstractIncomingMessage | None:
-        """Release everything up to `event_id`; the last message now wholly acked, if any."""
+    def pending(self, event_id: str) -> bool:
+        """Whether `event_id` was sent and is not acked yet."""
+        return event_id in self._seq_of
+
+    def ack(self, event_id: str) -> list[AbstractIncomingMessage]:
+        """Release everything up to `event_id`; the messages now wholly acked, oldest first."""
         seq = self._seq_of.get(event_id)
         if seq is None:
             if event_id in self._released_set:
-                return None
+                return []
             raise UnknownEvent(event_id)
-        done: AbstractIncomingMessage | None = None
+        done: list[AbstractIncomingMessage] = []
         while self._entries and self._entries[0][0] <= seq:
             _, eid, message = self._entries.popleft()
             if self._seq_of.get(eid, seq + 1) <= seq:
                 del self._seq_of[eid]
             self._remember(eid)
             if message is not None:
-                done = message
+                done.append(message)
         if len(self._entries) < self.size:
             self.room.set()
         return done
