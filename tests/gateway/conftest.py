@@ -1,49 +1,106 @@
-"""One broker prefix, one stand-in session service and two gateway processes per test module."""
+"""Per test module: one broker prefix, one database, the real session service and run worker,
+and two gateway processes. Tests that need an upstream that misbehaves use `standin.py`."""
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import asyncpg
+import httpx
 import pytest
-from switchboard_events import BrokerSettings, broker_connection, declare_topology, new_id
+from switchboard_events import BrokerSettings, broker_connection, declare_topology
 from switchboard_events.routing import names_from
 
-from tests.conftest import _delete_shared
-from tests.gateway.helpers import AUTH, Emitter, Gateway, start_gateway
-from tests.gateway.standin import FakeSession, StandIn, serve_standin
-from tests.infra import run_token
+from tests.conftest import _delete_shared, _dsn
+from tests.gateway.helpers import AUDIENCE, Emitter, Gateway, start_gateway, token
+from tests.infra import run_token, with_database
+from tests.procs import ServiceProcess, free_port
+
+SESSION_ENV = {
+    "SWITCHBOARD_ENV": "dev",
+    "JWT_AUDIENCE": AUDIENCE,
+    "RATE_LIMIT_SESSIONS_PER_MIN": "10000",
+    "RATE_LIMIT_MESSAGES_PER_MIN": "10000",
+    "WORD_DELAY_S": "0.01",
+}
 
 
 @dataclass
 class Stack:
     broker: BrokerSettings
-    standin: StandIn
+    session_url: str
     a: Gateway
     b: Gateway
     emitter: Emitter
+    session_proc: ServiceProcess
 
-    def session(self, owner: str = "alice", **fields: object) -> str:
-        sid = new_id()
-        self.standin.sessions[sid] = FakeSession(owner=owner, **fields)  # type: ignore[arg-type]
-        return sid
+    async def session(self, owner: str = "alice", mode: str = "text") -> str:
+        """A new session of `owner`, created through gateway a (the real session service)."""
+        async with httpx.AsyncClient(base_url=self.a.http, timeout=10) as http:
+            answer = await http.post(
+                "/ai/sessions",
+                json={"agent_type": "personal", "mode": mode},
+                headers={"Authorization": f"Bearer {token(owner)}"},
+            )
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["id"])
+
+    async def end(self, session_id: str, owner: str = "alice") -> None:
+        async with httpx.AsyncClient(base_url=self.a.http, timeout=10) as http:
+            answer = await http.delete(
+                f"/ai/sessions/{session_id}", headers={"Authorization": f"Bearer {token(owner)}"}
+            )
+        assert answer.status_code == 204, answer.text
 
     async def gateway(self, **overrides: str) -> Gateway:
-        return await start_gateway(self.broker, self.standin.url, **overrides)
+        return await start_gateway(self.broker, self.session_url, **overrides)
 
 
 @pytest.fixture(scope="module")
-async def stack(amqp_url: str) -> AsyncIterator[Stack]:
+async def module_database(postgres_admin_url: str) -> AsyncIterator[str]:
+    """A database for one test module (the session service migrates it on start)."""
+    name = f"sb_gw_{run_token()}"
+    admin = await asyncpg.connect(_dsn(postgres_admin_url))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield with_database(postgres_admin_url, name)
+    admin = await asyncpg.connect(_dsn(postgres_admin_url))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="module")
+async def stack(amqp_url: str, module_database: str) -> AsyncIterator[Stack]:
     broker = BrokerSettings(
         AMQP_URL=amqp_url, BROKER_PREFIX=f"g{run_token()}.", DEVICE_BUFFER_TTL_S=300
     )
     names = names_from(broker)
+    env = {
+        **SESSION_ENV,
+        "AMQP_URL": amqp_url,
+        "BROKER_PREFIX": broker.broker_prefix,
+        "DEVICE_BUFFER_TTL_S": "300",
+        "DATABASE_URL": module_database,
+    }
+    port = free_port()
+    session_url = f"http://127.0.0.1:{port}"
+    host = ["--host", "127.0.0.1", "--port", str(port)]
+    session = ServiceProcess("switchboard-session", host, env)
+    worker = ServiceProcess("switchboard-worker", [], env)
+    gateways: list[Gateway] = []
     async with broker_connection(broker, "gateway-tests") as conn:
         await declare_topology(await conn.channel(), names)
-        async with serve_standin(AUTH) as standin:
-            a = await start_gateway(broker, standin.url)
-            b = await start_gateway(broker, standin.url)
-            try:
-                yield Stack(broker, standin, a, b, Emitter(broker))
-            finally:
-                a.proc.stop()
-                b.proc.stop()
-        await _delete_shared(await conn.channel(), names)
+        try:
+            session.start()
+            worker.start()
+            await session.wait_http(f"{session_url}/ai/health", 60)
+            await worker.wait_output("worker ready")
+            gateways = [await start_gateway(broker, session_url) for _ in range(2)]
+            yield Stack(broker, session_url, *gateways, Emitter(broker), session)
+        finally:
+            for proc in [*(g.proc for g in gateways), worker, session]:
+                proc.stop()
+            await _delete_shared(await conn.channel(), names)

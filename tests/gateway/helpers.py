@@ -55,7 +55,9 @@ class Gateway:
         return f"ws://127.0.0.1:{self.port}/ai/ws/{session_id}?client_id={client_id}&ack={ack}"
 
 
-async def start_gateway(broker: BrokerSettings, session_url: str, **overrides: str) -> Gateway:
+async def start_gateway(
+    broker: BrokerSettings, session_url: str, ready: str = "/ai/health", **overrides: str
+) -> Gateway:
     port = free_port()
     env = {
         **GATEWAY_ENV,
@@ -66,7 +68,7 @@ async def start_gateway(broker: BrokerSettings, session_url: str, **overrides: s
     }
     proc = ServiceProcess("switchboard-gateway", ["--host", "127.0.0.1", "--port", str(port)], env)
     proc.start()
-    await proc.wait_http(f"http://127.0.0.1:{port}/ai/health")
+    await proc.wait_http(f"http://127.0.0.1:{port}{ready}")
     return Gateway(proc, port)
 
 
@@ -99,6 +101,15 @@ async def close_code(ws: ClientConnection, timeout: float = 10) -> int | None:
 
 async def recv_json(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def frame_of(ws: ClientConnection, kind: str, timeout: float = 10) -> dict[str, Any]:
+    """The next frame of type `kind` (events and other frames before it are skipped)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame.get("type") == kind:
+                return frame
 
 
 async def events(ws: ClientConnection, n: int, timeout: float = 20) -> list[dict[str, Any]]:

@@ -25,14 +25,16 @@ async def _refused(url: str, first: dict | None = None, **kwargs: object) -> int
 
 
 async def test_handshake_close_codes(stack: Stack) -> None:
-    sid = stack.session()
+    sid = await stack.session()
     auth = {"type": "auth", "token": token()}
     assert await _refused(stack.a.ws_url("no.such.id"), auth) == 4404
     assert await _refused(stack.a.ws_url(sid, "bad.client"), auth) == 4400
     assert await _refused(stack.a.ws_url(sid, ack="sometimes"), auth) == 4400
-    assert await _refused(stack.a.ws_url(stack.session(owner="bob")), auth) == 4404
+    assert await _refused(stack.a.ws_url(await stack.session(owner="bob")), auth) == 4404
     assert await _refused(stack.a.ws_url("01UNKNOWN"), auth) == 4404
-    assert await _refused(stack.a.ws_url(stack.session(status="ended")), auth) == 4410
+    ended = await stack.session()
+    await stack.end(ended)
+    assert await _refused(stack.a.ws_url(ended), auth) == 4410
     assert await _refused(stack.a.ws_url(sid), {"type": "auth", "token": "garbage"}) == 4401
     assert await _refused(stack.a.ws_url(sid), {"type": "ping"}) == 4401
     assert await _refused(stack.a.ws_url(sid)) == 4401  # no auth frame within AUTH_TIMEOUT_S
@@ -44,7 +46,7 @@ async def test_handshake_close_codes(stack: Stack) -> None:
 
 
 async def test_token_expiry_closes_4401_unless_refreshed(stack: Stack) -> None:
-    sid = stack.session()
+    sid = await stack.session()
     lapsing, _ = await connect(stack.a, sid, "a", tok=token(ttl_s=2))
     kept, _ = await connect(stack.a, sid, "b", tok=token(ttl_s=2))
     await kept.send(json.dumps({"type": "refresh", "token": token(ttl_s=60)}))
@@ -57,7 +59,7 @@ async def test_token_expiry_closes_4401_unless_refreshed(stack: Stack) -> None:
 
 
 async def test_client_that_stops_acking_is_closed_4408_and_keeps_its_events(stack: Stack) -> None:
-    sid = stack.session()
+    sid = await stack.session()
     ws, _ = await connect(stack.a, sid, "slow", ack="client")
     ids = await stack.emitter.run(sid, 50)
     got = await events(ws, 32)
@@ -75,7 +77,7 @@ async def _metric(gw_http: str, name: str) -> float:
 
 
 async def test_bad_frames_get_error_frames_then_4400(stack: Stack) -> None:
-    sid = stack.session()
+    sid = await stack.session()
     ws, _ = await connect(stack.a, sid, "fuzz")
     bad = [
         "{nope",
@@ -100,13 +102,13 @@ async def test_bad_frames_get_error_frames_then_4400(stack: Stack) -> None:
 
 
 async def test_oversized_frame_closes_1009(stack: Stack) -> None:
-    ws, _ = await connect(stack.a, stack.session(), "big")
+    ws, _ = await connect(stack.a, await stack.session(), "big")
     await ws.send(json.dumps({"type": "message", "content": "x" * 70_000}))
     assert await close_code(ws) == 1009
 
 
 async def test_flood_is_rate_limited_then_closed_4429(stack: Stack) -> None:
-    ws, _ = await connect(stack.a, stack.session(), "flood")
+    ws, _ = await connect(stack.a, await stack.session(), "flood")
     for _ in range(200):
         try:
             await ws.send('{"type": "ping"}')
@@ -126,7 +128,7 @@ async def test_flood_is_rate_limited_then_closed_4429(stack: Stack) -> None:
 
 async def test_abuse_never_crashes_or_leaks(stack: Stack) -> None:
     proc = psutil.Process(stack.a.proc.proc.pid)  # type: ignore[union-attr]
-    sid = stack.session()
+    sid = await stack.session()
 
     async def abuse(i: int) -> None:
         ws, _ = await connect(stack.a, sid, f"c{i}")
@@ -151,7 +153,7 @@ async def test_abuse_never_crashes_or_leaks(stack: Stack) -> None:
 @pytest.mark.timeout(60)
 async def test_sigterm_closes_1001_and_leaves_events_in_the_broker(stack: Stack) -> None:
     going = await stack.gateway()
-    sid = stack.session()
+    sid = await stack.session()
     ws, _ = await connect(going, sid, "phone", ack="client")
     ids = await stack.emitter.run(sid, 10)
     got = await events(ws, 10)

@@ -1,19 +1,21 @@
 """Events reach every connected device in order; buffers survive drops, crashes and takeovers."""
 
 import asyncio
+import io
 import json
+import wave
 
 import pytest
 import websockets
 
 from tests.gateway.conftest import Stack
-from tests.gateway.helpers import connect, events, recv_json
+from tests.gateway.helpers import connect, events, frame_of
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
 
 async def test_events_reach_every_device_in_order(stack: Stack) -> None:
-    sid = stack.session()
+    sid = await stack.session()
     phone, hello = await connect(stack.a, sid, "phone")
     laptop, _ = await connect(stack.b, sid, "laptop")
     assert hello == {
@@ -44,7 +46,7 @@ async def _receive_acking(ws: websockets.ClientConnection, want: set[str], seen:
 
 
 async def test_reconnect_with_client_acks_resumes_from_the_buffer(stack: Stack) -> None:
-    sid = stack.session()
+    sid = await stack.session()
     ws, hello = await connect(stack.a, sid, "tab", ack="client")
     assert hello["resumed"] is False
     ids = await stack.emitter.run(sid, 100)
@@ -64,7 +66,7 @@ async def test_reconnect_with_client_acks_resumes_from_the_buffer(stack: Stack) 
 @pytest.mark.timeout(90)
 async def test_gateway_killed_mid_stream_loses_nothing(stack: Stack) -> None:
     doomed = await stack.gateway()
-    sid = stack.session()
+    sid = await stack.session()
     ws, _ = await connect(doomed, sid, "phone", ack="client")
     publishing = asyncio.create_task(stack.emitter.run(sid, 400, pause_every=20, pause_s=0.01))
     got = await events(ws, 32)
@@ -82,7 +84,7 @@ async def test_gateway_killed_mid_stream_loses_nothing(stack: Stack) -> None:
 
 
 async def test_takeover_across_gateways_gives_each_event_to_exactly_one(stack: Stack) -> None:
-    sid = stack.session()
+    sid = await stack.session()
     old, _ = await connect(stack.a, sid, "phone")
     publishing = asyncio.create_task(stack.emitter.run(sid, 600, pause_every=10, pause_s=0.005))
     before = [e["id"] for e in await events(old, 50)]
@@ -105,51 +107,75 @@ async def test_takeover_across_gateways_gives_each_event_to_exactly_one(stack: S
 
 
 async def test_message_cancel_typing_and_ping(stack: Stack) -> None:
-    sid = stack.session()
+    sid = await stack.session()
     phone, _ = await connect(stack.a, sid, "phone")
     laptop, _ = await connect(stack.b, sid, "laptop")
     await phone.send(json.dumps({"type": "message", "content": "/tokens 3", "metadata": {}}))
-    accepted = await recv_json(phone)
-    assert accepted["type"] == "message_accepted" and accepted["run_id"]
-    assert (
-        sid,
-        "message",
-        {
-            "client_id": "phone",
-            "body": {"content": "/tokens 3", "metadata": {}},
-            "content_type": "application/json",
-        },
-    ) in stack.standin.calls
+    accepted = await frame_of(phone, "message_accepted")
+    echo = await frame_of(laptop, "message")
+    assert echo["data"]["client_id"] == "phone" and echo["data"]["content"] == "/tokens 3"
+    assert echo["data"]["message_id"] == accepted["message_id"]
+    run = await _run_events(laptop, accepted["run_id"])
+    assert [e["data"]["token"] for e in run if e["type"] == "token"] == ["t1 ", "t2 ", "t3 "]
     await phone.send(json.dumps({"type": "typing"}))
-    typing = await recv_json(laptop)
-    assert typing["type"] == "typing" and typing["metadata"] == {"client_id": "phone"}
-    assert typing["run_id"] is None and typing["data"] == {"status": "typing", "message": ""}
-    stack.standin.sessions[sid].busy = True
+    typing = await frame_of(laptop, "typing")
+    assert typing["metadata"] == {"client_id": "phone"} and typing["run_id"] is None
+    assert typing["data"] == {"status": "typing", "message": ""}
+    await phone.send(json.dumps({"type": "message", "content": "/sleep 30"}))
+    sleeping = await frame_of(phone, "message_accepted")
+    await frame_of(laptop, "waiting")  # the run is active now
     await phone.send(json.dumps({"type": "message", "content": "again"}))
-    refused = await recv_json(phone)
-    assert refused["type"] == "error" and refused["code"] == "run_active"
+    refused = await frame_of(phone, "error")
+    assert refused["code"] == "run_active" and refused["data"]["code"] == "run_active"
     await phone.send(json.dumps({"type": "cancel"}))
-    refused = await recv_json(phone)
-    assert refused["code"] == "run_active"
+    ended = [e for e in await _run_events(laptop, sleeping["run_id"]) if e["type"] == "run_end"]
+    assert ended[0]["data"] == {"status": "cancelled"}
+    await phone.send(json.dumps({"type": "cancel"}))
+    assert (await frame_of(phone, "error"))["code"] == "no_active_run"
     await phone.send(json.dumps({"type": "ping"}))
-    assert await recv_json(phone) == {"type": "pong"}  # its own typing was not echoed
+    await frame_of(phone, "pong")
     await phone.close()
     await laptop.close()
 
 
-async def test_voice_audio_is_posted_and_text_sessions_refuse_binary(stack: Stack) -> None:
-    voice = stack.session(mode="voice")
+async def _run_events(ws: websockets.ClientConnection, run_id: str) -> list[dict]:
+    """The events of one run, up to and including its run_end."""
+    got: list[dict] = []
+    async with asyncio.timeout(20):
+        while not got or got[-1]["type"] != "run_end":
+            frame = json.loads(await ws.recv())
+            if frame.get("run_id") == run_id:
+                got.append(frame)
+    return got
+
+
+def _wav(seconds: float = 0.2) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(b"\x00\x00" * int(16000 * seconds))
+    return buffer.getvalue()
+
+
+async def test_voice_audio_starts_a_run_and_text_sessions_refuse_binary(stack: Stack) -> None:
+    voice = await stack.session(mode="voice")
     ws, _ = await connect(stack.a, voice, "mic")
-    await ws.send(b"RIFF....WAVEfmt ")
-    accepted = await recv_json(ws)
-    assert accepted["type"] == "message_accepted"
-    assert (voice, "audio", {"client_id": "mic", "body": 16, "content_type": "audio/wav"}) in (
-        stack.standin.calls
-    )
-    text = stack.session()
+    await ws.send(_wav())
+    frames: list[dict] = []
+    async with asyncio.timeout(20):  # the run's first events may come before the acceptance
+        while not any(f.get("type") == "run_end" for f in frames):
+            frames.append(json.loads(await ws.recv()))
+    accepted = next(f for f in frames if f["type"] == "message_accepted")
+    run = [f for f in frames if f.get("run_id") == accepted["run_id"]]
+    assert run[0]["type"] in ("stt", "run_start")
+    assert "stt" in {e["type"] for e in run} and run[-1]["type"] == "run_end"
+    assert any(e["type"] == "stt" for e in run)
+    text = await stack.session()
     ws2, _ = await connect(stack.a, text, "mic")
     await ws2.send(b"RIFF")
-    error = await recv_json(ws2)
+    error = await frame_of(ws2, "error")
     assert error["code"] == "not_voice" and error["data"]["code"] == "not_voice"
     await ws.close()
     await ws2.close()

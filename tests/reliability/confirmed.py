@@ -47,3 +47,13 @@ class ConfirmedPublisher:
                     self.failed += 1
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stop.wait(), self.pause_s)
+
+
+async def publish_one(broker: BrokerSettings, session_id: str, text: str) -> str:
+    """One `warning` event on the session, confirmed by the broker; its id."""
+    async with broker_connection(broker, "test-publish-one") as conn:
+        channel = await conn.channel(publisher_confirms=True)
+        publisher = await Publisher(channel, names_from(broker), broker).start()
+        event = make_event("warning", {"code": "probe", "message": text}, session_id=session_id)
+        await publisher.publish(event)
+        return event.id

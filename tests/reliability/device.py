@@ -117,7 +117,7 @@ class Device:
                         self.closes.append(exc.rcvd.code if exc.rcvd else None)
                     drops += 1
                     await self.drop()
-                    await asyncio.sleep(0.05)
+                    await asyncio.sleep(0.2)
 
     async def drop(self) -> None:
         ws, self.ws = self.ws, None

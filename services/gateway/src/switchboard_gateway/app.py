@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from . import health, proxy
+from . import health, openapi, proxy
 from .endpoint import device_socket
 from .hub import Hub
 from .settings import GatewaySettings
@@ -25,10 +25,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         finally:
             await hub.close()
 
-    app = FastAPI(title="Switchboard gateway", lifespan=lifespan)
+    app = FastAPI(
+        title="Switchboard", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None
+    )
     app.state.hub = hub
     app.include_router(health.router)
     app.include_router(proxy.router)
+    app.include_router(openapi.router)
     app.add_api_websocket_route("/ai/ws/{session_id}", device_socket)
     _static(app, settings)
     return app

@@ -13,7 +13,8 @@ from .settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)
+"""Described in the OpenAPI document by the session service's own (see openapi.py)."""
 
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 _DROP_REQUEST = {

@@ -1,6 +1,7 @@
 """The gateway's one settings object (environment variables, read once in main())."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -35,5 +36,12 @@ class GatewaySettings(BrokerSettings, AuthSettings):
     takeover_timeout_s: float = Field(default=5.0, gt=0, alias="TAKEOVER_TIMEOUT_S")
     consumers_per_channel: int = Field(default=100, ge=1, alias="CONSUMERS_PER_CHANNEL")
     """Device consumers sharing one AMQP channel (a channel lost closes them 1011)."""
+    ws_impl: Literal["websockets-sansio", "websockets", "wsproto"] = Field(
+        default="websockets-sansio", alias="WS_IMPL"
+    )
+    """uvicorn's WebSocket protocol; the sans-I/O one runs no task per socket (less memory)."""
+    ws_compression: bool = Field(default=False, alias="WS_COMPRESSION")
+    """permessage-deflate; off because its zlib state costs ~50 KB per socket and events are
+    small (turn it on for few clients on slow links)."""
     upstream_timeout_s: float = Field(default=10.0, gt=0, alias="UPSTREAM_TIMEOUT_S")
     static_dir: Path = Field(default=STATIC_DIR, alias="STATIC_DIR")
