@@ -56,11 +56,6 @@ async def _stored(database_url: str, run_id: str) -> tuple[list[str], str | None
     return [r["event_id"] for r in rows], status, int(twice)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="session bug: no handler for database connection errors, so REST answers 500 "
-    "(not 503) while Postgres is down",
-)
 async def test_postgres_restart(
     database_url: str, broker_settings: BrokerSettings, figures: Recorder
 ) -> None:

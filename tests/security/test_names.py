@@ -101,11 +101,6 @@ async def test_no_queue_has_a_bad_name(secure: tuple[Stack, BrokerSettings]) -> 
         assert (await http.get(f"{stack.url}/ai/health")).status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="session bug: a NUL character in a JSON string (metadata, user_context, content) "
-    "reaches Postgres, which refuses \\u0000 in text/JSONB -> 500 instead of 422",
-)
 @pytest.mark.parametrize("field", ["metadata", "user_context"])
 async def test_nul_in_json_body_is_refused(
     secure: tuple[Stack, BrokerSettings], field: str

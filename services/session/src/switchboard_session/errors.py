@@ -1,12 +1,17 @@
 """Every error answer is `{"error": {"code", "message"}}`; FastAPI's defaults are overridden."""
 
+import logging
 from typing import Any
 
+import asyncpg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
 
 _CODES = {
     400: "bad_request",
@@ -82,7 +87,28 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+def _is_connection_error(exc: BaseException) -> bool:
+    """A database (or network) outage rather than a bug: worth a 503 and a retry."""
+    if isinstance(exc, OSError | TimeoutError | sqlalchemy.exc.TimeoutError):
+        return True
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc.orig, OSError | asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError
+        )
+    return isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """Outages answer 503 `database_unavailable`; anything else 500, never a stack trace."""
+    if _is_connection_error(exc) or _is_connection_error(exc.__cause__ or exc):
+        log.warning("database unavailable: %r", exc)
+        return error_json(503, "database_unavailable", "the database is unavailable; retry")
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_json(500, "internal_error", "unexpected error")
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -6,6 +6,7 @@ import json
 import logging
 from typing import Any
 
+import sqlalchemy.exc
 from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,6 +69,9 @@ class Persister:
                 await _HANDLERS.get(event.type, _ignore)(self.ctx, db, session, event)
                 touch(session, self.ctx.settings.session_ttl_s)
         except Duplicate:
+            return
+        except sqlalchemy.exc.DataError as exc:  # bad data never gets better: skip, not retry
+            log.error("event %s (%s) cannot be stored, skipped: %r", event.id, event.type, exc)
             return
         self.ctx.metrics.events_persisted.labels(event.type).inc()
 
