@@ -31,12 +31,6 @@ async def _healthy(stack: Stack, timeout: float = 90) -> None:
                 await asyncio.sleep(0.2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway bug: pool.py ChannelPool._connected() trusts aio_pika Connection.is_closed, "
-    "which stays False when the broker drops a plain (non-robust) connection; every device "
-    "connect after the restart closes 1011 and /ai/health stays 200",
-)
 async def test_broker_restart(
     database_url: str, broker_settings: BrokerSettings, figures: Recorder
 ) -> None:

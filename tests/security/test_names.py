@@ -34,15 +34,7 @@ BAD_IDS = {
     "empty_ish": "%00",
 }
 REFUSED_REST = {404, 422}
-PROXY_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="gateway bug: proxy.py forward() builds the upstream URL from the decoded path; "
-    "httpx.InvalidURL (not an httpx.HTTPError) on control characters -> 500",
-)
-SESSION_CASES = [
-    pytest.param(case, marks=PROXY_BUG) if case in ("control", "empty_ish") else case
-    for case in sorted(BAD_IDS)
-]
+SESSION_CASES = [case for case in sorted(BAD_IDS)]
 
 
 def _path(value: str) -> str:

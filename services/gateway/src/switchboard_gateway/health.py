@@ -14,7 +14,7 @@ router = APIRouter()
 async def health(request: Request) -> JSONResponse:
     """200 when the broker and the session service answer; 503 naming what failed."""
     hub: Hub = request.app.state.hub
-    checks = {"broker": hub.pool.healthy and hub.control.healthy}
+    checks = {"broker": await hub.pool.check() and hub.control.healthy}
     try:
         answer = await hub.http.get(hub.settings.session_url.rstrip("/") + "/ai/health", timeout=3)
         checks["session_service"] = answer.status_code == 200

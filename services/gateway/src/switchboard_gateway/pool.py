@@ -63,7 +63,17 @@ class ChannelPool:
 
     @property
     def healthy(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed
+        return _alive(self._connection)
+
+    async def check(self, timeout: float = 3.0) -> bool:
+        """Whether the broker answers, reconnecting first when it dropped the connection."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._connected()
+        except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"
+            log.warning("broker unreachable: %r", exc)
+            return False
+        return True
 
     @property
     def channels(self) -> int:
@@ -74,7 +84,7 @@ class ChannelPool:
     async def probing(self) -> AsyncIterator[AbstractChannel]:
         """The probe channel, for one caller at a time; reopened when a failure closed it."""
         async with self._probe_lock:
-            if self._probe is None or self._probe.is_closed:
+            if self._probe is None or self._probe.is_closed or not _alive(self._connection):
                 connection = await self._connected()
                 self._probe = await connection.channel(publisher_confirms=False)
             yield self._probe
@@ -110,9 +120,21 @@ class ChannelPool:
 
     async def _connected(self) -> AbstractConnection:
         async with self._connect_lock:
-            if self._connection is None or self._connection.is_closed:
+            if self._connection is None or not _alive(self._connection):
+                for shared in self._shared:  # their channels died with the old connection
+                    shared.lost()
+                self._shared.clear()
                 self._connection = await aio_pika.connect(
                     self._url, client_properties={"connection_name": f"{self._name}-devices"}
                 )
                 self._probe = None
             return self._connection
+
+
+def _alive(connection: AbstractConnection | None) -> bool:
+    """Open and connected: a plain connection lost by the broker is not `is_closed` (aio-pika
+    only clears `connected`), and must be replaced, not reused."""
+    if connection is None or connection.is_closed:
+        return False
+    connected: asyncio.Event | None = getattr(connection, "connected", None)
+    return connected is None or connected.is_set()

@@ -40,7 +40,8 @@ async def forward(request: Request) -> httpx.Response | JSONResponse:
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST}
     if request.client:
         headers["x-forwarded-for"] = request.client.host
-    url = hub.settings.session_url.rstrip("/") + request.url.path
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    url = hub.settings.session_url.rstrip("/") + raw_path.decode("latin-1")
     try:
         return await hub.http.request(
             request.method,
@@ -48,6 +49,10 @@ async def forward(request: Request) -> httpx.Response | JSONResponse:
             params=str(request.query_params),
             headers=headers,
             content=await request.body(),
+        )
+    except httpx.InvalidURL:
+        return JSONResponse(
+            {"error": {"code": "not_found", "message": "no such resource"}}, status_code=404
         )
     except httpx.HTTPError as exc:
         log.warning("session service unreachable: %r", exc)

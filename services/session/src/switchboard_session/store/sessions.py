@@ -3,6 +3,7 @@
 import base64
 import binascii
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, or_, select
@@ -16,10 +17,15 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 async def get_owned(
     db: AsyncSession, user_id: str, session_id: str, *, lock: bool = False
 ) -> SessionRow:
     """The caller's session (row-locked when `lock`), else 404 (foreign ones too)."""
+    if not _ID.fullmatch(session_id):  # no such id can exist: never send it to Postgres
+        raise not_found()
     query = select(SessionRow).where(SessionRow.id == session_id, SessionRow.user_id == user_id)
     if lock:
         query = query.with_for_update()
