@@ -65,30 +65,20 @@ SCENARIOS = {
     "7-many-devices": "500 devices, gateway restart",
 }
 
-KNOWN = """## Open bugs found by these tests (tests marked `xfail(strict=True)`)
+KNOWN = """## Bugs these tests found, now fixed
 
-- **3, RabbitMQ restart** (`test_broker_restart.py`): the gateway never recovers its device
-  connection. `services/gateway/src/switchboard_gateway/pool.py`, `ChannelPool._connected()`
-  and `healthy` trust `aio_pika.Connection.is_closed`, which for a plain `aio_pika.connect()`
-  stays False when the broker drops the link (aio-pika 10 only clears `connection.connected`).
-  Every WebSocket connect afterwards fails `RuntimeError: ... closed` and closes 1011, while
-  `/ai/health` still says 200. Fix: treat `not connection.connected.is_set()` as closed (or
-  reset `_connection` from a `close_callbacks` hook), and report it in `healthy`.
-- **4, Postgres restart** (`test_postgres_restart.py`): while Postgres is down the session
-  service answers REST calls with 500, not 503: no exception handler maps SQLAlchemy/asyncpg
-  connection errors (`OSError`, `sqlalchemy.exc.DBAPIError`/`InterfaceError`) to
-  `503 unavailable` (`services/session/src/switchboard_session/errors.py`,
-  `install_error_handlers`).
-- **REST session ids with control characters** (`tests/security/test_names.py` `control`,
-  `empty_ish`; `test_openapi.py`): `GET /ai/sessions/k%04y` or `%00` answers 500.
-  `services/gateway/src/switchboard_gateway/proxy.py` `forward()` builds the upstream URL from
-  the decoded path and `httpx.InvalidURL` is not an `httpx.HTTPError`, so it escapes. Fix:
-  use `request.scope["raw_path"]` (still percent-encoded) or catch `httpx.InvalidURL` -> 404.
-- **NUL in JSON bodies** (`tests/security/test_names.py::test_nul_in_json_body_is_refused`,
-  also found by schemathesis): `POST /ai/sessions` with `"\\u0000"` in a `metadata` or
-  `user_context` key or value answers 500: Postgres refuses NUL in text/JSONB. Fix in
-  `services/session/src/switchboard_session/schemas.py`: reject strings containing NUL
-  (422), recursively in the JSON fields.
+- **3, RabbitMQ restart**: the gateway's device connection (a plain `aio_pika.connect`) was
+  never replaced after the broker dropped it (`is_closed` stays False; only `connected` is
+  cleared), so every connect after a restart closed 1011 and `/ai/health` still said 200. The
+  pool now checks `connected`, and `/ai/health` reconnects it.
+- **4, Postgres restart**: the session service answered 500 while Postgres was down; database
+  outages now answer 503 `database_unavailable`, and the service recovers by itself.
+- **Session ids with control characters** (`k%04y`, `%00`): the gateway's proxy let
+  `httpx.InvalidURL` escape (500); it now forwards the raw path and answers 404, and the
+  session service refuses impossible ids before they reach Postgres.
+- **NUL in JSON bodies**: Postgres refuses `\\u0000` in text/JSONB (500); the API now answers
+  422 naming the field, and the event store skips (never retries forever) an event it cannot
+  store.
 """
 
 SECURITY = """## Security suite (`tests/security/`, default suite)
