@@ -106,7 +106,7 @@ async def raw_steps(bench: BenchSettings, rates: list[float]) -> list[dict[str, 
     settings = BrokerSettings(
         AMQP_URL=bench.amqp_url,
         BROKER_PREFIX=f"benchraw{int(time.time())}.",
-        DEVICE_BUFFER_TTL_S=120,
+        DEVICE_BUFFER_TTL_S=60,
     )
     await baseline.prepare(settings, bench.sessions)
     consumer = await baseline.RawConsumer(settings, bench.sessions).start()

@@ -94,7 +94,7 @@ async def running_stack(bench: BenchSettings, workers: int) -> AsyncIterator[Sta
     broker = BrokerSettings(
         AMQP_URL=bench.amqp_url,
         BROKER_PREFIX=f"bench{uuid.uuid4().hex[:8]}.",
-        DEVICE_BUFFER_TTL_S=300,
+        DEVICE_BUFFER_TTL_S=60,
     )
     await _declare(broker)
     env = _env(bench, broker, await _fresh_database(bench))

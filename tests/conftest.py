@@ -50,7 +50,7 @@ async def broker_settings(amqp_url: str) -> AsyncIterator[BrokerSettings]:
     settings = BrokerSettings(
         AMQP_URL=amqp_url,
         BROKER_PREFIX=f"t{run_token()}.",
-        DEVICE_BUFFER_TTL_S=300,
+        DEVICE_BUFFER_TTL_S=60,
     )
     names = names_from(settings)
     async with broker_connection(settings, "test-setup") as conn:

@@ -75,14 +75,14 @@ async def module_database(postgres_admin_url: str) -> AsyncIterator[str]:
 @pytest.fixture(scope="module")
 async def stack(amqp_url: str, module_database: str) -> AsyncIterator[Stack]:
     broker = BrokerSettings(
-        AMQP_URL=amqp_url, BROKER_PREFIX=f"g{run_token()}.", DEVICE_BUFFER_TTL_S=300
+        AMQP_URL=amqp_url, BROKER_PREFIX=f"g{run_token()}.", DEVICE_BUFFER_TTL_S=60
     )
     names = names_from(broker)
     env = {
         **SESSION_ENV,
         "AMQP_URL": amqp_url,
         "BROKER_PREFIX": broker.broker_prefix,
-        "DEVICE_BUFFER_TTL_S": "300",
+        "DEVICE_BUFFER_TTL_S": "60",
         "DATABASE_URL": module_database,
     }
     port = free_port()

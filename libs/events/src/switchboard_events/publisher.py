@@ -1,15 +1,20 @@
 """Publishing events with confirms and per-session coalescing.
 
-Each session has a lane: events wait in it while the lane's previous message is unconfirmed
-(or up to `coalesce_window_ms` after the first one), then go out as one AMQP message of up to
-`coalesce_max_events` newline-delimited events of one type. One message in flight per session
-keeps a session's events in order across reconnects; lanes of different sessions run in
-parallel. Every event's future resolves when the broker confirms its message, or fails with
+Each session has a lane with at most one message in flight, which keeps a session's events in
+order across reconnects; lanes of different sessions run in parallel. Batching is adaptive
+(Nagle-like): an event that finds its lane idle goes out at once, and events accumulate only
+while the lane's previous message is unconfirmed; then they go out together as one AMQP message
+of up to `coalesce_max_events` newline-delimited events of one type. A slow or busy broker
+(longer confirms) thus makes bigger batches and an idle one adds no latency (a fixed window
+cost every event of a slow stream up to `coalesce_window_ms`). The window stays an upper
+bound: no event waits on the publisher's choice longer than that (today it waits only for
+its lane's confirm, and a full batch of `coalesce_max_events` goes out without waiting).
+
+Every event's future resolves when the broker confirms its message, or fails with
 `PublishFailed`: nothing is dropped silently.
 """
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass, field
@@ -40,7 +45,6 @@ class _Pending:
 class _Lane:
     pending: deque[_Pending] = field(default_factory=deque)
     task: asyncio.Task[None] | None = None
-    more: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Publisher:
@@ -49,7 +53,6 @@ class Publisher:
     def __init__(self, channel: AbstractChannel, names: Names, settings: BrokerSettings) -> None:
         self._channel = channel
         self._names = names
-        self._window = settings.coalesce_window_ms / 1000
         self._max = settings.coalesce_max_events
         self._exchange: AbstractExchange | None = None
         self._lanes: dict[str, _Lane] = {}
@@ -67,10 +70,8 @@ class Publisher:
         if lane is None:
             lane = self._lanes[event.session_id] = _Lane()
         lane.pending.append(_Pending(encode(event), event.type, future))
-        if lane.task is None:
+        if lane.task is None:  # nothing in flight: the lane starts sending at once
             lane.task = asyncio.create_task(self._run_lane(event.session_id, lane))
-        elif len(lane.pending) >= self._max:
-            lane.more.set()
         return future
 
     async def publish(self, event: Event) -> None:
@@ -84,13 +85,12 @@ class Publisher:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run_lane(self, session_id: str, lane: _Lane) -> None:
+        """Send what is pending, one message at a time; what arrives during a confirm forms
+        the next batch."""
         try:
             while lane.pending:
-                if self._window and len(lane.pending) < self._max:
-                    lane.more.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lane.more.wait(), self._window)
                 await self._send(session_id, _take_batch(lane.pending, self._max))
+                await asyncio.sleep(0)  # producers woken by the confirm add to the next batch
         finally:
             lane.task = None
             if lane.pending:

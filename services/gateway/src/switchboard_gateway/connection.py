@@ -1,7 +1,8 @@
-"""The state of one device connection, shared by its sender, receiver and expiry watcher."""
+"""The state of one device connection, shared by its sender, receiver and expiry timer."""
 
 import asyncio
 import logging
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.websockets import WebSocket
 from switchboard_events import new_id
 
+from . import closes
 from .device import DeviceQueue
 from .ratelimit import TokenBucket
 from .window import AckWindow
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)
 class Caller:
     """Who connected, to what, as established by the handshake."""
 
@@ -48,9 +50,11 @@ class Connection:
         self.bucket = TokenBucket(settings.frame_rate_per_s, settings.frame_burst)
         self.bad_frames = 0
         self.consuming = False
+        self.sender_done = False
         self.stop_code: int | None = None
         self.stop_reason = ""
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] | None = None
+        self._expiry: asyncio.TimerHandle | None = None
 
     async def send(self, text: str) -> None:
         """One text frame (frames are written whole, so concurrent senders need no lock)."""
@@ -61,21 +65,48 @@ class Connection:
         if self.stop_code is not None:
             return
         self.stop_code, self.stop_reason = code, reason
+        self.wake()
+
+    def wake(self) -> None:
+        """Make a waiting sender look at the connection's state."""
         self.device.inbox.put_nowait(None)
         if self.window is not None:
-            self.window.room.set()
+            self.window.wake()
+
+    def watch_expiry(self) -> None:
+        """Close 4401 when the token expires; a `refresh` moves the deadline (call again).
+        A timer, not a task: an idle connection should cost no coroutine frames."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+        loop = asyncio.get_running_loop()
+        left = self.caller.expires_at - time.time()
+        self._expiry = loop.call_at(loop.time() + max(0.0, left), self._expired)
+
+    def _expired(self) -> None:
+        self._expiry = None
+        if self.caller.expires_at - time.time() > 0:  # refreshed meanwhile (clocks drift)
+            self.watch_expiry()
+            return
+        self.stop(closes.UNAUTHENTICATED, "token expired")
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run a client request (upstream call) without blocking the receiver."""
         task = asyncio.create_task(work)
+        if self._background is None:
+            self._background = set()
         self._background.add(task)
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        self._background.discard(task)
+        if self._background is not None:
+            self._background.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.warning("request task failed: %r", task.exception())
 
     def cancel_background(self) -> None:
-        for task in self._background:
+        """Stop request tasks and the expiry timer (the connection is over)."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        for task in self._background or ():
             task.cancel()

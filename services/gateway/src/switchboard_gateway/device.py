@@ -18,13 +18,14 @@ from switchboard_events import Names, declare_device_queue
 
 from .closes import TRY_AGAIN, Close
 from .control import Control
+from .inbox import Inbox
 from .pool import ChannelPool, SharedChannel
 from .settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
-Inbox = asyncio.Queue[AbstractIncomingMessage | None]
-"""Deliveries for the sender; None wakes it to look at the connection's stop code."""
+Delivery = AbstractIncomingMessage | None
+"""A delivery for the sender; None wakes it to look at the connection's stop code."""
 
 
 class DeviceQueue:
@@ -46,7 +47,7 @@ class DeviceQueue:
         self.session_id = session_id
         self.client_id = client_id
         self.name = names.device_queue(session_id, client_id)
-        self.inbox: Inbox = asyncio.Queue()
+        self.inbox: Inbox[Delivery] = Inbox()
         self.unacked: dict[int, AbstractIncomingMessage] = {}
         self.closing = False
         self.on_lost: Callable[[], None] = lambda: None
@@ -138,5 +139,4 @@ class DeviceQueue:
             self._drain_inbox()
 
     def _drain_inbox(self) -> None:
-        while not self.inbox.empty():
-            self.inbox.get_nowait()
+        self.inbox.clear()

@@ -1,9 +1,10 @@
-"""`/ai/ws/{session_id}`: handshake, then a sender, a receiver and an expiry watcher in one
-task group; the first to end ends the others, and cleanup runs in `finally`."""
+"""`/ai/ws/{session_id}`: handshake, then the sender (in the socket's own task) and a receiver
+task; the first to end ends the other, and cleanup runs in `finally`. Token expiry is a loop
+timer. Two tasks, not a task group of three: each task and its coroutine frames cost KBs, and
+a gateway holds thousands of idle devices."""
 
 import asyncio
 import logging
-import time
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -19,7 +20,11 @@ log = logging.getLogger(__name__)
 
 
 async def device_socket(websocket: WebSocket, session_id: str) -> None:
-    hub: Hub = websocket.app.state.hub
+    """The FastAPI route (the ASGI fast path in asgi.py calls `run_socket` directly)."""
+    await run_socket(websocket, websocket.app.state.hub, session_id)
+
+
+async def run_socket(websocket: WebSocket, hub: Hub, session_id: str) -> None:
     await websocket.accept()
     conn: Connection | None = None
     try:
@@ -52,12 +57,8 @@ async def serve(conn: Connection) -> None:
             c.session_id, c.client_id, resumed, hub.settings.heartbeat_s, hub.settings.ack_window
         )
         await conn.send(hello)
-        async with asyncio.TaskGroup() as group:
-            group.create_task(send_events(conn))
-            group.create_task(receive_frames(conn))
-            group.create_task(watch_expiry(conn))
-    except BaseExceptionGroup as group:
-        raise _first_close(group) from None
+        conn.watch_expiry()
+        await _pump(conn)
     except (WebSocketDisconnect, OSError) as exc:
         raise Close(None) from exc
     finally:
@@ -74,32 +75,43 @@ def _prefetch(conn: Connection) -> int:
     return max(settings.prefetch, settings.ack_window) if conn.window else settings.prefetch
 
 
-async def watch_expiry(conn: Connection) -> None:
-    """Close 4401 when the token expires (a `refresh` frame moves the expiry)."""
-    while True:
-        left = conn.caller.expires_at - time.time()
-        if left <= 0:
-            conn.stop(closes.UNAUTHENTICATED, "token expired")
-            return
-        await asyncio.sleep(min(left, 60.0))
+async def _pump(conn: Connection) -> None:
+    """Send in this task while a receiver task reads; whichever ends first ends the other.
+    Raises Close with how the connection ended (the first to end decides, as in a task group)."""
+    me = asyncio.current_task()
+    assert me is not None
+    receiver = asyncio.create_task(receive_frames(conn))
+    receiver.add_done_callback(lambda _: me.cancel() if not conn.sender_done else None)
+    first: list[BaseException] = []
+    try:
+        await send_events(conn)
+    except asyncio.CancelledError:
+        if not receiver.done() or me.uncancel() > 0:
+            raise  # cancelled from outside (shutdown), not by the receiver
+    except Exception as exc:  # noqa: BLE001 - sorted out by _first_close below
+        first.append(exc)
+    finally:
+        conn.sender_done = True
+        receiver.cancel()
+    await asyncio.wait([receiver])
+    failed = None if receiver.cancelled() else receiver.exception()
+    if failed is not None:
+        first.append(failed)
+    raise _first_close(first)
 
 
-def _first_close(group: BaseExceptionGroup) -> Close:
-    for exc in _leaves(group):
+def _first_close(errors: list[BaseException]) -> Close:
+    """The first Close among how the sender and receiver ended (a disconnect: Close(None))."""
+    for exc in errors:
         if isinstance(exc, Close):
             return exc
-    for exc in _leaves(group):
+    for exc in errors:
         if isinstance(exc, WebSocketDisconnect | OSError):
             return Close(None)
-    log.error("connection failed", exc_info=group)
-    return Close(closes.INTERNAL, "internal error")
-
-
-def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
-    out: list[BaseException] = []
-    for exc in group.exceptions:
-        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
-    return out
+    if errors:
+        log.error("connection failed", exc_info=errors[0])
+        return Close(closes.INTERNAL, "internal error")
+    return Close(None)
 
 
 async def _close(websocket: WebSocket, hub: Hub, close: Close) -> None:

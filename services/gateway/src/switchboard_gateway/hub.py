@@ -23,11 +23,18 @@ class Hub:
         self.settings = settings
         self.names = names_from(settings)
         self.metrics = Metrics()
-        self.pool = ChannelPool(settings.amqp_url, settings.consumers_per_channel)
+        self.pool = ChannelPool(
+            settings.amqp_url,
+            settings.consumers_per_channel,
+            probe_channels=settings.probe_channels,
+        )
         self.control = Control(settings, self.names, self.release)
         self.http = httpx.AsyncClient(
             timeout=settings.upstream_timeout_s,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            limits=httpx.Limits(
+                max_connections=settings.upstream_connections,
+                max_keepalive_connections=settings.upstream_connections,
+            ),
         )
         self.sessions = SessionService(self.http, settings.session_url)
         self.accepting = True

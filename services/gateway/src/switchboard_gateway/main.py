@@ -8,7 +8,9 @@ import socket
 import uvicorn
 
 from .app import create_app
+from .asgi import SocketFastPath
 from .hub import Hub
+from .lean_ws import LeanSansIOProtocol
 from .settings import GatewaySettings
 
 
@@ -34,11 +36,11 @@ def main(argv: list[str] | None = None) -> None:
     settings = GatewaySettings()
     app = create_app(settings)
     config = uvicorn.Config(
-        app,
+        SocketFastPath(app),
         host=args.host,
         port=args.port,
         log_level=args.log_level,
-        ws=settings.ws_impl,
+        ws=LeanSansIOProtocol if settings.ws_impl == "websockets-sansio" else settings.ws_impl,
         ws_per_message_deflate=settings.ws_compression,
         ws_max_size=settings.max_frame_bytes,
         ws_ping_interval=settings.heartbeat_s,

@@ -5,8 +5,10 @@ channel) and churns channel numbers, so devices share channels instead: up to
 CONSUMERS_PER_CHANNEL consumers each, with a per-consumer prefetch (`basic.qos`
 global=false, one group of channels per prefetch value). Two rules keep sharing safe:
 - an error closes a whole channel, so everything that can fail (a passive declare of a
-  missing queue, a declare, asking whether a queue already has a consumer) happens on the
-  `probe` channel first, one call at a time, and is reopened after a failure;
+  missing queue, a declare, asking whether a queue already has a consumer) happens on a
+  `probe` channel first, one caller per probe channel, and a probe channel a failure closed
+  is replaced by a fresh one. PROBE_CHANNELS of them let that many handshakes probe at once
+  (one channel made every connect wait for the one before it);
 - delivery tags are per channel, so devices ack and nack only their own messages, one by one
   (never `multiple=True`), and a leaving device nacks its unacked deliveries back to the queue.
 A shared channel that dies anyway (a consume refused in a race, a lost connection) tells each
@@ -42,13 +44,21 @@ class SharedChannel:
 
 
 class ChannelPool:
-    def __init__(self, amqp_url: str, per_channel: int, name: str = "switchboard-gateway") -> None:
+    def __init__(
+        self,
+        amqp_url: str,
+        per_channel: int,
+        name: str = "switchboard-gateway",
+        probe_channels: int = 4,
+    ) -> None:
         self._url = amqp_url
         self._per_channel = per_channel
         self._name = name
         self._connection: AbstractConnection | None = None
-        self._probe: AbstractChannel | None = None
-        self._probe_lock = asyncio.Lock()
+        self._probes: list[AbstractChannel] = []
+        """Idle probe channels of the current connection."""
+        self._probe_slots = asyncio.Semaphore(probe_channels)
+        self._closing: set[asyncio.Future[None]] = set()
         self._open_lock = asyncio.Lock()
         self._connect_lock = asyncio.Lock()
         self._shared: list[SharedChannel] = []
@@ -82,12 +92,25 @@ class ChannelPool:
 
     @asynccontextmanager
     async def probing(self) -> AsyncIterator[AbstractChannel]:
-        """The probe channel, for one caller at a time; reopened when a failure closed it."""
-        async with self._probe_lock:
-            if self._probe is None or self._probe.is_closed or not _alive(self._connection):
-                connection = await self._connected()
-                self._probe = await connection.channel(publisher_confirms=False)
-            yield self._probe
+        """A probe channel of its own for the caller; replaced when a failure closed it."""
+        async with self._probe_slots:
+            connection = await self._connected()
+            channel = self._probes.pop() if self._probes else None
+            if channel is None or channel.is_closed:
+                channel = await connection.channel(publisher_confirms=False)
+            try:
+                yield channel
+            except BaseException:  # the channel may be mid-call: never hand it out again
+                self._discard(channel)
+                raise
+            if not channel.is_closed and connection is self._connection:
+                self._probes.append(channel)
+
+    def _discard(self, channel: AbstractChannel) -> None:
+        if not channel.is_closed:
+            task = asyncio.ensure_future(channel.close())
+            self._closing.add(task)
+            task.add_done_callback(_forget(self._closing))
 
     async def join(self, prefetch: int, device: int, on_lost: Callable[[], None]) -> SharedChannel:
         """A shared channel with room for one more consumer with `prefetch`; `device` joins it."""
@@ -127,8 +150,17 @@ class ChannelPool:
                 self._connection = await aio_pika.connect(
                     self._url, client_properties={"connection_name": f"{self._name}-devices"}
                 )
-                self._probe = None
+                self._probes.clear()
             return self._connection
+
+
+def _forget(tasks: set[asyncio.Future[None]]) -> Callable[[asyncio.Future[None]], None]:
+    def done(task: asyncio.Future[None]) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("closing a probe channel: %r", task.exception())
+
+    return done
 
 
 def _alive(connection: AbstractConnection | None) -> bool:

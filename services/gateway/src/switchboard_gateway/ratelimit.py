@@ -4,6 +4,8 @@ import time
 
 
 class TokenBucket:
+    __slots__ = ("burst", "rate", "stamp", "strikes", "tokens")
+
     def __init__(self, rate_per_s: float, burst: int) -> None:
         self.rate = rate_per_s
         self.burst = float(burst)

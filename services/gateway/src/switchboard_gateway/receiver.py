@@ -154,6 +154,7 @@ async def on_refresh(conn: Connection, frame: dict[str, Any]) -> None:
         await conn.send(frames.error_frame("forbidden", "token is for another user"))
         return
     conn.caller.token, conn.caller.expires_at = token, claims.expires_at
+    conn.watch_expiry()
 
 
 async def on_ping(conn: Connection, frame: dict[str, Any]) -> None:

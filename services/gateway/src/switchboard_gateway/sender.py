@@ -69,11 +69,11 @@ async def _send_windowed(
     last = len(lines) - 1
     i = 0
     while i <= last:
-        if not window.room.is_set():
+        if window.full:
             await _wait_for_room(conn, window, timeout)
         try:
             async with asyncio.timeout(timeout):
-                while i <= last and window.room.is_set():
+                while i <= last and not window.full:
                     await send(lines[i])
                     window.add(_id_of(lines[i]), message if i == last else None)
                     i += 1
@@ -82,9 +82,11 @@ async def _send_windowed(
 
 
 async def _wait_for_room(conn: Connection, window: AckWindow, timeout: float) -> None:
+    if conn.stop_code is not None:
+        raise Close(conn.stop_code, conn.stop_reason)
     try:
         async with asyncio.timeout(timeout):
-            await window.room.wait()
+            await window.wait_room()
     except TimeoutError as exc:
         raise Close(closes.SLOW_CONSUMER, "ack window stayed full") from exc
     if conn.stop_code is not None:

@@ -36,6 +36,8 @@ class GatewaySettings(BrokerSettings, AuthSettings):
     takeover_timeout_s: float = Field(default=5.0, gt=0, alias="TAKEOVER_TIMEOUT_S")
     consumers_per_channel: int = Field(default=100, ge=1, alias="CONSUMERS_PER_CHANNEL")
     """Device consumers sharing one AMQP channel (a channel lost closes them 1011)."""
+    probe_channels: int = Field(default=4, ge=1, le=64, alias="PROBE_CHANNELS")
+    """AMQP channels for the handshake's queue checks: how many devices connect at once."""
     ws_impl: Literal["websockets-sansio", "websockets", "wsproto"] = Field(
         default="websockets-sansio", alias="WS_IMPL"
     )
@@ -44,4 +46,6 @@ class GatewaySettings(BrokerSettings, AuthSettings):
     """permessage-deflate; off because its zlib state costs ~50 KB per socket and events are
     small (turn it on for few clients on slow links)."""
     upstream_timeout_s: float = Field(default=10.0, gt=0, alias="UPSTREAM_TIMEOUT_S")
+    upstream_connections: int = Field(default=100, ge=1, alias="UPSTREAM_CONNECTIONS")
+    """HTTP connections to the session service, all kept alive between calls."""
     static_dir: Path = Field(default=STATIC_DIR, alias="STATIC_DIR")

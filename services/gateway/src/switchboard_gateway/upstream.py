@@ -1,5 +1,6 @@
 """Calls to the session service on behalf of a caller (their token forwarded)."""
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +32,25 @@ class SessionService:
     def __init__(self, http: httpx.AsyncClient, base_url: str) -> None:
         self._http = http
         self._base = base_url.rstrip("/")
+        self._lookups: dict[tuple[str, str], asyncio.Future[Answer]] = {}
 
     async def get_session(self, token: str, session_id: str) -> Answer:
-        return await self._call("GET", f"/ai/sessions/{session_id}", token)
+        """The session as the token's owner sees it. Identical lookups in flight at the same
+        moment (many devices of one user connecting at once) share one call; nothing is kept
+        after the answer arrives, so each later connect asks again."""
+        key = (token, session_id)
+        shared = self._lookups.get(key)
+        if shared is not None:
+            return await asyncio.shield(shared)
+        lookup = asyncio.ensure_future(self._call("GET", f"/ai/sessions/{session_id}", token))
+        self._lookups[key] = lookup
+        lookup.add_done_callback(lambda done: self._forget(key, done))
+        return await asyncio.shield(lookup)
+
+    def _forget(self, key: tuple[str, str], done: "asyncio.Future[Answer]") -> None:
+        self._lookups.pop(key, None)
+        if not done.cancelled():
+            done.exception()  # retrieved here: its callers may all have been cancelled
 
     async def post_message(
         self, token: str, session_id: str, client_id: str, body: dict[str, Any]

@@ -1,0 +1,123 @@
+"""What keeps an idle device cheap and a connect fast: lazy per-connection state, the ASGI fast
+path, concurrent probe channels, shared in-flight ownership lookups, and a publisher that sends
+an event on an idle lane at once."""
+
+import asyncio
+
+import httpx
+import pytest
+from switchboard_events import BrokerSettings, Names, Publisher, broker_connection, make_event
+from switchboard_gateway.asgi import _session_of
+from switchboard_gateway.inbox import Inbox
+from switchboard_gateway.pool import ChannelPool
+from switchboard_gateway.upstream import SessionService
+from switchboard_gateway.window import AckWindow, UnknownEvent
+
+pytestmark = pytest.mark.timeout(30)
+
+
+async def test_inbox_is_fifo_and_wakes_its_reader() -> None:
+    inbox: Inbox[int | None] = Inbox()
+    reader = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0)
+    assert not reader.done()
+    inbox.put_nowait(1)
+    inbox.put_nowait(None)
+    assert await reader == 1
+    assert await inbox.get() is None
+    inbox.put_nowait(2)
+    inbox.clear()
+    assert inbox.empty()
+
+
+async def test_ack_window_fills_waits_and_releases() -> None:
+    window = AckWindow(2)
+    assert len(window) == 0 and not window.full
+    await window.wait_room()  # room: returns at once
+    window.add("a", None)
+    window.add("b", "msg")  # type: ignore[arg-type]
+    assert window.full
+    waiter = asyncio.create_task(window.wait_room())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    assert window.ack("b") == ["msg"]
+    await asyncio.wait_for(waiter, 5)
+    assert window.ack("b") == []  # a repeated ack is harmless
+    with pytest.raises(UnknownEvent):
+        window.ack("never-sent")
+
+
+async def test_a_stopping_connection_wakes_a_sender_waiting_for_room() -> None:
+    window = AckWindow(1)
+    window.add("a", None)
+    waiter = asyncio.create_task(window.wait_room())
+    await asyncio.sleep(0)
+    window.wake()
+    await asyncio.wait_for(waiter, 5)
+
+
+def test_fast_path_takes_exactly_the_device_socket_route() -> None:
+    assert _session_of("/ai/ws/s1") == "s1"
+    assert _session_of("/ai/ws/") is None
+    assert _session_of("/ai/ws/s1/extra") is None
+    assert _session_of("/ai/sessions") is None
+
+
+async def test_identical_lookups_in_flight_share_one_call_and_nothing_is_cached() -> None:
+    calls: list[str] = []
+    release = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.headers["authorization"])
+        await release.wait()
+        return httpx.Response(200, json={"id": "s1", "status": "active"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        sessions = SessionService(http, "http://session")
+        alice = [asyncio.create_task(sessions.get_session("tok-a", "s1")) for _ in range(5)]
+        bob = asyncio.create_task(sessions.get_session("tok-b", "s1"))
+        while len(calls) < 2:
+            await asyncio.sleep(0.01)
+        release.set()
+        answers = await asyncio.gather(*alice, bob)
+        assert {a.status for a in answers} == {200}
+        assert sorted(calls) == ["Bearer tok-a", "Bearer tok-b"]  # never shared across tokens
+        await sessions.get_session("tok-a", "s1")
+        assert len(calls) == 3  # a later connect asks again
+
+
+@pytest.mark.broker
+async def test_probe_channels_serve_callers_at_once_and_survive_a_failure(
+    broker_settings: BrokerSettings,
+) -> None:
+    pool = ChannelPool(broker_settings.amqp_url, 10, probe_channels=3)
+    await pool.start()
+    try:
+        async with pool.probing() as a, pool.probing() as b, pool.probing() as c:
+            assert len({id(a), id(b), id(c)}) == 3
+        async with pool.probing() as failing:
+            with pytest.raises(Exception):  # noqa: B017 - aio-pika's ChannelClosed subclass
+                await failing.declare_queue(f"{broker_settings.broker_prefix}missing", passive=True)
+        async with pool.probing() as fresh:
+            assert not fresh.is_closed
+            await fresh.declare_queue(exclusive=True)
+    finally:
+        await pool.close()
+
+
+@pytest.mark.broker
+async def test_an_event_on_an_idle_lane_goes_out_without_waiting_for_the_window(
+    broker_settings: BrokerSettings, names: Names
+) -> None:
+    settings = broker_settings.model_copy(update={"coalesce_window_ms": 600_000})
+    async with broker_connection(settings) as conn:
+        channel = await conn.channel()
+        publisher = await Publisher(channel, names, settings).start()
+        event = make_event("typing", {"status": "typing", "message": ""}, session_id="s1")
+        await asyncio.wait_for(publisher.publish(event), 10)  # a 10-minute window would time out
+        burst = [
+            publisher.enqueue(make_event("token", {"token": f"t{i}"}, session_id="s1"))
+            for i in range(20)
+        ]
+        await asyncio.wait_for(asyncio.gather(*burst), 10)
+        assert publisher.messages_sent == 2, "a burst enqueued at once travels as one message"
