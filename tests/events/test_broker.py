@@ -182,3 +182,22 @@ async def test_redeclaring_topology_is_idempotent(broker_settings, names) -> Non
         await declare_topology(channel, names)
         exchange = await channel.get_exchange(names.events_exchange)
         assert isinstance(exchange, aio_pika.abc.AbstractExchange)
+
+
+async def test_a_linger_window_gathers_a_slow_trickle(broker_settings, names) -> None:
+    """COALESCE_WINDOW_MS > 0: events spaced closer than the window share one message."""
+    settings = _with(broker_settings, coalesce_window_ms=300, coalesce_max_events=64)
+    async with broker_connection(settings) as conn:
+        channel = await conn.channel()
+        queue = await declare_device_queue(channel, names, settings, "s9", "d")
+        publisher = await Publisher(channel, names, settings).start()
+        futures = []
+        for i in range(5):
+            futures.append(
+                publisher.enqueue(make_event("token", {"token": str(i)}, session_id="s9"))
+            )
+            await asyncio.sleep(0.01)
+        await asyncio.gather(*futures)
+        events, sizes = await asyncio.wait_for(_drain(queue, 5), 10)
+    assert [e.data.token for e in events] == ["0", "1", "2", "3", "4"]
+    assert sizes == [5] and publisher.messages_sent == 1

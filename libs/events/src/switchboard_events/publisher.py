@@ -6,15 +6,16 @@ order across reconnects; lanes of different sessions run in parallel. Batching i
 while the lane's previous message is unconfirmed; then they go out together as one AMQP message
 of up to `coalesce_max_events` newline-delimited events of one type. A slow or busy broker
 (longer confirms) thus makes bigger batches and an idle one adds no latency (a fixed window
-cost every event of a slow stream up to `coalesce_window_ms`). The window stays an upper
-bound: no event waits on the publisher's choice longer than that (today it waits only for
-its lane's confirm, and a full batch of `coalesce_max_events` goes out without waiting).
+cost every event of a slow stream). `coalesce_window_ms` > 0 adds a linger: a lane then waits
+up to that long for more events before each send (unless `coalesce_max_events` are pending),
+trading latency for fewer, larger messages; the default 0 never lingers.
 
 Every event's future resolves when the broker confirms its message, or fails with
 `PublishFailed`: nothing is dropped silently.
 """
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ class _Pending:
 class _Lane:
     pending: deque[_Pending] = field(default_factory=deque)
     task: asyncio.Task[None] | None = None
+    more: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Publisher:
@@ -54,6 +56,7 @@ class Publisher:
         self._channel = channel
         self._names = names
         self._max = settings.coalesce_max_events
+        self._linger = settings.coalesce_window_ms / 1000
         self._exchange: AbstractExchange | None = None
         self._lanes: dict[str, _Lane] = {}
         self.messages_sent = 0
@@ -72,6 +75,8 @@ class Publisher:
         lane.pending.append(_Pending(encode(event), event.type, future))
         if lane.task is None:  # nothing in flight: the lane starts sending at once
             lane.task = asyncio.create_task(self._run_lane(event.session_id, lane))
+        elif len(lane.pending) >= self._max:
+            lane.more.set()
         return future
 
     async def publish(self, event: Event) -> None:
@@ -89,6 +94,8 @@ class Publisher:
         the next batch."""
         try:
             while lane.pending:
+                if self._linger and len(lane.pending) < self._max:
+                    await self._wait_for_more(lane)
                 await self._send(session_id, _take_batch(lane.pending, self._max))
                 await asyncio.sleep(0)  # producers woken by the confirm add to the next batch
         finally:
@@ -97,6 +104,11 @@ class Publisher:
                 lane.task = asyncio.create_task(self._run_lane(session_id, lane))
             else:
                 self._lanes.pop(session_id, None)
+
+    async def _wait_for_more(self, lane: _Lane) -> None:
+        lane.more.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(lane.more.wait(), self._linger)
 
     async def _send(self, session_id: str, batch: list[_Pending]) -> None:
         assert self._exchange is not None, "Publisher.start() was not awaited"

@@ -19,7 +19,8 @@ class BrokerSettings(BaseSettings):
     """Most AMQP messages a device's queue keeps; the oldest are dropped beyond (drop-head)."""
     queue_type: Literal["classic", "quorum"] = Field(default="classic", alias="QUEUE_TYPE")
     """`classic`, or `quorum` for a clustered broker (device and shared queues)."""
-    coalesce_window_ms: float = Field(default=5.0, ge=0, alias="COALESCE_WINDOW_MS")
-    """How long a publisher holds a session's events to send them as one message."""
+    coalesce_window_ms: float = Field(default=0.0, ge=0, alias="COALESCE_WINDOW_MS")
+    """Extra linger before a publisher sends a session's batch (0: send as soon as the
+    session's previous message is confirmed; events arriving meanwhile share one message)."""
     coalesce_max_events: int = Field(default=64, ge=1, alias="COALESCE_MAX_EVENTS")
     """Most events in one AMQP message."""
