@@ -1,21 +1,16 @@
 """`switchboard-worker`: the run worker process (SIGTERM stops it gracefully)."""
 
 import asyncio
-import logging
-import signal
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from pydantic import ValidationError
 from switchboard_events import broker_connection
 
 from .backend import AgentBackend, ScriptedBackend
 from .openai_backend import OpenAIBackend, openai_client
+from .process import run_process
 from .settings import WorkerSettings
 from .worker import RunWorker
-
-log = logging.getLogger("switchboard_orchestrator")
 
 
 @asynccontextmanager
@@ -50,22 +45,8 @@ async def serve(
             await worker.stop()
 
 
-async def _main(settings: WorkerSettings) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await serve(settings, stop, lambda worker: print("worker ready", flush=True))
-    log.info("worker stopped")
-
-
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
-        settings = WorkerSettings()
-    except ValidationError as exc:
-        sys.exit(f"switchboard-worker: bad settings: {exc}")
-    asyncio.run(_main(settings))
+    run_process("switchboard-worker", WorkerSettings, serve, "worker ready")
 
 
 if __name__ == "__main__":

@@ -1,20 +1,15 @@
 """`switchboard-tools`: the tool worker process (SIGTERM stops it)."""
 
 import asyncio
-import logging
-import signal
-import sys
 from collections.abc import Callable
 
-from pydantic import ValidationError
 from switchboard_events import broker_connection, names_from
 
+from ..process import run_process
 from ..settings import ToolSettings
 from .builtin import builtin_tools
 from .registry import ToolRegistry
 from .server import ToolServer
-
-log = logging.getLogger("switchboard_orchestrator.tools")
 
 
 async def serve(
@@ -34,22 +29,8 @@ async def serve(
             await server.stop()
 
 
-async def _main(settings: ToolSettings) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await serve(settings, stop, lambda server: print("tools ready", flush=True))
-    log.info("tool worker stopped")
-
-
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
-        settings = ToolSettings()
-    except ValidationError as exc:
-        sys.exit(f"switchboard-tools: bad settings: {exc}")
-    asyncio.run(_main(settings))
+    run_process("switchboard-tools", ToolSettings, serve, "tools ready")
 
 
 if __name__ == "__main__":
