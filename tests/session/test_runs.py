@@ -119,10 +119,14 @@ async def test_interrupt_cancels_active_run_then_starts_new(client, publish, tap
     assert await cancels.next_json() == {"run_id": first["run_id"], "session_id": sid}
     await end_run(publish, sid, first["run_id"], "cancelled")
     assert (await commands.next_json())["run_id"] == new.json()["run_id"]
-    rows = await fetch(
-        client.database_url, "SELECT status FROM runs WHERE id = $1", first["run_id"]
-    )
-    assert rows[0]["status"] == "cancelled"
+
+    async def first_cancelled() -> bool:  # the request goes out just before the commit
+        rows = await fetch(
+            client.database_url, "SELECT status FROM runs WHERE id = $1", first["run_id"]
+        )
+        return bool(rows[0]["status"] == "cancelled")
+
+    await wait_until(first_cancelled)
 
 
 async def test_cancel_endpoint(client, tap, names) -> None:

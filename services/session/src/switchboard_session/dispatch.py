@@ -42,10 +42,10 @@ async def submit(
         await runs.cancel_waiting(db, session.id, "interrupted")  # older waiting runs
         await ctx.broker.publish_cancel(str(session.active_run_id), session.id)
     message_id, run = await _store(db, session, sub)
-    if not busy:
-        await start_run(ctx, session, run)
     touch(session, ctx.settings.session_ttl_s)
     await db.flush()
+    # The echo goes out before the run request, so every device sees the user's message
+    # before the first event of its run (a fast worker answers within milliseconds).
     await ctx.broker.publish_event(
         make_event(
             "message",
@@ -55,6 +55,8 @@ async def submit(
             metadata=sub.metadata,
         )
     )
+    if not busy:
+        await start_run(ctx, session, run)
     return message_id, run.id
 
 
