@@ -7,7 +7,10 @@ engine answers; else the local servers (guest@127.0.0.1:5672, postgres@127.0.0.1
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+from switchboard_events import BrokerSettings, broker_connection, declare_topology, names_from
 
 LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 LOCAL_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -66,3 +69,48 @@ def with_database(url: str, name: str) -> str:
 def run_token() -> str:
     """A short id unique to this test run (names its database and broker prefix)."""
     return uuid.uuid4().hex[:10]
+
+
+async def _admin(admin_url: str, statement: str) -> None:
+    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(admin_url: str, prefix: str = "sb_test") -> AsyncIterator[str]:
+    """A new empty database (its URL), dropped on exit."""
+    name = f"{prefix}_{run_token()}"
+    await _admin(admin_url, f'CREATE DATABASE "{name}"')
+    try:
+        yield with_database(admin_url, name)
+    finally:
+        await _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.asynccontextmanager
+async def isolated_broker(amqp_url: str, prefix: str = "t") -> AsyncIterator[BrokerSettings]:
+    """Broker settings under a fresh name prefix, topology declared; shared names deleted on
+    exit. Device buffers live 60 s, so a run leaves no pile of durable queues behind (they make
+    a broker restart slow)."""
+    settings = BrokerSettings(
+        AMQP_URL=amqp_url, BROKER_PREFIX=f"{prefix}{run_token()}.", DEVICE_BUFFER_TTL_S=60
+    )
+    names = names_from(settings)
+    async with broker_connection(settings, "test-setup") as conn:
+        await declare_topology(await conn.channel(), names)
+    try:
+        yield settings
+    finally:
+        async with broker_connection(settings, "test-cleanup") as conn:
+            channel = await conn.channel()
+            for queue in (names.run_queue, names.tool_queue, names.persist_queue):
+                await channel.queue_delete(queue)
+            for exchange in (
+                names.events_exchange,
+                names.control_exchange,
+                names.commands_exchange,
+            ):
+                await channel.exchange_delete(exchange)

@@ -4,15 +4,12 @@ and two gateway processes. Tests that need an upstream that misbehaves use `stan
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import asyncpg
 import httpx
 import pytest
-from switchboard_events import BrokerSettings, broker_connection, declare_topology
-from switchboard_events.routing import names_from
+from switchboard_events import BrokerSettings
 
-from tests.conftest import _delete_shared, _dsn
 from tests.gateway.helpers import AUDIENCE, Emitter, Gateway, start_gateway, token
-from tests.infra import run_token, with_database
+from tests.infra import fresh_database, isolated_broker
 from tests.procs import ServiceProcess, free_port
 
 SESSION_ENV = {
@@ -58,41 +55,26 @@ class Stack:
 @pytest.fixture(scope="module")
 async def module_database(postgres_admin_url: str) -> AsyncIterator[str]:
     """A database for one test module (the session service migrates it on start)."""
-    name = f"sb_gw_{run_token()}"
-    admin = await asyncpg.connect(_dsn(postgres_admin_url))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield with_database(postgres_admin_url, name)
-    admin = await asyncpg.connect(_dsn(postgres_admin_url))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with fresh_database(postgres_admin_url, "sb_gw") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 async def stack(amqp_url: str, module_database: str) -> AsyncIterator[Stack]:
-    broker = BrokerSettings(
-        AMQP_URL=amqp_url, BROKER_PREFIX=f"g{run_token()}.", DEVICE_BUFFER_TTL_S=60
-    )
-    names = names_from(broker)
-    env = {
-        **SESSION_ENV,
-        "AMQP_URL": amqp_url,
-        "BROKER_PREFIX": broker.broker_prefix,
-        "DEVICE_BUFFER_TTL_S": "60",
-        "DATABASE_URL": module_database,
-    }
-    port = free_port()
-    session_url = f"http://127.0.0.1:{port}"
-    host = ["--host", "127.0.0.1", "--port", str(port)]
-    session = ServiceProcess("switchboard-session", host, env)
-    worker = ServiceProcess("switchboard-worker", [], env)
-    gateways: list[Gateway] = []
-    async with broker_connection(broker, "gateway-tests") as conn:
-        await declare_topology(await conn.channel(), names)
+    async with isolated_broker(amqp_url, "g") as broker:
+        env = {
+            **SESSION_ENV,
+            "AMQP_URL": amqp_url,
+            "BROKER_PREFIX": broker.broker_prefix,
+            "DEVICE_BUFFER_TTL_S": str(broker.device_buffer_ttl_s),
+            "DATABASE_URL": module_database,
+        }
+        port = free_port()
+        session_url = f"http://127.0.0.1:{port}"
+        host = ["--host", "127.0.0.1", "--port", str(port)]
+        session = ServiceProcess("switchboard-session", host, env)
+        worker = ServiceProcess("switchboard-worker", [], env)
+        gateways: list[Gateway] = []
         try:
             session.start()
             worker.start()
@@ -103,4 +85,3 @@ async def stack(amqp_url: str, module_database: str) -> AsyncIterator[Stack]:
         finally:
             for proc in [*(g.proc for g in gateways), worker, session]:
                 proc.stop()
-            await _delete_shared(await conn.channel(), names)
