@@ -40,6 +40,7 @@ def test_round_trip(event_type: str) -> None:
     again = parse_event(raw)
     assert again == event
     assert event_id(raw) == event.id
+    assert event_id(raw.decode()) == event.id
     wire = json.loads(raw)
     assert next(iter(wire)) == "id"
     assert set(wire) == {
@@ -112,3 +113,10 @@ def test_split_batch_without_parsing() -> None:
 def test_schema_file_is_current() -> None:
     path = Path(__file__).parents[2] / "docs" / "events.schema.json"
     assert path.read_text() == render(), "run `make schema` to regenerate docs/events.schema.json"
+
+
+def test_event_id_of_foreign_encodings() -> None:
+    assert event_id('{"type": "token", "id": "abc"}') == "abc"
+    for bad in ('{"type": "token"}', "[1, 2]", "not json"):
+        with pytest.raises(ValueError):
+            event_id(bad)

@@ -3,7 +3,7 @@
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,34 +37,29 @@ def process_env(broker: BrokerSettings, **env: Any) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def running_worker(settings: WorkerSettings) -> AsyncIterator[RunWorker]:
+async def _serving(serve: Any, settings: Any) -> AsyncIterator[Any]:
+    """`serve(settings, stop, on_ready)` in this process; what it was ready with, until exit."""
+    stop = asyncio.Event()
+    ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve(settings, stop, ready.set_result))
+    await asyncio.wait({task, ready}, timeout=TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()
+    try:
+        yield ready.result()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, TIMEOUT)
+
+
+def running_worker(settings: WorkerSettings) -> AbstractAsyncContextManager[RunWorker]:
     """A run worker in this process, stopped gracefully on exit."""
-    stop = asyncio.Event()
-    ready: asyncio.Future[RunWorker] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(serve_worker(settings, stop, ready.set_result))
-    await asyncio.wait({task, ready}, timeout=TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        task.result()
-    try:
-        yield ready.result()
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, TIMEOUT)
+    return _serving(serve_worker, settings)
 
 
-@asynccontextmanager
-async def running_tools(settings: ToolSettings) -> AsyncIterator[ToolServer]:
-    stop = asyncio.Event()
-    ready: asyncio.Future[ToolServer] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(serve_tools(settings, stop, ready.set_result))
-    await asyncio.wait({task, ready}, timeout=TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        task.result()
-    try:
-        yield ready.result()
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, TIMEOUT)
+def running_tools(settings: ToolSettings) -> AbstractAsyncContextManager[ToolServer]:
+    """A tool worker in this process, stopped on exit."""
+    return _serving(serve_tools, settings)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from .models import Event
 
 BATCH_CONTENT_TYPE = "application/x-ndjson"
 SINGLE_CONTENT_TYPE = "application/json"
-_ID_PREFIX = b'{"id":"'
+_ID_PREFIX = '{"id":"'
 
 
 def encode(event: Event) -> bytes:
@@ -27,13 +27,18 @@ def split_batch(body: bytes) -> list[bytes]:
     return [line for line in body.split(b"\n") if line]
 
 
-def event_id(raw: bytes) -> str:
-    """The `id` of an encoded event, read from its first bytes when it was encoded here."""
-    if raw.startswith(_ID_PREFIX):
-        end = raw.find(b'"', len(_ID_PREFIX))
+def event_id(raw: bytes | str) -> str:
+    """The `id` of an encoded event (bytes or text), read from its first characters when it was
+    encoded here, parsed otherwise; ValueError when it has none."""
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    if text.startswith(_ID_PREFIX):
+        end = text.find('"', len(_ID_PREFIX))
         if end > 0:
-            return raw[len(_ID_PREFIX) : end].decode()
-    value = json.loads(raw).get("id")
+            return text[len(_ID_PREFIX) : end]
+    try:
+        value = json.loads(text).get("id")
+    except AttributeError as exc:
+        raise ValueError("event is not a JSON object") from exc
     if not isinstance(value, str):
         raise ValueError("event has no string id")
     return value

@@ -14,13 +14,12 @@ import json
 import time
 
 from aio_pika.abc import AbstractIncomingMessage
+from switchboard_events import event_id
 
 from . import closes
 from .closes import Close
 from .connection import Connection
 from .window import AckWindow
-
-_ID_PREFIX = '{"id":"'
 
 
 async def send_events(conn: Connection) -> None:
@@ -94,16 +93,10 @@ async def _wait_for_room(conn: Connection, window: AckWindow, timeout: float) ->
 
 
 def _id_of(line: str) -> str:
-    """The event's id, read from the prefix our encoder writes; parsed only otherwise."""
-    if line.startswith(_ID_PREFIX):
-        end = line.find('"', len(_ID_PREFIX))
-        if end > 0:
-            return line[len(_ID_PREFIX) : end]
     try:
-        value = json.loads(line).get("id")
-    except (ValueError, AttributeError):
+        return event_id(line)
+    except ValueError:  # json.JSONDecodeError included: a foreign frame gets no ack entry id
         return ""
-    return value if isinstance(value, str) else ""
 
 
 def _without_own_typing(lines: list[str], client_id: str) -> list[str]:
