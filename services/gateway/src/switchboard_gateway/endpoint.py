@@ -68,11 +68,14 @@ async def serve(conn: Connection) -> None:
 
 
 def _prefetch(conn: Connection) -> int:
-    """AMQP messages in flight. With client acks the window, not the prefetch, must be what
-    fills first (a message holds at least one event), or a device that acks every half window
-    would wait for events the broker holds back until it acks."""
+    """AMQP messages in flight, derived so that no setting can stall a client: with client acks
+    the window (events), not the prefetch (messages), must fill first (a message holds at least
+    one event), or a device that acks every half window would wait for events the broker holds
+    back until it acks. (`window` is tested against None: an empty AckWindow is falsy.)"""
     settings = conn.hub.settings
-    return max(settings.prefetch, settings.ack_window) if conn.window else settings.prefetch
+    if conn.window is None:
+        return settings.prefetch
+    return max(settings.prefetch, settings.ack_window)
 
 
 async def _pump(conn: Connection) -> None:

@@ -27,7 +27,8 @@ class GatewaySettings(BrokerSettings, AuthSettings):
     slow_consumer_timeout_s: float = Field(default=10.0, gt=0, alias="SLOW_CONSUMER_TIMEOUT_S")
     """A send that does not complete, or an ack window full, this long closes the socket 4408."""
     prefetch: int = Field(default=16, ge=1, alias="PREFETCH")
-    """AMQP messages in flight per connection (each holds up to COALESCE_MAX_EVENTS events)."""
+    """AMQP messages in flight per `ack=auto` connection; an `ack=client` one takes
+    max(PREFETCH, ACK_WINDOW), so its event window always fills before the broker holds back."""
     max_bad_frames: int = Field(default=10, ge=1, alias="MAX_BAD_FRAMES")
     frame_rate_per_s: float = Field(default=20.0, gt=0, alias="FRAME_RATE_PER_S")
     frame_burst: int = Field(default=40, ge=1, alias="FRAME_BURST")
