@@ -128,10 +128,11 @@ async def test_flood_is_rate_limited_then_closed_4429(stack: Stack) -> None:
 
 async def test_abuse_never_crashes_or_leaks(stack: Stack) -> None:
     proc = psutil.Process(stack.a.proc.proc.pid)  # type: ignore[union-attr]
-    sid = await stack.session()
+    # 20 devices over two sessions: within MAX_DEVICES_PER_SESSION (16)
+    sids = [await stack.session(), await stack.session()]
 
     async def abuse(i: int) -> None:
-        ws, _ = await connect(stack.a, sid, f"c{i}")
+        ws, _ = await connect(stack.a, sids[i % 2], f"c{i}")
         for _ in range(9):
             await ws.send('{"type": "ack", "id": "nope"}')
         await ws.close()

@@ -74,15 +74,15 @@ async def test_identical_lookups_in_flight_share_one_call_and_nothing_is_cached(
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
         sessions = SessionService(http, "http://session")
-        alice = [asyncio.create_task(sessions.get_session("tok-a", "s1")) for _ in range(5)]
-        bob = asyncio.create_task(sessions.get_session("tok-b", "s1"))
+        alice = [asyncio.create_task(sessions.open_device("tok-a", "s1", "phone")) for _ in range(5)]
+        bob = asyncio.create_task(sessions.open_device("tok-b", "s1", "phone"))
         while len(calls) < 2:
             await asyncio.sleep(0.01)
         release.set()
         answers = await asyncio.gather(*alice, bob)
         assert {a.status for a in answers} == {200}
         assert sorted(calls) == ["Bearer tok-a", "Bearer tok-b"]  # never shared across tokens
-        await sessions.get_session("tok-a", "s1")
+        await sessions.open_device("tok-a", "s1", "phone")
         assert len(calls) == 3  # a later connect asks again
 
 

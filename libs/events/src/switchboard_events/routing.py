@@ -25,6 +25,27 @@ PERSISTED_TYPES: tuple[str, ...] = (
 )
 """Event types the session service stores (never the token firehose)."""
 
+PROGRESS_TYPES: tuple[str, ...] = (
+    "run_start",
+    "token",
+    "thinking",
+    "waiting",
+    "tool_call",
+    "tool_result",
+    "agent_switch",
+    "tts",
+    "warning",
+    "error",
+    "response",
+    "run_end",
+)
+"""Event types of a run that the run-progress queue folds into its catch-up state: every type a
+run publishes, so that the state's `seq` covers the run without holes."""
+
+CATCHUP_REQUEST = "catchup"
+"""AMQP `type` of a catch-up request on the run-progress queue (body `{"session_id"}`, with
+`reply_to` and `correlation_id`); the answer is `{"active_run": {...} | null}`."""
+
 
 class InvalidName(ValueError):
     """A session or client id that cannot be part of a queue name or routing key."""
@@ -66,6 +87,10 @@ class Names:
     @property
     def persist_queue(self) -> str:
         return f"{self.prefix}ai.session-store"
+
+    @property
+    def progress_queue(self) -> str:
+        return f"{self.prefix}ai.run-progress"
 
     def device_queue(self, session_id: str, client_id: str) -> str:
         check_name(session_id, "session_id")

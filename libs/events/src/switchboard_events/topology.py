@@ -5,7 +5,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
 
-from .routing import PERSISTED_TYPES, Names, device_queue_arguments
+from .routing import PERSISTED_TYPES, PROGRESS_TYPES, Names, device_queue_arguments
 from .settings import BrokerSettings
 
 RUN_KEY = "run"
@@ -37,6 +37,11 @@ async def declare_topology(
     store = await channel.declare_queue(names.persist_queue, durable=True, arguments=shared)
     for event_type in PERSISTED_TYPES:
         await store.bind(events, f"session.*.{event_type}")
+    progress = await channel.declare_queue(
+        names.progress_queue, durable=True, arguments=shared | {"x-single-active-consumer": True}
+    )
+    for event_type in PROGRESS_TYPES:
+        await progress.bind(events, f"session.*.{event_type}")
 
 
 async def declare_device_queue(

@@ -33,6 +33,8 @@ class Caller:
     expires_at: float
     mode: str
     agent_type: str
+    active_run_id: str | None = None
+    """The session's run in progress when the device was let in (catch-up asks for its state)."""
 
 
 class Connection:

@@ -1,13 +1,22 @@
-"""The gateway's own broker link: release requests on `ai.control` and the typing publisher.
+"""The gateway's own broker link: release requests on `ai.control`, catch-up requests, and the
+typing publisher.
 
 Every gateway listens on an exclusive auto-delete queue bound to `release.#`. A newcomer whose
 exclusive consume is refused publishes `release.<device queue>` with body
 `{"queue", "requester"}`; whoever holds that queue lets go (see hub.Hub.release).
+
+The same queue takes the answers to catch-up requests: `catch_up` puts `{"session_id"}` on the
+run-progress queue (reply_to this queue, a correlation id) and the session service answers with
+the session's `active_run` (see switchboard_session.progress).
 """
 
+import asyncio
+import itertools
 import json
 import logging
+import uuid
 from collections.abc import Callable
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import (
@@ -17,6 +26,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 from switchboard_events import Event, Names, Publisher
+from switchboard_events.routing import CATCHUP_REQUEST
 
 from .settings import GatewaySettings
 
@@ -35,6 +45,9 @@ class Control:
         self._publisher: Publisher | None = None
         self._channel: AbstractChannel | None = None
         self._connection: AbstractRobustConnection | None = None
+        self._reply_to = ""
+        self._waiting: dict[str, asyncio.Future[Any]] = {}
+        self._ids = itertools.count()
 
     async def start(self) -> None:
         self._connection = await aio_pika.connect_robust(
@@ -44,9 +57,13 @@ class Control:
         channel = await self._connection.channel(publisher_confirms=True)
         self._channel = channel
         self._exchange = await channel.get_exchange(self._names.control_exchange)
-        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        # a fixed name: the robust connection redeclares the same queue after a reconnect, so
+        # catch-up answers keep finding it
+        name = f"{self._names.prefix}ai.gateway.{uuid.uuid4().hex}"
+        queue = await channel.declare_queue(name, exclusive=True, auto_delete=True)
         await queue.bind(self._exchange, "release.#")
         await queue.consume(self._handle, no_ack=True)
+        self._reply_to = queue.name
         self._publisher = await Publisher(channel, self._names, self._settings).start()
 
     async def close(self) -> None:
@@ -68,7 +85,32 @@ class Control:
         assert self._publisher is not None, "control link not started"
         await self._publisher.publish(event)
 
+    async def catch_up(self, session_id: str, timeout: float) -> Any:
+        """The session's `active_run` (or None) covering every event routed before this call;
+        TimeoutError when the session service does not answer in time."""
+        assert self._channel is not None, "control link not started"
+        correlation = f"c{next(self._ids)}"
+        answer = asyncio.get_running_loop().create_future()
+        self._waiting[correlation] = answer
+        request = aio_pika.Message(
+            json.dumps({"session_id": session_id}).encode(),
+            content_type="application/json",
+            type=CATCHUP_REQUEST,
+            reply_to=self._reply_to,
+            correlation_id=correlation,
+            expiration=timeout,
+        )
+        try:
+            await self._channel.default_exchange.publish(request, self._names.progress_queue)
+            async with asyncio.timeout(timeout):
+                return await answer
+        finally:
+            self._waiting.pop(correlation, None)
+
     async def _handle(self, message: AbstractIncomingMessage) -> None:
+        if message.correlation_id is not None:
+            self._answered(message)
+            return
         try:
             body = json.loads(message.body)
             queue, requester = str(body["queue"]), str(body["requester"])
@@ -76,3 +118,12 @@ class Control:
             log.warning("ignoring malformed release %r", message.body[:200])
             return
         self._on_release(queue, requester)
+
+    def _answered(self, message: AbstractIncomingMessage) -> None:
+        waiter = self._waiting.get(message.correlation_id or "")
+        if waiter is None or waiter.done():
+            return
+        try:
+            waiter.set_result(json.loads(message.body).get("active_run"))
+        except (ValueError, AttributeError) as exc:
+            waiter.set_exception(exc)

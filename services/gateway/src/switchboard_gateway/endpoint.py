@@ -5,7 +5,9 @@ a gateway holds thousands of idle devices."""
 
 import asyncio
 import logging
+from typing import Any
 
+from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from . import closes, frames
@@ -53,8 +55,14 @@ async def serve(conn: Connection) -> None:
             hub.metrics.takeovers.inc()
         conn.consuming = True
         c = conn.caller
+        active_run = await _catch_up(conn, resumed)
         hello = frames.hello_frame(
-            c.session_id, c.client_id, resumed, hub.settings.heartbeat_s, hub.settings.ack_window
+            c.session_id,
+            c.client_id,
+            resumed,
+            hub.settings.heartbeat_s,
+            hub.settings.ack_window,
+            active_run,
         )
         await conn.send(hello)
         conn.watch_expiry()
@@ -65,6 +73,22 @@ async def serve(conn: Connection) -> None:
         conn.consuming = False
         conn.cancel_background()
         await conn.device.close()
+
+
+async def _catch_up(conn: Connection, resumed: bool) -> dict[str, Any] | None:
+    """The state of the session's run in progress, for a device whose buffer may lack its start:
+    a new buffer, or a run that was already active when the device came back. Asked after the
+    buffer is bound, so the state and the buffer together hold the whole run."""
+    if resumed and conn.caller.active_run_id is None:
+        return None
+    timeout = conn.hub.settings.catchup_timeout_s
+    try:
+        active_run: dict[str, Any] | None = await conn.hub.control.catch_up(
+            conn.caller.session_id, timeout
+        )
+    except (TimeoutError, AMQPError, ChannelInvalidStateError, ValueError) as exc:
+        raise Close(closes.TRY_AGAIN, "the run's catch-up state is not available") from exc
+    return active_run
 
 
 def _prefetch(conn: Connection) -> int:

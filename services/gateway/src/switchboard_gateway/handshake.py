@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from typing import Any
 
 from starlette.websockets import WebSocket
 from switchboard_events import InvalidName, check_name
@@ -13,7 +14,12 @@ from .connection import Caller
 from .settings import GatewaySettings
 from .upstream import SessionService, UpstreamUnavailable
 
-_BY_STATUS = {401: closes.UNAUTHENTICATED, 403: closes.FORBIDDEN, 404: closes.NOT_FOUND}
+_BY_STATUS = {
+    401: closes.UNAUTHENTICATED,
+    403: closes.FORBIDDEN,
+    404: closes.NOT_FOUND,
+    429: closes.RATE_LIMITED,
+}
 
 
 async def handshake(
@@ -34,7 +40,7 @@ async def handshake(
         raise Close(closes.BAD_FRAME, "ack must be auto or client")
     token = _bearer(ws) or await _auth_frame(ws, settings.auth_timeout_s)
     claims = check_token(token, settings)
-    mode, agent_type = await _check_session(sessions, token, session_id)
+    access = await _check_session(sessions, token, session_id, client_id)
     return Caller(
         session_id=session_id,
         client_id=client_id,
@@ -42,8 +48,9 @@ async def handshake(
         user_id=claims.user_id,
         token=token,
         expires_at=claims.expires_at,
-        mode=mode,
-        agent_type=agent_type,
+        mode=str(access.get("mode") or "text"),
+        agent_type=str(access.get("agent_type") or "personal"),
+        active_run_id=access.get("active_run_id"),
     )
 
 
@@ -81,15 +88,20 @@ async def _auth_frame(ws: WebSocket, timeout: float) -> str:
     return token
 
 
-async def _check_session(sessions: SessionService, token: str, session_id: str) -> tuple[str, str]:
+async def _check_session(
+    sessions: SessionService, token: str, session_id: str, client_id: str
+) -> dict[str, Any]:
+    """The session service's `DeviceAccess` for this device, or Close."""
     try:
-        answer = await sessions.get_session(token, session_id)
+        answer = await sessions.open_device(token, session_id, client_id)
     except UpstreamUnavailable as exc:
         raise Close(closes.TRY_AGAIN, "session service unavailable") from exc
     if answer.status in _BY_STATUS:
-        raise Close(_BY_STATUS[answer.status], "session check refused")
+        raise Close(_BY_STATUS[answer.status], answer.error()[1] or "session check refused")
+    if answer.status >= 500:
+        raise Close(closes.TRY_AGAIN, f"session check failed ({answer.status})")
     if not answer.ok or not isinstance(answer.body, dict):
         raise Close(closes.INTERNAL, f"session check failed ({answer.status})")
     if answer.body.get("status") == "ended":
         raise Close(closes.SESSION_ENDED, "session ended")
-    return str(answer.body.get("mode") or "text"), str(answer.body.get("agent_type") or "personal")
+    return answer.body

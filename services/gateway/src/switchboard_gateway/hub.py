@@ -76,9 +76,6 @@ class Hub:
     def live_connections(self) -> int:
         return len(self._live)
 
-    def live_for(self, user_id: str) -> int:
-        return sum(1 for c in self._live if c.caller.user_id == user_id)
-
     def release(self, queue: str, requester: str) -> None:
         """A newer connection wants `queue`: every consuming holder here closes with 4409."""
         for conn in list(self._by_queue.get(queue, ())):

@@ -1,15 +1,12 @@
 """The REST half of the public URL: forwarded to the session service with the caller's headers."""
 
-import json
 import logging
 
 import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from switchboard_events.auth import AuthError, verify_token
 
 from .hub import Hub
-from .settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
@@ -67,34 +64,8 @@ def relay(answer: httpx.Response) -> Response:
 @router.api_route("/ai/sessions", methods=_METHODS)
 @router.api_route("/ai/sessions/{rest:path}", methods=_METHODS)
 @router.api_route("/ai/dev/token", methods=_METHODS)
+@router.api_route("/ai/stats", methods=["GET"])
 async def proxied(request: Request) -> Response:
     """Forwarded as is to the session service."""
     answer = await forward(request)
     return answer if isinstance(answer, JSONResponse) else relay(answer)
-
-
-@router.get("/ai/stats")
-async def stats(request: Request) -> Response:
-    """The session service's counts plus this replica's live connections."""
-    answer = await forward(request)
-    if isinstance(answer, JSONResponse) or answer.status_code != 200:
-        return answer if isinstance(answer, JSONResponse) else relay(answer)
-    try:
-        body = answer.json()
-    except ValueError:
-        return relay(answer)
-    hub: Hub = request.app.state.hub
-    if isinstance(body, dict):
-        body["live_connections"] = hub.live_for(_user_of(request, hub.settings) or "")
-        body["gateway_live_connections"] = hub.live_connections
-    return Response(json.dumps(body), media_type="application/json")
-
-
-def _user_of(request: Request, settings: GatewaySettings) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    try:
-        return verify_token(token.strip(), settings).user_id
-    except AuthError:
-        return None

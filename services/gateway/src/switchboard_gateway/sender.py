@@ -43,6 +43,8 @@ async def send_events(conn: Connection) -> None:
         if lines:
             metrics.events.inc(len(lines))
             metrics.observe_latency(lines[-1], time.time())
+        if message.routing_key and message.routing_key.endswith(".session_end"):
+            raise Close(closes.SESSION_ENDED, "session ended")
 
 
 async def _send_auto(conn: Connection, message: AbstractIncomingMessage, lines: list[str]) -> None:

@@ -26,6 +26,9 @@ class GatewaySettings(BrokerSettings, AuthSettings):
     max_frame_bytes: int = Field(default=64 * 1024, ge=1024, alias="MAX_FRAME_BYTES")
     slow_consumer_timeout_s: float = Field(default=10.0, gt=0, alias="SLOW_CONSUMER_TIMEOUT_S")
     """A send that does not complete, or an ack window full, this long closes the socket 4408."""
+    catchup_timeout_s: float = Field(default=5.0, gt=0, alias="CATCHUP_TIMEOUT_S")
+    """How long a connect waits for the session service's catch-up state of a run in progress
+    before it closes 1013 (try again)."""
     prefetch: int = Field(default=16, ge=1, alias="PREFETCH")
     """AMQP messages in flight per `ack=auto` connection; an `ack=client` one takes
     max(PREFETCH, ACK_WINDOW), so its event window always fills before the broker holds back."""

@@ -32,22 +32,24 @@ class SessionService:
     def __init__(self, http: httpx.AsyncClient, base_url: str) -> None:
         self._http = http
         self._base = base_url.rstrip("/")
-        self._lookups: dict[tuple[str, str], asyncio.Future[Answer]] = {}
+        self._lookups: dict[tuple[str, str, str], asyncio.Future[Answer]] = {}
 
-    async def get_session(self, token: str, session_id: str) -> Answer:
-        """The session as the token's owner sees it. Identical lookups in flight at the same
-        moment (many devices of one user connecting at once) share one call; nothing is kept
-        after the answer arrives, so each later connect asks again."""
-        key = (token, session_id)
+    async def open_device(self, token: str, session_id: str, client_id: str) -> Answer:
+        """May this token's owner connect this device? The session's status, mode, agent and
+        active run (no history). Identical lookups in flight at the same moment (a reconnect
+        storm) share one call; nothing is kept after the answer arrives."""
+        key = (token, session_id, client_id)
         shared = self._lookups.get(key)
         if shared is not None:
             return await asyncio.shield(shared)
-        lookup = asyncio.ensure_future(self._call("GET", f"/ai/sessions/{session_id}", token))
+        path = f"/ai/sessions/{session_id}/devices"
+        call = self._call("POST", path, token, json={"client_id": client_id})
+        lookup = asyncio.ensure_future(call)
         self._lookups[key] = lookup
         lookup.add_done_callback(lambda done: self._forget(key, done))
         return await asyncio.shield(lookup)
 
-    def _forget(self, key: tuple[str, str], done: "asyncio.Future[Answer]") -> None:
+    def _forget(self, key: tuple[str, str, str], done: "asyncio.Future[Answer]") -> None:
         self._lookups.pop(key, None)
         if not done.cancelled():
             done.exception()  # retrieved here: its callers may all have been cancelled

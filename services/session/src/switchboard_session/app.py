@@ -1,6 +1,7 @@
 """`create_app(settings)`: the FastAPI app; its lifespan opens and closes every connection."""
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -9,6 +10,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from switchboard_events import PublishFailed, names_from
 
+from . import progress
 from .broker import BrokerLink
 from .context import Context
 from .database import make_engine, make_sessionmaker
@@ -68,7 +70,10 @@ async def _background(ctx: Context) -> None:
     """Consume events (retrying until the broker answers); migrate, then sweep."""
     persister = Persister(ctx)
     async with asyncio.TaskGroup() as group:
-        group.create_task(ctx.broker.run(persister, ctx.settings.persist_prefetch))
+        consume_progress = functools.partial(progress.consume, ctx)
+        group.create_task(
+            ctx.broker.run(persister, ctx.settings.persist_prefetch, consume_progress)
+        )
         group.create_task(_migrate_then_sweep(ctx))
 
 

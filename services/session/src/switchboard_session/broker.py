@@ -8,7 +8,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractRobustConnection,
+)
 from switchboard_events import (
     BrokerSettings,
     Event,
@@ -24,6 +29,8 @@ from .errors import ApiError
 
 log = logging.getLogger(__name__)
 MessageHandler = Callable[[AbstractIncomingMessage], Awaitable[None]]
+ProgressConsumer = Callable[[AbstractChannel], Awaitable[None]]
+"""Consumes the run-progress queue on the channel it is given, until cancelled."""
 
 
 class BrokerLink:
@@ -44,13 +51,19 @@ class BrokerLink:
         conn = self._connection
         return conn is not None and not conn.is_closed and conn.connected.is_set()
 
-    async def run(self, handler: MessageHandler, prefetch: int) -> None:
-        """Connect, declare, consume `persist_queue` with `handler`; retry until cancelled."""
+    async def run(
+        self, handler: MessageHandler, prefetch: int, progress: ProgressConsumer | None = None
+    ) -> None:
+        """Connect, declare, consume `persist_queue` with `handler` (and the run-progress queue
+        with `progress`, on a channel of its own); retry until cancelled."""
         while True:
             try:
                 async with broker_connection(self.settings, "switchboard-session") as conn:
                     await self._setup(conn, handler, prefetch)
-                    await asyncio.Future()  # the robust connection reconnects by itself
+                    if progress is None:
+                        await asyncio.Future()  # the robust connection reconnects by itself
+                    else:
+                        await progress(await conn.channel())
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - retry on any connection failure
@@ -97,6 +110,13 @@ class BrokerLink:
         body = {"run_id": run_id, "session_id": session_id}
         await self._control.publish(_json_message(body), self.names.cancel_key(run_id))
 
+    async def live_devices(self, devices: list[tuple[str, str]]) -> int:
+        """How many of these (session id, client id) devices are connected now."""
+        self.require()
+        assert self._connection is not None
+        queues = [self.names.device_queue(sid, cid) for sid, cid in devices]
+        return await count_consumed(self._connection, queues)
+
     async def declare_device(self, session_id: str, client_id: str) -> None:
         self.require()
         assert self._channel is not None
@@ -109,3 +129,22 @@ def _json_message(body: dict[str, Any]) -> aio_pika.Message:
         content_type="application/json",
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
     )
+
+
+async def count_consumed(conn: AbstractRobustConnection, queues: list[str]) -> int:
+    """How many of these queues have a consumer now (a device connected to any gateway): a
+    passive declare each; a missing queue closes the probe channel, so it is reopened."""
+    count = 0
+    channel = await conn.channel(publisher_confirms=False)
+    try:
+        for name in queues:
+            try:
+                queue = await channel.declare_queue(name, passive=True)
+            except aio_pika.exceptions.ChannelClosed:
+                channel = await conn.channel(publisher_confirms=False)
+                continue
+            count += 1 if queue.declaration_result.consumer_count else 0
+    finally:
+        if not channel.is_closed:
+            await channel.close()
+    return count

@@ -96,11 +96,27 @@ class Run(BaseModel):
     ended_at: datetime | None = None
 
 
+class ActiveRun(Run):
+    """The run in progress and its state so far (catch-up for devices that join mid-run)."""
+
+    run_id: str
+    """Same as `id`."""
+    seq: int
+    """The state covers the run's events 1..seq; later ones arrive live."""
+    agent_type: str
+    text: str
+    """The concatenated `token` events 1..seq."""
+    tool_calls: list[dict[str, Any]]
+    """`{"call_id", "tool_name", "parameters"}`, with `result` or `error` once it came."""
+
+
 class SessionDetail(Session):
     messages: list[Message]
-    active_run: Run | None
+    active_run: ActiveRun | None
     queued_runs: int = 0
     """Runs waiting for the active one to end (`on_busy: enqueue`/`interrupt`)."""
+    messages_before: int | None = None
+    """Older messages exist: pass this as `before` for the page preceding `messages`."""
 
 
 class SessionPage(BaseModel):
@@ -124,6 +140,21 @@ class Stats(BaseModel):
     active_sessions: int
     messages: int
     runs: int
+    live_connections: int
+    """The caller's devices connected now, on every gateway replica."""
+
+
+class OpenDevice(_Strict):
+    client_id: str = Field(default="default", pattern=NAME_PATTERN)
+
+
+class DeviceAccess(BaseModel):
+    """What a gateway needs to let a device in (no history: cheap on every connect)."""
+
+    status: Literal["active", "ended"]
+    mode: Literal["text", "voice"]
+    agent_type: str
+    active_run_id: str | None
 
 
 class Health(BaseModel):

@@ -46,6 +46,16 @@ class SessionSettings(BaseSettings):
     """When set (e.g. `wss://chat.example.com`), `ws_url` is absolute."""
     persist_prefetch: int = Field(default=64, ge=1, alias="PERSIST_PREFETCH")
     """Unacked events the persistence consumer holds."""
+    max_devices_per_session: int = Field(default=16, ge=1, alias="MAX_DEVICES_PER_SESSION")
+    """Devices (`client_id`s, each with its own buffer) one session may have; a new one beyond
+    is refused (REST 429 `too_many_devices`, WebSocket close 4429)."""
+    max_devices_per_user: int = Field(default=64, ge=1, alias="MAX_DEVICES_PER_USER")
+    """Devices one user may have over all their active sessions."""
+    progress_flush_ms: float = Field(default=100, gt=0, alias="PROGRESS_FLUSH_MS")
+    """How often in-progress runs' catch-up state (`active_run`) is written to Postgres (a
+    catch-up request flushes at once)."""
+    progress_prefetch: int = Field(default=2000, ge=1, alias="PROGRESS_PREFETCH")
+    """Unacked messages the run-progress consumer holds between flushes."""
     broker_retry_s: float = Field(default=1.0, gt=0, alias="BROKER_RETRY_S")
     """Pause between attempts to (re)connect to the broker."""
     broker: BrokerSettings = Field(default_factory=BrokerSettings)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -92,6 +93,14 @@ class RunRow(Base):
     """When the run request went to the workers (null while it waits its turn)."""
     started_at: Mapped[datetime | None] = mapped_column(Stamp)
     ended_at: Mapped[datetime | None] = mapped_column(Stamp)
+    progress_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """The last `seq` of this run folded into the progress columns (progress.py)."""
+    progress_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    """The concatenated `token` events 1..progress_seq."""
+    progress_tool_calls: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, default=list, server_default=text("'[]'::jsonb")
+    )
+    progress_agent_type: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditRow(Base):

@@ -1,6 +1,6 @@
 """Rows to API bodies."""
 
-from .schemas import Message, Run, Session, SessionDetail, ToolData
+from .schemas import ActiveRun, Message, Run, Session, SessionDetail, ToolData
 from .settings import SessionSettings
 from .tables import MessageRow, RunRow, SessionRow
 
@@ -49,16 +49,29 @@ def run_view(row: RunRow) -> Run:
     )
 
 
+def active_run_view(row: RunRow, session: SessionRow) -> ActiveRun:
+    return ActiveRun(
+        **run_view(row).model_dump(),
+        run_id=row.id,
+        seq=row.progress_seq,
+        agent_type=row.progress_agent_type or session.agent_type,
+        text=row.progress_text,
+        tool_calls=row.progress_tool_calls,
+    )
+
+
 def detail_view(
     row: SessionRow,
     settings: SessionSettings,
     messages: list[MessageRow],
     active: RunRow | None,
     queued: int,
+    older: int | None = None,
 ) -> SessionDetail:
     return SessionDetail(
         **session_view(row, settings).model_dump(),
         messages=[message_view(m) for m in messages],
-        active_run=run_view(active) if active else None,
+        active_run=active_run_view(active, row) if active else None,
         queued_runs=queued,
+        messages_before=older,
     )

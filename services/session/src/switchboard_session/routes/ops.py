@@ -10,6 +10,7 @@ from ..database import database_ok
 from ..deps import ContextDep, UserDep
 from ..errors import ErrorResponse
 from ..schemas import DevToken, DevTokenRequest, Health, Stats
+from ..store import devices
 from ..tables import MessageRow, RunRow, SessionRow
 
 router = APIRouter(tags=["operations"])
@@ -32,7 +33,8 @@ async def health(ctx: ContextDep) -> JSONResponse:
 
 @router.get("/ai/stats", response_model=Stats, responses={401: {"model": ErrorResponse}})
 async def stats(user: UserDep, ctx: ContextDep) -> Stats:
-    """Counts for the caller (the gateway adds its live connections)."""
+    """Counts for the caller; `live_connections` counts their connected devices on every gateway
+    replica (a device's buffer queue has a consumer while it is connected)."""
     mine = select(SessionRow.id).where(SessionRow.user_id == user).scalar_subquery()
     async with ctx.sessions.begin() as db:
         total = await db.scalar(select(func.count()).where(SessionRow.user_id == user))
@@ -41,12 +43,14 @@ async def stats(user: UserDep, ctx: ContextDep) -> Stats:
         )
         msgs = await db.scalar(select(func.count()).where(MessageRow.session_id.in_(mine)))
         nruns = await db.scalar(select(func.count()).where(RunRow.session_id.in_(mine)))
+        owned = await devices.of_user(db, user)
     return Stats(
         user_id=user,
         sessions=total or 0,
         active_sessions=active or 0,
         messages=msgs or 0,
         runs=nruns or 0,
+        live_connections=await ctx.broker.live_devices(owned),
     )
 
 

@@ -8,10 +8,14 @@ from ..deps import ContextDep, UserDep, client_ip
 from ..errors import ErrorResponse
 from ..lifecycle import create_session, end_session
 from ..limits import limit
-from ..schemas import CreateSession, Session, SessionDetail, SessionPage
-from ..store import messages, runs
+from ..schemas import CreateSession, DeviceAccess, OpenDevice, Session, SessionDetail, SessionPage
+from ..store import devices, messages, runs
 from ..store.sessions import get_owned, list_owned
 from ..views import detail_view, session_view
+
+DEFAULT_PAGE = 100
+MAX_PAGE = 500
+"""Most messages one `GET /ai/sessions/{id}` returns (`messages_limit`)."""
 
 router = APIRouter(prefix="/ai/sessions", tags=["sessions"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -43,14 +47,39 @@ async def list_sessions(
 
 
 @router.get("/{session_id}", response_model=SessionDetail, responses=ERRORS)
-async def get_session(session_id: str, user: UserDep, ctx: ContextDep) -> SessionDetail:
-    """The session with its ordered conversation and its active run."""
+async def get_session(
+    session_id: str,
+    user: UserDep,
+    ctx: ContextDep,
+    messages_limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> SessionDetail:
+    """The session with a page of its conversation (the newest `messages_limit` messages with
+    `seq < before`, oldest first; `messages_before` pages further back) and its active run."""
     async with ctx.sessions.begin() as db:
         row = await get_owned(db, user, session_id)
-        history = await messages.history(db, row.id)
+        history, older = await messages.history(db, row.id, messages_limit, before)
         active = await runs.active_run(db, row)
         queued = await runs.count_waiting(db, row.id)
-    return detail_view(row, ctx.settings, history, active, queued)
+    return detail_view(row, ctx.settings, history, active, queued, older)
+
+
+@router.post("/{session_id}/devices", response_model=DeviceAccess, responses=ERRORS)
+async def open_device(
+    session_id: str, body: OpenDevice, user: UserDep, ctx: ContextDep
+) -> DeviceAccess:
+    """A device is about to connect (the gateway asks on every WebSocket connect): the session's
+    status and active run, no history; a new `client_id` is registered within the caps."""
+    async with ctx.sessions.begin() as db:
+        row = await get_owned(db, user, session_id)
+        if row.status == "active" and body.client_id not in row.client_ids:
+            await devices.register(db, ctx.settings, row, body.client_id)
+        return DeviceAccess(
+            status="ended" if row.status == "ended" else "active",
+            mode="voice" if row.mode == "voice" else "text",
+            agent_type=row.agent_type,
+            active_run_id=row.active_run_id,
+        )
 
 
 @router.delete("/{session_id}", status_code=204, response_class=Response, responses=ERRORS)

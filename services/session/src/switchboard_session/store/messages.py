@@ -50,6 +50,16 @@ async def add_message(
     return (await db.execute(query)).scalar_one_or_none() is not None
 
 
-async def history(db: AsyncSession, session_id: str) -> list[MessageRow]:
-    query = select(MessageRow).where(MessageRow.session_id == session_id).order_by(MessageRow.seq)
-    return list((await db.execute(query)).scalars())
+async def history(
+    db: AsyncSession, session_id: str, limit: int, before: int | None = None
+) -> tuple[list[MessageRow], int | None]:
+    """The newest `limit` messages with `seq < before` (all when None), oldest first, and the
+    `before` of the page preceding them (None when they start the conversation)."""
+    query = select(MessageRow).where(MessageRow.session_id == session_id)
+    if before is not None:
+        query = query.where(MessageRow.seq < before)
+    query = query.order_by(MessageRow.seq.desc()).limit(limit + 1)
+    rows = list((await db.execute(query)).scalars())
+    older = len(rows) > limit
+    page = rows[:limit][::-1]
+    return page, (page[0].seq if older and page else None)

@@ -1,0 +1,212 @@
+"""Catch-up state of in-progress runs, for devices that join mid-run (`active_run`).
+
+The run-progress queue gets every event of every run (`PROGRESS_TYPES`); one consumer across
+all replicas (single active consumer) folds them, in order, into the run's `progress_*` columns:
+the text so far, the tool calls, the agent and the last `seq` folded. Writes are batched: one
+transaction per flush (every PROGRESS_FLUSH_MS, or at once when a catch-up request waits), then
+one ack (`multiple`) for everything the flush covered. Folding is idempotent by `seq`, so a
+redelivery after a crash changes nothing.
+
+A gateway asks for a session's state by putting a request (`reply_to`, `correlation_id`, body
+`{"session_id"}`) on this same queue after it has bound the device's queue: every event routed
+before the bind is ahead of the request here, so the answer covers all that the device's buffer
+lacks, and the buffer holds everything after it (docs/internals.md, "Catch-up").
+"""
+
+import asyncio
+import json
+import logging
+import math
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from sqlalchemy import select
+from switchboard_events.routing import CATCHUP_REQUEST
+
+from .context import Context
+from .tables import RunRow, SessionRow
+from .views import active_run_view
+
+log = logging.getLogger(__name__)
+
+
+class ProgressFolder:
+    """Consumer callback plus the flush loop; one per broker connection."""
+
+    def __init__(self, ctx: Context, channel: AbstractChannel) -> None:
+        self.ctx = ctx
+        self.channel = channel
+        self._runs: dict[str, list[dict[str, Any]]] = {}
+        self._requests: list[AbstractIncomingMessage] = []
+        self._last: AbstractIncomingMessage | None = None
+        self._pending = asyncio.Event()
+        self._urgent = asyncio.Event()
+
+    async def __call__(self, message: AbstractIncomingMessage) -> None:
+        """Take one delivery (no await before it is recorded: deliveries stay in order)."""
+        self._last = message
+        if message.type == CATCHUP_REQUEST:
+            self._requests.append(message)
+            self._urgent.set()
+        else:
+            for event in _run_events(message.body):
+                self._runs.setdefault(event["run_id"], []).append(event)
+        self._pending.set()
+
+    async def run(self) -> None:
+        """Flush what arrived, at most every PROGRESS_FLUSH_MS (at once for a request)."""
+        interval = self.ctx.settings.progress_flush_ms / 1000
+        while True:
+            await self._pending.wait()
+            try:
+                async with asyncio.timeout(interval):
+                    await self._urgent.wait()
+            except TimeoutError:
+                pass
+            self._pending.clear()
+            self._urgent.clear()
+            await self._flush_or_retry()
+
+    async def _flush_or_retry(self) -> None:
+        runs, requests, last = self._runs, self._requests, self._last
+        self._runs, self._requests, self._last = {}, [], None
+        try:
+            if runs:
+                await self._fold(runs)
+            for request in requests:
+                await self._answer(request)
+            if last is not None:
+                await last.ack(multiple=True)
+        except Exception as exc:  # noqa: BLE001 - keep the deliveries; try again shortly
+            log.warning("run progress not stored (%r); retrying", exc)
+            for run_id, events in runs.items():
+                self._runs[run_id] = events + self._runs.get(run_id, [])
+            self._requests = requests + self._requests
+            self._last = self._last or last
+            self._pending.set()
+            await asyncio.sleep(self.ctx.settings.broker_retry_s)
+
+    async def _fold(self, runs: dict[str, list[dict[str, Any]]]) -> None:
+        async with self.ctx.sessions.begin() as db:
+            query = select(RunRow).where(RunRow.id.in_(list(runs))).with_for_update()
+            for row in (await db.execute(query)).scalars():
+                fold(row, runs[row.id])
+
+    async def _answer(self, request: AbstractIncomingMessage) -> None:
+        """Reply with the session's active run as of now (everything before is folded)."""
+        if not request.reply_to:
+            return
+        try:
+            session_id = str(json.loads(request.body)["session_id"])
+        except (ValueError, KeyError, TypeError):
+            session_id = ""
+        async with self.ctx.sessions.begin() as db:
+            session = await db.get(SessionRow, session_id) if session_id else None
+            run = (
+                await db.get(RunRow, session.active_run_id)
+                if session and session.active_run_id
+                else None
+            )
+            active = (
+                active_run_view(run, session).model_dump(mode="json") if run and session else None
+            )
+        body = json.dumps({"active_run": active}).encode()
+        reply = aio_pika.Message(
+            body, content_type="application/json", correlation_id=request.correlation_id
+        )
+        await self.channel.default_exchange.publish(reply, request.reply_to)
+
+
+def fold(row: RunRow, events: list[dict[str, Any]]) -> None:
+    """Fold events (in publish order) into the run's progress; those already folded are skipped."""
+    seq = row.progress_seq
+    text = [row.progress_text]
+    tools = [dict(call) for call in row.progress_tool_calls]
+    agent = row.progress_agent_type
+    for event in events:
+        if event["seq"] <= seq:
+            continue
+        seq = event["seq"]
+        agent = event["agent_type"] or agent
+        data = event["data"]
+        if event["type"] == "token":
+            text.append(_clean(data.get("token", "")))
+        elif event["type"] == "tool_call":
+            tools.append(_clean({k: data.get(k) for k in ("call_id", "tool_name", "parameters")}))
+        elif event["type"] == "tool_result":
+            _attach_result(tools, data)
+    row.progress_seq = seq
+    row.progress_text = "".join(text)
+    row.progress_tool_calls = tools
+    row.progress_agent_type = agent
+
+
+def _attach_result(tools: list[dict[str, Any]], data: dict[str, Any]) -> None:
+    for call in tools:
+        if call.get("call_id") == data.get("call_id"):
+            for key in ("result", "error"):
+                if key in data:
+                    call[key] = _clean(data[key])
+
+
+def _run_events(body: bytes) -> list[dict[str, Any]]:
+    """The run events of one AMQP message (a batch is newline-delimited); others skipped."""
+    events = []
+    for line in body.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            event = {
+                "run_id": str(raw["run_id"]),
+                "seq": int(raw["seq"]),
+                "type": str(raw["type"]),
+                "agent_type": raw.get("agent_type")
+                if isinstance(raw.get("agent_type"), str)
+                else None,
+                "data": raw.get("data") if isinstance(raw.get("data"), dict) else {},
+            }
+        except (ValueError, KeyError, TypeError, RecursionError):
+            log.warning("run progress: skipping an unreadable event %r", line[:200])
+            continue
+        if raw.get("run_id") is not None:
+            events.append(event)
+    return events
+
+
+def _clean(value: Any, depth: int = 0) -> Any:
+    """What Postgres can store: no NUL, no lone surrogates, bounded nesting."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    if depth > 32:
+        return None
+    if isinstance(value, dict):
+        return {_clean(str(k)): _clean(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v, depth + 1) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+async def consume(ctx: Context, channel: AbstractChannel) -> None:
+    """Consume the run-progress queue on `channel` and flush, until the channel or task ends."""
+    await channel.set_qos(prefetch_count=ctx.settings.progress_prefetch)
+    folder = ProgressFolder(ctx, channel)
+    queue = await channel.get_queue(ctx.broker.names.progress_queue, ensure=False)
+    closed = asyncio.Event()
+    channel.close_callbacks.add(lambda *_: closed.set())
+    flushing = asyncio.create_task(folder.run())
+    try:
+        await queue.consume(folder)
+        watching = asyncio.create_task(closed.wait())
+        await asyncio.wait([flushing, watching], return_when=asyncio.FIRST_COMPLETED)
+        watching.cancel()
+        if flushing.done():
+            flushing.result()
+    finally:
+        flushing.cancel()
+        if not channel.is_closed:
+            await channel.close()
+    raise ConnectionError("run-progress channel closed")

@@ -1,0 +1,48 @@
+"""A session's devices (`client_ids`): registered on first connect, capped per session and user."""
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..errors import ApiError
+from ..settings import SessionSettings
+from ..tables import SessionRow
+from .sessions import lock_session
+
+
+async def register(
+    db: AsyncSession, settings: SessionSettings, session: SessionRow, client_id: str
+) -> None:
+    """Add `client_id` to the session's devices; 429 `too_many_devices` over a cap."""
+    locked = await lock_session(db, session.id)
+    if locked is None or client_id in locked.client_ids:
+        return
+    if len(locked.client_ids) >= settings.max_devices_per_session:
+        raise ApiError(
+            429,
+            "too_many_devices",
+            f"a session may have {settings.max_devices_per_session} devices "
+            "(MAX_DEVICES_PER_SESSION)",
+        )
+    if await count_for_user(db, session.user_id) >= settings.max_devices_per_user:
+        raise ApiError(
+            429,
+            "too_many_devices",
+            f"a user may have {settings.max_devices_per_user} devices over their active "
+            "sessions (MAX_DEVICES_PER_USER)",
+        )
+    locked.client_ids = [*locked.client_ids, client_id]
+
+
+async def count_for_user(db: AsyncSession, user_id: str) -> int:
+    query = select(func.coalesce(func.sum(func.cardinality(SessionRow.client_ids)), 0)).where(
+        SessionRow.user_id == user_id, SessionRow.status == "active"
+    )
+    return int((await db.execute(query)).scalar_one())
+
+
+async def of_user(db: AsyncSession, user_id: str) -> list[tuple[str, str]]:
+    """(session id, client id) of every device of the user's active sessions."""
+    query = select(SessionRow.id, SessionRow.client_ids).where(
+        SessionRow.user_id == user_id, SessionRow.status == "active"
+    )
+    return [(sid, cid) for sid, cids in (await db.execute(query)).all() for cid in cids]
