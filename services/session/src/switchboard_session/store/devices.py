@@ -6,14 +6,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..errors import ApiError
 from ..settings import SessionSettings
 from ..tables import SessionRow
-from .sessions import lock_session
 
 
 async def register(
     db: AsyncSession, settings: SessionSettings, session: SessionRow, client_id: str
 ) -> None:
     """Add `client_id` to the session's devices; 429 `too_many_devices` over a cap."""
-    locked = await lock_session(db, session.id)
+    query = (
+        select(SessionRow)
+        .where(SessionRow.id == session.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)  # the caller's copy may be stale
+    )
+    locked = (await db.execute(query)).scalar_one_or_none()
     if locked is None or client_id in locked.client_ids:
         return
     if len(locked.client_ids) >= settings.max_devices_per_session:
