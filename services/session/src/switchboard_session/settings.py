@@ -46,6 +46,12 @@ class SessionSettings(BaseSettings):
     """When set (e.g. `wss://chat.example.com`), `ws_url` is absolute."""
     persist_prefetch: int = Field(default=64, ge=1, alias="PERSIST_PREFETCH")
     """Unacked events the persistence consumer holds."""
+    persist_max_tries: int = Field(default=5, ge=1, alias="PERSIST_MAX_TRIES")
+    """Tries of a message that fails for a transient reason before it is dead-lettered (a
+    database outage is waited out without counting; bad data is dead-lettered at once)."""
+    audio_retention_s: float = Field(default=0, ge=0, alias="AUDIO_RETENTION_S")
+    """How long a run's uploaded audio is kept after the run ended (0: cleared when its
+    `run_end` is stored; the sweeper clears the rest)."""
     broker_retry_s: float = Field(default=1.0, gt=0, alias="BROKER_RETRY_S")
     """Pause between attempts to (re)connect to the broker."""
     broker: BrokerSettings = Field(default_factory=BrokerSettings)

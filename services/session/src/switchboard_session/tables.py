@@ -13,6 +13,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -92,6 +93,10 @@ class RunRow(Base):
     """When the run request went to the workers (null while it waits its turn)."""
     started_at: Mapped[datetime | None] = mapped_column(Stamp)
     ended_at: Mapped[datetime | None] = mapped_column(Stamp)
+
+    __table_args__ = (
+        Index("ix_runs_audio_kept", "ended_at", postgresql_where=text("audio_b64 IS NOT NULL")),
+    )
 
 
 class AuditRow(Base):
