@@ -31,7 +31,7 @@ from switchboard_events.models import (
 
 from .context import Context
 from .dispatch import start_run
-from .failures import Failure, classify
+from .failures import Failure, classify, sqlstate_of
 from .store import messages, runs
 from .store.sessions import lock_session, now, touch
 from .tables import SessionRow
@@ -85,7 +85,7 @@ class Persister:
             except Exception as exc:  # noqa: BLE001 - classified: park, or retry bounded
                 failure = classify(exc)
                 if failure is Failure.BAD_DATA:
-                    error = f"{event.type} {event.id}: {exc!r}"
+                    error = f"SQLSTATE {sqlstate_of(exc)} {event.type} {event.id}: {exc!r}"
                     verdict.parked.append((line, DeadLetter("bad_data", error)))
                     continue
                 verdict.retry, verdict.error = failure, repr(exc)
