@@ -50,6 +50,7 @@ def classify(exc: BaseException) -> Failure:
         OSError
         | asyncio.TimeoutError
         | sqlalchemy.exc.InterfaceError
+        | sqlalchemy.exc.OperationalError
         | sqlalchemy.exc.TimeoutError,
     ):
         return Failure.OUTAGE
