@@ -11,6 +11,7 @@ import asyncpg
 import httpx
 from switchboard_events import BrokerSettings, declare_topology, names_from
 from switchboard_events.auth import AuthSettings, issue_dev_token
+from switchboard_events.topology import delete_topology
 
 from .config import BenchSettings
 from .services import Service, free_port
@@ -82,10 +83,7 @@ async def _cleanup_broker(broker: BrokerSettings) -> None:
     names = names_from(broker)
     async with await aio_pika.connect(broker.amqp_url) as conn:
         channel = await conn.channel()
-        for queue in (names.run_queue, names.tool_queue, names.persist_queue):
-            await channel.queue_delete(queue)
-        for exchange in (names.events_exchange, names.control_exchange, names.commands_exchange):
-            await channel.exchange_delete(exchange)
+        await delete_topology(channel, names)
 
 
 @contextlib.asynccontextmanager

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 from switchboard_events import BrokerSettings, broker_connection, declare_topology, names_from
+from switchboard_events.topology import delete_topology
 
 LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 LOCAL_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -106,11 +107,4 @@ async def isolated_broker(amqp_url: str, prefix: str = "t") -> AsyncIterator[Bro
     finally:
         async with broker_connection(settings, "test-cleanup") as conn:
             channel = await conn.channel()
-            for queue in (names.run_queue, names.tool_queue, names.persist_queue):
-                await channel.queue_delete(queue)
-            for exchange in (
-                names.events_exchange,
-                names.control_exchange,
-                names.commands_exchange,
-            ):
-                await channel.exchange_delete(exchange)
+            await delete_topology(channel, names)

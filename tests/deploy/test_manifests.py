@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from switchboard_events import PERSISTED_TYPES, BrokerSettings, Names
+from switchboard_events.routing import DEAD_LETTER_SOURCES
 from switchboard_gateway.devstack import DevstackSettings, plan
 
 from tests.deploy.manifests import (
@@ -182,6 +183,21 @@ def test_device_buffer_policy_matches_device_queues_and_defaults() -> None:
     assert policy["definition"] == {
         "expires": defaults.device_buffer_ttl_s * 1000,
         "max-length": defaults.device_buffer_max_events,
+        "overflow": "drop-head",
+    }
+
+
+def test_dead_letter_policy_matches_dead_letter_queues_and_defaults() -> None:
+    defs = json.loads((ROOT / "infra/rabbitmq/definitions.json").read_text())
+    policy = next(p for p in defs["policies"] if p["name"] == "dead-letters")
+    pattern = re.compile(policy["pattern"])
+    for names in (Names(), Names("t0123456789.")):
+        for source in DEAD_LETTER_SOURCES:
+            assert pattern.search(names.dead_letter_queue(source))
+            assert not pattern.search(names.source_queue(source))
+        assert not pattern.search(names.device_queue("s-1", "web_1"))
+    assert policy["definition"] == {
+        "max-length": BrokerSettings().dead_letter_max,
         "overflow": "drop-head",
     }
 

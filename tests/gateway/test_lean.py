@@ -74,7 +74,9 @@ async def test_identical_lookups_in_flight_share_one_call_and_nothing_is_cached(
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
         sessions = SessionService(http, "http://session")
-        alice = [asyncio.create_task(sessions.open_device("tok-a", "s1", "phone")) for _ in range(5)]
+        alice = [
+            asyncio.create_task(sessions.open_device("tok-a", "s1", "phone")) for _ in range(5)
+        ]
         bob = asyncio.create_task(sessions.open_device("tok-b", "s1", "phone"))
         while len(calls) < 2:
             await asyncio.sleep(0.01)

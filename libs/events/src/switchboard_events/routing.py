@@ -46,6 +46,9 @@ CATCHUP_REQUEST = "catchup"
 """AMQP `type` of a catch-up request on the run-progress queue (body `{"session_id"}`, with
 `reply_to` and `correlation_id`); the answer is `{"active_run": {...} | null}`."""
 
+DEAD_LETTER_SOURCES: tuple[str, ...] = ("runs", "tools", "session-store")
+"""Consumers that park what they cannot process: `ai.<source>` → `ai.dead-letters.<source>`."""
+
 
 class InvalidName(ValueError):
     """A session or client id that cannot be part of a queue name or routing key."""
@@ -91,6 +94,21 @@ class Names:
     @property
     def progress_queue(self) -> str:
         return f"{self.prefix}ai.run-progress"
+
+    @property
+    def dead_letters_exchange(self) -> str:
+        return f"{self.prefix}ai.dead-letters"
+
+    def source_queue(self, source: str) -> str:
+        """The shared queue a dead-letter source consumes (`runs` → `ai.runs`)."""
+        if source not in DEAD_LETTER_SOURCES:
+            raise ValueError(f"source must be one of {', '.join(DEAD_LETTER_SOURCES)}")
+        return f"{self.prefix}ai.{source}"
+
+    def dead_letter_queue(self, source: str) -> str:
+        """Where `source`'s dead letters wait (`ai.dead-letters.runs`, ...)."""
+        self.source_queue(source)
+        return f"{self.prefix}ai.dead-letters.{source}"
 
     def device_queue(self, session_id: str, client_id: str) -> str:
         check_name(session_id, "session_id")

@@ -19,6 +19,8 @@ class BrokerSettings(BaseSettings):
     """Most AMQP messages a device's queue keeps; the oldest are dropped beyond (drop-head)."""
     queue_type: Literal["classic", "quorum"] = Field(default="classic", alias="QUEUE_TYPE")
     """`classic`, or `quorum` for a clustered broker (device and shared queues)."""
+    dead_letter_max: int = Field(default=10_000, ge=1, alias="DEAD_LETTER_MAX")
+    """Most messages each dead-letter queue keeps; the oldest are dropped beyond (drop-head)."""
     coalesce_window_ms: float = Field(default=0.0, ge=0, alias="COALESCE_WINDOW_MS")
     """Extra linger before a publisher sends a session's batch (0: send as soon as the
     session's previous message is confirmed; events arriving meanwhile share one message)."""

@@ -5,7 +5,13 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
 
-from .routing import PERSISTED_TYPES, PROGRESS_TYPES, Names, device_queue_arguments
+from .routing import (
+    DEAD_LETTER_SOURCES,
+    PERSISTED_TYPES,
+    PROGRESS_TYPES,
+    Names,
+    device_queue_arguments,
+)
 from .settings import BrokerSettings
 
 RUN_KEY = "run"
@@ -13,12 +19,17 @@ TOOL_KEY = "tool"
 
 
 async def declare_topology(
-    channel: AbstractChannel, names: Names, queue_type: str = "classic"
+    channel: AbstractChannel,
+    names: Names,
+    queue_type: str = "classic",
+    dead_letter_max: int = 10_000,
 ) -> None:
-    """Exchanges, the run and tool queues, and the session store's queue (safe to repeat).
+    """Exchanges, the run and tool queues, the session store's queue and the dead-letter
+    queues (safe to repeat).
 
     `queue_type` ("classic" or "quorum", from `BrokerSettings.queue_type`) applies to the
-    shared durable queues; quorum replicates them on a clustered broker.
+    shared durable queues; quorum replicates them on a clustered broker. `dead_letter_max`
+    (`BrokerSettings.dead_letter_max`) caps each dead-letter queue (oldest dropped).
     """
     shared: dict[str, Any] = {"x-queue-type": queue_type}
     events = await channel.declare_exchange(
@@ -42,6 +53,23 @@ async def declare_topology(
     )
     for event_type in PROGRESS_TYPES:
         await progress.bind(events, f"session.*.{event_type}")
+    await declare_dead_letters(channel, names, {**shared, "x-max-length": dead_letter_max})
+
+
+async def declare_dead_letters(
+    channel: AbstractChannel, names: Names, arguments: dict[str, Any]
+) -> None:
+    """`ai.dead-letters` (direct, keyed by source) and one durable queue per source."""
+    exchange = await channel.declare_exchange(
+        names.dead_letters_exchange, aio_pika.ExchangeType.DIRECT, durable=True
+    )
+    for source in DEAD_LETTER_SOURCES:
+        queue = await channel.declare_queue(
+            names.dead_letter_queue(source),
+            durable=True,
+            arguments={**arguments, "x-overflow": "drop-head"},
+        )
+        await queue.bind(exchange, source)
 
 
 async def declare_device_queue(
@@ -80,3 +108,19 @@ async def delete_session_queues(
     """Drop the device buffers of an ended session."""
     for client_id in client_ids:
         await channel.queue_delete(names.device_queue(session_id, client_id))
+
+
+async def delete_topology(channel: AbstractChannel, names: Names) -> None:
+    """Delete every shared queue and exchange `declare_topology` made (test and bench runs
+    under their own prefix clean up with this; device queues expire by themselves)."""
+    dead = [names.dead_letter_queue(source) for source in DEAD_LETTER_SOURCES]
+    shared = (names.run_queue, names.tool_queue, names.persist_queue, names.progress_queue)
+    for queue in (*shared, *dead):
+        await channel.queue_delete(queue)
+    for exchange in (
+        names.events_exchange,
+        names.control_exchange,
+        names.commands_exchange,
+        names.dead_letters_exchange,
+    ):
+        await channel.exchange_delete(exchange)

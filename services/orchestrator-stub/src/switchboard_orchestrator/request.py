@@ -1,5 +1,7 @@
 """The run request a run worker consumes (see docs/internals.md)."""
 
+import json
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,3 +29,27 @@ class RunRequest(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     history: list[HistoryItem] = Field(default_factory=list)
     """Earlier turns, oldest first (optional; a model backend may use them)."""
+
+
+_IDS = re.compile(
+    rb'^\{\s*"run_id"\s*:\s*"([A-Za-z0-9_-]{1,64})"\s*,\s*"session_id"\s*:\s*"([A-Za-z0-9_-]{1,64})"'
+)
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def readable_ids(body: bytes) -> tuple[str, str] | None:
+    """`(session_id, run_id)` of a request that does not validate, when they can still be read:
+    from its top level when it parses as JSON, else from its first bytes (the session service
+    writes `run_id` and `session_id` first), so a request too deep to parse is still failed."""
+    try:
+        request = json.loads(body)
+    except (ValueError, RecursionError):
+        found = _IDS.match(body[:512])
+        return (found[2].decode(), found[1].decode()) if found else None
+    if not isinstance(request, dict):
+        return None
+    session_id, run_id = request.get("session_id"), request.get("run_id")
+    ids = (session_id, run_id)
+    if all(isinstance(value, str) and _ID.fullmatch(value) for value in ids):
+        return str(session_id), str(run_id)
+    return None

@@ -75,3 +75,13 @@ async def fail_lost_run(publisher: Publisher, session_id: str, run_id: str, agen
     await stream.emit("error", {"code": "worker_lost", "message": message})
     await stream.emit("run_end", {"status": "failed"})
     await stream.drain()
+
+
+async def fail_unreadable_run(publisher: Publisher, session_id: str, run_id: str) -> None:
+    """End a run whose request could not be read: `error` `bad_run_request` and `run_end`
+    failed (seq 1 and 2; it never started), so its session takes the next message."""
+    stream = RunStream(publisher, session_id=session_id, run_id=run_id)
+    message = "this message could not be processed (invalid run request); send another"
+    await stream.emit("error", {"code": "bad_run_request", "message": message})
+    await stream.emit("run_end", {"status": "failed"})
+    await stream.drain()

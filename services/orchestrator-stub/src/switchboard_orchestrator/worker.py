@@ -19,18 +19,20 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from aio_pika.abc import AbstractRobustConnection as Connection
 from pydantic import ValidationError
 from switchboard_events import Publisher, PublishFailed, RunStream, declare_topology, names_from
+from switchboard_events.deadletter import DeadLetter, DeadLetters
 from switchboard_events.topology import RUN_KEY
 
 from .backend import AgentBackend
 from .cancellation import CancelRegistry
 from .context import RunContext
-from .request import RunRequest
-from .run import execute, fail_lost_run
+from .request import RunRequest, readable_ids
+from .run import execute, fail_lost_run, fail_unreadable_run
 from .settings import WorkerSettings
 from .tool_client import ToolClient
 
 log = logging.getLogger(__name__)
 HANDED_BACK = "x-handed-back"
+REFUSE_RETRY_S = 1.0
 
 
 @dataclass
@@ -55,8 +57,11 @@ class RunWorker:
     async def start(self) -> None:
         """Declare, listen for cancels, open the tool client, then start consuming runs."""
         self._out = await self._connection.channel()
-        await declare_topology(self._out, self.names, self.settings.queue_type)
+        await declare_topology(
+            self._out, self.names, self.settings.queue_type, self.settings.dead_letter_max
+        )
         self._publisher = await Publisher(self._out, self.names, self.settings).start()
+        self._dead_letters = DeadLetters(self._out, self.names, "runs")
         control = await self._connection.channel()
         self._tools = await ToolClient(control, self.names, self.settings.tool_timeout_s).start()
         await self._listen_for_cancels(control)
@@ -87,8 +92,7 @@ class RunWorker:
         try:
             request = RunRequest.model_validate_json(message.body)
         except ValidationError as exc:
-            log.error("dropping a malformed run request: %s", exc)
-            await message.reject(requeue=False)
+            await self._refuse(message, str(exc))
             return
         if request.run_id in self._active:
             await self._replace_delivery(request.run_id, message)
@@ -97,6 +101,21 @@ class RunWorker:
         task = asyncio.create_task(self._handle(request))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _refuse(self, message: AbstractIncomingMessage, error: str) -> None:
+        """A request that does not validate: its run (when its ids can be read) ends failed
+        `bad_run_request`, and the request is dead-lettered. Never dropped silently."""
+        try:
+            ids = readable_ids(message.body)
+            if ids is not None:
+                await fail_unreadable_run(self._publisher, *ids)
+            await self._dead_letters.park(message, DeadLetter("invalid_run_request", error))
+        except Exception as exc:  # noqa: BLE001 - the broker is in trouble: it keeps it
+            log.warning("could not refuse a malformed run request (%r); requeueing it", exc)
+            await asyncio.sleep(REFUSE_RETRY_S)  # no lock held: other requests go on
+            await message.reject(requeue=True)
+            return
+        await message.ack()
 
     async def _handle(self, request: RunRequest) -> None:
         try:

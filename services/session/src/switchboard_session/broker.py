@@ -23,6 +23,9 @@ from switchboard_events import (
     declare_device_queue,
     declare_topology,
 )
+from switchboard_events.deadletter import DeadLetter, DeadLetters
+from switchboard_events.deadletter_admin import depth
+from switchboard_events.routing import DEAD_LETTER_SOURCES
 from switchboard_events.topology import RUN_KEY
 
 from .errors import ApiError
@@ -76,7 +79,9 @@ class BrokerLink:
         self, conn: AbstractRobustConnection, handler: MessageHandler, prefetch: int
     ) -> None:
         channel = await conn.channel(publisher_confirms=True)
-        await declare_topology(channel, self.names, self.settings.queue_type)
+        await declare_topology(
+            channel, self.names, self.settings.queue_type, self.settings.dead_letter_max
+        )
         self._publisher = await Publisher(channel, self.names, self.settings).start()
         self._commands = await channel.get_exchange(self.names.commands_exchange)
         self._control = await channel.get_exchange(self.names.control_exchange)
@@ -87,6 +92,25 @@ class BrokerLink:
         await queue.consume(handler)
         self._connection = conn
         log.info("broker connected; consuming %s", self.names.persist_queue)
+
+    async def park(
+        self,
+        source: str,
+        message: AbstractIncomingMessage,
+        letter: DeadLetter,
+        body: bytes | None = None,
+    ) -> None:
+        """Dead-letter `message` (or `body`) of `source` with its reason (confirmed)."""
+        if self._channel is None or self._channel.is_closed:
+            raise RuntimeError("no broker channel to dead-letter on")
+        await DeadLetters(self._channel, self.names, source).park(message, letter, body)
+
+    async def dead_letter_depths(self) -> dict[str, int]:
+        """Messages waiting in each dead-letter queue; empty when the broker is away."""
+        conn = self._connection
+        if conn is None or not self.ready:
+            return {}
+        return {source: await depth(conn, self.names, source) for source in DEAD_LETTER_SOURCES}
 
     def require(self) -> None:
         """Raise 503 `broker_unavailable` before anything changes when the broker is away."""

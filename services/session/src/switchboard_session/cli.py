@@ -1,5 +1,5 @@
 """`switchboard-session [serve] --host --port`, `switchboard-session migrate`,
-`switchboard-session downgrade REVISION`."""
+`switchboard-session downgrade REVISION`, `switchboard-session dead-letters ACTION`."""
 
 import argparse
 import asyncio
@@ -31,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["dead-letters"]:
+        from . import deadletters_cli
+
+        return deadletters_cli.main(argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = SessionSettings()

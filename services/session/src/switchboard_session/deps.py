@@ -61,6 +61,7 @@ async def _refuse(ctx: Context, request: Request, reason: str, message: str) -> 
         reason=reason,
         message=message,
         path=request.url.path,
+        user_agent=request.headers.get("user-agent"),
     )
     if reason == "forbidden":
         raise ApiError(403, "forbidden", message)

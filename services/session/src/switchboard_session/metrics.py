@@ -1,6 +1,6 @@
 """Prometheus metrics, on a registry of the app's own (several apps may share a process)."""
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -30,5 +30,17 @@ class Metrics:
         self.sessions_expired = Counter(
             "session_sessions_expired_total",
             "Sessions ended by the sweeper",
+            registry=self.registry,
+        )
+        self.dead_letters = Counter(
+            "session_dead_letters_total",
+            "Messages this process dead-lettered",
+            ["source", "reason"],
+            registry=self.registry,
+        )
+        self.dead_letters_waiting = Gauge(
+            "session_dead_letters_waiting",
+            "Messages waiting in each dead-letter queue (all processes; read at scrape)",
+            ["source"],
             registry=self.registry,
         )

@@ -1,16 +1,25 @@
 """The session store's consumer: persists `response`, `tool_*`, `agent_switch`, `error` and
-`run_*` events, idempotently by event id (a redelivery changes nothing)."""
+`run_*` events, idempotently by event id (a redelivery changes nothing).
+
+Each event is stored in its own transaction. An event that cannot be stored (unparsable, or
+data Postgres refuses) is parked in `ai.dead-letters.session-store` and the rest of its message
+is still stored. A transient failure requeues the message after a backoff (the next message
+goes on meanwhile; nothing sleeps under the lock), at most `PERSIST_MAX_TRIES` times before it
+is parked; an outage of the database is waited out without counting tries.
+"""
 
 import asyncio
+import contextlib
 import json
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy.exc
 from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
-from switchboard_events import Event, events_of
+from switchboard_events import Event, parse_event, split_batch
+from switchboard_events.deadletter import DeadLetter, RetryCounter, backoff_s
 from switchboard_events.models import (
     AgentSwitchEvent,
     ErrorEvent,
@@ -22,45 +31,104 @@ from switchboard_events.models import (
 
 from .context import Context
 from .dispatch import start_run
+from .failures import Failure, classify, sqlstate_of
 from .store import messages, runs
 from .store.sessions import lock_session, now, touch
 from .tables import SessionRow
 
 log = logging.getLogger(__name__)
+SOURCE = "session-store"
 
 
 class Duplicate(Exception):
     """The event was already persisted; its transaction is rolled back."""
 
 
-class Persister:
-    """Handles one AMQP message at a time (in delivery order), acking once stored."""
+@dataclass
+class _Verdict:
+    """What storing one message came to: events to park, or a failure to retry."""
 
-    def __init__(self, ctx: Context, retry_s: float = 1.0) -> None:
+    parked: list[tuple[bytes, DeadLetter]] = field(default_factory=list)
+    retry: Failure | None = None
+    error: str = ""
+
+
+class Persister:
+    """Stores one AMQP message at a time (in delivery order); settles it outside the lock."""
+
+    def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.retry_s = retry_s
         self._lock = asyncio.Lock()
+        self._tries = RetryCounter(ctx.settings.persist_max_tries)
+        self._outages = 0
+        self._later: set[asyncio.Task[None]] = set()
 
     async def __call__(self, message: AbstractIncomingMessage) -> None:
         async with self._lock:
+            verdict = await self._store_all(message)
+        try:
+            await self._settle(message, verdict)
+        except Exception as exc:  # noqa: BLE001 - parking failed: the broker keeps it
+            log.warning("could not settle a stored message (%r); requeueing it", exc)
+            self._requeue_later(message, backoff_s(self._outages + 1))
+
+    async def _store_all(self, message: AbstractIncomingMessage) -> _Verdict:
+        verdict = _Verdict()
+        for line in split_batch(message.body):
             try:
-                events = events_of(message)
+                event = parse_event(line)
             except (ValidationError, ValueError) as exc:
-                log.error("dropping unparsable message: %r", exc)
-                await message.reject(requeue=False)
-                return
+                verdict.parked.append((line, DeadLetter("invalid_event", repr(exc))))
+                continue
             try:
-                for event in events:
-                    await self.persist(event)
-            except Exception as exc:  # noqa: BLE001 - retry later, never lose the event
-                log.warning("persisting failed (%r); will retry", exc)
-                await asyncio.sleep(self.retry_s)
-                await message.nack(requeue=True)
-                return
+                await self.persist(event)
+            except Exception as exc:  # noqa: BLE001 - classified: park, or retry bounded
+                failure = classify(exc)
+                if failure is Failure.BAD_DATA:
+                    error = f"SQLSTATE {sqlstate_of(exc)} {event.type} {event.id}: {exc!r}"
+                    verdict.parked.append((line, DeadLetter("bad_data", error)))
+                    continue
+                verdict.retry, verdict.error = failure, repr(exc)
+                return verdict
+        return verdict
+
+    async def _settle(self, message: AbstractIncomingMessage, verdict: _Verdict) -> None:
+        if verdict.retry is None:
+            self._outages = 0
+            for body, letter in verdict.parked:
+                await self._park(message, letter, body)
+            self._tries.forget(message)
             await message.ack()
+            return
+        if verdict.retry is Failure.OUTAGE:
+            self._outages += 1
+            log.warning("database unavailable (%s); will retry", verdict.error)
+            self._requeue_later(message, backoff_s(self._outages))
+            return
+        tries = self._tries.failed(message)
+        if not self._tries.exhausted(tries):
+            log.warning("persisting failed (try %d: %s); will retry", tries, verdict.error)
+            self._requeue_later(message, backoff_s(tries))
+            return
+        await self._park(message, DeadLetter("retries_exhausted", f"{tries}: {verdict.error}"))
+        self._tries.forget(message)
+        await message.ack()
+
+    async def _park(
+        self, message: AbstractIncomingMessage, letter: DeadLetter, body: bytes | None = None
+    ) -> None:
+        await self.ctx.broker.park(SOURCE, message, letter, body)
+        self.ctx.metrics.dead_letters.labels(SOURCE, letter.reason).inc()
+
+    def _requeue_later(self, message: AbstractIncomingMessage, delay_s: float) -> None:
+        """Give the message back after `delay_s` (it holds a prefetch slot meanwhile)."""
+        task = asyncio.create_task(_requeue(message, delay_s))
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
 
     async def persist(self, event: Event) -> None:
-        """Store one event in its own transaction (a duplicate is a no-op)."""
+        """Store one event in its own transaction (a duplicate is a no-op); raises what the
+        database raised."""
         try:
             async with self.ctx.sessions.begin() as db:
                 session = await lock_session(db, event.session_id)
@@ -70,10 +138,13 @@ class Persister:
                 touch(session, self.ctx.settings.session_ttl_s)
         except Duplicate:
             return
-        except sqlalchemy.exc.DataError as exc:  # bad data never gets better: skip, not retry
-            log.error("event %s (%s) cannot be stored, skipped: %r", event.id, event.type, exc)
-            return
         self.ctx.metrics.events_persisted.labels(event.type).inc()
+
+
+async def _requeue(message: AbstractIncomingMessage, delay_s: float) -> None:
+    await asyncio.sleep(delay_s)
+    with contextlib.suppress(Exception):  # a lost channel has requeued it already
+        await message.nack(requeue=True)
 
 
 async def _insert(db: AsyncSession, event: Event, **fields: Any) -> None:
@@ -132,6 +203,8 @@ async def _run_end(ctx: Context, db: AsyncSession, session: SessionRow, event: E
     if run.status not in runs.TERMINAL:
         run.status = event.data.status
         run.ended_at = now()
+    if ctx.settings.audio_retention_s == 0:
+        run.audio_b64 = None  # kept longer only when AUDIO_RETENTION_S says (the sweeper)
     if session.active_run_id != run.id:
         return
     session.active_run_id = None

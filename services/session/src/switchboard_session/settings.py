@@ -56,6 +56,12 @@ class SessionSettings(BaseSettings):
     catch-up request flushes at once)."""
     progress_prefetch: int = Field(default=2000, ge=1, alias="PROGRESS_PREFETCH")
     """Unacked messages the run-progress consumer holds between flushes."""
+    persist_max_tries: int = Field(default=5, ge=1, alias="PERSIST_MAX_TRIES")
+    """Tries of a message that fails for a transient reason before it is dead-lettered (a
+    database outage is waited out without counting; bad data is dead-lettered at once)."""
+    audio_retention_s: float = Field(default=0, ge=0, alias="AUDIO_RETENTION_S")
+    """How long a run's uploaded audio is kept after the run ended (0: cleared when its
+    `run_end` is stored; the sweeper clears the rest)."""
     broker_retry_s: float = Field(default=1.0, gt=0, alias="BROKER_RETRY_S")
     """Pause between attempts to (re)connect to the broker."""
     broker: BrokerSettings = Field(default_factory=BrokerSettings)

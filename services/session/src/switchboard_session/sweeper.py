@@ -4,12 +4,14 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .context import Context
 from .lifecycle import end_session
+from .store.runs import TERMINAL
 from .store.sessions import now
-from .tables import RateLimitRow, SessionRow
+from .tables import RateLimitRow, RunRow, SessionRow
 
 log = logging.getLogger(__name__)
 BATCH = 100
@@ -32,8 +34,23 @@ async def sweep_once(ctx: Context) -> int:
             await end_session(ctx, db, row, "expired")
         stale = now() - timedelta(hours=1)
         await db.execute(delete(RateLimitRow).where(RateLimitRow.window_start < stale))
+        await _drop_old_audio(db, ctx.settings.audio_retention_s)
     ctx.metrics.sessions_expired.inc(len(expired))
     return len(expired)
+
+
+async def _drop_old_audio(db: AsyncSession, retention_s: float) -> None:
+    """Clear the audio of runs that ended more than `retention_s` ago (AUDIO_RETENTION_S)."""
+    cutoff = now() - timedelta(seconds=retention_s)
+    await db.execute(
+        update(RunRow)
+        .where(
+            RunRow.audio_b64.is_not(None),
+            RunRow.ended_at < cutoff,
+            RunRow.status.in_(TERMINAL),
+        )
+        .values(audio_b64=None)
+    )
 
 
 async def run_sweeper(ctx: Context) -> None:

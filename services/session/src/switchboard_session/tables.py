@@ -102,6 +102,10 @@ class RunRow(Base):
     )
     progress_agent_type: Mapped[str | None] = mapped_column(String(64))
 
+    __table_args__ = (
+        Index("ix_runs_audio_kept", "ended_at", postgresql_where=text("audio_b64 IS NOT NULL")),
+    )
+
 
 class AuditRow(Base):
     __tablename__ = "audit_log"

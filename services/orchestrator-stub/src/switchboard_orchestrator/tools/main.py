@@ -20,7 +20,9 @@ async def serve(
     async with broker_connection(settings, "switchboard-tools") as connection:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=settings.tool_prefetch)
-        server = ToolServer(channel, names_from(settings), registry, settings.queue_type)
+        server = ToolServer(
+            channel, names_from(settings), registry, settings.queue_type, settings.dead_letter_max
+        )
         await server.start()
         on_ready(server)
         try:

@@ -57,6 +57,12 @@ async def stats(user: UserDep, ctx: ContextDep) -> Stats:
 @router.get("/metrics", response_class=Response)
 async def metrics(ctx: ContextDep) -> Response:
     """Prometheus text format."""
+    try:
+        waiting = await ctx.broker.dead_letter_depths()
+    except Exception:  # noqa: BLE001 - a scrape never fails for the broker
+        waiting = {}
+    for source, count in waiting.items():
+        ctx.metrics.dead_letters_waiting.labels(source).set(count)
     return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -1,0 +1,119 @@
+"""Dead letters: what a consumer cannot process is parked, with its reason, instead of looping.
+
+A consumer of `ai.runs`, `ai.tools` or `ai.session-store` that meets a message a retry cannot
+fix (unparsable, invalid data) parks it at once; a message failing for a transient reason is
+retried a bounded number of times (`RetryCounter`), then parked. Parking publishes a copy to
+the `ai.dead-letters` exchange with the source as routing key, so it lands in
+`ai.dead-letters.<source>`, and then the consumer acks the original. Headers on the copy:
+
+- `x-death-reason`: a short code (`invalid_event`, `bad_data`, `retries_exhausted`, ...)
+- `x-source-queue`: the queue it came from (replay sends it back there)
+- `x-error`: the error text, truncated to `MAX_ERROR_CHARS`
+- `x-original-routing-key`: the routing key it was first published with
+"""
+
+import hashlib
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+
+from .routing import Names
+
+log = logging.getLogger(__name__)
+
+REASON = "x-death-reason"
+SOURCE = "x-source-queue"
+ERROR = "x-error"
+ROUTING_KEY = "x-original-routing-key"
+REPLAYED = "x-replayed"
+MAX_ERROR_CHARS = 500
+OUR_HEADERS = (REASON, SOURCE, ERROR, ROUTING_KEY)
+
+
+def truncate(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters (an ellipsis marks the cut)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """Why a message is parked."""
+
+    reason: str
+    error: str
+
+
+class DeadLetters:
+    """Parks messages of one source (`runs`, `tools`, `session-store`) on a confirming channel."""
+
+    def __init__(self, channel: AbstractChannel, names: Names, source: str) -> None:
+        self._channel = channel
+        self.source = source
+        self.source_queue = names.source_queue(source)
+        self._exchange_name = names.dead_letters_exchange
+
+    async def park(
+        self, message: AbstractIncomingMessage, letter: DeadLetter, body: bytes | None = None
+    ) -> None:
+        """Publish a copy (or `body` instead, e.g. the one bad event of a batch) with the
+        reason; the caller acks the original afterwards. Raises when the broker refuses."""
+        headers: dict[str, Any] = {
+            **(message.headers or {}),
+            REASON: letter.reason,
+            SOURCE: self.source_queue,
+            ERROR: truncate(letter.error, MAX_ERROR_CHARS),
+            ROUTING_KEY: message.routing_key or "",
+        }
+        copy = aio_pika.Message(
+            message.body if body is None else body,
+            headers=headers,
+            content_type=message.content_type,
+            correlation_id=message.correlation_id,
+            reply_to=message.reply_to,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        exchange = await self._channel.get_exchange(self._exchange_name, ensure=False)
+        await exchange.publish(copy, self.source)
+        log.error(
+            "dead-lettered a message of %s: %s (%s)",
+            self.source_queue,
+            letter.reason,
+            truncate(letter.error, 200),
+        )
+
+
+class RetryCounter:
+    """Tries per message, kept in memory (bounded): a message's key is a hash of its body."""
+
+    def __init__(self, max_tries: int, max_keys: int = 10_000) -> None:
+        self.max_tries = max_tries
+        self._max_keys = max_keys
+        self._tries: OrderedDict[bytes, int] = OrderedDict()
+
+    @staticmethod
+    def key(message: AbstractIncomingMessage) -> bytes:
+        return hashlib.blake2b(message.body, digest_size=16).digest()
+
+    def failed(self, message: AbstractIncomingMessage) -> int:
+        """Count one more failed try of `message`; how many it has had."""
+        key = self.key(message)
+        tries = self._tries.pop(key, 0) + 1
+        self._tries[key] = tries
+        while len(self._tries) > self._max_keys:
+            self._tries.popitem(last=False)
+        return tries
+
+    def exhausted(self, tries: int) -> bool:
+        return tries >= self.max_tries
+
+    def forget(self, message: AbstractIncomingMessage) -> None:
+        self._tries.pop(self.key(message), None)
+
+
+def backoff_s(tries: int, base_s: float = 0.25, cap_s: float = 5.0) -> float:
+    """Pause before try `tries + 1`: doubling from `base_s`, at most `cap_s`."""
+    return float(min(cap_s, base_s * 2 ** max(0, tries - 1)))
