@@ -1,4 +1,6 @@
-"""The REST half of the public URL: forwarded to the session service with the caller's headers."""
+"""The REST half of the public URL: forwarded to the session service with the caller's headers.
+
+Bodies arrive already limited and read by `BodyGuard` (see app.py): nothing here reads more."""
 
 import json
 import logging
@@ -10,6 +12,7 @@ from switchboard_events.auth import AuthError, verify_token
 
 from .hub import Hub
 from .settings import GatewaySettings
+from .upstream import request as upstream_request
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +27,8 @@ _DROP_REQUEST = {
     "keep-alive",
     "transfer-encoding",
     "upgrade",
+    "x-forwarded-for",
+    "forwarded",
 }
 _KEEP_RESPONSE = {"content-type", "retry-after", "location", "cache-control", "www-authenticate"}
 
@@ -38,12 +43,13 @@ async def forward(request: Request) -> httpx.Response | JSONResponse:
     """The session service's answer to this request, or 503 when it does not answer."""
     hub: Hub = request.app.state.hub
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST}
-    if request.client:
+    if request.client:  # the peer, or what a TRUSTED_PROXIES proxy said the client was
         headers["x-forwarded-for"] = request.client.host
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
     url = hub.settings.session_url.rstrip("/") + raw_path.decode("latin-1")
     try:
-        return await hub.http.request(
+        return await upstream_request(
+            hub.http,
             request.method,
             url,
             params=str(request.query_params),
@@ -75,7 +81,8 @@ async def proxied(request: Request) -> Response:
 
 @router.get("/ai/stats")
 async def stats(request: Request) -> Response:
-    """The session service's counts plus this replica's live connections."""
+    """The session service's counts plus the caller's live connections on this replica
+    (process totals are only on /metrics)."""
     answer = await forward(request)
     if isinstance(answer, JSONResponse) or answer.status_code != 200:
         return answer if isinstance(answer, JSONResponse) else relay(answer)
@@ -86,7 +93,6 @@ async def stats(request: Request) -> Response:
     hub: Hub = request.app.state.hub
     if isinstance(body, dict):
         body["live_connections"] = hub.live_for(_user_of(request, hub.settings) or "")
-        body["gateway_live_connections"] = hub.live_connections
     return Response(json.dumps(body), media_type="application/json")
 
 

@@ -1,0 +1,112 @@
+"""uvicorn's HTTP protocol with the limits it lacks: a byte cap and a deadline on request heads,
+and a cap on open connections (settings in `edge.py`; needs the `server` extra).
+
+httptools keeps appending to a header it has not finished, so a slow or endless head holds
+memory and a file descriptor for as long as the peer likes: here the bytes before the end of
+a head are counted as they arrive (431 and close past MAX_HEADER_BYTES) and a head must be
+complete within HEADER_TIMEOUT_S of its first byte or of the connection opening (408 and close).
+"""
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .edge import EdgeSettings
+
+_CLOSE = b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    max_head = 64 * 1024
+    head_timeout_s = 10.0
+    max_connections = 10_000
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_head = True
+        self._head_bytes = 0
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.max_connections:
+            self._refuse(b"503 Service Unavailable")
+            return
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        while data:
+            if not self._in_head:
+                super().data_received(data)
+                return
+            room = self.max_head - self._head_bytes
+            if room <= 0:
+                self._refuse(b"431 Request Header Fields Too Large")
+                return
+            if self._head_timer is None:
+                self._arm()
+            part, data = data[:room], data[room:]
+            self._head_bytes += len(part)
+            super().data_received(part)
+            if self.transport.is_closing() or self.transport.get_protocol() is not self:
+                return  # refused, or upgraded to a WebSocket (which owns the socket now)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head, self._head_bytes = True, 0  # the next request's head (keep-alive)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_overdue)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_overdue(self) -> None:
+        self._head_timer = None
+        if self._in_head and not self.transport.is_closing():
+            self._refuse(b"408 Request Timeout")
+
+    def _refuse(self, status: bytes) -> None:
+        self._disarm()
+        if not self.transport.is_closing():
+            self.transport.write(b"HTTP/1.1 " + status + _CLOSE)
+            self.transport.close()
+
+
+def guarded_protocol(edge: EdgeSettings) -> type[GuardedHttpProtocol]:
+    """The protocol class with `edge`'s limits (uvicorn builds one instance per connection)."""
+    return type(
+        "GuardedHttpProtocol",
+        (GuardedHttpProtocol,),
+        {
+            "max_head": edge.max_header_bytes,
+            "head_timeout_s": edge.header_timeout_s,
+            "max_connections": edge.max_connections,
+        },
+    )
+
+
+def server_options(edge: EdgeSettings) -> dict[str, Any]:
+    """uvicorn.Config keyword arguments that apply `edge`."""
+    return {
+        "http": guarded_protocol(edge),
+        "timeout_keep_alive": edge.keepalive_timeout_s,
+        "limit_concurrency": edge.max_connections,
+        "backlog": edge.listen_backlog,
+        "proxy_headers": bool(edge.proxies),
+        "forwarded_allow_ips": edge.proxies or None,
+        "h11_max_incomplete_event_size": edge.max_header_bytes,
+    }
