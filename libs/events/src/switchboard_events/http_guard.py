@@ -5,6 +5,11 @@ httptools keeps appending to a header it has not finished, so a slow or endless 
 memory and a file descriptor for as long as the peer likes: here the bytes before the end of
 a head are counted as they arrive (431 and close past MAX_HEADER_BYTES) and a head must be
 complete within HEADER_TIMEOUT_S of its first byte or of the connection opening (408 and close).
+
+A connection closed with a request body still unread (a refusal: 413, 401) lingers: the answer
+is sent, the write side shut, and what the client still sends is read and dropped for up to
+LINGER_S or LINGER_BYTES. Closing at once would make the kernel reset the connection and most
+clients would see the reset instead of the answer.
 """
 
 import asyncio
@@ -15,6 +20,38 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from .edge import EdgeSettings
 
 _CLOSE = b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+LINGER_S = 2.0
+LINGER_BYTES = 8 * 1024 * 1024
+
+
+class _LingeringTransport:
+    """The connection's transport as its HTTP protocol sees it: `close()` lingers."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: "GuardedHttpProtocol") -> None:
+        self._transport = transport
+        self._protocol = protocol
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def is_closing(self) -> bool:
+        return self._protocol.lingering is not None or self._transport.is_closing()
+
+    def close(self) -> None:
+        real = self._transport
+        if self._protocol.lingering is not None:
+            return
+        if (
+            real.is_closing()
+            or real.get_protocol() is not self._protocol
+            or not real.can_write_eof()
+        ):
+            real.close()  # upgraded: the WebSocket protocol closes as it likes
+            return
+        self._protocol.lingering = 0
+        real.resume_reading()
+        real.write_eof()
+        self._protocol.loop.call_later(LINGER_S, real.close)
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -27,9 +64,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._in_head = True
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
+        self.lingering: int | None = None
+        """Bytes dropped since the connection began to linger; None while it serves."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]
         if len(self.connections) > self.max_connections:
             self._refuse(b"503 Service Unavailable")
             return
@@ -40,6 +79,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering is not None:
+            self.lingering += len(data)
+            if self.lingering > LINGER_BYTES:
+                self.transport._transport.close()  # type: ignore[attr-defined]
+            return
         while data:
             if not self._in_head:
                 super().data_received(data)
@@ -53,8 +97,16 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             part, data = data[:room], data[room:]
             self._head_bytes += len(part)
             super().data_received(part)
-            if self.transport.is_closing() or self.transport.get_protocol() is not self:
-                return  # refused, or upgraded to a WebSocket (which owns the socket now)
+            if self._done():
+                return
+
+    def _done(self) -> bool:
+        """Refused, lingering, or upgraded to a WebSocket (which owns the socket now)."""
+        return (
+            self.lingering is not None
+            or self.transport.is_closing()
+            or self.transport.get_protocol() is not self
+        )
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -81,7 +133,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _refuse(self, status: bytes) -> None:
         self._disarm()
-        if not self.transport.is_closing():
+        if not self._done():
             self.transport.write(b"HTTP/1.1 " + status + _CLOSE)
             self.transport.close()
 
