@@ -121,7 +121,7 @@ async def test_half_sent_requests_release_their_connections(
     try:
         for name, _, pid in _targets(stack):
 
-            async def held(pid: int = pid) -> bool:
+            async def held(pid: int = pid, name: str = name) -> bool:
                 return open_fds(pid) >= baseline[name] + count - 20  # earlier attacks' linger ends
 
             await _until(held, 10)
