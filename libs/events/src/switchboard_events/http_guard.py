@@ -27,6 +27,8 @@ LINGER_BYTES = 8 * 1024 * 1024
 class _LingeringTransport:
     """The connection's transport as its HTTP protocol sees it: `close()` lingers."""
 
+    __slots__ = ("_protocol", "_transport")
+
     def __init__(self, transport: asyncio.Transport, protocol: "GuardedHttpProtocol") -> None:
         self._transport = transport
         self._protocol = protocol
@@ -107,6 +109,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             or self.transport.is_closing()
             or self.transport.get_protocol() is not self
         )
+
+    def handle_websocket_upgrade(self) -> None:
+        """The WebSocket protocol gets the plain transport (no lingering, no indirection)."""
+        self.transport = self.transport._transport  # type: ignore[attr-defined]
+        super().handle_websocket_upgrade()
 
     def on_headers_complete(self) -> None:
         self._in_head = False
