@@ -12,7 +12,11 @@ import jwt
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .safe_json import UnsafeJson, check_text
+
 DEFAULT_SECRET = "switchboard-dev-secret-change-me"
+MAX_SUBJECT_CHARS = 255
+"""Longest `sub` (user id) accepted: what the user_id columns hold."""
 
 
 class AuthSettings(BaseSettings):
@@ -81,6 +85,12 @@ def verify_token(token: str, settings: AuthSettings) -> Claims:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise AuthError("unauthenticated", "token has no subject")
+    if len(sub) > MAX_SUBJECT_CHARS:
+        raise AuthError("unauthenticated", f"token subject longer than {MAX_SUBJECT_CHARS}")
+    try:
+        check_text(sub, "sub")
+    except UnsafeJson as exc:
+        raise AuthError("unauthenticated", f"token subject: {exc.problem}") from exc
     return Claims(user_id=sub, expires_at=float(claims["exp"]))
 
 

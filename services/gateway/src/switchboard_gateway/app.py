@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from switchboard_events.body_guard import BodyGuard, BodyLimits
 
 from . import health, openapi, proxy
 from .endpoint import device_socket
@@ -33,6 +34,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(proxy.router)
     app.include_router(openapi.router)
     app.add_api_websocket_route("/ai/ws/{session_id}", device_socket)
+    limits = BodyLimits(settings.max_json_body_bytes, settings.max_audio_bytes)
+    app.add_middleware(BodyGuard, limits=limits, auth=settings)
     _static(app, settings)
     return app
 

@@ -1,11 +1,10 @@
 """Before a device gets events: valid ids, a valid token, and a session it may see."""
 
 import asyncio
-import json
 from typing import Any
 
 from starlette.websockets import WebSocket
-from switchboard_events import InvalidName, check_name
+from switchboard_events import InvalidName, check_name, safe_json
 from switchboard_events.auth import AuthError, Claims, verify_token
 
 from . import closes
@@ -77,7 +76,7 @@ async def _auth_frame(ws: WebSocket, timeout: float) -> str:
     if message["type"] == "websocket.disconnect":
         raise Close(None)
     try:
-        frame = json.loads(message.get("text") or "")
+        frame = safe_json.loads(message.get("text") or "")  # never RecursionError
     except ValueError:
         frame = None
     if not isinstance(frame, dict) or frame.get("type") != "auth":

@@ -1,4 +1,5 @@
-"""`switchboard-gateway --host --port`: uvicorn with WebSocket pings, frame limit, and a
+"""`switchboard-gateway --host --port`: uvicorn with WebSocket pings, frame limit, the edge
+limits (request heads, connections, trusted proxies: switchboard_events.http_guard), and a
 shutdown that closes every socket 1001 before uvicorn's own (which would say 1012)."""
 
 import argparse
@@ -6,6 +7,7 @@ import logging
 import socket
 
 import uvicorn
+from switchboard_events.http_guard import server_options
 
 from .app import create_app
 from .asgi import SocketFastPath
@@ -46,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         ws_ping_interval=settings.heartbeat_s,
         ws_ping_timeout=settings.heartbeat_s,
         timeout_graceful_shutdown=15,
+        **server_options(settings),
     )
     GatewayServer(config, app.state.hub).run()
 

@@ -29,11 +29,6 @@ _LIVE = {
         "title": "Live Connections",
         "description": "The caller's open WebSocket connections on this gateway replica.",
     },
-    "gateway_live_connections": {
-        "type": "integer",
-        "title": "Gateway Live Connections",
-        "description": "All open WebSocket connections on this gateway replica.",
-    },
 }
 
 

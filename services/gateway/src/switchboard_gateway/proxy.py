@@ -1,4 +1,6 @@
-"""The REST half of the public URL: forwarded to the session service with the caller's headers."""
+"""The REST half of the public URL: forwarded to the session service with the caller's headers.
+
+Bodies arrive already limited and read by `BodyGuard` (see app.py): nothing here reads more."""
 
 import logging
 
@@ -7,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from .hub import Hub
+from .upstream import request as upstream_request
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +24,8 @@ _DROP_REQUEST = {
     "keep-alive",
     "transfer-encoding",
     "upgrade",
+    "x-forwarded-for",
+    "forwarded",
 }
 _KEEP_RESPONSE = {"content-type", "retry-after", "location", "cache-control", "www-authenticate"}
 
@@ -35,12 +40,13 @@ async def forward(request: Request) -> httpx.Response | JSONResponse:
     """The session service's answer to this request, or 503 when it does not answer."""
     hub: Hub = request.app.state.hub
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST}
-    if request.client:
+    if request.client:  # the peer, or what a TRUSTED_PROXIES proxy said the client was
         headers["x-forwarded-for"] = request.client.host
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
     url = hub.settings.session_url.rstrip("/") + raw_path.decode("latin-1")
     try:
-        return await hub.http.request(
+        return await upstream_request(
+            hub.http,
             request.method,
             url,
             params=str(request.query_params),

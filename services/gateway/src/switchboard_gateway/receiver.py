@@ -1,10 +1,9 @@
 """Socket → gateway: client frames, checked for size, rate and shape before anything happens."""
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from switchboard_events import make_event
+from switchboard_events import make_event, safe_json
 
 from . import closes, frames
 from .closes import Close
@@ -41,20 +40,31 @@ async def receive_frames(conn: Connection) -> None:
             await handle_audio(conn, data)
 
 
-def _parse(text: str | None) -> dict[str, Any] | str | None:
-    """The frame as an object, or an error code (`bad_json`, `bad_frame`); None for binary."""
+class Refused:
+    """A text frame that is not one the gateway takes: the error frame it gets."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+
+
+def _parse(text: str | None) -> dict[str, Any] | Refused | None:
+    """The frame as an object, or why it is refused; None for binary. Values the services
+    cannot store (NUL, lone surrogates, NaN/Infinity, nesting past safe_json.MAX_DEPTH) are
+    refused here, with the rest of the client's JSON (switchboard_events.safe_json)."""
     if text is None:
         return None
     try:
-        frame = json.loads(text)
-    except ValueError:
-        return "bad_json"
+        frame = safe_json.loads(text)
+    except safe_json.UnsafeJson as exc:
+        code = "bad_json" if isinstance(exc, safe_json.NotJson) else "invalid_field"
+        return Refused(code, f"frame: {exc}"[:200])
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-        return "bad_frame"
+        return Refused("bad_frame", "frame must be an object with a string type")
     return frame
 
 
-def _releases(conn: Connection, frame: dict[str, Any] | str | None) -> bool:
+def _releases(conn: Connection, frame: dict[str, Any] | Refused | None) -> bool:
     """Whether `frame` is an ack of an event still in this connection's window."""
     return (
         isinstance(frame, dict)
@@ -79,12 +89,11 @@ async def bad_frame(conn: Connection, code: str, message: str) -> None:
     await conn.send(frames.error_frame(code, message))
 
 
-async def handle_frame(conn: Connection, frame: dict[str, Any] | str | None) -> None:
-    if frame == "bad_json":
-        await bad_frame(conn, "bad_json", "frame is not valid JSON")
+async def handle_frame(conn: Connection, frame: dict[str, Any] | Refused | None) -> None:
+    if isinstance(frame, Refused):
+        await bad_frame(conn, frame.code, frame.message)
         return
-    if not isinstance(frame, dict):
-        await bad_frame(conn, "bad_frame", "frame must be an object with a string type")
+    if frame is None:
         return
     handler = HANDLERS.get(frame["type"])
     if handler is None:

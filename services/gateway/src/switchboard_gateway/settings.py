@@ -7,12 +7,13 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from switchboard_events import BrokerSettings
 from switchboard_events.auth import AuthSettings
+from switchboard_events.edge import EdgeSettings
 
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-class GatewaySettings(BrokerSettings, AuthSettings):
-    """Broker and JWT settings plus the gateway's own limits."""
+class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings):
+    """Broker, JWT and listener settings plus the gateway's own limits."""
 
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
 
@@ -52,4 +53,9 @@ class GatewaySettings(BrokerSettings, AuthSettings):
     upstream_timeout_s: float = Field(default=10.0, gt=0, alias="UPSTREAM_TIMEOUT_S")
     upstream_connections: int = Field(default=100, ge=1, alias="UPSTREAM_CONNECTIONS")
     """HTTP connections to the session service, all kept alive between calls."""
+    max_json_body_bytes: int = Field(default=64 * 1024, ge=1024, alias="MAX_JSON_BODY_BYTES")
+    """Largest REST request body other than audio (413 `body_too_large` beyond, found while
+    the body streams in)."""
+    max_audio_bytes: int = Field(default=10 * 1024 * 1024, ge=1, alias="MAX_AUDIO_BYTES")
+    """Largest audio utterance (`POST .../audio`)."""
     static_dir: Path = Field(default=STATIC_DIR, alias="STATIC_DIR")

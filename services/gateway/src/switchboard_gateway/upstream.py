@@ -1,14 +1,33 @@
 """Calls to the session service on behalf of a caller (their token forwarded)."""
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+log = logging.getLogger(__name__)
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_CLOSED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+"""How a kept-alive connection the server had already closed fails when it is reused."""
+
 
 class UpstreamUnavailable(Exception):
     """The session service did not answer."""
+
+
+async def request(http: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """`http.request`, sent once more when an idempotent request met a connection the server
+    had closed (the pool hands out the next or a new connection for the second try)."""
+    try:
+        return await http.request(method, url, **kwargs)
+    except _CLOSED as exc:
+        if method.upper() not in IDEMPOTENT:
+            raise
+        log.info("upstream connection closed under %s %s (%r); retrying once", method, url, exc)
+    return await http.request(method, url, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -91,8 +110,8 @@ class SessionService:
         if content_type:
             headers["Content-Type"] = content_type
         try:
-            response = await self._http.request(
-                method, self._base + path, headers=headers, json=json, content=content
+            response = await request(
+                self._http, method, self._base + path, headers=headers, json=json, content=content
             )
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(f"session service unreachable: {exc!r}") from exc

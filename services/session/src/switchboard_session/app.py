@@ -9,12 +9,13 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from switchboard_events import PublishFailed, names_from
+from switchboard_events.body_guard import BodyGuard, BodyLimits
 
 from . import progress
 from .broker import BrokerLink
 from .context import Context
 from .database import make_engine, make_sessionmaker
-from .errors import error_json, install_error_handlers
+from .errors import error_json, install_error_handlers, unexpected
 from .metrics import Metrics
 from .migrate import prestart
 from .persist import Persister
@@ -41,6 +42,8 @@ def create_app(settings: SessionSettings | None = None) -> FastAPI:
     app.include_router(ops.router)
     if settings.auth.env == "dev":
         app.include_router(ops.dev_router)
+    limits = BodyLimits(settings.max_json_body_bytes, settings.max_audio_bytes, check_json=True)
+    app.add_middleware(BodyGuard, limits=limits, auth=settings.auth)
     app.middleware("http")(_observe)
     return app
 
@@ -96,7 +99,10 @@ async def _observe(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
     start = time.perf_counter()
-    response = await call_next(request)
+    try:
+        response = await call_next(request)
+    except Exception as exc:  # noqa: BLE001 - answered here, so uvicorn keeps the connection
+        response = await unexpected(request, exc)
     route = request.scope.get("route")
     path = getattr(route, "path", "unmatched")
     ctx: Context | None = getattr(request.app.state, "ctx", None)

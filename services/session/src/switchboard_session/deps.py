@@ -1,5 +1,6 @@
 """FastAPI dependencies: the shared context, a database transaction, the caller's identity."""
 
+import ipaddress
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -33,7 +34,12 @@ DbDep = Annotated[AsyncSession, Depends(get_db)]
 
 
 def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The peer's address (or a TRUSTED_PROXIES proxy's word for it) when it is an address."""
+    host = request.client.host if request.client else None
+    try:
+        return str(ipaddress.ip_address(host)) if host else None
+    except ValueError:
+        return None
 
 
 async def current_user(

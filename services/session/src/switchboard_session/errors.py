@@ -98,8 +98,11 @@ def _is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError)
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    """Outages answer 503 `database_unavailable`; anything else 500, never a stack trace."""
+async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """Outages answer 503 `database_unavailable`; anything else 500, never a stack trace.
+    Called by the app's outermost middleware (app.py), not as Starlette's catch-all handler:
+    that one re-raises after answering, and uvicorn then closes the keep-alive connection the
+    gateway shares among users."""
     if _is_connection_error(exc) or _is_connection_error(exc.__cause__ or exc):
         log.warning("database unavailable: %r", exc)
         return error_json(503, "database_unavailable", "the database is unavailable; retry")
@@ -108,7 +111,6 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

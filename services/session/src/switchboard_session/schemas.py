@@ -4,29 +4,22 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from switchboard_events import safe_json
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-
-
-def _has_nul(value: Any) -> bool:
-    """Whether a string anywhere in `value` (keys included) holds NUL, which Postgres refuses."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="after")
-    def _no_nul(self) -> "_Strict":
+    def _storable(self) -> "_Strict":
+        """What Postgres and the workers cannot take is refused (422) in every field."""
         for name in type(self).model_fields:
-            if _has_nul(getattr(self, name)):
-                raise ValueError(f"{name}: NUL characters (\\u0000) are not allowed")
+            try:
+                safe_json.check(getattr(self, name), where=name)
+            except safe_json.UnsafeJson as exc:
+                raise ValueError(str(exc)) from exc
         return self
 
 

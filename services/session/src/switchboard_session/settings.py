@@ -4,6 +4,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from switchboard_events import BrokerSettings
 from switchboard_events.auth import AuthSettings
+from switchboard_events.edge import EdgeSettings
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/switchboard"
 
@@ -42,6 +43,9 @@ class SessionSettings(BaseSettings):
     `run_end` a moment before this service has stored it)."""
     max_audio_bytes: int = Field(default=10 * 1024 * 1024, ge=1, alias="MAX_AUDIO_BYTES")
     """Largest audio utterance (`POST .../audio`)."""
+    max_json_body_bytes: int = Field(default=64 * 1024, ge=1024, alias="MAX_JSON_BODY_BYTES")
+    """Largest REST request body other than audio (413 `body_too_large` beyond, found while
+    the body streams in)."""
     public_ws_base: str | None = Field(default=None, alias="PUBLIC_WS_BASE")
     """When set (e.g. `wss://chat.example.com`), `ws_url` is absolute."""
     persist_prefetch: int = Field(default=64, ge=1, alias="PERSIST_PREFETCH")
@@ -66,6 +70,7 @@ class SessionSettings(BaseSettings):
     """Pause between attempts to (re)connect to the broker."""
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    edge: EdgeSettings = Field(default_factory=EdgeSettings)
 
     @property
     def async_database_url(self) -> str:

@@ -54,13 +54,24 @@ def encode_cursor(row: SessionRow) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+MAX_CURSOR_CHARS = 512
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (created_at, id) a cursor from `encode_cursor` holds; 422 for anything else, so
+    nothing odd (a lone surrogate, a naive or overflowing time) ever reaches Postgres."""
+    bad = ApiError(422, "validation_error", "cursor: not a cursor this API returned")
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise bad
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         data = json.loads(raw)
-        return datetime.fromisoformat(data["c"]), str(data["i"])
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
-        raise ApiError(422, "validation_error", "cursor: not a cursor this API returned") from exc
+        created, sid = datetime.fromisoformat(data["c"]), data["i"]
+        if created.tzinfo is None or not isinstance(sid, str) or not _ID.fullmatch(sid):
+            raise bad
+        return created.astimezone(UTC), sid
+    except (binascii.Error, ValueError, KeyError, TypeError, OverflowError) as exc:
+        raise bad from exc
 
 
 async def list_owned(
