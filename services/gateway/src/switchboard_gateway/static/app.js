@@ -88,6 +88,7 @@ async function openSession(id) {
     getToken: () => state.token,
     refreshToken: async () => (state.token = await devToken(BASE, state.user)),
     onEvent: render, onState: showConn, onReload: () => loadHistory(), onFrame: onControl,
+    onCatchUp: showActiveRun,
   });
   window.switchboardTest = { stream: state.stream, drop: () => state.stream.drop() };
   state.stream.connect();
@@ -103,6 +104,14 @@ async function loadHistory() {
   }
   setAgent(s.agent_type);
   setRunning(s.active_run ? (s.active_run.id || s.active_run) : null);
+  if (s.active_run && s.active_run.text !== undefined) showActiveRun(s.active_run);
+}
+
+// A run in progress when this tab joined: its text so far, then the live tail appends to it.
+function showActiveRun(run) {
+  const b = assistantBubble(run.run_id, run.agent_type);
+  if (!b.final) b.text.textContent = run.text;
+  setRunning(run.run_id);
 }
 
 // ---- live events -----------------------------------------------------------------------

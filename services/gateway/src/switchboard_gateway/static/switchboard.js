@@ -103,7 +103,8 @@ export class EventStream {
   onFrame(frame) {
     if (frame.type === "connected") return this.onHello(frame);
     if (typeof frame.id !== "string") return this.handlers.onFrame?.(frame);
-    if (!this.recent.has(frame.id)) {
+    const caught = this.caughtUp && frame.run_id === this.caughtUp.run_id && frame.seq <= this.caughtUp.seq;
+    if (!this.recent.has(frame.id) && !caught) {
       this.checkSeq(frame);
       this.handlers.onEvent?.(frame);
     }
@@ -118,7 +119,11 @@ export class EventStream {
     this.backoff.reset();
     this.authFailures = 0;
     this.setState(reconnect && this.resumed ? "resumed" : "live");
+    // catch-up: the run so far; its events up to active_run.seq are already in it (skipped)
+    this.caughtUp = hello.active_run || null;
+    if (this.caughtUp) this.lastSeq.set(this.caughtUp.run_id, this.caughtUp.seq);
     if (reconnect && !this.resumed) this.handlers.onReload?.("buffer_expired", null);
+    if (this.caughtUp) this.handlers.onCatchUp?.(this.caughtUp);
     this.scheduleRefresh();
   }
 
