@@ -20,7 +20,13 @@ async def serve(
     async with broker_connection(settings, "switchboard-tools") as connection:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=settings.tool_prefetch)
-        server = ToolServer(channel, names_from(settings), registry, settings.queue_type)
+        server = ToolServer(
+            channel,
+            names_from(settings),
+            registry,
+            settings.queue_type,
+            settings.max_tool_calls_per_user,
+        )
         await server.start()
         on_ready(server)
         try:
