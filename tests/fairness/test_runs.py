@@ -1,8 +1,9 @@
 """One user holding every run slot it may does not delay another user's run (issue 12, item 4).
 
-The whole stack with its shipped defaults: the attacker asks for 8 sessions x `/sleep 40`
-(as many as RUN_PREFETCH), gets MAX_ACTIVE_RUNS_PER_USER of them and 429 `too_many_runs` for
-the rest; the bystander's `/tokens 3` then completes long before any of those sleeps end.
+The whole stack with its shipped defaults. The attacker asks for 8 sessions x `/sleep 40`
+(the issue's attack: as many runs as a worker then took at once), gets
+MAX_ACTIVE_RUNS_PER_USER of them and 429 `too_many_runs` for the rest; the bystander's
+`/tokens 3` then completes long before any of those sleeps end.
 """
 
 import asyncio

@@ -16,8 +16,10 @@ class WorkerSettings(BrokerSettings):
 
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
 
-    run_prefetch: int = Field(default=8, ge=1, le=1000, alias="RUN_PREFETCH")
-    """Run requests one process holds (and runs) at once."""
+    run_prefetch: int = Field(default=32, ge=1, le=1000, alias="RUN_PREFETCH")
+    """Run requests one process holds (and runs) at once. Runs mostly wait (model, tools,
+    pacing) and use no CPU meanwhile, so a slot is cheap: keep this well above
+    MAX_ACTIVE_RUNS_PER_USER, so a few users at their limit leave slots for everyone else."""
     tool_timeout_s: float = Field(default=10.0, gt=0, alias="TOOL_TIMEOUT_S")
     """How long a run waits for a tool result before `{"error": "timeout"}`."""
     shutdown_grace_s: float = Field(default=10.0, ge=0, alias="SHUTDOWN_GRACE_S")
