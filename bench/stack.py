@@ -56,6 +56,8 @@ def _env(bench: BenchSettings, broker: BrokerSettings, database_url: str) -> dic
         "DATABASE_URL": database_url,
         "RATE_LIMIT_SESSIONS_PER_MIN": "1000000",
         "RATE_LIMIT_MESSAGES_PER_MIN": "1000000",
+        # The bench's one user stands for one user per session: its sessions run at once.
+        "MAX_ACTIVE_RUNS_PER_USER": "1000000",
         "LOG_LEVEL": "warning",
         # The gateway's default PREFETCH (16 messages) is below its ack window (256 events):
         # with unbatched messages a client acking every half window stalls. Keep them equal.

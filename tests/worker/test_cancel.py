@@ -34,7 +34,7 @@ async def test_cancel_during_sleep(client: Client, worker):
 
 async def test_cancel_while_waiting_for_a_tool(client: Client, worker, tools):
     device = await client.device()
-    run_id = await client.send(device, "/tool slow seconds=30")
+    run_id = await client.send(device, "/tool slow seconds=10")
     events = await device.until("tool_call", run_id)
     await client.cancel(device, run_id)
     events += await device.until("run_end", run_id)

@@ -31,7 +31,8 @@ async def tool(ctx: RunContext, directive: ToolCall) -> None:
     call_id = new_id()
     name, params = directive.name, directive.parameters
     await ctx.emit("tool_call", {"call_id": call_id, "tool_name": name, "parameters": params})
-    reply = await ctx.control.guard(ctx.tools.call(call_id, name, params))
+    user = ctx.request.user_id or ""
+    reply = await ctx.control.guard(ctx.tools.call(call_id, name, params, user))
     base = {"call_id": call_id, "tool_name": name}
     if "error" in reply:
         error = str(reply["error"])

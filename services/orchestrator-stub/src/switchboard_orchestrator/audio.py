@@ -3,8 +3,12 @@
 `synthesize` writes 16 kHz mono 16-bit PCM with the stdlib `wave` module and appends a RIFF
 `LIST`/`INFO` chunk whose `ICMT` entry holds the spoken text, so `transcribe` (the stub STT)
 can read it back. Audio without that chunk is described by its length instead.
+Each character's tone is computed once per pitch and cached, so speaking is a join of bytes;
+callers still synthesize off the event loop (`asyncio.to_thread`), one chunk at a time.
 """
 
+import base64
+import functools
 import io
 import math
 import struct
@@ -23,25 +27,24 @@ class BadAudio(ValueError):
 
 def synthesize(text: str) -> bytes:
     """A WAV file speaking `text` (one short tone per character, silence for spaces)."""
-    samples = array("h")
-    per_char = int(RATE * CHAR_S)
-    for char in text:
-        freq = 0.0 if char.isspace() else 220.0 + (ord(char) % 64) * 12.0
-        samples.extend(_tone(freq, per_char))
+    pcm = b"".join(_tone(0 if char.isspace() else ord(char) % 64 + 1) for char in text)
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(RATE)
-        out.writeframes(samples.tobytes())
+        out.writeframes(pcm)
     return _with_text(buffer.getvalue(), text)
 
 
-def _tone(freq: float, count: int) -> array:
-    if freq == 0.0:
-        return array("h", bytes(2 * count))
-    step = 2 * math.pi * freq / RATE
-    return array("h", (int(AMPLITUDE * math.sin(step * i)) for i in range(count)))
+@functools.cache
+def _tone(pitch: int) -> bytes:
+    """One character's PCM: silence for pitch 0, else a tone of 208 + 12 x pitch Hz."""
+    count = int(RATE * CHAR_S)
+    if pitch == 0:
+        return bytes(2 * count)
+    step = 2 * math.pi * (208.0 + pitch * 12.0) / RATE
+    return array("h", (int(AMPLITUDE * math.sin(step * i)) for i in range(count))).tobytes()
 
 
 def _with_text(wav: bytes, text: str) -> bytes:
@@ -54,11 +57,25 @@ def _with_text(wav: bytes, text: str) -> bytes:
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
-def speech_chunks(text: str) -> list[bytes]:
-    """`text` as several WAV files of a few words each (each one decodes on its own)."""
+def speech_groups(text: str) -> list[str]:
+    """`text` in groups of a few words, one WAV chunk each (at least one, maybe empty)."""
     words = text.split()
     groups = [words[i : i + WORDS_PER_CHUNK] for i in range(0, len(words), WORDS_PER_CHUNK)]
-    return [synthesize(" ".join(group)) for group in groups] or [synthesize("")]
+    return [" ".join(group) for group in groups] or [""]
+
+
+def synthesize_b64(text: str) -> str:
+    """`synthesize(text)` as base64 (what a `tts` event carries); CPU work, run off the loop."""
+    return base64.b64encode(synthesize(text)).decode()
+
+
+def clip(text: str, max_chars: int) -> str:
+    """`text` cut to at most `max_chars` characters, at a word boundary when there is one."""
+    if len(text) <= max_chars:
+        return text
+    cut = text[:max_chars]
+    space = cut.rfind(" ")
+    return cut[:space] if space > 0 else cut
 
 
 def transcribe(wav: bytes) -> str:

@@ -1,15 +1,15 @@
 """What one run works with, and the small steps every directive shares."""
 
 import asyncio
-import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from switchboard_events import RunStream, new_id
 
-from .audio import speech_chunks
+from .audio import clip, speech_groups, synthesize_b64
 from .backend import AgentBackend
 from .cancellation import RunControl
+from .limits import RunLimits
 from .request import RunRequest
 from .tool_client import ToolClient
 
@@ -32,6 +32,7 @@ class RunContext:
     backend: AgentBackend
     worker_id: str = ""
     """Who runs it (in `run_start`'s metadata, for operators and tests)."""
+    limits: RunLimits = field(default_factory=RunLimits)
 
     async def emit(self, event_type: str, data: dict[str, Any]) -> None:
         """The run's next event, unless the run was cancelled (then RunCancelled)."""
@@ -48,10 +49,18 @@ class RunContext:
         await self.emit("response", {"content": content, "message_id": new_id()})
 
     async def speak(self, text: str) -> None:
-        """`tts` events: one small WAV file per few words, chunk 0..n, final on the last."""
-        chunks = speech_chunks(text)
-        for number, wav in enumerate(chunks):
-            audio = base64.b64encode(wav).decode()
+        """`tts` events: one small WAV file per few words, chunk 0..n, final on the last.
+
+        Each chunk is synthesized in a thread as it is sent (the event loop keeps serving
+        other runs). At most `max_tts_chars` are spoken; a `warning` `tts_truncated` follows
+        when the text was longer (the `response` still carries all of it)."""
+        limit = self.limits.max_tts_chars
+        spoken = clip(text.strip(), limit)
+        groups = speech_groups(spoken)
+        for number, group in enumerate(groups):
+            audio = await self.control.guard(asyncio.to_thread(synthesize_b64, group))
             data = {"audio": audio, "format": "wav", "chunk": number}
-            await self.emit("tts", {**data, "final": number == len(chunks) - 1})
-            await asyncio.sleep(0)
+            await self.emit("tts", {**data, "final": number == len(groups) - 1})
+        if len(spoken) < len(text.strip()):
+            message = f"the spoken reply was cut at {limit} characters (MAX_TTS_CHARS)"
+            await self.emit("warning", {"code": "tts_truncated", "message": message})

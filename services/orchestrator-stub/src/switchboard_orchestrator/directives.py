@@ -8,14 +8,23 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-MAX_TOKENS = 100_000
-MAX_SLEEP_S = 3600.0
-MAX_SPEAK_CHARS = 2000
+from .limits import RunLimits
+
+MAX_RATE = 100_000.0
+_DEFAULT_LIMITS = RunLimits()
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class BadDirective(ValueError):
     """A directive with arguments it cannot run (the run fails with this message)."""
+
+    code = "bad_directive"
+
+
+class OverLimit(BadDirective):
+    """Arguments beyond a configured cap; the message names the setting."""
+
+    code = "limit_exceeded"
 
 
 @dataclass(frozen=True)
@@ -59,31 +68,40 @@ class Chat:
 Directive = Tokens | ToolCall | SwitchAgent | Fail | Speak | Sleep | Chat
 
 
-def parse(content: str) -> Directive:
-    """The directive `content` starts with, or `Chat`; BadDirective for bad arguments."""
+def parse(content: str, limits: RunLimits = _DEFAULT_LIMITS) -> Directive:
+    """The directive `content` starts with, or `Chat`; BadDirective for bad arguments,
+    OverLimit for arguments beyond `limits` (checked before the run does anything)."""
     text = content.strip()
     head, _, rest = text.partition(" ")
     parser = _PARSERS.get(head.lower()) if head.startswith("/") else None
     if parser is None:
         return Chat(text)
-    return parser(rest.strip())
+    return parser(rest.strip(), limits)
 
 
-def _tokens(rest: str) -> Directive:
+def _tokens(rest: str, limits: RunLimits) -> Directive:
     words = rest.split()
     if not words:
         raise BadDirective("usage: /tokens N [rate=R]")
-    count = _number(words[0], int, "N", 0, MAX_TOKENS)
+    count = _number(words[0], int, "N", 0, None)
     rate = 0.0
     for word in words[1:]:
         key, sep, value = word.partition("=")
         if key != "rate" or not sep:
             raise BadDirective(f"/tokens: unknown argument {word!r} (expected rate=R)")
-        rate = _number(value, float, "rate", 0, 100_000)
+        rate = _number(value, float, "rate", 0, MAX_RATE)
+    if count > limits.max_tokens:
+        raise OverLimit(f"/tokens: at most {limits.max_tokens} tokens (STUB_MAX_TOKENS)")
+    seconds = (count - 1) / rate if rate and count > 1 else 0.0
+    if seconds > limits.max_run_s:
+        raise OverLimit(
+            f"/tokens {count} rate={rate:g} would take {seconds:g} s; a run may take at most "
+            f"{limits.max_run_s:g} s (MAX_RUN_S)"
+        )
     return Tokens(count, rate)
 
 
-def _tool(rest: str) -> Directive:
+def _tool(rest: str, limits: RunLimits) -> Directive:
     words = split_words(rest)
     if not words or not _NAME.fullmatch(words[0]):
         raise BadDirective("usage: /tool NAME key=value ...")
@@ -129,35 +147,46 @@ def _opens_quote(char: str, current: list[str], depth: int) -> bool:
     return (char == '"' and depth > 0) or (char in "\"'" and at_value_start)
 
 
-def _agent(rest: str) -> Directive:
+def _agent(rest: str, limits: RunLimits) -> Directive:
     if not _NAME.fullmatch(rest):
         raise BadDirective("usage: /agent NAME (letters, digits, _ and -)")
     return SwitchAgent(rest)
 
 
-def _error(rest: str) -> Directive:
+def _error(rest: str, limits: RunLimits) -> Directive:
     return Fail()
 
 
-def _speak(rest: str) -> Directive:
+def _speak(rest: str, limits: RunLimits) -> Directive:
     if not rest:
         raise BadDirective("usage: /speak TEXT")
-    if len(rest) > MAX_SPEAK_CHARS:
-        raise BadDirective(f"/speak: at most {MAX_SPEAK_CHARS} characters")
+    if len(rest) > limits.max_tts_chars:
+        raise OverLimit(f"/speak: at most {limits.max_tts_chars} characters (MAX_TTS_CHARS)")
     return Speak(rest)
 
 
-def _sleep(rest: str) -> Directive:
-    return Sleep(_number(rest, float, "S", 0, MAX_SLEEP_S))
+def _sleep(rest: str, limits: RunLimits) -> Directive:
+    seconds = _number(rest, float, "S", 0, None)
+    if seconds > limits.max_sleep_s:
+        raise OverLimit(f"/sleep: at most {limits.max_sleep_s:g} s (STUB_MAX_SLEEP_S)")
+    if seconds > limits.max_run_s:
+        raise OverLimit(f"/sleep: a run may take at most {limits.max_run_s:g} s (MAX_RUN_S)")
+    return Sleep(seconds)
 
 
-def _number(text: str, kind: type[int] | type[float], what: str, low: float, high: float) -> Any:
+def _number(
+    text: str, kind: type[int] | type[float], what: str, low: float, high: float | None
+) -> Any:
+    """`text` as a finite number of `kind` in [low, high] (no upper bound when None)."""
     try:
         value = kind(text)
     except ValueError:
         raise BadDirective(f"{what} must be a number, not {text!r}") from None
-    if not low <= value <= high or value != value:
-        raise BadDirective(f"{what} must be between {low:g} and {high:g}")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise BadDirective(f"{what} must be a finite number")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+        raise BadDirective(f"{what} must be {bound}")
     return value
 
 

@@ -7,6 +7,7 @@ real run (directives are capped well below), a hole a client always sees, so it 
 run's outcome over REST as the protocol says.
 """
 
+import asyncio
 import base64
 import logging
 
@@ -18,6 +19,7 @@ from .backend import BackendError
 from .cancellation import RunCancelled
 from .context import RunContext, RunFailed
 from .directives import BadDirective, parse
+from .limits import RUN_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -25,19 +27,24 @@ LOST_RUN_SEQ = 1_000_000_000
 
 
 async def execute(ctx: RunContext) -> str:
-    """Run the request to its end and return the `run_end` status (already emitted)."""
+    """Run the request to its end and return the `run_end` status (already emitted).
+
+    After `max_run_s` the run's control is cancelled with the reason `run_timeout`: the run
+    stops within one token and ends `failed` with an `error` saying so."""
     request = ctx.request
     worker = {"worker": ctx.worker_id}
     await ctx.stream.emit("run_start", {"message_id": request.message_id}, metadata=worker)
+    loop = asyncio.get_running_loop()
+    timer = loop.call_later(ctx.limits.max_run_s, ctx.control.cancel, RUN_TIMEOUT)
     try:
         text = await _transcript(ctx) if request.audio_b64 else request.content
-        directive = parse(text)
+        directive = parse(text, ctx.limits)
         await ACTIONS[type(directive)](ctx, directive)
         status = "completed"
-    except RunCancelled:
-        status = "cancelled"
+    except RunCancelled as exc:
+        status = await _failed(ctx, _timed_out(ctx)) if str(exc) == RUN_TIMEOUT else "cancelled"
     except BadDirective as exc:
-        status = await _failed(ctx, RunFailed("bad_directive", str(exc)))
+        status = await _failed(ctx, RunFailed(exc.code, str(exc)))
     except BackendError as exc:
         status = await _failed(ctx, RunFailed("model_error", str(exc)))
     except RunFailed as exc:
@@ -45,8 +52,15 @@ async def execute(ctx: RunContext) -> str:
     except Exception as exc:
         log.exception("run %s crashed", request.run_id)
         status = await _failed(ctx, RunFailed("internal_error", f"the agent crashed: {exc!r}"))
+    finally:
+        timer.cancel()
     await ctx.stream.emit("run_end", {"status": status})
     return status
+
+
+def _timed_out(ctx: RunContext) -> RunFailed:
+    limit = ctx.limits.max_run_s
+    return RunFailed(RUN_TIMEOUT, f"the run took longer than {limit:g} s (MAX_RUN_S)")
 
 
 async def _failed(ctx: RunContext, failure: RunFailed) -> str:

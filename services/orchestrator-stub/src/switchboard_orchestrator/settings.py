@@ -6,14 +6,20 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 from switchboard_events import BrokerSettings
 
+from . import limits
+from .limits import RunLimits
+from .tool_rpc import MAX_TOOL_CALLS_PER_USER
+
 
 class WorkerSettings(BrokerSettings):
     """The run worker: broker settings plus pacing, timeouts and the model backend."""
 
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
 
-    run_prefetch: int = Field(default=8, ge=1, le=1000, alias="RUN_PREFETCH")
-    """Run requests one process holds (and runs) at once."""
+    run_prefetch: int = Field(default=32, ge=1, le=1000, alias="RUN_PREFETCH")
+    """Run requests one process holds (and runs) at once. Runs mostly wait (model, tools,
+    pacing) and use no CPU meanwhile, so a slot is cheap: keep this well above
+    MAX_ACTIVE_RUNS_PER_USER, so a few users at their limit leave slots for everyone else."""
     tool_timeout_s: float = Field(default=10.0, gt=0, alias="TOOL_TIMEOUT_S")
     """How long a run waits for a tool result before `{"error": "timeout"}`."""
     shutdown_grace_s: float = Field(default=10.0, ge=0, alias="SHUTDOWN_GRACE_S")
@@ -32,6 +38,22 @@ class WorkerSettings(BrokerSettings):
     """Model name sent in each request."""
     openai_timeout_s: float = Field(default=60.0, gt=0, alias="OPENAI_TIMEOUT_S")
     """Timeout of one streaming request."""
+    max_run_s: float = Field(default=limits.MAX_RUN_S, gt=0, alias="MAX_RUN_S")
+    """A run still going after this long ends with `error` `run_timeout` and `run_end` failed;
+    a directive that would take longer is refused up front."""
+    stub_max_sleep_s: float = Field(default=limits.STUB_MAX_SLEEP_S, ge=0, alias="STUB_MAX_SLEEP_S")
+    """Longest `/sleep` the stub accepts (`limit_exceeded` beyond)."""
+    stub_max_tokens: int = Field(default=limits.STUB_MAX_TOKENS, ge=0, alias="STUB_MAX_TOKENS")
+    """Most tokens one `/tokens` may ask for (`limit_exceeded` beyond)."""
+    max_tts_chars: int = Field(default=limits.MAX_TTS_CHARS, ge=1, alias="MAX_TTS_CHARS")
+    """Most characters spoken per reply: `/speak` refuses more, a longer voice reply is spoken
+    up to this and a `warning` `tts_truncated` says so."""
+
+    @property
+    def run_limits(self) -> RunLimits:
+        return RunLimits(
+            self.max_run_s, self.stub_max_sleep_s, self.stub_max_tokens, self.max_tts_chars
+        )
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> "WorkerSettings":
@@ -47,5 +69,10 @@ class ToolSettings(BrokerSettings):
 
     tool_prefetch: int = Field(default=16, ge=1, le=1000, alias="TOOL_PREFETCH")
     """Tool calls one process runs at once."""
-    slow_max_s: float = Field(default=60.0, ge=0, alias="SLOW_MAX_S")
-    """Longest sleep the `slow` tool accepts."""
+    max_tool_calls_per_user: int = Field(
+        default=MAX_TOOL_CALLS_PER_USER, ge=1, alias="MAX_TOOL_CALLS_PER_USER"
+    )
+    """Tool calls of one user one process runs at once; more are answered at once with the
+    error `too_many_tool_calls` (keep it below TOOL_PREFETCH so others always find a slot)."""
+    slow_max_s: float = Field(default=15.0, ge=0, alias="SLOW_MAX_S")
+    """Longest sleep the `slow` tool accepts (a test tool; above TOOL_TIMEOUT_S for timeouts)."""

@@ -2,6 +2,8 @@
 
 Replies come to one exclusive auto-delete queue per worker; `correlation_id` = `call_id`.
 A request carries the timeout as its expiration, so a call nobody took in time is dropped.
+When the run stops waiting (the call timed out, or the run was cancelled) a cancel goes to
+the tool workers (`tool_rpc.py`), so the tool's work stops too.
 """
 
 import asyncio
@@ -14,6 +16,8 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMess
 from switchboard_events import Names
 from switchboard_events.topology import TOOL_KEY
 
+from .tool_rpc import ToolRequest, cancel_key
+
 log = logging.getLogger(__name__)
 
 
@@ -24,36 +28,58 @@ class ToolClient:
         self.timeout_s = timeout_s
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._exchange: AbstractExchange | None = None
+        self._control: AbstractExchange | None = None
         self._replies: AbstractQueue | None = None
+        self._cancels: set[asyncio.Task[None]] = set()
 
     async def start(self) -> "ToolClient":
         self._exchange = await self._channel.get_exchange(self._names.commands_exchange)
+        self._control = await self._channel.get_exchange(self._names.control_exchange)
         self._replies = await self._channel.declare_queue(exclusive=True, auto_delete=True)
         await self._replies.consume(self._on_reply, no_ack=True)
         return self
 
     async def call(
-        self, call_id: str, tool_name: str, parameters: dict[str, Any]
+        self, call_id: str, tool_name: str, parameters: dict[str, Any], user_id: str = ""
     ) -> dict[str, Any]:
         """The reply (`{"result": ...}` or `{"error": ...}`); `{"error": "timeout"}` if late."""
         assert self._exchange is not None and self._replies is not None, "start() not awaited"
         future = asyncio.get_running_loop().create_future()
         self._pending[call_id] = future
-        body = {"call_id": call_id, "tool_name": tool_name, "parameters": parameters}
+        request = ToolRequest(call_id, tool_name, parameters, user_id)
         message = aio_pika.Message(
-            json.dumps(body).encode(),
+            request.body(),
             content_type="application/json",
             reply_to=self._replies.name,
             correlation_id=call_id,
             expiration=self.timeout_s,
         )
+        answered = False
         try:
             await self._exchange.publish(message, TOOL_KEY)
-            return await asyncio.wait_for(future, self.timeout_s)
+            reply = await asyncio.wait_for(future, self.timeout_s)
+            answered = True
+            return reply
         except TimeoutError:
             return {"error": "timeout"}
         finally:
             self._pending.pop(call_id, None)
+            if not answered:
+                self._cancel_later(call_id)
+
+    def _cancel_later(self, call_id: str) -> None:
+        """Tell the tool workers to stop `call_id` (in the background: the run moves on)."""
+        task = asyncio.create_task(self._send_cancel(call_id))
+        self._cancels.add(task)
+        task.add_done_callback(self._cancels.discard)
+
+    async def _send_cancel(self, call_id: str) -> None:
+        assert self._control is not None
+        body = json.dumps({"call_id": call_id}).encode()
+        try:
+            await self._control.publish(aio_pika.Message(body), cancel_key(call_id))
+        except Exception as exc:  # noqa: BLE001 - the tool then runs to its own end
+            log.warning("could not cancel tool call %s: %r", call_id, exc)
 
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:
         future = self._pending.get(message.correlation_id or "")

@@ -142,7 +142,15 @@ class RunWorker:
             agent_type=request.agent_type,
         )
         try:
-            ctx = RunContext(request, stream, control, self._tools, self._backend, self.worker_id)
+            ctx = RunContext(
+                request,
+                stream,
+                control,
+                self._tools,
+                self._backend,
+                self.worker_id,
+                self.settings.run_limits,
+            )
             status = await execute(ctx)
         finally:
             self._cancels.detach(request.run_id)

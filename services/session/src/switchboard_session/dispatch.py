@@ -13,6 +13,10 @@ from .store import messages, runs
 from .store.sessions import get_owned, touch
 from .tables import RunRow, SessionRow
 
+BUSY_CODES = ("run_active", "too_many_runs")
+"""Refusals that a run ending a moment later lifts (worth waiting BUSY_GRACE_S for)."""
+RUNS_RETRY_AFTER_S = 2
+
 
 @dataclass(frozen=True)
 class Submission:
@@ -38,6 +42,8 @@ async def submit(
     busy = session.active_run_id is not None
     if busy and sub.on_busy == "reject":
         raise ApiError(409, "run_active", f"run {session.active_run_id} is still active")
+    if not busy:
+        await _check_user_runs(ctx, db, session.user_id)
     if busy and sub.on_busy == "interrupt":
         await runs.cancel_waiting(db, session.id, "interrupted")  # older waiting runs
         await ctx.broker.publish_cancel(str(session.active_run_id), session.id)
@@ -58,6 +64,22 @@ async def submit(
     if not busy:
         await start_run(ctx, session, run)
     return message_id, run.id
+
+
+async def _check_user_runs(ctx: Context, db: AsyncSession, user_id: str) -> None:
+    """429 `too_many_runs` when the user already has MAX_ACTIVE_RUNS_PER_USER active runs.
+
+    Counted in Postgres under a per-user advisory lock held until commit, so concurrent
+    messages on any replica see each other's runs."""
+    limit = ctx.settings.max_active_runs_per_user
+    if await runs.active_runs_of_user(db, user_id) >= limit:
+        raise ApiError(
+            429,
+            "too_many_runs",
+            f"at most {limit} runs at once per user (MAX_ACTIVE_RUNS_PER_USER); "
+            "retry when one has ended, or enqueue on a busy session",
+            headers={"Retry-After": str(RUNS_RETRY_AFTER_S)},
+        )
 
 
 async def _store(db: AsyncSession, session: SessionRow, sub: Submission) -> tuple[str, RunRow]:

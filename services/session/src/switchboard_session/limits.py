@@ -1,5 +1,7 @@
 """Applying the per-user rate limits (and auditing every refusal)."""
 
+from typing import Any
+
 from .context import Context
 from .errors import ApiError
 from .store import audit, ratelimit
@@ -11,9 +13,22 @@ async def limit(ctx: Context, user_id: str, kind: str, ip: str | None) -> None:
         "sessions": ctx.settings.rate_sessions_per_min,
         "messages": ctx.settings.rate_messages_per_min,
     }[kind]
+    await _hit(ctx, user_id, kind, ip, limit=per_min)
+
+
+async def limit_audio(ctx: Context, user_id: str, size: int, ip: str | None) -> None:
+    """Count `size` audio bytes of `user_id`; 429 `audio_rate_limited` past the limit."""
+    per_min = ctx.settings.rate_audio_bytes_per_min
+    extra = {"cost": size, "code": "audio_rate_limited", "unit": "audio bytes"}
+    await _hit(ctx, user_id, "audio_bytes", ip, limit=per_min, **extra)
+
+
+async def _hit(
+    ctx: Context, user_id: str, kind: str, ip: str | None, limit: int, **extra: Any
+) -> None:
     try:
         async with ctx.sessions.begin() as db:
-            await ratelimit.hit(db, f"{kind}:{user_id}", per_min)
+            await ratelimit.hit(db, f"{kind}:{user_id}", limit, **extra)
     except ApiError as exc:
         if exc.status == 429:
             await audit.record_now(ctx.sessions, "rate_limited", user_id=user_id, ip=ip, kind=kind)

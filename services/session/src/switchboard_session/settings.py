@@ -36,6 +36,15 @@ class SessionSettings(BaseSettings):
     """Sessions one user may create per minute (all replicas together)."""
     rate_messages_per_min: int = Field(default=120, ge=1, alias="RATE_LIMIT_MESSAGES_PER_MIN")
     """Messages one user may send per minute (all replicas together)."""
+    rate_audio_bytes_per_min: int = Field(
+        default=20 * 1024 * 1024, ge=1, le=2**31 - 1, alias="RATE_LIMIT_AUDIO_BYTES_PER_MIN"
+    )
+    """Audio bytes one user may send per minute, over `POST .../audio` and WebSocket binary
+    frames together (all replicas together); 429 `audio_rate_limited` beyond."""
+    max_active_runs_per_user: int = Field(default=3, ge=1, alias="MAX_ACTIVE_RUNS_PER_USER")
+    """Runs one user may have active at once across all sessions and replicas; a message that
+    would start another is refused with 429 `too_many_runs` (`on_busy: "enqueue"` on a busy
+    session still queues behind that session's run)."""
     max_message_chars: int = Field(default=32_000, ge=1, alias="MAX_MESSAGE_CHARS")
     """Longest message content (413 `message_too_large` beyond)."""
     busy_grace_s: float = Field(default=1.0, ge=0, alias="BUSY_GRACE_S")

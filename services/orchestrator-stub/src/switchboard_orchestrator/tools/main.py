@@ -21,7 +21,12 @@ async def serve(
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=settings.tool_prefetch)
         server = ToolServer(
-            channel, names_from(settings), registry, settings.queue_type, settings.dead_letter_max
+            channel,
+            names_from(settings),
+            registry,
+            settings.queue_type,
+            max_calls_per_user=settings.max_tool_calls_per_user,
+            dead_letter_max=settings.dead_letter_max,
         )
         await server.start()
         on_ready(server)

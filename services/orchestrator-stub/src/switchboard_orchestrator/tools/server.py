@@ -1,10 +1,12 @@
 """The tool worker: competing consumer of `ai.tools`, one reply per request.
 
-A request `{"call_id", "tool_name", "parameters"}` with `reply_to` and `correlation_id` gets
-`{"result": ...}` or `{"error": "..."}` on the default exchange. Nothing a caller sends
-crashes the worker: malformed requests, unknown tools, bad parameters and handler failures
-all become errors. A malformed request is also dead-lettered (`ai.dead-letters.tools`).
-A request whose worker died is redelivered until its expiration (the caller's timeout).
+A request (see `tool_rpc.py`) with `reply_to` and `correlation_id` gets `{"result": ...}` or
+`{"error": "..."}` on the default exchange. Nothing a caller sends crashes the worker:
+malformed requests, unknown tools, bad parameters and handler failures all become errors.
+A user with `max_calls_per_user` calls running here gets `too_many_tool_calls` at once, and
+a cancel on `ai.control` (`tool-cancel.<call_id>`) stops the call's work. A malformed
+request is also dead-lettered (`ai.dead-letters.tools`), and so is one whose reply cannot be
+published. A request whose worker died is redelivered until its expiration (the caller's timeout).
 """
 
 import asyncio
@@ -17,6 +19,14 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from switchboard_events import Names, declare_topology
 from switchboard_events.deadletter import DeadLetter, DeadLetters
 
+from ..tool_rpc import (
+    CANCEL_BINDING,
+    MAX_TOOL_CALLS_PER_USER,
+    TOO_MANY,
+    ToolRequest,
+    call_id_of_cancel,
+)
+from .calls import CallLimitReached, RunningCalls
 from .registry import ToolError, ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -29,6 +39,7 @@ class ToolServer:
         names: Names,
         registry: ToolRegistry,
         queue_type: str = "classic",
+        max_calls_per_user: int = MAX_TOOL_CALLS_PER_USER,
         dead_letter_max: int = 10_000,
     ) -> None:
         self._queue_type = queue_type
@@ -37,21 +48,30 @@ class ToolServer:
         self._channel = channel
         self._names = names
         self._registry = registry
+        self.calls = RunningCalls(max_calls_per_user)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._consumer: tuple[AbstractQueue, str] | None = None
 
     async def start(self) -> None:
         await declare_topology(self._channel, self._names, self._queue_type, self._dead_letter_max)
         self._dead_letters = DeadLetters(self._channel, self._names, "tools")
+        cancels = await self._channel.declare_queue(exclusive=True, auto_delete=True)
+        await cancels.bind(self._names.control_exchange, CANCEL_BINDING)
+        await cancels.consume(self._on_cancel, no_ack=True)
         queue = await self._channel.declare_queue(self._names.tool_queue, passive=True)
         self._consumer = (queue, await queue.consume(self._on_message))
+
+    async def _on_cancel(self, message: AbstractIncomingMessage) -> None:
+        call_id = call_id_of_cancel(message.routing_key)
+        if call_id is not None and self.calls.cancel(call_id):
+            log.info("tool call %s cancelled by its caller", call_id)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
         try:
-            reply, letter = await self._answer(message.body)
+            reply, letter = await self._answer(message.body, message.correlation_id)
         except asyncio.CancelledError:
             await message.reject(requeue=True)
             raise
@@ -65,23 +85,53 @@ class ToolServer:
             await self._dead_letters.park(message, letter)
         await message.ack()
 
-    async def answer(self, body: bytes) -> dict[str, Any]:
+    async def answer(self, body: bytes, correlation_id: str | None = None) -> dict[str, Any]:
         """The reply to one request body."""
-        reply, _ = await self._answer(body)
+        reply, _ = await self._answer(body, correlation_id)
         return reply
 
-    async def _answer(self, body: bytes) -> tuple[dict[str, Any], DeadLetter | None]:
+    async def _answer(
+        self, body: bytes, correlation_id: str | None
+    ) -> tuple[dict[str, Any], DeadLetter | None]:
         """The reply, and the reason to dead-letter the request when it is malformed."""
         try:
-            name, parameters = _parse(body)
+            request = ToolRequest.parse(body, correlation_id)
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             error = f"malformed tool request: {exc!r}"
             return {"error": error}, DeadLetter("invalid_tool_request", error)
-        return await self._call(name, parameters), None
+        return await self._admitted(request), None
 
-    async def _call(self, name: str, parameters: Any) -> dict[str, Any]:
+    async def _admitted(self, request: ToolRequest) -> dict[str, Any]:
         try:
-            return {"result": await self._registry.call(name, parameters)}
+            self.calls.admit(request.user_id)
+        except CallLimitReached:
+            limit = self.calls.max_per_user
+            return {
+                "error": f"{TOO_MANY}: at most {limit} tool calls in flight per user "
+                "(MAX_TOOL_CALLS_PER_USER); retry when one has answered"
+            }
+        try:
+            return await self._run(request)
+        finally:
+            self.calls.release(request.user_id, request.call_id)
+
+    async def _run(self, request: ToolRequest) -> dict[str, Any]:
+        """Run the call as its own task, so a cancel stops it without stopping the consumer."""
+        work = asyncio.ensure_future(self._result(request))
+        if not self.calls.track(request.call_id, work):
+            work.cancel()
+        try:
+            await asyncio.wait({work})
+        finally:
+            work.cancel()
+        if work.cancelled():
+            return {"error": "cancelled: the caller stopped waiting"}
+        return work.result()
+
+    async def _result(self, request: ToolRequest) -> dict[str, Any]:
+        name = request.tool_name
+        try:
+            return {"result": await self._registry.call(name, request.parameters)}
         except ToolError as exc:
             return {"error": str(exc)}
         except Exception as exc:
@@ -105,12 +155,3 @@ class ToolServer:
             await queue.cancel(tag)
         for task in list(self._tasks):
             task.cancel()
-
-
-def _parse(body: bytes) -> tuple[str, Any]:
-    """`(tool_name, parameters)` of a request body; raises when it is malformed."""
-    request = json.loads(body)
-    name, parameters = request["tool_name"], request.get("parameters", {})
-    if not isinstance(name, str):
-        raise TypeError("tool_name must be a string")
-    return name, parameters

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Header, Request
 
 from ..context import Context
 from ..deps import ContextDep, UserDep, client_ip
-from ..dispatch import Submission, cancel_active, submit
+from ..dispatch import BUSY_CODES, Submission, cancel_active, submit
 from ..errors import ApiError, ErrorResponse
-from ..limits import limit
+from ..limits import limit, limit_audio
 from ..schemas import NAME_PATTERN, Accepted, CancelAccepted, SendMessage
 from ..store.sessions import get_owned
 
@@ -47,14 +47,16 @@ async def send_message(
 async def _submit_with_grace(
     ctx: Context, user: str, session_id: str, sub: Submission
 ) -> tuple[str, str]:
-    """`submit`, retried for up to BUSY_GRACE_S while the active run is finishing."""
+    """`submit`, retried for up to BUSY_GRACE_S while the active run (or, for `too_many_runs`,
+    another of the user's runs) is finishing: a client sees `run_end` a moment before this
+    service has stored it."""
     deadline = time.monotonic() + ctx.settings.busy_grace_s
     while True:
         try:
             async with ctx.sessions.begin() as db:
                 return await submit(ctx, db, user, session_id, sub)
         except ApiError as exc:
-            if exc.code != "run_active" or time.monotonic() >= deadline:
+            if exc.code not in BUSY_CODES or time.monotonic() >= deadline:
                 raise
         await asyncio.sleep(0.05)
 
@@ -76,6 +78,7 @@ async def send_audio(
 ) -> Accepted:
     """A voice utterance (WAV bytes) in a voice session; the worker transcribes and runs it."""
     audio = await _read_wav(request)
+    await limit_audio(ctx, user, len(audio), client_ip(request))
     await limit(ctx, user, "messages", client_ip(request))
     async with ctx.sessions.begin() as db:
         session = await get_owned(db, user, session_id)

@@ -18,10 +18,10 @@ _HIT = text(
       SELECT clock_timestamp() AS now, clock_timestamp() - make_interval(secs => :w) AS stale
     )
     INSERT INTO rate_limits (key, window_start, count)
-    SELECT :key, now, 1 FROM clock
+    SELECT :key, now, :cost FROM clock
     ON CONFLICT (key) DO UPDATE SET
       count = CASE WHEN rate_limits.window_start <= (SELECT stale FROM clock)
-                   THEN 1 ELSE rate_limits.count + 1 END,
+                   THEN :cost ELSE rate_limits.count + :cost END,
       window_start = CASE WHEN rate_limits.window_start <= (SELECT stale FROM clock)
                    THEN EXCLUDED.window_start ELSE rate_limits.window_start END
     RETURNING count, window_start, (SELECT now FROM clock)
@@ -29,15 +29,26 @@ _HIT = text(
 )
 
 
-async def hit(db: AsyncSession, key: str, limit: int, window_s: float = 60.0) -> None:
-    """Count one hit on `key`; 429 `rate_limited` with Retry-After once over `limit`."""
-    row = (await db.execute(_HIT, {"key": key, "w": window_s})).one()
+async def hit(
+    db: AsyncSession,
+    key: str,
+    limit: int,
+    window_s: float = 60.0,
+    *,
+    cost: int = 1,
+    code: str = "rate_limited",
+    unit: str = "requests",
+) -> None:
+    """Count `cost` on `key`; 429 `code` with Retry-After once over `limit` in the window.
+
+    The caller's transaction is rolled back by the error, so a refused hit costs nothing."""
+    row = (await db.execute(_HIT, {"key": key, "w": window_s, "cost": cost})).one()
     count, started, now = int(row[0]), row[1], row[2]
     if count > limit:
         raise ApiError(
             429,
-            "rate_limited",
-            f"more than {limit} requests in {window_s:g}s; retry later",
+            code,
+            f"more than {limit} {unit} in {window_s:g}s; retry later",
             headers={"Retry-After": str(_retry_after(started, now, window_s))},
         )
 

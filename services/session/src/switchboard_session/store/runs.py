@@ -2,13 +2,14 @@
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..tables import RunRow, SessionRow
 from .sessions import now
 
 TERMINAL = ("completed", "failed", "cancelled")
+_LOCK_USER = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 
 
 def run_request(run: RunRow, session: SessionRow) -> dict[str, Any]:
@@ -76,3 +77,22 @@ async def count_waiting(db: AsyncSession, session_id: str) -> int:
         RunRow.dispatched_at.is_(None),
     )
     return len(list((await db.execute(query)).scalars()))
+
+
+async def active_runs_of_user(db: AsyncSession, user_id: str) -> int:
+    """Active runs of the user's live sessions, after taking the user's run lock.
+
+    The transaction-scoped advisory lock serializes run starts of one user across replicas
+    until commit; an ended session's run is on its way out (it was cancelled) and not counted.
+    """
+    await db.execute(_LOCK_USER, {"key": f"runs:{user_id}"})
+    query = (
+        select(func.count())
+        .select_from(SessionRow)
+        .where(
+            SessionRow.user_id == user_id,
+            SessionRow.status == "active",
+            SessionRow.active_run_id.is_not(None),
+        )
+    )
+    return int((await db.execute(query)).scalar_one())
