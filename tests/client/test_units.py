@@ -1,5 +1,6 @@
 """Backoff, dedupe LRU, seq tracking, ack pacing, token expiry: the stream's building blocks."""
 
+import io
 import random
 
 import pytest
@@ -7,6 +8,8 @@ from switchboard_client.acks import AckState
 from switchboard_client.backoff import Backoff
 from switchboard_client.dedupe import RecentIds
 from switchboard_client.frames import ws_url
+from switchboard_client.notices import ReloadNotice, RunCatchUp
+from switchboard_client.render import Renderer
 from switchboard_client.seqcheck import SeqTracker
 from switchboard_client.tokens import token_expiry
 
@@ -73,3 +76,14 @@ def test_token_expiry_and_ws_url() -> None:
     assert token_expiry("not-a-jwt") is None
     url = ws_url("https://example.test/base/", "S1", "web-1")
     assert url == "wss://example.test/base/ai/ws/S1?client_id=web-1&ack=client"
+
+
+def test_the_cli_shows_a_catch_up_and_says_when_a_run_started_before_it_joined() -> None:
+    out = io.StringIO()
+    renderer = Renderer("me", out, color=False)
+    call = {"call_id": "c1", "tool_name": "get_time", "parameters": {}}
+    renderer.show(RunCatchUp("s1", "r1", 7, "personal", "t1 t2 ", [call]))
+    renderer.show(ReloadNotice("s1", "joined_mid_run", {}, "r2"))
+    text = out.getvalue()
+    assert "get_time" in text and "personal> t1 t2 " in text
+    assert "started before we joined" in text
