@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 from switchboard_events import Event, parse_event
@@ -132,6 +132,7 @@ class EventStream:
         if self._opener is None:
             self._inner = self._run()
             self._opener = asyncio.ensure_future(self._first_hello(self._inner))
+            self._opener.add_done_callback(lambda f: f.cancelled() or f.exception())  # seen
         return self._opener
 
     @staticmethod
@@ -144,7 +145,7 @@ class EventStream:
         assert self._inner is not None
         async for item in self._inner:
             if item is not _JOINED:
-                yield item  # type: ignore[misc]
+                yield cast(Item, item)
 
     async def _run(self) -> AsyncGenerator[object, None]:
         try:
