@@ -64,6 +64,7 @@ async def test_every_token_once_in_order_without_stalls(
     finally:
         watcher.cancel()
         await asyncio.gather(*(d.close() for d in devs), return_exceptions=True)
+        await rest.delete_session(session_id)  # ends it: frees its devices (per-user caps)
         await rest.aclose()
     for dev, hello, run in zip(devs, hellos, runs, strict=True):
         check_run(run, count)

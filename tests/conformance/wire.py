@@ -62,6 +62,10 @@ class Rest:
         assert answer.status_code == 202, answer.text
         return str(answer.json()["run_id"])
 
+    async def delete_session(self, session_id: str) -> None:
+        answer = await self.http.delete(f"/ai/sessions/{session_id}")
+        assert answer.status_code == 204, answer.text
+
     async def aclose(self) -> None:
         await self.http.aclose()
 
