@@ -3,6 +3,10 @@
 Each (session, client_id) has a buffer of unacked events, as the real device queue: a
 reconnect redelivers them (`resumed: true`), acks release them, at most `ack_window` are in
 flight. Tokens are real JWTs (dev secret); an expired token closes the socket with 4401.
+A device that connects for the first time while a run is active gets the run's state so far in
+its hello's `active_run` (PROTOCOL.md "Catch-up"), and then the run's last `catch_up_overlap`
+events again, as the real gateway may (clients skip them); `catch_up=False` plays a gateway
+without catch-up.
 """
 
 import asyncio
@@ -45,9 +49,18 @@ def problem(status: int, code: str, message: str) -> JSONResponse:
 
 
 class FakeGateway:
-    def __init__(self, static_dir: Path | None = None, ack_window: int = 256) -> None:
+    def __init__(
+        self,
+        static_dir: Path | None = None,
+        ack_window: int = 256,
+        catch_up: bool = True,
+        catch_up_overlap: int = 0,
+    ) -> None:
         self.auth = AuthSettings()
         self.ack_window = ack_window
+        self.catch_up = catch_up
+        self.catch_up_overlap = catch_up_overlap
+        self.run_events: dict[str, list[dict[str, Any]]] = {}
         self.sessions: dict[str, dict[str, Any]] = {}
         self.devices: dict[tuple[str, str], Device] = {}
         self.frames: list[dict[str, Any]] = []
@@ -67,6 +80,8 @@ class FakeGateway:
 
     # -- publishing (what the broker would do) ----------------------------------------
     async def publish(self, session_id: str, event: dict[str, Any]) -> None:
+        if event.get("run_id"):
+            self.run_events.setdefault(event["run_id"], []).append(event)
         for (sid, _), device in self.devices.items():
             if sid == session_id:
                 device.events.append(event)
@@ -85,6 +100,22 @@ class FakeGateway:
     async def wait_connects(self, count: int, timeout: float = 10) -> None:
         async with asyncio.timeout(timeout), self.connected:
             await self.connected.wait_for(lambda: len(self.hellos) >= count)
+
+    def active_run(self, session_id: str) -> dict[str, Any] | None:
+        """The catch-up state of the session's active run (PROTOCOL.md), from its events."""
+        run_id = self.sessions[session_id]["active_run"]
+        if not run_id:
+            return None
+        events = self.run_events.get(run_id, [])
+        tokens = [e["data"]["token"] for e in events if e["type"] == "token"]
+        calls = [dict(e["data"]) for e in events if e["type"] == "tool_call"]
+        return {
+            "run_id": run_id,
+            "seq": max((e["seq"] for e in events), default=0),
+            "agent_type": self.sessions[session_id]["agent_type"],
+            "text": "".join(tokens),
+            "tool_calls": calls,
+        }
 
     def new_session(self, user: str = "alice", **fields: Any) -> dict[str, Any]:
         sid = new_id()
@@ -147,7 +178,9 @@ class FakeGateway:
         user, session = self._owned(request, sid)
         if user is None:
             return problem(401, "unauthorized", "bad token")
-        return session if session else problem(404, "not_found", "no such session")
+        if session is None:
+            return problem(404, "not_found", "no such session")
+        return {**session, "active_run": self.active_run(sid)}
 
     async def _delete(self, request: Request, sid: str) -> Any:
         _user, session = self._owned(request, sid)
@@ -231,6 +264,11 @@ class FakeGateway:
         device.ws, device.sent = ws, 0
         hello = {"type": "connected", "session_id": sid, "client_id": client_id}
         hello |= {"resumed": resumed, "heartbeat_s": 25, "ack_window": self.ack_window}
+        active = self.active_run(sid) if self.catch_up and not resumed else None
+        if active is not None:
+            hello["active_run"] = active
+            overlap = self.run_events.get(active["run_id"], [])[-self.catch_up_overlap :]
+            device.events[:0] = overlap if self.catch_up_overlap else []
         await ws.send_json(hello)
         async with self.connected:
             self.hellos.append(hello)

@@ -50,6 +50,7 @@ async def test_chat_streams_replies_and_tool_calls(gateway: FakeGateway) -> None
     assert await asyncio.wait_for(proc.wait(), 15) == 0
     text = "".join(seen)
     assert "get_time" in text and "agent personal → travel" in text
+    assert "another device" not in text  # its own messages are recognised as its own
 
 
 async def test_chat_exits_with_an_error_when_the_session_is_not_yours(

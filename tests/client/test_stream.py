@@ -189,3 +189,57 @@ async def test_another_users_session_is_not_found(gateway: FakeGateway) -> None:
     async with SwitchboardClient(gateway.url, gateway.token("alice")) as client:
         with pytest.raises(SessionNotFound):
             await collect(client.events(sid), 1)
+
+
+async def test_progress_needs_no_quiet_time_ack(gateway: FakeGateway, fast: StreamOptions) -> None:
+    """Without the quiet-time ack, acks every half window alone keep the events flowing."""
+    fast.ack_delay_s = None
+    sid = gateway.new_session()["id"]
+    events = token_events(gateway, sid, 40)
+    async with SwitchboardClient(gateway.url, gateway.token(), stream_options=fast) as client:
+        async with client.events(sid, client_id="dev1") as stream:
+            for event in events:  # all at once: the fake holds back all but 8 unacked
+                await gateway.publish(sid, event)
+            got = await collect(stream, 40)
+    assert [e.id for e in got] == [e["id"] for e in events]
+    acks = [f["id"] for f in gateway.frames if f["type"] == "ack"]
+    assert acks == [events[i]["id"] for i in range(3, 40, 4)]  # exactly every half window
+
+
+async def until_run_end(stream: Any) -> list[Any]:
+    items: list[Any] = []
+    async for item in stream:
+        items.append(item)
+        if item.type == "run_end":
+            return items
+    return items
+
+
+async def test_a_message_sent_right_after_opening_reaches_the_device_whole(
+    gateway: FakeGateway, fast: StreamOptions
+) -> None:
+    """The README's order: open the stream, send, then iterate. The fake, like the real
+    gateway, makes a device's buffer only when it connects."""
+    sid = gateway.new_session()["id"]
+    async with SwitchboardClient(gateway.url, gateway.token(), stream_options=fast) as client:
+        async with client.events(sid, client_id="laptop") as stream:
+            await client.send_message(sid, "/tokens 3")
+            got = await until_run_end(stream)
+    assert [i.type for i in got] == ["message", "run_start", "thinking", *["token"] * 3,
+                                     "response", "run_end"]  # fmt: skip
+    assert got[0].data.client_id == "laptop"  # known as this device's own echo
+
+
+async def test_send_message_opens_a_stream_that_is_about_to_be_read(
+    gateway: FakeGateway, fast: StreamOptions
+) -> None:
+    sid = gateway.new_session()["id"]
+    async with SwitchboardClient(gateway.url, gateway.token(), stream_options=fast) as client:
+        stream = client.events(sid, client_id="tab")
+        consumer = asyncio.create_task(until_run_end(stream))  # not started yet
+        await client.send_message(sid, "/tokens 2")
+        got = await asyncio.wait_for(consumer, 10)
+        await stream.aclose()
+    assert [i.type for i in got][:3] == ["message", "run_start", "thinking"]
+    assert got[0].data.client_id == "tab"
+    assert len(gateway.hellos) == 1

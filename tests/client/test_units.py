@@ -1,5 +1,6 @@
 """Backoff, dedupe LRU, seq tracking, ack pacing, token expiry: the stream's building blocks."""
 
+import io
 import random
 
 import pytest
@@ -7,6 +8,8 @@ from switchboard_client.acks import AckState
 from switchboard_client.backoff import Backoff
 from switchboard_client.dedupe import RecentIds
 from switchboard_client.frames import ws_url
+from switchboard_client.notices import ReloadNotice, RunCatchUp
+from switchboard_client.render import Renderer
 from switchboard_client.seqcheck import SeqTracker
 from switchboard_client.tokens import token_expiry
 
@@ -38,15 +41,27 @@ def test_recent_ids_forget_the_oldest_beyond_capacity() -> None:
 
 
 def test_seq_holes_are_jumps_within_a_run() -> None:
-    seqs = SeqTracker(capacity=2)
-    assert not seqs.is_hole("r1", 1, resumed=True)
-    seqs.record("r1", 1)
-    assert not seqs.is_hole("r1", 2, resumed=True)
-    seqs.record("r1", 2)
-    assert seqs.is_hole("r1", 4, resumed=False)
-    assert not seqs.is_hole("r1", 2, resumed=True)  # a redelivery is not a hole
-    assert not seqs.is_hole("r2", 7, resumed=False)  # a fresh device joining mid-run
-    assert seqs.is_hole("r3", 7, resumed=True)  # a resumed buffer lost the run's start
+    seqs = SeqTracker(capacity=3)
+    assert seqs.check("r1", 1, resumed=True) == "next"
+    assert seqs.check("r1", 2, resumed=True) == "next"
+    assert seqs.check("r1", 4, resumed=False) == "seq_gap"
+    assert seqs.check("r1", 2, resumed=True) == "next"  # a redelivery is not a hole
+    assert seqs.check("r2", 7, resumed=False) == "joined_mid_run"  # never silent
+    assert seqs.check("r3", 7, resumed=True) == "seq_gap"  # a resumed buffer lost the start
+
+
+def test_a_catch_up_covers_its_run_up_to_its_seq() -> None:
+    seqs = SeqTracker()
+    assert seqs.catch_up("r1", 5)  # news: nothing of r1 seen yet
+    assert [seqs.check("r1", s, resumed=False) for s in (3, 5, 6, 7)] == [
+        "covered",
+        "covered",
+        "next",
+        "next",
+    ]
+    assert not seqs.catch_up("r1", 6)  # already seen that far: no news
+    assert seqs.check("r1", 9, resumed=False) == "seq_gap"
+    assert seqs.catch_up("r2", 0) and seqs.check("r2", 1, resumed=False) == "next"
 
 
 def test_acks_are_due_every_half_window() -> None:
@@ -61,3 +76,14 @@ def test_token_expiry_and_ws_url() -> None:
     assert token_expiry("not-a-jwt") is None
     url = ws_url("https://example.test/base/", "S1", "web-1")
     assert url == "wss://example.test/base/ai/ws/S1?client_id=web-1&ack=client"
+
+
+def test_the_cli_shows_a_catch_up_and_says_when_a_run_started_before_it_joined() -> None:
+    out = io.StringIO()
+    renderer = Renderer("me", out, color=False)
+    call = {"call_id": "c1", "tool_name": "get_time", "parameters": {}}
+    renderer.show(RunCatchUp("s1", "r1", 7, "personal", "t1 t2 ", [call]))
+    renderer.show(ReloadNotice("s1", "joined_mid_run", {}, "r2"))
+    text = out.getvalue()
+    assert "get_time" in text and "personal> t1 t2 " in text
+    assert "started before we joined" in text

@@ -15,7 +15,7 @@ from .errors import (
     SwitchboardError,
     Unauthorized,
 )
-from .notices import ReloadNotice
+from .notices import ReloadNotice, RunCatchUp
 from .options import StreamOptions
 from .stream import EventStream, Item
 
@@ -31,6 +31,7 @@ __all__ = [
     "RateLimited",
     "ReloadNotice",
     "Replaced",
+    "RunCatchUp",
     "SessionEnded",
     "SessionNotFound",
     "StreamClosed",

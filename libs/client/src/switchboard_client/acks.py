@@ -1,4 +1,4 @@
-"""When to ack: at least every half window, and soon after the consumer goes idle."""
+"""When to ack: every half window (that alone guarantees progress), and on close."""
 
 
 class AckState:

@@ -1,5 +1,7 @@
 """`SwitchboardClient`: the REST calls and live event streams of one user, over one base URL."""
 
+import asyncio
+import logging
 import secrets
 from types import TracebackType
 from typing import Any
@@ -7,6 +9,7 @@ from typing import Any
 import httpx
 
 from .dedupe import RecentIds
+from .errors import StreamClosed
 from .frames import ws_url
 from .http import RestApi, fetch_dev_token
 from .options import StreamOptions
@@ -14,6 +17,7 @@ from .stream import EventStream, StateListener
 from .tokens import TokenProvider, TokenSource
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+log = logging.getLogger("switchboard_client")
 
 
 class SwitchboardClient:
@@ -33,7 +37,7 @@ class SwitchboardClient:
         self.stream_options = stream_options
         self._timeout_s = timeout_s
         self._http: httpx.AsyncClient | None = None
-        self._streams: set[EventStream] = set()
+        self._streams: list[EventStream] = []
         self._recent: dict[tuple[str, str], RecentIds] = {}
 
     async def __aenter__(self) -> "SwitchboardClient":
@@ -93,13 +97,33 @@ class SwitchboardClient:
         content: str,
         on_busy: str | None = None,
         metadata: dict[str, Any] | None = None,
+        client_id: str | None = None,
     ) -> dict[str, Any]:
-        """202 `{"message_id", "run_id"}`; raises `Busy` while a run is active."""
+        """202 `{"message_id", "run_id"}`; raises `Busy` while a run is active.
+
+        First opens this client's streams of the session and waits for their hellos, so their
+        devices' buffers exist before the message is published: they get its echo and every
+        event of its run. The message carries `client_id` (default: the device of this
+        client's stream of the session) as `X-Client-Id`, so that device knows its echo.
+        """
+        streams = await self._open_streams(session_id)
+        client_id = client_id or next((s.client_id for s in streams), None)
         body: dict[str, Any] = {"content": content, "metadata": metadata or {}}
         if on_busy is not None:
             body["on_busy"] = on_busy
+        headers = {"X-Client-Id": client_id} if client_id else {}
         path = f"/ai/sessions/{session_id}/message"
-        return dict(await self.rest.json("POST", path, json=body))
+        return dict(await self.rest.json("POST", path, json=body, headers=headers))
+
+    async def _open_streams(self, session_id: str) -> list[EventStream]:
+        """This client's streams of the session that are (now) connected."""
+        streams = [s for s in self._streams if s.session_id == session_id and s.state != "closed"]
+        for stream in streams:
+            try:
+                await asyncio.wait_for(stream.open(), stream.options.hello_timeout_s)
+            except (TimeoutError, StreamClosed) as exc:
+                log.warning("stream %s not connected before sending: %r", stream.client_id, exc)
+        return streams
 
     async def cancel(self, session_id: str) -> None:
         """Stop the session's active run (it ends with `run_end` `cancelled`)."""
@@ -130,5 +154,5 @@ class SwitchboardClient:
             recent=recent,
             on_state=on_state,
         )
-        self._streams.add(stream)
+        self._streams = [s for s in self._streams if s.state != "closed"] + [stream]
         return stream

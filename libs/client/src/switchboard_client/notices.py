@@ -1,18 +1,21 @@
-"""Synthetic items the SDK yields besides events: what to do when events were lost."""
+"""Synthetic items the SDK yields besides events: a run's state so far, or events it lost."""
 
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-ReloadReason = Literal["seq_gap", "buffer_expired"]
+ReloadReason = Literal["seq_gap", "buffer_expired", "joined_mid_run"]
 
 
 @dataclass(frozen=True)
 class ReloadNotice:
-    """Events of this session were lost; `session` is its state as stored now (GET).
+    """Events of this session were lost or never reached this device; `session` is its state as
+    stored now (GET, with its `active_run` if one is in progress).
 
     `seq_gap`: a jump in a run's `seq` (the device buffer overflowed); `response` is that
     run's stored reply when it has one. `buffer_expired`: a reconnect found no buffer, so
-    anything published while away is only in the history.
+    anything published while away is only in the history. `joined_mid_run`: the first event of
+    `run_id` this device saw is not its first, and the gateway sent no catch-up for it (the run
+    started before the device's buffer existed).
     """
 
     session_id: str
@@ -21,6 +24,40 @@ class ReloadNotice:
     run_id: str | None = None
     response: str | None = None
     type: Literal["reload"] = "reload"
+
+
+@dataclass(frozen=True)
+class RunCatchUp:
+    """The run that was in progress when this device connected, up to and including `seq`
+    (the hello's `active_run`): `text` is its tokens so far, `tool_calls` its tool calls (with
+    `result` or `error` once they came). Show it as the answer so far, replacing what you show
+    for that run; the stream then yields only that run's events after `seq`."""
+
+    session_id: str
+    run_id: str
+    seq: int
+    agent_type: str
+    text: str
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    type: Literal["catch_up"] = "catch_up"
+
+
+def catch_up_from(session_id: str, active_run: object) -> RunCatchUp | None:
+    """The hello's `active_run` as a RunCatchUp (None when absent or malformed)."""
+    if not isinstance(active_run, dict):
+        return None
+    run_id, seq = active_run.get("run_id"), active_run.get("seq")
+    if not isinstance(run_id, str) or not isinstance(seq, int) or isinstance(seq, bool):
+        return None
+    calls = active_run.get("tool_calls")
+    return RunCatchUp(
+        session_id=session_id,
+        run_id=run_id,
+        seq=seq,
+        agent_type=str(active_run.get("agent_type") or ""),
+        text=str(active_run.get("text") or ""),
+        tool_calls=[c for c in calls if isinstance(c, dict)] if isinstance(calls, list) else [],
+    )
 
 
 def stored_response(session: dict[str, Any], run_id: str) -> str | None:

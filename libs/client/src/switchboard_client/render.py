@@ -6,7 +6,7 @@ from typing import Any, TextIO
 
 from switchboard_events import Event
 
-from .notices import ReloadNotice
+from .notices import ReloadNotice, RunCatchUp
 from .stream import Item
 
 DIM, BOLD, CYAN, YELLOW, RED, RESET = (
@@ -30,14 +30,30 @@ class Renderer:
         self.agent = ""
 
     def show(self, item: Item) -> None:
+        if isinstance(item, RunCatchUp):
+            self._catch_up(item)
+            return
         if isinstance(item, ReloadNotice):
-            self._line(
-                f"(some events were missed; reloaded: {item.response or 'no reply yet'})", DIM
-            )
+            self._reloaded(item)
             return
         handler = getattr(self, f"_on_{item.type}", None)
         if handler is not None:
             handler(item)
+
+    def _catch_up(self, item: RunCatchUp) -> None:
+        """The answer so far of a run that started before we joined; its tokens follow."""
+        self._line("(joined during a reply; the answer so far:)", DIM)
+        for call in item.tool_calls:
+            self._line(f"⚙ {call.get('tool_name')}({json.dumps(call.get('parameters'))})", CYAN)
+        self._write(self._paint(f"{item.agent_type}> ", BOLD) + item.text)
+        self.streaming = True
+
+    def _reloaded(self, item: ReloadNotice) -> None:
+        if item.reason == "joined_mid_run":
+            what = "this reply started before we joined; its start is missing"
+        else:
+            what = "some events were missed"
+        self._line(f"({what}; reloaded: {item.response or 'no reply yet'})", DIM)
 
     def _paint(self, text: str, style: str) -> str:
         return f"{style}{text}{RESET}" if self.color and style else text

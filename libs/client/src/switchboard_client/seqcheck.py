@@ -1,28 +1,46 @@
-"""Per-run `seq` tracking: a jump means events were lost (device buffer overflow)."""
+"""Per-run `seq` tracking: what each run event means for this device's view of its run."""
 
 from collections import OrderedDict
+from typing import Literal
+
+Verdict = Literal["next", "covered", "seq_gap", "joined_mid_run"]
+"""`next`: show it. `covered`: a catch-up already holds it (skip it). `seq_gap`: events before
+it were lost. `joined_mid_run`: the device's first event of a run that began before it joined."""
 
 
 class SeqTracker:
-    """The last `seq` seen of the most recent `capacity` runs."""
+    """For the most recent `capacity` runs: the last `seq` seen and the catch-up floor."""
 
     def __init__(self, capacity: int = 256) -> None:
         self.capacity = capacity
-        self._last: OrderedDict[str, int] = OrderedDict()
+        self._runs: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        """run_id → (last seq seen, seq up to which a catch-up covers the run)."""
 
-    def is_hole(self, run_id: str, seq: int, *, resumed: bool) -> bool:
-        """True when events before `seq` of `run_id` were never seen.
+    def check(self, run_id: str, seq: int, *, resumed: bool) -> Verdict:
+        """Classify the event `seq` of `run_id` and record it.
 
-        A run first seen mid-way is a hole only on a resumed buffer: a fresh device joining
-        a running run legitimately starts in the middle (it loads history over REST).
+        A run first seen mid-way on a resumed buffer lost its start (`seq_gap`); on a fresh
+        buffer the run began before the device joined (`joined_mid_run`). Neither is silent.
         """
-        last = self._last.get(run_id)
+        last, floor = self._runs.get(run_id, (None, 0))
+        if seq <= floor:
+            return "covered"
+        self._store(run_id, max(seq, last or 0), floor)
         if last is None:
-            return seq > 1 and resumed
-        return seq > last + 1
+            if seq == 1:
+                return "next"
+            return "seq_gap" if resumed else "joined_mid_run"
+        return "seq_gap" if seq > last + 1 else "next"
 
-    def record(self, run_id: str, seq: int) -> None:
-        self._last[run_id] = max(seq, self._last.get(run_id, 0))
-        self._last.move_to_end(run_id)
-        while len(self._last) > self.capacity:
-            self._last.popitem(last=False)
+    def catch_up(self, run_id: str, seq: int) -> bool:
+        """A catch-up holds `run_id` up to `seq`: its events up to there are `covered` from now
+        on. True when that is news (this device had not seen the run that far)."""
+        last, floor = self._runs.get(run_id, (None, 0))
+        self._store(run_id, max(seq, last or 0), max(seq, floor))
+        return last is None or last < seq
+
+    def _store(self, run_id: str, last: int, floor: int) -> None:
+        self._runs[run_id] = (last, floor)
+        self._runs.move_to_end(run_id)
+        while len(self._runs) > self.capacity:
+            self._runs.popitem(last=False)

@@ -1,8 +1,9 @@
-"""A session's live events: connect, auth, resume, ack, dedupe, detect holes, reconnect.
+"""A session's live events: connect, auth, resume, ack, dedupe, catch up, detect holes,
+reconnect.
 
-`EventStream` is an async iterator of typed events (and `ReloadNotice`s) that survives
-dropped connections: it reconnects with jittered backoff to the device's buffer, which
-redelivers whatever was not acked; ids already processed are skipped.
+`EventStream` is an async iterator of typed events (plus `RunCatchUp` and `ReloadNotice`
+items) that survives dropped connections: it reconnects with jittered backoff to the device's
+buffer, which redelivers whatever was not acked; ids already processed are skipped.
 """
 
 import asyncio
@@ -10,7 +11,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 from switchboard_events import Event, parse_event
@@ -21,20 +22,22 @@ from . import frames
 from .acks import AckState
 from .dedupe import RecentIds
 from .errors import AuthFailed, StreamClosed, closed_error
-from .notices import ReloadNotice, ReloadReason, stored_response
+from .notices import ReloadNotice, ReloadReason, RunCatchUp, catch_up_from, stored_response
 from .options import StreamOptions
 from .seqcheck import SeqTracker
 from .tokens import TokenSource
 
 log = logging.getLogger("switchboard_client")
 
-Item = Event | ReloadNotice
+Item = Event | RunCatchUp | ReloadNotice
 FetchSession = Callable[[str], Awaitable[dict[str, Any]]]
 StateListener = Callable[[str], None]
 
 FATAL = frozenset({4400, 4403, 4404, 4409, 4410, 1009})
 """Close codes a reconnect cannot fix (4401 is fatal only without a token provider)."""
 ABNORMAL = 1006
+_JOINED = object()
+"""Yielded by the connection loop after each hello (never to the application)."""
 
 
 class _Dropped(Exception):
@@ -77,24 +80,40 @@ class EventStream:
         self._ws: ClientConnection | None = None
         self._acks = AckState()
         self._auth_failures = 0
+        self.catch_up: RunCatchUp | None = None
+        """The latest catch-up this stream yielded (the hello's `active_run`), if any."""
+        self._inner: AsyncGenerator[object, None] | None = None
+        self._opener: asyncio.Future[None] | None = None
         self._iterator: AsyncGenerator[Item, None] | None = None
 
     # -- public API -------------------------------------------------------------------
     def __aiter__(self) -> AsyncGenerator[Item, None]:
         if self._iterator is None:
-            self._iterator = self._run()
+            self._iterator = self._items()
         return self._iterator
 
     async def __aenter__(self) -> "EventStream":
+        await self.open()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    async def open(self) -> None:
+        """Connect and wait for the first hello (retrying transient failures; raising
+        `StreamClosed` for fatal ones). From then on the device's buffer exists: every event
+        published later reaches this stream. `async with` and `send_message` call it."""
+        await asyncio.shield(self._opening())
+
     async def aclose(self) -> None:
         """Ack what was processed, close the socket, stop iterating."""
+        if self._opener is not None and not self._opener.done():
+            self._opener.cancel()
+            await asyncio.gather(self._opener, return_exceptions=True)
         if self._iterator is not None:
             await self._iterator.aclose()
+        if self._inner is not None:
+            await self._inner.aclose()
         self._set_state("closed")
 
     async def send(self, kind: str, **fields: object) -> bool:
@@ -108,7 +127,27 @@ class EventStream:
         return True
 
     # -- the reconnect loop -----------------------------------------------------------
-    async def _run(self) -> AsyncGenerator[Item, None]:
+    def _opening(self) -> asyncio.Future[None]:
+        """The one task that drives the connection loop up to its first hello."""
+        if self._opener is None:
+            self._inner = self._run()
+            self._opener = asyncio.ensure_future(self._first_hello(self._inner))
+            self._opener.add_done_callback(lambda f: f.cancelled() or f.exception())  # seen
+        return self._opener
+
+    @staticmethod
+    async def _first_hello(inner: AsyncGenerator[object, None]) -> None:
+        if await anext(inner) is not _JOINED:
+            raise RuntimeError("the connection loop yielded before its hello")
+
+    async def _items(self) -> AsyncGenerator[Item, None]:
+        await self._opening()
+        assert self._inner is not None
+        async for item in self._inner:
+            if item is not _JOINED:
+                yield cast(Item, item)
+
+    async def _run(self) -> AsyncGenerator[object, None]:
         try:
             while True:
                 self._set_state("connecting" if self.connects == 0 else "reconnecting")
@@ -137,7 +176,7 @@ class EventStream:
         await self.tokens.refresh()
         return True
 
-    async def _connection(self) -> AsyncGenerator[Item, None]:
+    async def _connection(self) -> AsyncGenerator[object, None]:
         try:
             async with connect(self.url, open_timeout=self.options.hello_timeout_s) as ws:
                 self._ws = ws
@@ -152,7 +191,26 @@ class EventStream:
         finally:
             self._ws = None
 
-    async def _serve(self, ws: ClientConnection) -> AsyncGenerator[Item, None]:
+    async def _serve(self, ws: ClientConnection) -> AsyncGenerator[object, None]:
+        was_connected = self.connects > 0
+        hello = await self._handshake(ws)
+        refresher = asyncio.create_task(self._refresh_loop(ws))
+        try:
+            yield _JOINED
+            if was_connected and not self.resumed:
+                yield await self._reload("buffer_expired")
+            catch_up = self._take_catch_up(hello)
+            if catch_up is not None:
+                yield catch_up
+            async with contextlib.aclosing(self._receive(ws)) as items:
+                async for item in items:
+                    yield item
+        finally:
+            refresher.cancel()
+            await self._flush_ack(ws)
+
+    async def _handshake(self, ws: ClientConnection) -> dict[str, Any]:
+        """Authenticate, read the hello, and take its settings."""
         await ws.send(frames.auth(await self.tokens.get()))
         hello = await self._hello(ws)
         was_connected = self.connects > 0
@@ -163,16 +221,16 @@ class EventStream:
         self.options.backoff.reset()
         self._auth_failures = 0
         self._set_state("resumed" if self.resumed and was_connected else "live")
-        refresher = asyncio.create_task(self._refresh_loop(ws))
-        try:
-            if was_connected and not self.resumed:
-                yield await self._reload("buffer_expired")
-            async with contextlib.aclosing(self._receive(ws)) as items:
-                async for item in items:
-                    yield item
-        finally:
-            refresher.cancel()
-            await self._flush_ack(ws)
+        return hello
+
+    def _take_catch_up(self, hello: dict[str, Any]) -> RunCatchUp | None:
+        """The hello's `active_run`, when it tells this device more than it has seen: its
+        events up to `seq` are skipped from now on."""
+        catch_up = catch_up_from(self.session_id, hello.get("active_run"))
+        if catch_up is None or not self.seqs.catch_up(catch_up.run_id, catch_up.seq):
+            return None
+        self.catch_up = catch_up
+        return catch_up
 
     async def _hello(self, ws: ClientConnection) -> dict[str, Any]:
         async with asyncio.timeout(self.options.hello_timeout_s):
@@ -195,10 +253,10 @@ class EventStream:
                 await self._processed(ws, event_id)
                 continue
             event = _parse(raw)
-            if event is not None:
-                notice = await self._check_seq(event)
-                if notice is not None:
-                    yield notice
+            covered, notice = await self._check_seq(event) if event is not None else (True, None)
+            if notice is not None:
+                yield notice
+            if event is not None and not covered:
                 try:
                     yield event
                 except GeneratorExit:  # the consumer stopped after handling this event
@@ -207,8 +265,9 @@ class EventStream:
             await self._processed(ws, event_id)
 
     async def _recv(self, ws: ClientConnection) -> str | bytes:
-        """The next frame; acks pending work first when the server goes quiet."""
-        if self._acks.pending_id is None:
+        """The next frame; with `ack_delay_s`, acks pending work first when the server goes
+        quiet (a nicety: the half-window acks alone keep events flowing)."""
+        if self._acks.pending_id is None or self.options.ack_delay_s is None:
             return await ws.recv()
         try:
             return await asyncio.wait_for(ws.recv(), self.options.ack_delay_s)
@@ -231,15 +290,15 @@ class EventStream:
             with contextlib.suppress(ConnectionClosed):
                 await ws.send(frames.ack(event_id))
 
-    async def _check_seq(self, event: Event) -> ReloadNotice | None:
+    async def _check_seq(self, event: Event) -> tuple[bool, ReloadNotice | None]:
+        """(whether a catch-up already covers the event, a notice to yield before it)."""
         if event.run_id is None or event.seq is None:
-            return None
-        hole = self.seqs.is_hole(event.run_id, event.seq, resumed=bool(self.resumed))
-        self.seqs.record(event.run_id, event.seq)
-        if not hole:
-            return None
-        log.warning("seq hole in run %s before seq %s: reloading", event.run_id, event.seq)
-        return await self._reload("seq_gap", event.run_id)
+            return False, None
+        verdict = self.seqs.check(event.run_id, event.seq, resumed=bool(self.resumed))
+        if verdict == "next" or verdict == "covered":
+            return verdict == "covered", None
+        log.warning("run %s: %s before seq %s: reloading", event.run_id, verdict, event.seq)
+        return False, await self._reload(verdict, event.run_id)
 
     async def _reload(self, reason: ReloadReason, run_id: str | None = None) -> ReloadNotice:
         session = await self._fetch_session(self.session_id)
