@@ -74,8 +74,8 @@ class ProgressFolder:
         try:
             if runs:
                 await self._fold(runs)
-            for request in requests:
-                await self._answer(request)
+            if requests:
+                await self._answer(requests)
             if last is not None:
                 await last.ack(multiple=True)
         except Exception as exc:  # noqa: BLE001 - keep the deliveries; try again shortly
@@ -93,29 +93,34 @@ class ProgressFolder:
             for row in (await db.execute(query)).scalars():
                 fold(row, runs[row.id])
 
-    async def _answer(self, request: AbstractIncomingMessage) -> None:
-        """Reply with the session's active run as of now (everything before is folded)."""
-        if not request.reply_to:
-            return
-        try:
-            session_id = str(json.loads(request.body)["session_id"])
-        except (ValueError, KeyError, TypeError):
-            session_id = ""
+    async def _answer(self, requests: list[AbstractIncomingMessage]) -> None:
+        """Reply to each request with its session's active run as of now (everything before
+        the requests is folded); one read for all the requests of a flush."""
+        wanted = {request: _session_of(request) for request in requests if request.reply_to}
         async with self.ctx.sessions.begin() as db:
-            session = await db.get(SessionRow, session_id) if session_id else None
-            run = (
-                await db.get(RunRow, session.active_run_id)
-                if session and session.active_run_id
-                else None
+            query = select(SessionRow).where(SessionRow.id.in_(set(wanted.values())))
+            sessions = {s.id: s for s in (await db.execute(query)).scalars()}
+            run_ids = [s.active_run_id for s in sessions.values() if s.active_run_id]
+            runs = select(RunRow).where(RunRow.id.in_(run_ids))
+            active = {r.session_id: r for r in (await db.execute(runs)).scalars()}
+            views = {
+                sid: active_run_view(run, sessions[sid]).model_dump(mode="json")
+                for sid, run in active.items()
+                if sessions[sid].active_run_id == run.id
+            }
+        for request, session_id in wanted.items():
+            body = json.dumps({"active_run": views.get(session_id)}).encode()
+            reply = aio_pika.Message(
+                body, content_type="application/json", correlation_id=request.correlation_id
             )
-            active = (
-                active_run_view(run, session).model_dump(mode="json") if run and session else None
-            )
-        body = json.dumps({"active_run": active}).encode()
-        reply = aio_pika.Message(
-            body, content_type="application/json", correlation_id=request.correlation_id
-        )
-        await self.channel.default_exchange.publish(reply, request.reply_to)
+            await self.channel.default_exchange.publish(reply, str(request.reply_to))
+
+
+def _session_of(request: AbstractIncomingMessage) -> str:
+    try:
+        return str(json.loads(request.body)["session_id"])[:64]
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return ""
 
 
 def fold(row: RunRow, events: list[dict[str, Any]]) -> None:
