@@ -1,0 +1,51 @@
+"""Folding run events into a run's catch-up state: in order, idempotent, storable."""
+
+import json
+
+from switchboard_session.progress import _run_events, fold
+from switchboard_session.tables import RunRow
+
+
+def _row() -> RunRow:
+    return RunRow(
+        id="r1", progress_seq=0, progress_text="", progress_tool_calls=[], progress_agent_type=None
+    )
+
+
+def _line(seq: int, kind: str, data: dict, run_id: str | None = "r1") -> bytes:  # type: ignore[type-arg]
+    event = {"id": f"e{seq}", "type": kind, "data": data, "session_id": "s1"}
+    return json.dumps(event | {"run_id": run_id, "seq": seq, "agent_type": "personal"}).encode()
+
+
+def test_tokens_and_tools_fold_in_order_and_a_redelivery_changes_nothing() -> None:
+    body = b"\n".join(
+        [
+            _line(1, "run_start", {"message_id": "m"}),
+            _line(2, "token", {"token": "Hello "}),
+            _line(3, "tool_call", {"call_id": "c1", "tool_name": "echo", "parameters": {"x": 1}}),
+            _line(4, "tool_result", {"call_id": "c1", "tool_name": "echo", "result": {"x": 1}}),
+            _line(5, "token", {"token": "world"}),
+            _line(6, "typing", {}, run_id=None),
+            b"not json",
+        ]
+    )
+    row = _row()
+    events = _run_events(body)
+    fold(row, events)
+    assert (row.progress_seq, row.progress_text) == (5, "Hello world")
+    assert row.progress_tool_calls == [
+        {"call_id": "c1", "tool_name": "echo", "parameters": {"x": 1}, "result": {"x": 1}}
+    ]
+    fold(row, events)  # redelivered after a crash: already folded
+    assert (row.progress_seq, row.progress_text) == (5, "Hello world")
+    assert len(row.progress_tool_calls) == 1
+
+
+def test_what_postgres_cannot_store_is_replaced_not_retried() -> None:
+    row = _row()
+    fold(row, _run_events(_line(1, "token", {"token": "a\u0000b\ud800c"})))
+    assert row.progress_text == "a\ufffdb?c"
+    params = {"deep": {"n": float("nan")}, "k\u0000": "v"}
+    call = {"call_id": "c", "tool_name": "t", "parameters": params}
+    fold(row, _run_events(_line(2, "tool_call", call)))
+    assert row.progress_tool_calls[0]["parameters"] == {"deep": {"n": None}, "k\ufffd": "v"}
