@@ -35,7 +35,8 @@ def test_parse(content, expected):
 
 @pytest.mark.parametrize(
     "content", ["/tokens", "/tokens 1e9", "/tokens 2 speed=3", "/sleep nan", "/sleep inf",
-                "/tool echo novalue", "/tool echo a=[1", "/agent"]
+                "/tool echo novalue", "/tool echo a=[1", "/agent",
+                '/tool echo x="\\u0000"', '/tool echo x={"a":"\\u0000"}', '/tool echo x="\\ud800"']
 )  # fmt: skip
 def test_bad_directives(content):
     with pytest.raises(BadDirective):

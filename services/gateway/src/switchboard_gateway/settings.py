@@ -24,7 +24,9 @@ class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings):
     heartbeat_s: int = Field(default=25, ge=1, alias="HEARTBEAT_S")
     """WebSocket ping interval; a peer that misses a pong for as long is dropped."""
     auth_timeout_s: float = Field(default=5.0, gt=0, alias="AUTH_TIMEOUT_S")
+    """How long a WebSocket may take to send its `auth` frame (else close 4401)."""
     max_frame_bytes: int = Field(default=64 * 1024, ge=1024, alias="MAX_FRAME_BYTES")
+    """Largest client frame, text or binary (close 1009 beyond)."""
     slow_consumer_timeout_s: float = Field(default=10.0, gt=0, alias="SLOW_CONSUMER_TIMEOUT_S")
     """A send that does not complete, or an ack window full, this long closes the socket 4408."""
     catchup_timeout_s: float = Field(default=5.0, gt=0, alias="CATCHUP_TIMEOUT_S")
@@ -34,11 +36,15 @@ class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings):
     """AMQP messages in flight per `ack=auto` connection; an `ack=client` one takes
     max(PREFETCH, ACK_WINDOW), so its event window always fills before the broker holds back."""
     max_bad_frames: int = Field(default=10, ge=1, alias="MAX_BAD_FRAMES")
+    """Frames refused as bad (JSON, type, fields) before the socket is closed 4400."""
     frame_rate_per_s: float = Field(default=20.0, gt=0, alias="FRAME_RATE_PER_S")
+    """Client frames per second one socket may send (acks that release events are free)."""
     frame_burst: int = Field(default=40, ge=1, alias="FRAME_BURST")
+    """Client frames one socket may send at once before FRAME_RATE_PER_S applies."""
     rate_limit_strikes: int = Field(default=20, ge=1, alias="RATE_LIMIT_STRIKES")
     """Frames refused for rate in a row (without the bucket refilling) before closing 4429."""
     takeover_timeout_s: float = Field(default=5.0, gt=0, alias="TAKEOVER_TIMEOUT_S")
+    """How long a connect waits for the device's previous connection to let go (else 1013)."""
     consumers_per_channel: int = Field(default=100, ge=1, alias="CONSUMERS_PER_CHANNEL")
     """Device consumers sharing one AMQP channel (a channel lost closes them 1011)."""
     probe_channels: int = Field(default=4, ge=1, le=64, alias="PROBE_CHANNELS")
@@ -51,6 +57,7 @@ class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings):
     """permessage-deflate; off because its zlib state costs ~50 KB per socket and events are
     small (turn it on for few clients on slow links)."""
     upstream_timeout_s: float = Field(default=10.0, gt=0, alias="UPSTREAM_TIMEOUT_S")
+    """Timeout of one call to the session service (REST proxy, device checks)."""
     upstream_connections: int = Field(default=100, ge=1, alias="UPSTREAM_CONNECTIONS")
     """HTTP connections to the session service, all kept alive between calls."""
     max_json_body_bytes: int = Field(default=64 * 1024, ge=1024, alias="MAX_JSON_BODY_BYTES")
@@ -59,3 +66,4 @@ class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings):
     max_audio_bytes: int = Field(default=10 * 1024 * 1024, ge=1, alias="MAX_AUDIO_BYTES")
     """Largest audio utterance (`POST .../audio`)."""
     static_dir: Path = Field(default=STATIC_DIR, alias="STATIC_DIR")
+    """Folder of the demo page served at `/` (the bundled page by default)."""

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from switchboard_events import safe_json
+
 from .limits import RunLimits
 
 MAX_RATE = 100_000.0
@@ -191,13 +193,20 @@ def _number(
 
 
 def _json_or_text(value: str) -> Any:
-    """JSON when it parses (numbers, true, "quoted", [..]), 'single quoted' text, else text."""
+    """JSON when it parses (numbers, true, "quoted", [..]), 'single quoted' text, else text.
+    JSON that decodes to what the system cannot carry (a `\\u0000` or lone-surrogate escape,
+    NaN, deep nesting) is a bad directive, never a parameter."""
     if len(value) >= 2 and value[0] == value[-1] == "'":
         return value[1:-1]
     try:
-        return json.loads(value, parse_constant=_no_constant)
-    except ValueError:
+        parsed = json.loads(value, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
         return value
+    try:
+        safe_json.check(parsed)
+    except safe_json.UnsafeJson as exc:
+        raise BadDirective(f"/tool: {value[:40]!r}: {exc}") from exc
+    return parsed
 
 
 def _no_constant(name: str) -> Any:
