@@ -67,7 +67,7 @@ def first_lines(output: str) -> list[str]:
 
 
 def whole_run(output: str) -> bool:
-    kinds = first_lines(output)
+    kinds = [k for k in first_lines(output) if k != "session_start"]  # the creating device's
     return kinds[:3] == ["message", "run_start", "thinking"] and "t1" in kinds
 
 
