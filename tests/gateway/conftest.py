@@ -9,7 +9,7 @@ import pytest
 from switchboard_events import BrokerSettings
 
 from tests.gateway.helpers import AUDIENCE, Emitter, Gateway, start_gateway, token
-from tests.infra import fresh_database, isolated_broker
+from tests.infra import broker_env, fresh_database, isolated_broker
 from tests.procs import ServiceProcess, free_port
 
 SESSION_ENV = {
@@ -64,9 +64,7 @@ async def stack(amqp_url: str, module_database: str) -> AsyncIterator[Stack]:
     async with isolated_broker(amqp_url, "g") as broker:
         env = {
             **SESSION_ENV,
-            "AMQP_URL": amqp_url,
-            "BROKER_PREFIX": broker.broker_prefix,
-            "DEVICE_BUFFER_TTL_S": str(broker.device_buffer_ttl_s),
+            **broker_env(broker),
             "DATABASE_URL": module_database,
         }
         port = free_port()

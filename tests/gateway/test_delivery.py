@@ -7,9 +7,12 @@ import wave
 
 import pytest
 import websockets
+from switchboard_gateway.settings import GatewaySettings
 
 from tests.gateway.conftest import Stack
-from tests.gateway.helpers import connect, events, frame_of
+from tests.gateway.helpers import connect, events, frame_of, receive_acking
+
+DEFAULT_ACK_WINDOW = GatewaySettings.model_fields["ack_window"].default
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
@@ -24,7 +27,7 @@ async def test_events_reach_every_device_in_order(stack: Stack) -> None:
         "client_id": "phone",
         "resumed": False,
         "heartbeat_s": 25,
-        "ack_window": 32,
+        "ack_window": DEFAULT_ACK_WINDOW,
     }
     ids = await stack.emitter.run(sid, 300)
     for ws in (phone, laptop):
@@ -35,28 +38,18 @@ async def test_events_reach_every_device_in_order(stack: Stack) -> None:
         await ws.close()
 
 
-async def _receive_acking(ws: websockets.ClientConnection, want: set[str], seen: list[str]) -> None:
-    """Receive (acking every 8 events) until every id in `want` was seen."""
-    async with asyncio.timeout(30):
-        while not want <= set(seen):
-            event = (await events(ws, 1))[0]
-            seen.append(event["id"])
-            if len(seen) % 8 == 0 or want <= set(seen):
-                await ws.send(json.dumps({"type": "ack", "id": event["id"]}))
-
-
 async def test_reconnect_with_client_acks_resumes_from_the_buffer(stack: Stack) -> None:
     sid = await stack.session()
     ws, hello = await connect(stack.a, sid, "tab", ack="client")
     assert hello["resumed"] is False
     ids = await stack.emitter.run(sid, 100)
-    first = await events(ws, 32)  # the whole window, then the gateway waits for an ack
+    first = await events(ws, 32)
     await ws.send(json.dumps({"type": "ack", "id": first[19]["id"]}))
     await ws.close()
     again, hello = await connect(stack.b, sid, "tab", ack="client")
     assert hello["resumed"] is True
     seen = [e["id"] for e in first[:20]]
-    await _receive_acking(again, set(ids), seen)
+    await receive_acking(again, hello["ack_window"], set(ids), seen)
     # a batch is released when all its events are acked: the one holding event 21 comes again
     assert list(dict.fromkeys(seen)) == ids
     assert len(seen) - 100 < 64  # at most one AMQP message (COALESCE_MAX_EVENTS) came twice
@@ -76,7 +69,7 @@ async def test_gateway_killed_mid_stream_loses_nothing(stack: Stack) -> None:
     again, hello = await connect(stack.a, sid, "phone", ack="client")
     assert hello["resumed"] is True
     redelivered: list[str] = []
-    await _receive_acking(again, set(ids), redelivered)
+    await receive_acking(again, hello["ack_window"], set(ids), redelivered)
     assert set(redelivered) | {e["id"] for e in got} == set(ids)
     assert list(dict.fromkeys(redelivered)) == ids[ids.index(redelivered[0]) :]  # in order
     assert ids.index(redelivered[0]) <= 21  # the unacked rest of the first window came again
