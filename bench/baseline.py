@@ -19,6 +19,7 @@ from switchboard_events import (
     BrokerSettings,
     declare_device_queue,
     declare_topology,
+    delete_topology,
     names_from,
     new_id,
 )
@@ -191,7 +192,4 @@ async def cleanup(settings: BrokerSettings, streams: int) -> None:
         channel = await conn.channel()
         for sid in session_ids(streams):
             await channel.queue_delete(names.device_queue(sid, "d"))
-        for queue in (names.run_queue, names.tool_queue, names.persist_queue):
-            await channel.queue_delete(queue)
-        for exchange in (names.events_exchange, names.control_exchange, names.commands_exchange):
-            await channel.exchange_delete(exchange)
+        await delete_topology(channel, names)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import aio_pika
 import asyncpg
 import httpx
-from switchboard_events import BrokerSettings, declare_topology, names_from
+from switchboard_events import BrokerSettings, declare_topology, delete_topology, names_from
 from switchboard_events.auth import AuthSettings, issue_dev_token
 
 from .config import BenchSettings
@@ -56,9 +56,6 @@ def _env(bench: BenchSettings, broker: BrokerSettings, database_url: str) -> dic
         "RATE_LIMIT_SESSIONS_PER_MIN": "1000000",
         "RATE_LIMIT_MESSAGES_PER_MIN": "1000000",
         "LOG_LEVEL": "warning",
-        # The gateway's default PREFETCH (16 messages) is below its ack window (256 events):
-        # with unbatched messages a client acking every half window stalls. Keep them equal.
-        "PREFETCH": "256",
     }
 
 
@@ -79,13 +76,8 @@ async def _declare(broker: BrokerSettings) -> None:
 
 
 async def _cleanup_broker(broker: BrokerSettings) -> None:
-    names = names_from(broker)
     async with await aio_pika.connect(broker.amqp_url) as conn:
-        channel = await conn.channel()
-        for queue in (names.run_queue, names.tool_queue, names.persist_queue):
-            await channel.queue_delete(queue)
-        for exchange in (names.events_exchange, names.control_exchange, names.commands_exchange):
-            await channel.exchange_delete(exchange)
+        await delete_topology(await conn.channel(), names_from(broker))
 
 
 @contextlib.asynccontextmanager

@@ -10,7 +10,13 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
-from switchboard_events import BrokerSettings, broker_connection, declare_topology, names_from
+from switchboard_events import (
+    BrokerSettings,
+    broker_connection,
+    declare_topology,
+    delete_topology,
+    names_from,
+)
 
 LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 LOCAL_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -106,9 +112,10 @@ def broker_env(settings: BrokerSettings) -> dict[str, str]:
 
 @contextlib.asynccontextmanager
 async def isolated_broker(amqp_url: str, prefix: str = "t") -> AsyncIterator[BrokerSettings]:
-    """Broker settings under a fresh name prefix, topology declared; shared names deleted on
-    exit. Device buffers live 60 s, so a run leaves no pile of durable queues behind (they make
-    a broker restart slow)."""
+    """Broker settings under a fresh name prefix, topology declared; every shared queue and
+    exchange of the prefix deleted on exit. Device buffers live 60 s (processes get it through
+    `broker_env`), so a run leaves no pile of durable queues behind (they make a broker restart
+    slow)."""
     settings = BrokerSettings(
         AMQP_URL=amqp_url,
         BROKER_PREFIX=f"{prefix}{run_token()}.",
@@ -121,12 +128,4 @@ async def isolated_broker(amqp_url: str, prefix: str = "t") -> AsyncIterator[Bro
         yield settings
     finally:
         async with broker_connection(settings, "test-cleanup") as conn:
-            channel = await conn.channel()
-            for queue in (names.run_queue, names.tool_queue, names.persist_queue):
-                await channel.queue_delete(queue)
-            for exchange in (
-                names.events_exchange,
-                names.control_exchange,
-                names.commands_exchange,
-            ):
-                await channel.exchange_delete(exchange)
+            await delete_topology(await conn.channel(), names)

@@ -39,6 +39,25 @@ async def declare_topology(
         await store.bind(events, f"session.*.{event_type}")
 
 
+def shared_names(names: Names) -> tuple[list[str], list[str]]:
+    """The shared queues and the exchanges of a prefix: every `*_queue` / `*_exchange` property
+    of Names (a shared name added there is covered here too)."""
+    props = [attr for attr, value in vars(Names).items() if isinstance(value, property)]
+    queues = [getattr(names, attr) for attr in props if attr.endswith("_queue")]
+    exchanges = [getattr(names, attr) for attr in props if attr.endswith("_exchange")]
+    return queues, exchanges
+
+
+async def delete_topology(channel: AbstractChannel, names: Names) -> None:
+    """Delete a prefix's shared queues and exchanges (test runs and the bench clean up with
+    it; device queues expire by themselves, after `DEVICE_BUFFER_TTL_S`)."""
+    queues, exchanges = shared_names(names)
+    for queue in queues:
+        await channel.queue_delete(queue)
+    for exchange in exchanges:
+        await channel.exchange_delete(exchange)
+
+
 async def declare_device_queue(
     channel: AbstractChannel,
     names: Names,
