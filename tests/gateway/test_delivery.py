@@ -7,6 +7,7 @@ import wave
 
 import pytest
 import websockets
+from switchboard_events import broker_connection, declare_device_queue, names_from
 from switchboard_gateway.settings import GatewaySettings
 
 from tests.gateway.conftest import Stack
@@ -172,3 +173,24 @@ async def test_voice_audio_starts_a_run_and_text_sessions_refuse_binary(stack: S
     assert error["code"] == "not_voice" and error["data"]["code"] == "not_voice"
     await ws.close()
     await ws2.close()
+
+
+async def test_device_queues_made_by_test_processes_expire_within_a_minute(stack: Stack) -> None:
+    """Every process a test starts gets the run's DEVICE_BUFFER_TTL_S (tests/infra.py): the
+    session service (the creating device's queue) and the gateways (a connecting device's).
+    Redeclaring a queue with other arguments fails, so this proves their x-expires."""
+    assert stack.broker.device_buffer_ttl_s <= 60
+    sid = await stack.session()  # the session service declares the "default" device's queue
+    extra = await stack.gateway()
+    try:
+        for gateway, client in ((stack.a, "phone"), (extra, "laptop")):
+            ws, _ = await connect(gateway, sid, client)
+            await ws.close()
+        async with broker_connection(stack.broker, "test-expiry") as conn:
+            channel = await conn.channel()
+            for client in ("default", "phone", "laptop"):
+                await declare_device_queue(
+                    channel, names_from(stack.broker), stack.broker, sid, client
+                )
+    finally:
+        extra.proc.stop()
