@@ -39,7 +39,7 @@ def stack_env(database_url: str, broker: BrokerSettings, session_port: int) -> d
         **broker_env(broker),
         "DATABASE_URL": database_url,
         "SESSION_URL": f"http://127.0.0.1:{session_port}",
-        "WORD_DELAY_S": "0.01",
+        "WORD_DELAY_S": "0.01",  # the stub model's pacing, not a delivery setting: shorter runs
     }
 
 

@@ -15,9 +15,11 @@ from tests.procs import ServiceProcess, free_port
 SESSION_ENV = {
     "SWITCHBOARD_ENV": "dev",
     "JWT_AUDIENCE": AUDIENCE,
+    # One user ("alice") creates every session of the module, more than the shipped 30 a
+    # minute; the per-user limits have their own tests (tests/session).
     "RATE_LIMIT_SESSIONS_PER_MIN": "10000",
     "RATE_LIMIT_MESSAGES_PER_MIN": "10000",
-    "WORD_DELAY_S": "0.01",
+    "WORD_DELAY_S": "0.01",  # the stub model's pacing, not a delivery setting: shorter runs
 }
 
 
