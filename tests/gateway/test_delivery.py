@@ -11,7 +11,7 @@ from switchboard_events import broker_connection, declare_device_queue, names_fr
 from switchboard_gateway.settings import GatewaySettings
 
 from tests.gateway.conftest import Stack
-from tests.gateway.helpers import connect, events, frame_of, receive_acking
+from tests.gateway.helpers import Emitter, connect, events, frame_of, receive_acking
 
 DEFAULT_ACK_WINDOW = GatewaySettings.model_fields["ack_window"].default
 
@@ -55,6 +55,20 @@ async def test_reconnect_with_client_acks_resumes_from_the_buffer(stack: Stack) 
     assert list(dict.fromkeys(seen)) == ids
     assert len(seen) - 100 < 64  # at most one AMQP message (COALESCE_MAX_EVENTS) came twice
     await again.close()
+
+
+async def test_client_acks_every_half_window_with_one_event_per_message(stack: Stack) -> None:
+    """Shipped defaults, each event its own AMQP message (model-like rates): a device that acks
+    exactly every half window and never when idle gets every event. (With PREFETCH 16 messages
+    in flight, such a device stalled after 16 events.)"""
+    sid = await stack.session()
+    ws, hello = await connect(stack.a, sid, "strict", ack="client")
+    unbatched = Emitter(stack.broker.model_copy(update={"coalesce_max_events": 1}))
+    ids = await unbatched.run(sid, 2 * hello["ack_window"] + 10)
+    seen: list[str] = []
+    await receive_acking(ws, hello["ack_window"], set(ids), seen)
+    assert seen == ids
+    await ws.close()
 
 
 @pytest.mark.timeout(90)
