@@ -83,9 +83,13 @@ async def test_gateway_killed_mid_stream_loses_nothing(stack: Stack) -> None:
     ids = await publishing
     again, hello = await connect(stack.a, sid, "phone", ack="client")
     assert hello["resumed"] is True
+    # The ack races the kill: when the doomed gateway handled it, events 1-21 are gone for
+    # good; when not, they come again. Either is right, so wait for what the device had not
+    # read (waiting for all 400 timed out whenever the ack won, as under load).
+    read = {e["id"] for e in got}
     redelivered: list[str] = []
-    await receive_acking(again, hello["ack_window"], set(ids), redelivered)
-    assert set(redelivered) | {e["id"] for e in got} == set(ids)
+    await receive_acking(again, hello["ack_window"], set(ids) - read, redelivered)
+    assert set(redelivered) | read == set(ids)
     assert list(dict.fromkeys(redelivered)) == ids[ids.index(redelivered[0]) :]  # in order
     assert ids.index(redelivered[0]) <= 21  # the unacked rest of the first window came again
     await again.close()
