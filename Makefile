@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PACKAGES := libs/events libs/client services/session services/gateway services/orchestrator-stub
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fault lint format schema docs run bench clean
+.PHONY: install test test-fault lint format schema docs reliability-report run bench clean
 
 $(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ schema: install
 docs: install
 	$(BIN)/python -m switchboard_events.schema docs/events.schema.json
 	$(BIN)/python -m scripts.config_table
+
+# On purpose only: the reliability figures of this checkout's last runs into docs/reliability.md.
+reliability-report: install
+	$(BIN)/python -m tests.reliability.report
 
 run: install
 	$(BIN)/python -m switchboard_gateway.devstack

@@ -19,10 +19,10 @@ from switchboard_events import (
     BrokerSettings,
     declare_device_queue,
     declare_topology,
+    delete_topology,
     names_from,
     new_id,
 )
-from switchboard_events.topology import delete_topology
 
 from .histogram import Histogram
 from .schedule import open_loop

@@ -75,7 +75,8 @@ def _sent_at(event: dict[str, object]) -> float:
 
 
 async def read_events(ws: ClientConnection, spec: DeviceSpec, window: int, tally: Tally) -> None:
-    """Record every event until the socket closes; ack the last event every half window."""
+    """Record every event until the socket closes. Acks as docs/protocol.md says: the latest
+    event every half window, and at the end of each run (so nothing of it stays unacked)."""
     half = max(1, window // 2)
     unacked = 0
     try:
@@ -86,7 +87,7 @@ async def read_events(ws: ClientConnection, spec: DeviceSpec, window: int, tally
                 continue  # control frames (pong, errors) are not events
             _record(event, spec, now, tally)
             unacked += 1
-            if unacked >= half:
+            if unacked >= half or event.get("type") == "run_end":
                 await ws.send(b'{"type":"ack","id":"%s"}' % event["id"].encode(), text=True)
                 unacked = 0
     except Exception:

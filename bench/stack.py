@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 import aio_pika
 import asyncpg
 import httpx
-from switchboard_events import BrokerSettings, declare_topology, names_from
+from switchboard_events import BrokerSettings, declare_topology, delete_topology, names_from
 from switchboard_events.auth import AuthSettings, issue_dev_token
-from switchboard_events.topology import delete_topology
 
 from .config import BenchSettings
 from .services import Service, free_port
@@ -59,9 +58,6 @@ def _env(bench: BenchSettings, broker: BrokerSettings, database_url: str) -> dic
         # The bench's one user stands for one user per session: its sessions run at once.
         "MAX_ACTIVE_RUNS_PER_USER": "1000000",
         "LOG_LEVEL": "warning",
-        # The gateway's default PREFETCH (16 messages) is below its ack window (256 events):
-        # with unbatched messages a client acking every half window stalls. Keep them equal.
-        "PREFETCH": "256",
     }
 
 
@@ -82,10 +78,8 @@ async def _declare(broker: BrokerSettings) -> None:
 
 
 async def _cleanup_broker(broker: BrokerSettings) -> None:
-    names = names_from(broker)
     async with await aio_pika.connect(broker.amqp_url) as conn:
-        channel = await conn.channel()
-        await delete_topology(channel, names)
+        await delete_topology(await conn.channel(), names_from(broker))
 
 
 @contextlib.asynccontextmanager

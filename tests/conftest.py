@@ -1,13 +1,20 @@
 """Shared fixtures: a real broker and database, isolated per run (and per test where needed)."""
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from switchboard_events import BrokerSettings, Names
 from switchboard_events.routing import names_from
 
+from tests.hermetic import scrub
 from tests.infra import amqp_server, fresh_database, isolated_broker, postgres_server
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before any test: the caller's Switchboard settings leave the environment (hermetic.py)."""
+    scrub(os.environ)
 
 
 @pytest.fixture(scope="session")

@@ -10,11 +10,19 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
-from switchboard_events import BrokerSettings, broker_connection, declare_topology, names_from
-from switchboard_events.topology import delete_topology
+from switchboard_events import (
+    BrokerSettings,
+    broker_connection,
+    declare_topology,
+    delete_topology,
+    names_from,
+)
 
 LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 LOCAL_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+TEST_DEVICE_BUFFER_TTL_S = 60
+"""How long a device queue made by a test outlives its last consumer (the shipped hour would
+pile up durable queues on the shared broker)."""
 
 
 def docker_available() -> bool:
@@ -91,13 +99,27 @@ async def fresh_database(admin_url: str, prefix: str = "sb_test") -> AsyncIterat
         await _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def broker_env(settings: BrokerSettings) -> dict[str, str]:
+    """The environment that puts a service process on `settings`' broker: URL, prefix and the
+    test run's device buffer lifetime (every process that declares device queues needs it, or
+    they outlive the run by the shipped hour)."""
+    return {
+        "AMQP_URL": settings.amqp_url,
+        "BROKER_PREFIX": settings.broker_prefix,
+        "DEVICE_BUFFER_TTL_S": str(settings.device_buffer_ttl_s),
+    }
+
+
 @contextlib.asynccontextmanager
 async def isolated_broker(amqp_url: str, prefix: str = "t") -> AsyncIterator[BrokerSettings]:
-    """Broker settings under a fresh name prefix, topology declared; shared names deleted on
-    exit. Device buffers live 60 s, so a run leaves no pile of durable queues behind (they make
-    a broker restart slow)."""
+    """Broker settings under a fresh name prefix, topology declared; every shared queue and
+    exchange of the prefix deleted on exit. Device buffers live 60 s (processes get it through
+    `broker_env`), so a run leaves no pile of durable queues behind (they make a broker restart
+    slow)."""
     settings = BrokerSettings(
-        AMQP_URL=amqp_url, BROKER_PREFIX=f"{prefix}{run_token()}.", DEVICE_BUFFER_TTL_S=60
+        AMQP_URL=amqp_url,
+        BROKER_PREFIX=f"{prefix}{run_token()}.",
+        DEVICE_BUFFER_TTL_S=TEST_DEVICE_BUFFER_TTL_S,
     )
     names = names_from(settings)
     async with broker_connection(settings, "test-setup") as conn:
@@ -106,5 +128,4 @@ async def isolated_broker(amqp_url: str, prefix: str = "t") -> AsyncIterator[Bro
         yield settings
     finally:
         async with broker_connection(settings, "test-cleanup") as conn:
-            channel = await conn.channel()
-            await delete_topology(channel, names)
+            await delete_topology(await conn.channel(), names)

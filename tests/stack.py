@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 from switchboard_events import BrokerSettings
 
+from tests.infra import broker_env
 from tests.procs import BIN, ServiceProcess, free_port
 
 SCRIPTS = ("switchboard-session", "switchboard-gateway", "switchboard-worker", "switchboard-tools")
@@ -35,12 +36,10 @@ class Stack:
 def stack_env(database_url: str, broker: BrokerSettings, session_port: int) -> dict[str, str]:
     return {
         "SWITCHBOARD_ENV": "dev",
-        "AMQP_URL": broker.amqp_url,
-        "BROKER_PREFIX": broker.broker_prefix,
-        "DEVICE_BUFFER_TTL_S": str(broker.device_buffer_ttl_s),
+        **broker_env(broker),
         "DATABASE_URL": database_url,
         "SESSION_URL": f"http://127.0.0.1:{session_port}",
-        "WORD_DELAY_S": "0.01",
+        "WORD_DELAY_S": "0.01",  # the stub model's pacing, not a delivery setting: shorter runs
     }
 
 

@@ -11,6 +11,7 @@ import psutil
 import pytest
 from switchboard_events import BrokerSettings
 
+from tests.infra import broker_env
 from tests.procs import ServiceProcess, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.db, pytest.mark.timeout(120)]
@@ -19,8 +20,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.db, pytest.mark.t
 @pytest.fixture
 def devstack(broker_settings: BrokerSettings, database_url: str) -> Iterator[ServiceProcess]:
     env = {
-        "AMQP_URL": broker_settings.amqp_url,
-        "BROKER_PREFIX": broker_settings.broker_prefix,
+        **broker_env(broker_settings),
         "DATABASE_URL": database_url,
         "GATEWAY_PORT": str(free_port()),
         "SESSION_PORT": str(free_port()),

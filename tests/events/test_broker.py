@@ -184,6 +184,23 @@ async def test_redeclaring_topology_is_idempotent(broker_settings, names) -> Non
         assert isinstance(exchange, aio_pika.abc.AbstractExchange)
 
 
+async def test_delete_topology_removes_every_shared_name_of_the_prefix(
+    broker_settings, names: Names
+) -> None:
+    from switchboard_events.topology import delete_topology, shared_names
+
+    queues, exchanges = shared_names(names)
+    assert {names.run_queue, names.tool_queue, names.persist_queue} <= set(queues)
+    assert len(exchanges) == 3 and all(name.startswith(names.prefix) for name in queues)
+    async with broker_connection(broker_settings) as conn:
+        assert await queue_exists(conn, names.run_queue)
+        await delete_topology(await conn.channel(), names)
+        assert not any([await queue_exists(conn, queue) for queue in queues])
+        channel = await conn.channel()
+        with pytest.raises(aio_pika.exceptions.ChannelClosed):
+            await channel.get_exchange(names.events_exchange)  # passive: gone
+
+
 async def test_a_linger_window_gathers_a_slow_trickle(broker_settings, names) -> None:
     """COALESCE_WINDOW_MS > 0: events spaced closer than the window share one message."""
     settings = _with(broker_settings, coalesce_window_ms=300, coalesce_max_events=64)

@@ -9,15 +9,17 @@ import pytest
 from switchboard_events import BrokerSettings
 
 from tests.gateway.helpers import AUDIENCE, Emitter, Gateway, start_gateway, token
-from tests.infra import fresh_database, isolated_broker
+from tests.infra import broker_env, fresh_database, isolated_broker
 from tests.procs import ServiceProcess, free_port
 
 SESSION_ENV = {
     "SWITCHBOARD_ENV": "dev",
     "JWT_AUDIENCE": AUDIENCE,
+    # One user ("alice") creates every session of the module, more than the shipped 30 a
+    # minute; the per-user limits have their own tests (tests/session).
     "RATE_LIMIT_SESSIONS_PER_MIN": "10000",
     "RATE_LIMIT_MESSAGES_PER_MIN": "10000",
-    "WORD_DELAY_S": "0.01",
+    "WORD_DELAY_S": "0.01",  # the stub model's pacing, not a delivery setting: shorter runs
 }
 
 
@@ -64,9 +66,7 @@ async def stack(amqp_url: str, module_database: str) -> AsyncIterator[Stack]:
     async with isolated_broker(amqp_url, "g") as broker:
         env = {
             **SESSION_ENV,
-            "AMQP_URL": amqp_url,
-            "BROKER_PREFIX": broker.broker_prefix,
-            "DEVICE_BUFFER_TTL_S": str(broker.device_buffer_ttl_s),
+            **broker_env(broker),
             "DATABASE_URL": module_database,
         }
         port = free_port()

@@ -13,22 +13,15 @@ from switchboard_events.auth import AuthSettings, issue_dev_token
 from switchboard_events.routing import names_from
 from websockets.asyncio.client import ClientConnection
 
+from tests.infra import broker_env
 from tests.procs import ServiceProcess, free_port
 
 AUDIENCE = "switchboard"
 AUTH = AuthSettings(JWT_AUDIENCE=AUDIENCE)
 
-GATEWAY_ENV = {
-    "JWT_AUDIENCE": AUDIENCE,
-    "AUTH_TIMEOUT_S": "1",
-    "ACK_WINDOW": "32",
-    "SLOW_CONSUMER_TIMEOUT_S": "3",
-    "FRAME_RATE_PER_S": "50",
-    "FRAME_BURST": "60",
-    "RATE_LIMIT_STRIKES": "20",
-    "MAX_FRAME_BYTES": "65536",
-    "PREFETCH": "4",
-}
+GATEWAY_ENV = {"JWT_AUDIENCE": AUDIENCE}
+"""What every test gateway needs (the test tokens' audience); every limit is the shipped
+default. A test that checks another value passes it to `start_gateway` / `stack.gateway()`."""
 
 
 def token(user: str = "alice", ttl_s: int = 3600) -> str:
@@ -59,13 +52,7 @@ async def start_gateway(
     broker: BrokerSettings, session_url: str, ready: str = "/ai/health", **overrides: str
 ) -> Gateway:
     port = free_port()
-    env = {
-        **GATEWAY_ENV,
-        "AMQP_URL": broker.amqp_url,
-        "BROKER_PREFIX": broker.broker_prefix,
-        "SESSION_URL": session_url,
-        **overrides,
-    }
+    env = {**GATEWAY_ENV, **broker_env(broker), "SESSION_URL": session_url, **overrides}
     proc = ServiceProcess("switchboard-gateway", ["--host", "127.0.0.1", "--port", str(port)], env)
     proc.start()
     await proc.wait_http(f"http://127.0.0.1:{port}{ready}")
@@ -121,6 +108,24 @@ async def events(ws: ClientConnection, n: int, timeout: float = 20) -> list[dict
             if "id" in frame:
                 got.append(frame)
     return got
+
+
+async def receive_acking(
+    ws: ClientConnection, window: int, want: set[str], seen: list[str], timeout: float = 30
+) -> None:
+    """Receive events as docs/protocol.md asks of an `ack=client` device, appending their ids to
+    `seen` until every id in `want` was seen: ack the latest event every half of the hello's
+    `ack_window`, and once more at the end. Never on a timer."""
+    half, since, got = max(1, window // 2), 0, set(seen)
+    async with asyncio.timeout(timeout):
+        while not want <= got:
+            event = (await events(ws, 1))[0]
+            seen.append(event["id"])
+            got.add(event["id"])
+            since += 1
+            if since >= half or want <= got:
+                await ws.send(json.dumps({"type": "ack", "id": event["id"]}))
+                since = 0
 
 
 class Emitter:

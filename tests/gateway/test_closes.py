@@ -58,14 +58,17 @@ async def test_token_expiry_closes_4401_unless_refreshed(stack: Stack) -> None:
     await kept.close()
 
 
+@pytest.mark.timeout(90)
 async def test_client_that_stops_acking_is_closed_4408_and_keeps_its_events(stack: Stack) -> None:
+    """Shipped defaults: the window fills, and SLOW_CONSUMER_TIMEOUT_S (10 s) later, 4408."""
     sid = await stack.session()
-    ws, _ = await connect(stack.a, sid, "slow", ack="client")
-    ids = await stack.emitter.run(sid, 50)
-    got = await events(ws, 32)
-    assert await close_code(ws) == 4408
+    ws, hello = await connect(stack.a, sid, "slow", ack="client")
+    window = hello["ack_window"]
+    ids = await stack.emitter.run(sid, window + 50)
+    got = await events(ws, window)  # the whole window, never acked
+    assert await close_code(ws, timeout=40) == 4408
     again, _ = await connect(stack.b, sid, "slow", ack="client")
-    assert [e["id"] for e in await events(again, 32)] == ids[:32] == [e["id"] for e in got]
+    assert [e["id"] for e in await events(again, window)] == ids[:window] == [e["id"] for e in got]
     await again.close()
 
 

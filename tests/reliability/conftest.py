@@ -12,7 +12,8 @@ Recorder = Callable[[str, Figures], None]
 
 @pytest.fixture(scope="session")
 def figures() -> Recorder:
-    """`figures(key, Figures(...))` merges a scenario's figures into results.json."""
+    """`figures(key, Figures(...))` merges a scenario's figures into the ignored
+    results.local.json (never the tracked results.json)."""
     return record
 
 

@@ -1,4 +1,9 @@
-"""Figures of the reliability scenarios, merged into `results.json` (one entry per scenario)."""
+"""Figures of the reliability scenarios (one entry per scenario, the last run of each wins).
+
+A test run writes `results.local.json` (git-ignored), so `make test` changes no tracked file.
+`results.json` (tracked) holds the figures behind docs/reliability.md; `make reliability-report`
+merges the local figures into it and regenerates the page, on purpose only.
+"""
 
 import json
 import time
@@ -6,7 +11,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).with_name("results.json")
+LATEST = Path(__file__).with_name("results.local.json")
+"""What this checkout's last test runs measured (ignored by git)."""
+PUBLISHED = Path(__file__).with_name("results.json")
+"""The figures docs/reliability.md shows (tracked; written by `make reliability-report`)."""
 
 
 @dataclass
@@ -24,16 +32,20 @@ class Figures:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def load() -> dict[str, dict[str, Any]]:
+def load(path: Path = LATEST) -> dict[str, dict[str, Any]]:
     try:
-        data = json.loads(RESULTS.read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
-def record(key: str, figures: Figures) -> None:
-    """Merge one scenario's figures into the results file (the last run of each wins)."""
-    data = load()
+def save(data: dict[str, dict[str, Any]], path: Path) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def record(key: str, figures: Figures, path: Path = LATEST) -> None:
+    """Merge one scenario's figures into the (ignored) results of this checkout."""
+    data = load(path)
     data[key] = {**asdict(figures), "recorded_at": time.strftime("%Y-%m-%d %H:%M:%S")}
-    RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    save(data, path)

@@ -39,6 +39,8 @@ async def test_500_devices_connect_and_reconnect_at_once(
 ) -> None:
     if not stack_installed():
         pytest.skip("services not installed")
+    # HEARTBEAT_S 60 instead of 25: this one test process answers the pings of 500 sockets on a
+    # loaded machine; the scenario checks reconnects after a restart, not heartbeat liveness.
     async with running_stack(database_url, broker_settings, {"HEARTBEAT_S": "60"}) as stack:
         tok = token()
         sessions = [(await create_session(stack.url, tok))["id"] for _ in range(SESSIONS)]
@@ -47,7 +49,7 @@ async def test_500_devices_connect_and_reconnect_at_once(
         await _connect_all(stack, devices)
         connect_s = round(time.monotonic() - started, 3)
         first = await _publish_all(broker_settings, sessions, "before")
-        await asyncio.gather(*(d.pump(lambda d: bool(first & d.seen), 60, 0.5) for d in devices))
+        await asyncio.gather(*(d.pump(lambda d: bool(first & d.seen), 60) for d in devices))
 
         second: set[str] = set()
         followers = [

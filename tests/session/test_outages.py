@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import wait_until
+from tests.infra import broker_env
 from tests.procs import ServiceProcess, free_port
 from tests.session.conftest import AUTH, auth, make_settings, running
 
@@ -108,8 +109,7 @@ async def test_console_script_serves(database_url, broker_settings) -> None:
     port = free_port()
     env = {
         "DATABASE_URL": database_url,
-        "AMQP_URL": broker_settings.amqp_url,
-        "BROKER_PREFIX": broker_settings.broker_prefix,
+        **broker_env(broker_settings),
         "JWT_SECRET": AUTH.jwt_secret.get_secret_value(),
         "SWITCHBOARD_ENV": "dev",
     }

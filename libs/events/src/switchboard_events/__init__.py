@@ -9,7 +9,7 @@ from .publisher import Publisher, PublishFailed
 from .routing import PERSISTED_TYPES, InvalidName, Names, check_name, names_from
 from .run_stream import RunStream
 from .settings import BrokerSettings
-from .topology import declare_device_queue, declare_topology, queue_exists
+from .topology import declare_device_queue, declare_topology, delete_topology, queue_exists
 
 __all__ = [
     "EVENT_ADAPTER",
@@ -27,6 +27,7 @@ __all__ = [
     "check_name",
     "declare_device_queue",
     "declare_topology",
+    "delete_topology",
     "encode",
     "event_id",
     "events_of",

@@ -72,6 +72,26 @@ async def declare_dead_letters(
         await queue.bind(exchange, source)
 
 
+def shared_names(names: Names) -> tuple[list[str], list[str]]:
+    """The shared queues and the exchanges of a prefix: every `*_queue` / `*_exchange` property
+    of Names (a shared name added there is covered here too)."""
+    props = [attr for attr, value in vars(Names).items() if isinstance(value, property)]
+    queues = [getattr(names, attr) for attr in props if attr.endswith("_queue")]
+    queues += [names.dead_letter_queue(source) for source in DEAD_LETTER_SOURCES]
+    exchanges = [getattr(names, attr) for attr in props if attr.endswith("_exchange")]
+    return queues, exchanges
+
+
+async def delete_topology(channel: AbstractChannel, names: Names) -> None:
+    """Delete a prefix's shared queues and exchanges (test runs and the bench clean up with
+    it; device queues expire by themselves, after `DEVICE_BUFFER_TTL_S`)."""
+    queues, exchanges = shared_names(names)
+    for queue in queues:
+        await channel.queue_delete(queue)
+    for exchange in exchanges:
+        await channel.exchange_delete(exchange)
+
+
 async def declare_device_queue(
     channel: AbstractChannel,
     names: Names,
@@ -108,19 +128,3 @@ async def delete_session_queues(
     """Drop the device buffers of an ended session."""
     for client_id in client_ids:
         await channel.queue_delete(names.device_queue(session_id, client_id))
-
-
-async def delete_topology(channel: AbstractChannel, names: Names) -> None:
-    """Delete every shared queue and exchange `declare_topology` made (test and bench runs
-    under their own prefix clean up with this; device queues expire by themselves)."""
-    dead = [names.dead_letter_queue(source) for source in DEAD_LETTER_SOURCES]
-    shared = (names.run_queue, names.tool_queue, names.persist_queue, names.progress_queue)
-    for queue in (*shared, *dead):
-        await channel.queue_delete(queue)
-    for exchange in (
-        names.events_exchange,
-        names.control_exchange,
-        names.commands_exchange,
-        names.dead_letters_exchange,
-    ):
-        await channel.exchange_delete(exchange)
