@@ -16,7 +16,15 @@ TABLES = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY t
 async def test_upgrade_and_downgrade(database_url: str) -> None:
     await prestart(database_url)
     names = [r["tablename"] for r in await fetch(database_url, TABLES)]
-    assert names == ["alembic_version", "audit_log", "messages", "rate_limits", "runs", "sessions"]
+    assert names == [
+        "alembic_version",
+        "audit_log",
+        "messages",
+        "rate_limits",
+        "runs",
+        "sessions",
+        "tool_approvals",
+    ]
     await prestart(database_url)  # running it again is a no-op
     await asyncio.to_thread(downgrade, database_url, "base")
     assert [r["tablename"] for r in await fetch(database_url, TABLES)] == ["alembic_version"]
