@@ -76,6 +76,9 @@ async def test_run_events_become_history_once(client, publish) -> None:
         "parameters": {"a": 1},
         "result": None,
         "error": None,
+        "reason": None,
+        "requires_approval": False,
+        "approval_expires_at": None,
     }
     assert messages[2]["tool"]["result"] == {"ok": True}
     assert messages[3]["id"] == reply_id and messages[3]["content"] == "done"

@@ -32,6 +32,10 @@ class ToolCallData(_Data):
     call_id: str
     tool_name: str
     parameters: dict[str, Any] = Field(default_factory=dict)
+    requires_approval: bool = False
+    """The run waits for a `tool_decision` from a device of the session before it runs it."""
+    approval_expires_at: datetime | None = None
+    """With `requires_approval`: when the call times out undecided (`approval_timeout`)."""
 
 
 class ToolResultData(_Data):
@@ -40,7 +44,10 @@ class ToolResultData(_Data):
     result: Any = None
     """The tool's answer; absent when `error` is set."""
     error: str | None = None
-    """Why the tool failed (bad parameters, timeout, unknown tool)."""
+    """Why the tool failed (bad parameters, timeout, unknown tool, `denied`,
+    `approval_timeout`)."""
+    reason: str | None = None
+    """With `denied` / `approval_timeout`: why, in words (the denier's reason when given)."""
 
 
 class StatusData(_Data):

@@ -128,6 +128,11 @@ class Names:
         return f"cancel.{run_id}"
 
     @staticmethod
+    def approval_key(call_id: str) -> str:
+        """`ai.control` key of a tool decision for the run worker waiting on `call_id`."""
+        return f"approval.{call_id}"
+
+    @staticmethod
     def control_key(queue_name: str) -> str:
         return f"release.{queue_name}"
 

@@ -137,6 +137,22 @@ async def on_cancel(conn: Connection, frame: dict[str, Any]) -> None:
     conn.spawn(_answer(conn, conn.hub.sessions.cancel(c.token, c.session_id), quiet=True))
 
 
+async def on_tool_decision(conn: Connection, frame: dict[str, Any]) -> None:
+    """Approve or deny a `tool_call` that requires approval (the REST twin decides)."""
+    if not isinstance(frame.get("call_id"), str) or not isinstance(frame.get("approve"), bool):
+        await bad_frame(
+            conn, "missing_field", "tool_decision needs a string call_id and a boolean approve"
+        )
+        return
+    if not isinstance(frame.get("reason"), str | None):
+        await bad_frame(conn, "invalid_field", "reason must be a string")
+        return
+    body: dict[str, Any] = {k: frame[k] for k in ("call_id", "approve", "reason") if k in frame}
+    c = conn.caller
+    decide = conn.hub.sessions.decide_tool(c.token, c.session_id, c.client_id, body)
+    conn.spawn(_answer(conn, decide, accepted=DECIDED))
+
+
 async def on_typing(conn: Connection, frame: dict[str, Any]) -> None:
     c = conn.caller
     event = make_event(
@@ -180,8 +196,18 @@ async def handle_audio(conn: Connection, data: bytes) -> None:
     )
 
 
-async def _answer(conn: Connection, call: Awaitable[Answer], quiet: bool = False) -> None:
-    """The upstream answer as `message_accepted` (or nothing when quiet), or an error frame."""
+ACCEPTED = ("message_accepted", ("message_id", "run_id"))
+DECIDED = ("tool_decision_accepted", ("call_id", "approve", "status"))
+"""The frame a successful upstream answer becomes, and the fields it carries over."""
+
+
+async def _answer(
+    conn: Connection,
+    call: Awaitable[Answer],
+    quiet: bool = False,
+    accepted: tuple[str, tuple[str, ...]] = ACCEPTED,
+) -> None:
+    """The upstream answer as `accepted` (or nothing when quiet), or an error frame."""
     try:
         answer = await call
     except UpstreamUnavailable:
@@ -190,8 +216,8 @@ async def _answer(conn: Connection, call: Awaitable[Answer], quiet: bool = False
     if not answer.ok:
         await conn.send(frames.error_frame(*answer.error()))
     elif not quiet and isinstance(answer.body, dict):
-        fields = {k: answer.body.get(k) for k in ("message_id", "run_id")}
-        await conn.send(frames.frame("message_accepted", **fields))
+        kind, keys = accepted
+        await conn.send(frames.frame(kind, **{k: answer.body.get(k) for k in keys}))
 
 
 async def _publish(conn: Connection, publish: Awaitable[None]) -> None:
@@ -205,6 +231,7 @@ HANDLERS: dict[str, Handler] = {
     "ack": on_ack,
     "message": on_message,
     "cancel": on_cancel,
+    "tool_decision": on_tool_decision,
     "typing": on_typing,
     "refresh": on_refresh,
     "auth": on_refresh,

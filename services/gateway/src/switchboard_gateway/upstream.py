@@ -80,6 +80,13 @@ class SessionService:
             "POST", f"/ai/sessions/{session_id}/message", token, client_id, json=body
         )
 
+    async def decide_tool(
+        self, token: str, session_id: str, client_id: str, body: dict[str, Any]
+    ) -> Answer:
+        return await self._call(
+            "POST", f"/ai/sessions/{session_id}/tool_decisions", token, client_id, json=body
+        )
+
     async def cancel(self, token: str, session_id: str) -> Answer:
         return await self._call("POST", f"/ai/sessions/{session_id}/cancel", token)
 

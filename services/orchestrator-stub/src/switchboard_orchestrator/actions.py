@@ -5,10 +5,10 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from switchboard_events import new_id
-
+from .approval import DENIED, TIMED_OUT
 from .context import RunContext, RunFailed
 from .directives import Chat, Fail, Sleep, Speak, SwitchAgent, Tokens, ToolCall
+from .tool_step import run_tool_call
 
 YIELD_EVERY = 64
 
@@ -28,20 +28,16 @@ async def tokens(ctx: RunContext, directive: Tokens) -> None:
 
 
 async def tool(ctx: RunContext, directive: ToolCall) -> None:
-    call_id = new_id()
-    name, params = directive.name, directive.parameters
-    await ctx.emit("tool_call", {"call_id": call_id, "tool_name": name, "parameters": params})
-    user = ctx.request.user_id or ""
-    reply = await ctx.control.guard(ctx.tools.call(call_id, name, params, user))
-    base = {"call_id": call_id, "tool_name": name}
-    if "error" in reply:
-        error = str(reply["error"])
-        await ctx.emit("tool_result", {**base, "error": error})
+    name = directive.name
+    data = await run_tool_call(ctx, name, directive.parameters, approval=directive.approval)
+    error = data.get("error")
+    if error in (DENIED, TIMED_OUT):
+        await ctx.respond(f"The {name} tool was not run: {data.get('reason')}.")
+    elif error is not None:
         await ctx.respond(f"The {name} tool failed: {error}.")
-        return
-    result = reply.get("result")
-    await ctx.emit("tool_result", {**base, "result": result})
-    await ctx.respond(f"The {name} tool returned {json.dumps(result, sort_keys=True)}.")
+    else:
+        result = json.dumps(data.get("result"), sort_keys=True)
+        await ctx.respond(f"The {name} tool returned {result}.")
 
 
 async def switch_agent(ctx: RunContext, directive: SwitchAgent) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from switchboard_events import RunStream, new_id
 
+from .approval import APPROVAL_TIMEOUT_S, Approvals
 from .audio import clip, speech_groups, synthesize_b64
 from .backend import AgentBackend
 from .cancellation import RunControl
@@ -33,6 +34,8 @@ class RunContext:
     worker_id: str = ""
     """Who runs it (in `run_start`'s metadata, for operators and tests)."""
     limits: RunLimits = field(default_factory=RunLimits)
+    approvals: Approvals = field(default_factory=lambda: Approvals(APPROVAL_TIMEOUT_S))
+    """The worker's calls waiting for a human decision (approval.py)."""
 
     async def emit(self, event_type: str, data: dict[str, Any]) -> None:
         """The run's next event, unless the run was cancelled (then RunCancelled)."""

@@ -5,6 +5,7 @@ See PROTOCOL.md ("The orchestrator stub's directives"). Anything else is `Chat`.
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,8 @@ class Tokens:
 class ToolCall:
     name: str
     parameters: dict[str, Any] = field(default_factory=dict)
+    approval: bool = False
+    """`/approve`: the call waits for a human decision before it runs."""
 
 
 @dataclass(frozen=True)
@@ -103,17 +106,23 @@ def _tokens(rest: str, limits: RunLimits) -> Directive:
     return Tokens(count, rate)
 
 
-def _tool(rest: str, limits: RunLimits) -> Directive:
+def _tool(rest: str, limits: RunLimits, directive: str = "/tool") -> ToolCall:
     words = split_words(rest)
     if not words or not _NAME.fullmatch(words[0]):
-        raise BadDirective("usage: /tool NAME key=value ...")
+        raise BadDirective(f"usage: {directive} NAME key=value ...")
     params: dict[str, Any] = {}
     for word in words[1:]:
         key, sep, value = word.partition("=")
         if not sep or not key:
-            raise BadDirective(f"/tool: {word!r} is not key=value")
+            raise BadDirective(f"{directive}: {word!r} is not key=value")
         params[key] = _json_or_text(value)
     return ToolCall(words[0], params)
+
+
+def _approve(rest: str, limits: RunLimits) -> Directive:
+    """`/approve NAME key=value ...`: `/tool`, run only once a device approves it."""
+    call = _tool(rest, limits, "/approve")
+    return ToolCall(call.name, call.parameters, approval=True)
 
 
 def split_words(text: str) -> list[str]:
@@ -213,9 +222,10 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[str, RunLimits], Directive]] = {
     "/tokens": _tokens,
     "/tool": _tool,
+    "/approve": _approve,
     "/agent": _agent,
     "/error": _error,
     "/speak": _speak,

@@ -7,6 +7,7 @@ from pydantic_settings import SettingsConfigDict
 from switchboard_events import BrokerSettings
 
 from . import limits
+from .approval import APPROVAL_TIMEOUT_S, Approvals
 from .limits import RunLimits
 from .tool_rpc import MAX_TOOL_CALLS_PER_USER
 
@@ -48,6 +49,18 @@ class WorkerSettings(BrokerSettings):
     max_tts_chars: int = Field(default=limits.MAX_TTS_CHARS, ge=1, alias="MAX_TTS_CHARS")
     """Most characters spoken per reply: `/speak` refuses more, a longer voice reply is spoken
     up to this and a `warning` `tts_truncated` says so."""
+
+    approval_timeout_s: float = Field(default=APPROVAL_TIMEOUT_S, gt=0, alias="APPROVAL_TIMEOUT_S")
+    """How long a tool call that needs approval waits for a `tool_decision` before its result
+    is `{"error": "approval_timeout"}` (capped by MAX_RUN_S)."""
+    approval_required_tools: str = Field(default="", alias="APPROVAL_REQUIRED_TOOLS")
+    """Comma-separated tool names that always wait for a human `tool_decision` (as `/approve`
+    does), e.g. `send_email,delete_file`."""
+
+    @property
+    def approvals(self) -> Approvals:
+        names = (name.strip() for name in self.approval_required_tools.split(","))
+        return Approvals(self.approval_timeout_s, frozenset(filter(None, names)))
 
     @property
     def run_limits(self) -> RunLimits:

@@ -22,6 +22,7 @@ from switchboard_events import Publisher, PublishFailed, RunStream, declare_topo
 from switchboard_events.deadletter import DeadLetter, DeadLetters
 from switchboard_events.topology import RUN_KEY
 
+from .approval import APPROVAL_BINDING
 from .backend import AgentBackend
 from .cancellation import CancelRegistry
 from .context import RunContext
@@ -49,6 +50,7 @@ class RunWorker:
         self._connection = connection
         self._backend = backend
         self._cancels = CancelRegistry(settings.cancel_memory_s)
+        self._approvals = settings.approvals
         self._active: dict[str, _Active] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
@@ -71,9 +73,17 @@ class RunWorker:
         self._consumer = (runs, await runs.consume(self._on_message))
 
     async def _listen_for_cancels(self, channel: AbstractChannel) -> None:
+        """Cancels (`cancel.*`) and tool decisions (`approval.*`, approval.py)."""
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
         await queue.bind(self.names.control_exchange, "cancel.*")
-        await queue.consume(self._on_cancel, no_ack=True)
+        await queue.bind(self.names.control_exchange, APPROVAL_BINDING)
+        await queue.consume(self._on_control, no_ack=True)
+
+    async def _on_control(self, message: AbstractIncomingMessage) -> None:
+        if (message.routing_key or "").startswith("approval."):
+            self._approvals.deliver(message.routing_key, message.body)
+        else:
+            await self._on_cancel(message)
 
     async def _on_cancel(self, message: AbstractIncomingMessage) -> None:
         run_id = (message.routing_key or "").removeprefix("cancel.")
@@ -150,6 +160,7 @@ class RunWorker:
                 self._backend,
                 self.worker_id,
                 self.settings.run_limits,
+                self._approvals,
             )
             status = await execute(ctx)
         finally:

@@ -134,6 +134,14 @@ class BrokerLink:
         body = {"run_id": run_id, "session_id": session_id}
         await self._control.publish(_json_message(body), self.names.cancel_key(run_id))
 
+    async def publish_decision(self, decision: dict[str, Any]) -> None:
+        """A tool decision for the run worker waiting on its call (`approval.<call_id>` on
+        `ai.control`, approval.py in the worker)."""
+        self.require()
+        assert self._control is not None
+        key = self.names.approval_key(decision["call_id"])
+        await self._control.publish(_json_message(decision), key)
+
     async def live_devices(self, devices: list[tuple[str, str]]) -> int:
         """How many of these (session id, client id) devices are connected now."""
         self.require()

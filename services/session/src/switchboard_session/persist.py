@@ -25,14 +25,16 @@ from switchboard_events.models import (
     ErrorEvent,
     ResponseEvent,
     RunEndEvent,
+    ToolCallData,
     ToolCallEvent,
+    ToolResultData,
     ToolResultEvent,
 )
 
 from .context import Context
 from .dispatch import start_run
 from .failures import Failure, classify, sqlstate_of
-from .store import messages, runs
+from .store import approvals, messages, runs
 from .store.sessions import lock_session, now, touch
 from .tables import SessionRow
 
@@ -169,10 +171,28 @@ async def _response(ctx: Context, db: AsyncSession, session: SessionRow, event: 
 
 async def _tool(ctx: Context, db: AsyncSession, session: SessionRow, event: Event) -> None:
     assert isinstance(event, ToolCallEvent | ToolResultEvent)
-    tool = event.data.model_dump(by_alias=True)
+    tool = event.data.model_dump(mode="json", by_alias=True)
     tool["kind"] = "call" if event.type == "tool_call" else "result"
     content = "" if event.type == "tool_call" else json.dumps(tool.get("result"), default=str)
     await _insert(db, event, message_id=event.id, role="tool", content=content, tool=tool)
+    await _approval_state(db, event)
+
+
+async def _approval_state(db: AsyncSession, event: ToolCallEvent | ToolResultEvent) -> None:
+    """A call that needs approval opens its row; an `approval_timeout` result closes it."""
+    data = event.data
+    if isinstance(data, ToolCallData) and data.requires_approval and event.run_id:
+        expires = data.approval_expires_at or event.timestamp
+        await approvals.open_approval(
+            db,
+            call_id=data.call_id,
+            session_id=event.session_id,
+            run_id=event.run_id,
+            tool_name=data.tool_name,
+            expires_at=expires,
+        )
+    elif isinstance(data, ToolResultData) and data.error == "approval_timeout":
+        await approvals.close_pending(db, approvals.TIMED_OUT, call_id=data.call_id)
 
 
 async def _agent_switch(ctx: Context, db: AsyncSession, session: SessionRow, event: Event) -> None:
@@ -200,6 +220,7 @@ async def _run_end(ctx: Context, db: AsyncSession, session: SessionRow, event: E
     if run is None:
         return
     assert isinstance(event, RunEndEvent)
+    await approvals.close_pending(db, approvals.RUN_ENDED, run_id=run.id)
     if run.status not in runs.TERMINAL:
         run.status = event.data.status
         run.ended_at = now()

@@ -138,7 +138,7 @@ def fold(row: RunRow, events: list[dict[str, Any]]) -> None:
         if event["type"] == "token":
             text.append(_clean(data.get("token", "")))
         elif event["type"] == "tool_call":
-            tools.append(_clean({k: data.get(k) for k in ("call_id", "tool_name", "parameters")}))
+            tools.append(_call(data))
         elif event["type"] == "tool_result":
             _attach_result(tools, data)
     row.progress_seq = seq
@@ -147,12 +147,22 @@ def fold(row: RunRow, events: list[dict[str, Any]]) -> None:
     row.progress_agent_type = agent
 
 
+def _call(data: dict[str, Any]) -> dict[str, Any]:
+    """A tool call as catch-up shows it (with its approval deadline when it waits for one)."""
+    call = {k: data.get(k) for k in ("call_id", "tool_name", "parameters")}
+    if data.get("requires_approval") is True:
+        call |= {k: data.get(k) for k in ("requires_approval", "approval_expires_at")}
+    return dict(_clean(call))
+
+
 def _attach_result(tools: list[dict[str, Any]], data: dict[str, Any]) -> None:
     for call in tools:
         if call.get("call_id") == data.get("call_id"):
             for key in ("result", "error"):
                 if key in data:
                     call[key] = _clean(data[key])
+            if data.get("reason") is not None:
+                call["reason"] = _clean(data["reason"])
 
 
 def _run_events(body: bytes) -> list[dict[str, Any]]:

@@ -66,6 +66,10 @@ class ToolData(BaseModel):
     parameters: dict[str, Any] | None = None
     result: Any = None
     error: str | None = None
+    reason: str | None = None
+    """Why a call was `denied` or timed out (`approval_timeout`)."""
+    requires_approval: bool = False
+    approval_expires_at: datetime | None = None
 
 
 class Message(BaseModel):
@@ -121,6 +125,20 @@ class SessionPage(BaseModel):
 class Accepted(BaseModel):
     message_id: str
     run_id: str
+
+
+class ToolDecision(_Strict):
+    call_id: str = Field(pattern=NAME_PATTERN)
+    """The `call_id` of a `tool_call` whose data has `"requires_approval": true`."""
+    approve: bool
+    reason: str | None = Field(default=None, max_length=500)
+    """Why (shown to the model and every device with a denial)."""
+
+
+class ToolDecisionAccepted(BaseModel):
+    call_id: str
+    approve: bool
+    status: Literal["approved", "denied"]
 
 
 class CancelAccepted(BaseModel):

@@ -107,6 +107,29 @@ class RunRow(Base):
     )
 
 
+class ToolApprovalRow(Base):
+    """A tool call waiting for (or given) a human decision; decided at most once (approvals.py)."""
+
+    __tablename__ = "tool_approvals"
+
+    call_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    run_id: Mapped[str] = mapped_column(String(64))
+    tool_name: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    """`pending`, `approved`, `denied`, `timed_out`, or `run_ended` (cancelled, failed)."""
+    expires_at: Mapped[datetime] = mapped_column(Stamp)
+    """The `tool_call`'s `approval_expires_at`: no decision is taken after it."""
+    reason: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(String(255))
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    """The device that decided."""
+    created_at: Mapped[datetime] = mapped_column(Stamp, server_default=func.now())
+    decided_at: Mapped[datetime | None] = mapped_column(Stamp)
+
+
 class AuditRow(Base):
     __tablename__ = "audit_log"
 

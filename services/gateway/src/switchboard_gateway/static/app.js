@@ -111,6 +111,7 @@ async function loadHistory() {
 function showActiveRun(run) {
   const b = assistantBubble(run.run_id, run.agent_type);
   if (!b.final) b.text.textContent = run.text;
+  for (const c of run.tool_calls || []) toolCard(c);
   setRunning(run.run_id);
 }
 
@@ -144,17 +145,13 @@ const handlers = {
     if (ev.data.client_id === clientId()) return;
     add(el("div", "msg user other", ev.data.content, "msg-user"));
   },
-  tool_call(ev) {
-    const card = el("div", "tool", undefined, "tool-card");
-    card.innerHTML = `⚙ <code></code>`;
-    card.querySelector("code").textContent = `${ev.data.tool_name}(${JSON.stringify(ev.data.parameters)})`;
-    state.tools.set(ev.data.call_id, card);
-    add(card);
-  },
+  tool_call(ev) { toolCard(ev.data); },
   tool_result(ev) {
     const card = state.tools.get(ev.data.call_id) || add(el("div", "tool", undefined, "tool-card"));
+    decided(ev.data.call_id, ev.data.error === "denied" ? "denied" : ev.data.error === "approval_timeout" ? "timed out" : "approved");
     const failed = ev.data.error != null;
-    const text = failed ? `failed: ${ev.data.error}` : `→ ${JSON.stringify(ev.data.result)}`;
+    const why = ev.data.reason ? ` (${ev.data.reason})` : "";
+    const text = failed ? `failed: ${ev.data.error}${why}` : `→ ${JSON.stringify(ev.data.result)}`;
     card.append(el("div", failed ? "result failed" : "result", text, "tool-result"));
   },
   agent_switch(ev) {
@@ -173,6 +170,49 @@ const handlers = {
   session_end(ev) { add(el("div", "msg system", `Session ended (${ev.data.reason})`)); },
 };
 
+// A tool call card; one that requires approval gets Approve / Deny until it is decided.
+function toolCard(call) {
+  if (state.tools.has(call.call_id)) return state.tools.get(call.call_id);
+  const card = el("div", "tool", undefined, "tool-card");
+  card.dataset.callId = call.call_id;
+  card.innerHTML = `⚙ <code></code>`;
+  card.querySelector("code").textContent = `${call.tool_name}(${JSON.stringify(call.parameters)})`;
+  state.tools.set(call.call_id, card);
+  add(card);
+  if (call.requires_approval && call.result === undefined && call.error === undefined) {
+    const box = el("div", "approval", undefined, "approval");
+    const approve = el("button", "", "Approve", "approve-button");
+    const deny = el("button", "danger", "Deny", "deny-button");
+    approve.type = deny.type = "button";
+    approve.onclick = () => decide(call.call_id, true);
+    deny.onclick = () => decide(call.call_id, false);
+    box.append(approve, deny, el("small", "", "waiting for approval", "approval-state"));
+    card.append(box);
+  }
+  return card;
+}
+
+async function decide(callId, approve) {
+  decided(callId, approve ? "approving…" : "denying…");
+  const frame = { type: "tool_decision", call_id: callId, approve };
+  if (state.stream.send(frame)) return;
+  try {
+    await call("POST", `/ai/sessions/${state.session}/tool_decisions`, { call_id: callId, approve });
+  } catch (err) {
+    decided(callId, err.message);
+  }
+}
+
+// Approve / Deny of a call disabled, with what became of it.
+function decided(callId, text) {
+  const card = state.tools.get(callId);
+  if (!card) return;
+  card.querySelectorAll(".approval button").forEach((b) => { b.disabled = true; });
+  const label = card.querySelector("[data-testid=approval-state]");
+  if (label) label.textContent = text;
+  if (card.querySelector(".approval")) card.dataset.decided = "true";
+}
+
 function render(ev) {
   if (["thinking", "typing", "waiting"].includes(ev.type)) return indicate(ev.data.message || ev.type);
   if (ev.type === "token" || ev.type === "response" || ev.type === "run_end") indicate(null);
@@ -180,6 +220,7 @@ function render(ev) {
 }
 
 function onControl(frame) {
+  if (frame.type === "tool_decision_accepted") return decided(frame.call_id, frame.status);
   if (frame.type === "error") add(el("div", "msg error", `${frame.code}: ${frame.message}`, "msg-error"));
 }
 

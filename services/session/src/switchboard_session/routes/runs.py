@@ -8,11 +8,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request
 
 from ..context import Context
+from ..decisions import decide
 from ..deps import ContextDep, UserDep, client_ip
 from ..dispatch import BUSY_CODES, Submission, cancel_active, submit
 from ..errors import ApiError, ErrorResponse
 from ..limits import limit, limit_audio
-from ..schemas import NAME_PATTERN, Accepted, CancelAccepted, SendMessage
+from ..schemas import (
+    NAME_PATTERN,
+    Accepted,
+    CancelAccepted,
+    SendMessage,
+    ToolDecision,
+    ToolDecisionAccepted,
+)
 from ..store.sessions import get_owned
 
 router = APIRouter(prefix="/ai/sessions", tags=["runs"])
@@ -108,3 +116,26 @@ async def cancel(session_id: str, user: UserDep, ctx: ContextDep) -> CancelAccep
     async with ctx.sessions.begin() as db:
         run_id = await cancel_active(ctx, db, user, session_id)
     return CancelAccepted(run_id=run_id)
+
+
+@router.post(
+    "/{session_id}/tool_decisions",
+    status_code=202,
+    response_model=ToolDecisionAccepted,
+    responses=ERRORS,
+)
+async def tool_decision(
+    session_id: str,
+    body: ToolDecision,
+    user: UserDep,
+    ctx: ContextDep,
+    request: Request,
+    client_id: ClientId = None,
+) -> ToolDecisionAccepted:
+    """Approve or deny a `tool_call` that has `"requires_approval": true`: the first decision
+    from any device counts (409 `already_decided` after it; 404 `unknown_call` for a call id
+    that awaits no decision). Counts as a message for the rate limit."""
+    await limit(ctx, user, "messages", client_ip(request))
+    row = await decide(ctx, user, session_id, body, client_id)
+    status = "approved" if body.approve else "denied"
+    return ToolDecisionAccepted(call_id=row.call_id, approve=body.approve, status=status)

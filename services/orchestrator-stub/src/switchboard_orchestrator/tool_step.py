@@ -1,0 +1,53 @@
+"""One tool call of a run, whatever backend asked for it: `tool_call`, the human decision when
+the call needs one (approval.py), the tool worker's answer, `tool_result`."""
+
+from typing import Any
+
+from switchboard_events import new_id
+
+from .approval import approval_data, decide, timeout_for
+from .context import RunContext
+
+
+async def run_tool_call(
+    ctx: RunContext,
+    name: str,
+    parameters: dict[str, Any],
+    *,
+    approval: bool = False,
+    call_id: str | None = None,
+) -> dict[str, Any]:
+    """Emit the call, wait for approval when `approval` or APPROVAL_REQUIRED_TOOLS asks, run it,
+    emit its result; returns the `tool_result` data (what a model is told)."""
+    call_id = call_id or new_id()
+    base = {"call_id": call_id, "tool_name": name}
+    call = {**base, "parameters": parameters}
+    if not (approval or ctx.approvals.required(name)):
+        await ctx.emit("tool_call", call)
+        return await _execute(ctx, base, parameters)
+    pending = ctx.approvals.open(call_id, ctx.request.run_id, timeout_for(ctx))
+    try:
+        await ctx.emit("tool_call", {**call, **approval_data(pending)})
+        decision = await decide(ctx, pending)
+    finally:
+        ctx.approvals.close(call_id)
+    if not decision.approved:
+        refused = {**base, "error": decision.error, "reason": decision.reason}
+        await ctx.emit("tool_result", refused)
+        return refused
+    return await _execute(ctx, base, parameters)
+
+
+async def _execute(
+    ctx: RunContext, base: dict[str, Any], parameters: dict[str, Any]
+) -> dict[str, Any]:
+    """The tool worker's answer (over RPC) as the `tool_result` it emits."""
+    user = ctx.request.user_id or ""
+    call = ctx.tools.call(base["call_id"], base["tool_name"], parameters, user)
+    reply = await ctx.control.guard(call)
+    if "error" in reply:
+        data = {**base, "error": str(reply["error"])}
+    else:
+        data = {**base, "result": reply.get("result")}
+    await ctx.emit("tool_result", data)
+    return data
