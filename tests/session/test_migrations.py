@@ -16,12 +16,20 @@ TABLES = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY t
 async def test_upgrade_and_downgrade(database_url: str) -> None:
     await prestart(database_url)
     names = [r["tablename"] for r in await fetch(database_url, TABLES)]
-    assert names == ["alembic_version", "audit_log", "messages", "rate_limits", "runs", "sessions"]
+    assert names == [
+        "alembic_version",
+        "audit_log",
+        "messages",
+        "outbox",
+        "rate_limits",
+        "runs",
+        "sessions",
+    ]
     await prestart(database_url)  # running it again is a no-op
     await asyncio.to_thread(downgrade, database_url, "base")
     assert [r["tablename"] for r in await fetch(database_url, TABLES)] == ["alembic_version"]
     await prestart(database_url)
-    assert len(await fetch(database_url, TABLES)) == 6
+    assert len(await fetch(database_url, TABLES)) == 7
 
 
 async def test_prestart_creates_a_missing_database(postgres_admin_url: str) -> None:
@@ -29,7 +37,7 @@ async def test_prestart_creates_a_missing_database(postgres_admin_url: str) -> N
     url = with_database(postgres_admin_url, name)
     try:
         await prestart(url)
-        assert len(await fetch(url, TABLES)) == 6
+        assert len(await fetch(url, TABLES)) == 7
     finally:
         admin = await asyncpg.connect(postgres_admin_url.replace("+asyncpg", ""))
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -18,7 +18,9 @@ from .database import make_engine, make_sessionmaker
 from .errors import error_json, install_error_handlers, unexpected
 from .metrics import Metrics
 from .migrate import prestart
+from .outbox import Outbox
 from .persist import Persister
+from .relay import run_relay
 from .routes import ops, runs, sessions
 from .settings import SessionSettings
 from .sweeper import run_sweeper
@@ -55,7 +57,7 @@ def _lifespan(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings)
         broker = BrokerLink(settings.broker, names_from(settings.broker), settings.broker_retry_s)
-        ctx = Context(settings, engine, make_sessionmaker(engine), broker, Metrics())
+        ctx = Context(settings, engine, make_sessionmaker(engine), broker, Metrics(), Outbox())
         app.state.ctx = ctx
         tasks = [asyncio.create_task(_background(ctx), name="session-background")]
         try:
@@ -70,7 +72,8 @@ def _lifespan(
 
 
 async def _background(ctx: Context) -> None:
-    """Consume events (retrying until the broker answers); migrate, then sweep."""
+    """Consume events (retrying until the broker answers); relay the outbox; migrate, then
+    sweep."""
     persister = Persister(ctx)
     async with asyncio.TaskGroup() as group:
         consume_progress = functools.partial(progress.consume, ctx)
@@ -78,6 +81,7 @@ async def _background(ctx: Context) -> None:
             ctx.broker.run(persister, ctx.settings.persist_prefetch, consume_progress)
         )
         group.create_task(_migrate_then_sweep(ctx))
+        group.create_task(run_relay(ctx))
 
 
 async def _migrate_then_sweep(ctx: Context) -> None:
