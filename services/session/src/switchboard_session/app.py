@@ -72,7 +72,7 @@ def _lifespan(
 
 
 async def _background(ctx: Context) -> None:
-    """Consume events (retrying until the broker answers); relay the outbox; migrate, then
+    """Consume events (retrying until the broker answers); migrate, then relay the outbox and
     sweep."""
     persister = Persister(ctx)
     async with asyncio.TaskGroup() as group:
@@ -80,11 +80,11 @@ async def _background(ctx: Context) -> None:
         group.create_task(
             ctx.broker.run(persister, ctx.settings.persist_prefetch, consume_progress)
         )
-        group.create_task(_migrate_then_sweep(ctx))
-        group.create_task(run_relay(ctx))
+        group.create_task(_migrate_then_serve(ctx))
 
 
-async def _migrate_then_sweep(ctx: Context) -> None:
+async def _migrate_then_serve(ctx: Context) -> None:
+    """Once the tables exist: relay the outbox and sweep."""
     while ctx.settings.migrate_on_start:
         try:
             await prestart(ctx.settings.async_database_url, timeout_s=5)
@@ -92,7 +92,9 @@ async def _migrate_then_sweep(ctx: Context) -> None:
         except Exception as exc:  # noqa: BLE001 - keep serving 503 until it works
             log.warning("migration failed (%r); retrying", exc)
             await asyncio.sleep(1)
-    await run_sweeper(ctx)
+    async with asyncio.TaskGroup() as group:
+        group.create_task(run_relay(ctx))
+        group.create_task(run_sweeper(ctx))
 
 
 async def _broker_failed(request: Request, exc: Exception) -> Response:
