@@ -87,6 +87,9 @@ class Tap:
         message = await asyncio.wait_for(self.bodies.get(), timeout)
         return events_of(message)[0]
 
+    async def next_message(self, timeout: float = 10) -> aio_pika.abc.AbstractIncomingMessage:
+        return await asyncio.wait_for(self.bodies.get(), timeout)
+
     async def event_of_type(self, event_type: str, timeout: float = 10) -> Event:
         async with asyncio.timeout(timeout):
             while True:
@@ -102,11 +105,15 @@ async def tap(
     async with broker_connection(broker_settings, "test-tap") as conn:
         channel = await conn.channel()
 
-        async def make(exchange: str, *keys: str) -> Tap:
+        async def make(exchange: str, *keys: str, also: tuple[tuple[str, str], ...] = ()) -> Tap:
+            """A tap on `keys` of `exchange` (and on each `(exchange, key)` of `also`, into the
+            same queue, so what it collects keeps the broker's order across exchanges)."""
             tap = Tap()
             queue = await channel.declare_queue(exclusive=True, auto_delete=True)
             for key in keys:
                 await queue.bind(exchange, key)
+            for other, key in also:
+                await queue.bind(other, key)
             await queue.consume(lambda m: tap.bodies.put(m), no_ack=True)
             return tap
 

@@ -20,6 +20,7 @@ async def test_upgrade_and_downgrade(database_url: str) -> None:
         "alembic_version",
         "audit_log",
         "messages",
+        "outbox",
         "rate_limits",
         "runs",
         "sessions",

@@ -18,7 +18,9 @@ from .database import make_engine, make_sessionmaker
 from .errors import error_json, install_error_handlers, unexpected
 from .metrics import Metrics
 from .migrate import prestart
+from .outbox import Outbox
 from .persist import Persister
+from .relay import run_relay
 from .routes import ops, runs, sessions
 from .settings import SessionSettings
 from .sweeper import run_sweeper
@@ -55,7 +57,7 @@ def _lifespan(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings)
         broker = BrokerLink(settings.broker, names_from(settings.broker), settings.broker_retry_s)
-        ctx = Context(settings, engine, make_sessionmaker(engine), broker, Metrics())
+        ctx = Context(settings, engine, make_sessionmaker(engine), broker, Metrics(), Outbox())
         app.state.ctx = ctx
         tasks = [asyncio.create_task(_background(ctx), name="session-background")]
         try:
@@ -70,17 +72,19 @@ def _lifespan(
 
 
 async def _background(ctx: Context) -> None:
-    """Consume events (retrying until the broker answers); migrate, then sweep."""
+    """Consume events (retrying until the broker answers); migrate, then relay the outbox and
+    sweep."""
     persister = Persister(ctx)
     async with asyncio.TaskGroup() as group:
         consume_progress = functools.partial(progress.consume, ctx)
         group.create_task(
             ctx.broker.run(persister, ctx.settings.persist_prefetch, consume_progress)
         )
-        group.create_task(_migrate_then_sweep(ctx))
+        group.create_task(_migrate_then_serve(ctx))
 
 
-async def _migrate_then_sweep(ctx: Context) -> None:
+async def _migrate_then_serve(ctx: Context) -> None:
+    """Once the tables exist: relay the outbox and sweep."""
     while ctx.settings.migrate_on_start:
         try:
             await prestart(ctx.settings.async_database_url, timeout_s=5)
@@ -88,7 +92,9 @@ async def _migrate_then_sweep(ctx: Context) -> None:
         except Exception as exc:  # noqa: BLE001 - keep serving 503 until it works
             log.warning("migration failed (%r); retrying", exc)
             await asyncio.sleep(1)
-    await run_sweeper(ctx)
+    async with asyncio.TaskGroup() as group:
+        group.create_task(run_relay(ctx))
+        group.create_task(run_sweeper(ctx))
 
 
 async def _broker_failed(request: Request, exc: Exception) -> Response:

@@ -1,11 +1,10 @@
 """The service's broker link: connects (retrying until the broker answers), declares the
-topology, publishes events, run requests and cancels, and runs the persistence consumer."""
+topology, publishes outbox rows (events, run requests, cancels; relay.py), and runs the
+persistence consumer."""
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import aio_pika
 from aio_pika.abc import (
@@ -16,12 +15,12 @@ from aio_pika.abc import (
 )
 from switchboard_events import (
     BrokerSettings,
-    Event,
     Names,
     Publisher,
     broker_connection,
     declare_device_queue,
     declare_topology,
+    parse_event,
 )
 from switchboard_events.deadletter import DeadLetter, DeadLetters
 from switchboard_events.deadletter_admin import depth
@@ -117,30 +116,25 @@ class BrokerLink:
         if not self.ready:
             raise ApiError(503, "broker_unavailable", "the message broker is not reachable")
 
-    async def publish_event(self, event: Event) -> None:
+    async def publish_outbox(self, kind: str, routing: str, body: str) -> None:
+        """One outbox row (outbox.py), persistent, confirmed: an event on `ai.events`, a run
+        request on `ai.commands` (key `run`), a cancel on `ai.control` (`cancel.<run_id>`), a tool decision there (`approval.<call_id>`,
+        approval.py in the worker)."""
         self.require()
-        assert self._publisher is not None
-        await self._publisher.publish(event)
-
-    async def publish_run(self, request: dict[str, Any]) -> None:
-        """A run request on `ai.commands` (key `run`), persistent, confirmed."""
-        self.require()
-        assert self._commands is not None
-        await self._commands.publish(_json_message(request), RUN_KEY)
-
-    async def publish_cancel(self, run_id: str, session_id: str) -> None:
-        self.require()
-        assert self._control is not None
-        body = {"run_id": run_id, "session_id": session_id}
-        await self._control.publish(_json_message(body), self.names.cancel_key(run_id))
-
-    async def publish_decision(self, decision: dict[str, Any]) -> None:
-        """A tool decision for the run worker waiting on its call (`approval.<call_id>` on
-        `ai.control`, approval.py in the worker)."""
-        self.require()
-        assert self._control is not None
-        key = self.names.approval_key(decision["call_id"])
-        await self._control.publish(_json_message(decision), key)
+        if kind == "event":
+            assert self._publisher is not None
+            await self._publisher.publish(parse_event(body))
+        elif kind == "run":
+            assert self._commands is not None
+            await self._commands.publish(_json_message(body), RUN_KEY)
+        elif kind == "cancel":
+            assert self._control is not None
+            await self._control.publish(_json_message(body), self.names.cancel_key(routing))
+        elif kind == "decision":
+            assert self._control is not None
+            await self._control.publish(_json_message(body), self.names.approval_key(routing))
+        else:
+            raise ValueError(f"unknown outbox kind {kind!r}")
 
     async def live_devices(self, devices: list[tuple[str, str]]) -> int:
         """How many of these (session id, client id) devices are connected now."""
@@ -155,9 +149,9 @@ class BrokerLink:
         await declare_device_queue(self._channel, self.names, self.settings, session_id, client_id)
 
 
-def _json_message(body: dict[str, Any]) -> aio_pika.Message:
+def _json_message(body: str) -> aio_pika.Message:
     return aio_pika.Message(
-        body=json.dumps(body).encode(),
+        body=body.encode(),
         content_type="application/json",
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
     )

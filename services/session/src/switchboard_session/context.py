@@ -1,4 +1,4 @@
-"""What request handlers and background tasks share: settings, database, broker, metrics."""
+"""What request handlers and background tasks share: settings, database, broker, metrics, outbox."""
 
 from dataclasses import dataclass
 
@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from .broker import BrokerLink
 from .metrics import Metrics
+from .outbox import Outbox
 from .settings import SessionSettings
 
 
@@ -16,3 +17,4 @@ class Context:
     sessions: async_sessionmaker[AsyncSession]
     broker: BrokerLink
     metrics: Metrics
+    outbox: Outbox

@@ -38,7 +38,7 @@ async def decide(
     deadline = time.monotonic() + PERSIST_GRACE_S
     while True:
         async with ctx.sessions.begin() as db:
-            session = await get_owned(db, user_id, session_id)
+            session = await get_owned(db, user_id, session_id, lock=True)
             row = await approvals.decide(
                 db,
                 session_id=session.id,
@@ -49,7 +49,7 @@ async def decide(
                 client_id=client_id,
             )
             if row is not None:
-                await ctx.broker.publish_decision(_message(row, body))  # before commit
+                await ctx.outbox.decision(db, session.id, _message(row, body))
                 _audit(db, row, body)
                 return row
             known = await approvals.get_approval(db, session.id, body.call_id)

@@ -33,7 +33,9 @@ async def submit(
     """Store the user message and its run; start it now, or queue it behind the active one.
 
     The session row stays locked until commit, so two replicas cannot both start a run.
-    Publishing happens before the commit: a broker failure rolls everything back.
+    The echo, the run request (and, for `interrupt`, the cancel) are outbox rows of the same
+    transaction: published after the commit, or never (outbox.py). 503 `broker_unavailable`
+    while the broker is known to be down, before anything is stored (docs/internals.md).
     """
     ctx.broker.require()
     session = await get_owned(db, user_id, session_id, lock=True)
@@ -46,23 +48,24 @@ async def submit(
         await _check_user_runs(ctx, db, session.user_id)
     if busy and sub.on_busy == "interrupt":
         await runs.cancel_waiting(db, session.id, "interrupted")  # older waiting runs
-        await ctx.broker.publish_cancel(str(session.active_run_id), session.id)
+        await ctx.outbox.cancel(db, str(session.active_run_id), session.id)
     message_id, run = await _store(db, session, sub)
     touch(session, ctx.settings.session_ttl_s)
     await db.flush()
     # The echo goes out before the run request, so every device sees the user's message
     # before the first event of its run (a fast worker answers within milliseconds).
-    await ctx.broker.publish_event(
+    await ctx.outbox.event(
+        db,
         make_event(
             "message",
             {"content": sub.content, "message_id": message_id, "client_id": sub.client_id},
             session_id=session.id,
             agent_type=session.agent_type,
             metadata=sub.metadata,
-        )
+        ),
     )
     if not busy:
-        await start_run(ctx, session, run)
+        await start_run(ctx, db, session, run)
     return message_id, run.id
 
 
@@ -109,10 +112,10 @@ async def _store(db: AsyncSession, session: SessionRow, sub: Submission) -> tupl
     return message_id, run
 
 
-async def start_run(ctx: Context, session: SessionRow, run: RunRow) -> None:
-    """Make `run` active and send its request to the workers (session row locked)."""
+async def start_run(ctx: Context, db: AsyncSession, session: SessionRow, run: RunRow) -> None:
+    """Make `run` active and write its request for the workers (session row locked)."""
     runs.activate(session, run)
-    await ctx.broker.publish_run(runs.run_request(run, session))
+    await ctx.outbox.run_request(db, runs.run_request(run, session))
     ctx.metrics.runs_started.inc()
 
 
@@ -122,5 +125,5 @@ async def cancel_active(ctx: Context, db: AsyncSession, user_id: str, session_id
     session = await get_owned(db, user_id, session_id, lock=True)
     if session.active_run_id is None:
         raise ApiError(409, "no_active_run", "the session has no active run")
-    await ctx.broker.publish_cancel(session.active_run_id, session.id)
+    await ctx.outbox.cancel(db, session.active_run_id, session.id)
     return session.active_run_id

@@ -16,9 +16,11 @@ from .tables import SessionRow
 async def create_session(
     ctx: Context, db: AsyncSession, user_id: str, body: CreateSession, ip: str | None
 ) -> SessionRow:
-    """Insert the session, declare the creating device's buffer, publish `session_start`.
+    """Insert the session, declare the creating device's buffer, write `session_start` to the
+    outbox (published after commit).
 
-    The broker work happens before the commit, so a broker failure leaves no session behind.
+    The buffer is declared before the commit (so it holds `session_start`): a broker failure
+    leaves no session behind, a failed commit at most an unused buffer that expires.
     """
     ctx.broker.require()
     stamp = now()
@@ -43,13 +45,14 @@ async def create_session(
     )
     await db.flush()
     await ctx.broker.declare_device(row.id, body.client_id)
-    await ctx.broker.publish_event(
+    await ctx.outbox.event(
+        db,
         make_event(
             "session_start",
             {"mode": row.mode, "client_id": body.client_id},
             session_id=row.id,
             agent_type=row.agent_type,
-        )
+        ),
     )
     return row
 
@@ -57,8 +60,8 @@ async def create_session(
 async def end_session(
     ctx: Context, db: AsyncSession, row: SessionRow, reason: str, ip: str | None = None
 ) -> None:
-    """Mark the (locked) session ended, cancel its runs, publish `session_end`."""
-    ctx.broker.require()
+    """Mark the (locked) session ended, cancel its runs, write the cancel and `session_end`
+    to the outbox. Needs no broker: what it announces goes out once the broker is back."""
     stamp = now()
     row.status = "ended"
     row.end_reason = reason
@@ -66,10 +69,11 @@ async def end_session(
     row.updated_at = stamp
     await runs.cancel_waiting(db, row.id, f"session {reason}")
     if row.active_run_id:
-        await ctx.broker.publish_cancel(row.active_run_id, row.id)
+        await ctx.outbox.cancel(db, row.active_run_id, row.id)
     action = "session.expire" if reason == "expired" else "session.end"
     audit.record(db, action, user_id=row.user_id, session_id=row.id, ip=ip, reason=reason)
     await db.flush()
-    await ctx.broker.publish_event(
-        make_event("session_end", {"reason": reason}, session_id=row.id, agent_type=row.agent_type)
+    await ctx.outbox.event(
+        db,
+        make_event("session_end", {"reason": reason}, session_id=row.id, agent_type=row.agent_type),
     )

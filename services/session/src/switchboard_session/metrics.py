@@ -21,6 +21,11 @@ class Metrics:
         self.runs_started = Counter(
             "session_runs_dispatched_total", "Run requests sent to workers", registry=self.registry
         )
+        self.outbox_published = Counter(
+            "session_outbox_published_total",
+            "Outbox rows (events, run requests, cancels) published and confirmed",
+            registry=self.registry,
+        )
         self.events_persisted = Counter(
             "session_events_persisted_total",
             "Events stored from the broker",

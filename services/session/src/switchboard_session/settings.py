@@ -75,6 +75,9 @@ class SessionSettings(BaseSettings):
     audio_retention_s: float = Field(default=0, ge=0, alias="AUDIO_RETENTION_S")
     """How long a run's uploaded audio is kept after the run ended (0: cleared when its
     `run_end` is stored; the sweeper clears the rest)."""
+    outbox_poll_s: float = Field(default=2.0, gt=0, alias="OUTBOX_POLL_S")
+    """How often the outbox relay looks for rows another replica or a crash left behind (rows
+    this process commits go out at once, without waiting for the poll)."""
     broker_retry_s: float = Field(default=1.0, gt=0, alias="BROKER_RETRY_S")
     """Pause between attempts to (re)connect to the broker."""
     broker: BrokerSettings = Field(default_factory=BrokerSettings)

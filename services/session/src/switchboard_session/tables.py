@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -148,3 +149,26 @@ class RateLimitRow(Base):
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(Stamp)
     count: Mapped[int] = mapped_column(Integer)
+
+
+class OutboxRow(Base):
+    """A message to publish once the transaction that wrote it has committed (outbox.py)."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    """The ordering key: a session's rows are published in `id` order (every writer holds the
+    session row's lock, so ids of one session follow commit order)."""
+    session_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))
+    """`event` (on `ai.events`), `run` (run request on `ai.commands`), `cancel` (`ai.control`)."""
+    routing: Mapped[str] = mapped_column(String(128))
+    """Event type, `run`, or the run id to cancel (the relay adds the broker prefix)."""
+    body: Mapped[str] = mapped_column(Text)
+    """The JSON published, as written (an event keeps its `id`, so redelivery is deduped)."""
+    created_at: Mapped[datetime] = mapped_column(Stamp, server_default=func.now())
+
+    __table_args__ = (
+        Index("ix_outbox_session_id", "session_id", "id"),
+        CheckConstraint("kind IN ('event', 'run', 'cancel', 'decision')", name="ck_outbox_kind"),
+    )

@@ -1,0 +1,235 @@
+"""The outbox: what a transaction announces goes out after its commit, once, in order per
+session; a crash between commit and publish delays it, a failed commit drops it."""
+
+import asyncio
+import contextlib
+import functools
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+import aio_pika
+import asyncpg
+import httpx
+import pytest
+from switchboard_events import BrokerSettings, Names, broker_connection, events_of, make_event
+from switchboard_events.codec import encode
+
+from tests.conftest import wait_until
+from tests.procs import ServiceProcess, free_port
+from tests.session.conftest import AUTH, Tap, auth, fetch
+from tests.session.test_outages import via
+
+pytestmark = [pytest.mark.db, pytest.mark.broker]
+ALICE = auth("alice")
+MARKER = "test-marker"
+
+
+class GatedProxy:
+    """A TCP forwarder to the broker that can stop forwarding (a process that stalls)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = free_port()
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.server: asyncio.Server | None = None
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    def hold(self) -> None:
+        """From now on nothing passes in either direction."""
+        self.gate.clear()
+
+    async def close(self) -> None:
+        if self.server:
+            self.server.close()
+        for writer in self.writers:
+            writer.close()
+        self.gate.set()  # held pipes find their writers closed and end
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self.writers += [writer, up_writer]
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await reader.read(65536):
+                await self.gate.wait()
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+
+def service(database_url: str, broker: BrokerSettings) -> tuple[ServiceProcess, str]:
+    port = free_port()
+    env = {
+        "DATABASE_URL": database_url,
+        "AMQP_URL": broker.amqp_url,
+        "BROKER_PREFIX": broker.broker_prefix,
+        "JWT_SECRET": AUTH.jwt_secret.get_secret_value(),
+        "SWITCHBOARD_ENV": "dev",
+    }
+    args = ["--host", "127.0.0.1", "--port", str(port)]
+    return ServiceProcess("switchboard-session", args, env).start(), f"http://127.0.0.1:{port}"
+
+
+async def new_session(client: httpx.AsyncClient) -> str:
+    response = await client.post("/ai/sessions", json={}, headers=ALICE)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def say(client: httpx.AsyncClient, sid: str, content: str) -> httpx.Response:
+    body = {"content": content}
+    return await client.post(f"/ai/sessions/{sid}/message", json=body, headers=ALICE)
+
+
+async def outbox_rows(database_url: str) -> list[Any]:
+    return await fetch(database_url, "SELECT session_id, kind, routing FROM outbox ORDER BY id")
+
+
+async def drained(database_url: str) -> bool:
+    """Whether every outbox row has been published (and deleted)."""
+    return await outbox_rows(database_url) == []
+
+
+async def send_marker(broker: BrokerSettings, names: Names, sid: str) -> None:
+    """A marker behind everything the service published (its publishes were confirmed, so
+    already queued): once the tap has it, nothing else of the service is still on its way."""
+    async with broker_connection(broker, "test-marker") as conn:
+        channel = await conn.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(names.events_exchange)
+        message = aio_pika.Message(MARKER.encode())
+        await exchange.publish(message, names.routing_key(sid, "message"))
+
+
+def seen(message: aio_pika.abc.AbstractIncomingMessage, names: Names) -> tuple[str, str]:
+    """("run", run_id) for a run request; (event type, message id or content) for an event."""
+    if message.body == MARKER.encode():
+        return ("marker", "")
+    if message.exchange == names.commands_exchange:
+        return ("run", json.loads(message.body)["run_id"])
+    event = events_of(message)[0]
+    return (event.type, getattr(event.data, "message_id", None) or str(event.data))
+
+
+async def received_until_marker(tap: Tap, names: Names) -> list[tuple[str, str]]:
+    got: list[tuple[str, str]] = []
+    while (item := seen(await tap.next_message(timeout=30), names))[0] != "marker":
+        got.append(item)
+    return got
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(120)
+async def test_a_message_committed_before_a_crash_goes_out_once_after_restart(
+    database_url, broker_settings, names, tap
+) -> None:
+    amqp = urlsplit(broker_settings.amqp_url)
+    proxy = GatedProxy(amqp.hostname or "127.0.0.1", amqp.port or 5672)
+    await proxy.start()
+    stalled = broker_settings.model_copy(update={"amqp_url": via(broker_settings.amqp_url, proxy)})
+    first, url = service(database_url, stalled)
+    try:
+        await first.wait_http(f"{url}/ai/health", timeout=60)
+        async with httpx.AsyncClient(base_url=url) as client:
+            sid = await new_session(client)
+            also = ((names.commands_exchange, "run"),)
+            taps = await tap(names.events_exchange, f"session.{sid}.message", also=also)
+            await wait_until(functools.partial(drained, database_url), timeout=30)
+            proxy.hold()  # the service's publishes no longer reach the broker
+            response = await say(client, sid, "survive the crash")
+            assert response.status_code == 202, response.text  # committed
+            accepted = response.json()
+        assert [r["kind"] for r in await outbox_rows(database_url)] == ["event", "run"]
+        first.kill()  # SIGKILL: committed, never published
+    finally:
+        first.kill()
+        await proxy.close()
+    second, url = service(database_url, broker_settings)
+    try:
+        await second.wait_http(f"{url}/ai/health", timeout=60)
+        await wait_until(functools.partial(drained, database_url), timeout=30)
+        await send_marker(broker_settings, names, sid)
+        assert await received_until_marker(taps, names) == [
+            ("message", accepted["message_id"]),
+            ("run", accepted["run_id"]),
+        ]
+    finally:
+        second.stop()
+
+
+COMMIT_FAILS = """
+CREATE FUNCTION refuse_doomed() RETURNS trigger AS $$
+BEGIN
+    IF NEW.content = 'doomed' THEN
+        RAISE EXCEPTION 'injected commit failure' USING ERRCODE = '23514';
+    END IF;
+    RETURN NEW;
+END $$ LANGUAGE plpgsql;
+CREATE CONSTRAINT TRIGGER refuse_doomed_at_commit AFTER INSERT ON messages
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_doomed();
+"""
+"""A constraint checked at COMMIT, after the echo and the run request were written."""
+
+
+async def test_a_failed_commit_publishes_nothing(client, tap, names, broker_settings) -> None:
+    database_url = client.database_url
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(COMMIT_FAILS)
+    finally:
+        await conn.close()
+    sid = await new_session(client)
+    also = ((names.commands_exchange, "run"),)
+    taps = await tap(names.events_exchange, f"session.{sid}.message", also=also)
+    failed = await say(client, sid, "doomed")
+    assert failed.status_code == 500, failed.text
+    accepted = await say(client, sid, "fine")
+    assert accepted.status_code == 202, accepted.text  # the doomed run never became active
+    await wait_until(functools.partial(drained, database_url), timeout=30)
+    await send_marker(broker_settings, names, sid)
+    assert await received_until_marker(taps, names) == [
+        ("message", accepted.json()["message_id"]),
+        ("run", accepted.json()["run_id"]),
+    ]
+    stored = await fetch(database_url, "SELECT content FROM messages WHERE session_id = $1", sid)
+    assert [r["content"] for r in stored] == ["fine"]
+
+
+@pytest.mark.timeout(120)
+async def test_two_replicas_publish_each_row_once_in_order(
+    make_app, tap, names, broker_settings, database_url
+) -> None:
+    # OUTBOX_POLL_S is lowered here only so both replicas' relays poll all the time and
+    # contend for the same rows (left behind, as by a crash; no commit of theirs wakes them).
+    await make_app(OUTBOX_POLL_S=0.02)
+    await make_app(OUTBOX_POLL_S=0.02)
+    taps = await tap(names.events_exchange, "session.*.message")
+    sessions = [f"s{i:02d}" for i in range(20)]
+    sent: dict[str, list[str]] = {sid: [] for sid in sessions}
+    rows = []
+    for n in range(30):
+        for sid in sessions:
+            data = {"content": f"{sid}-{n}", "message_id": f"m-{sid}-{n}"}
+            event = make_event("message", data, session_id=sid)
+            sent[sid].append(event.id)
+            rows.append((sid, "event", "message", encode(event).decode()))
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        insert = "INSERT INTO outbox (session_id, kind, routing, body) VALUES ($1, $2, $3, $4)"
+        for row in rows:  # one commit each: the relays' rounds overlap the arrivals
+            await conn.execute(insert, *row)
+    finally:
+        await conn.close()
+    await wait_until(functools.partial(drained, database_url), timeout=60)
+    await send_marker(broker_settings, names, "zz")
+    got: dict[str, list[str]] = {sid: [] for sid in sessions}
+    while (message := await taps.next_message(timeout=30)).body != MARKER.encode():
+        for event in events_of(message):
+            got[event.session_id].append(event.id)
+    assert got == sent
