@@ -118,8 +118,8 @@ class BrokerLink:
 
     async def publish_outbox(self, kind: str, routing: str, body: str) -> None:
         """One outbox row (outbox.py), persistent, confirmed: an event on `ai.events`, a run
-        request on `ai.commands` (key `run`), a cancel on `ai.control` (`cancel.<run_id>`), a tool decision there (`approval.<call_id>`,
-        approval.py in the worker)."""
+        request on `ai.commands` (key `run`), a cancel on `ai.control` (`cancel.<run_id>`), a
+        tool decision there (`approval.<call_id>`, approval.py in the worker)."""
         self.require()
         if kind == "event":
             assert self._publisher is not None

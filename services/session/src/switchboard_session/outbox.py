@@ -1,9 +1,10 @@
 """The transactional outbox: what a transaction announces is written in that transaction.
 
-Events, run requests, cancels and tool decisions are rows of `outbox`, inserted with the state they announce
-(one commit, or none of it). `relay.py` publishes them after the commit. Every writer holds the
-session row's lock (`get_owned(lock=True)`, `lock_session`, the sweeper's `FOR UPDATE`), so one
-session's rows get ids in commit order, and the relay publishes them in `id` order.
+Events, run requests, cancels and tool decisions are rows of `outbox`, inserted with the state
+they announce (one commit, or none of it). `relay.py` publishes them after the commit. Every
+writer holds the session row's lock (`get_owned(lock=True)`, `lock_session`, the sweeper's
+`FOR UPDATE`), so one session's rows get ids in commit order, and the relay publishes them in
+`id` order.
 """
 
 import asyncio
