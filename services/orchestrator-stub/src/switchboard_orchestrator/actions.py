@@ -2,11 +2,13 @@
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from switchboard_events import new_id
 
+from .agent import chat as agent_chat
+from .agent import run_tool
 from .context import RunContext, RunFailed
 from .directives import Chat, Fail, Sleep, Speak, SwitchAgent, Tokens, ToolCall
 
@@ -28,20 +30,12 @@ async def tokens(ctx: RunContext, directive: Tokens) -> None:
 
 
 async def tool(ctx: RunContext, directive: ToolCall) -> None:
-    call_id = new_id()
-    name, params = directive.name, directive.parameters
-    await ctx.emit("tool_call", {"call_id": call_id, "tool_name": name, "parameters": params})
-    user = ctx.request.user_id or ""
-    reply = await ctx.control.guard(ctx.tools.call(call_id, name, params, user))
-    base = {"call_id": call_id, "tool_name": name}
+    name = directive.name
+    reply = await run_tool(ctx, new_id(), name, directive.parameters)
     if "error" in reply:
-        error = str(reply["error"])
-        await ctx.emit("tool_result", {**base, "error": error})
-        await ctx.respond(f"The {name} tool failed: {error}.")
+        await ctx.respond(f"The {name} tool failed: {reply['error']}.")
         return
-    result = reply.get("result")
-    await ctx.emit("tool_result", {**base, "result": result})
-    await ctx.respond(f"The {name} tool returned {json.dumps(result, sort_keys=True)}.")
+    await ctx.respond(f"The {name} tool returned {json.dumps(reply['result'], sort_keys=True)}.")
 
 
 async def switch_agent(ctx: RunContext, directive: SwitchAgent) -> None:
@@ -67,26 +61,7 @@ async def sleep(ctx: RunContext, directive: Sleep) -> None:
 
 
 async def chat(ctx: RunContext, directive: Chat) -> None:
-    await ctx.status("thinking", "thinking", "")
-    request = ctx.request
-    tokens = ctx.backend.stream(directive.text, request.history, ctx.stream.agent_type)
-    parts: list[str] = []
-    try:
-        while (token := await ctx.control.guard(_next(tokens))) is not None:
-            parts.append(token)
-            await ctx.emit("token", {"token": token})
-    finally:
-        aclose = getattr(tokens, "aclose", None)
-        if aclose is not None:
-            await aclose()
-    await ctx.respond("".join(parts))
-
-
-async def _next(tokens: AsyncIterator[str]) -> str | None:
-    try:
-        return await anext(tokens)
-    except StopAsyncIteration:
-        return None
+    await agent_chat(ctx, directive.text)
 
 
 Action = Callable[[RunContext, Any], Awaitable[None]]

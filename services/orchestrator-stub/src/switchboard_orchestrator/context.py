@@ -7,10 +7,11 @@ from typing import Any
 from switchboard_events import RunStream, new_id
 
 from .audio import clip, speech_groups, synthesize_b64
-from .backend import AgentBackend
+from .backend import AgentBackend, Usage
 from .cancellation import RunControl
 from .limits import RunLimits
 from .request import RunRequest
+from .tool_catalog import ToolCatalog
 from .tool_client import ToolClient
 
 
@@ -33,6 +34,10 @@ class RunContext:
     worker_id: str = ""
     """Who runs it (in `run_start`'s metadata, for operators and tests)."""
     limits: RunLimits = field(default_factory=RunLimits)
+    catalog: ToolCatalog | None = None
+    """The tools offered to a model that calls tools (None: none offered)."""
+    usage: Usage | None = None
+    """Tokens the model reported for this run so far (in `run_end`'s `usage`)."""
 
     async def emit(self, event_type: str, data: dict[str, Any]) -> None:
         """The run's next event, unless the run was cancelled (then RunCancelled)."""

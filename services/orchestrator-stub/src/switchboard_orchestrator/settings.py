@@ -29,7 +29,8 @@ class WorkerSettings(BrokerSettings):
     cancel_memory_s: float = Field(default=600.0, gt=0, alias="CANCEL_MEMORY_S")
     """How long a cancel is remembered for a run that has not started yet."""
     model_backend: Literal["stub", "openai"] = Field(default="stub", alias="MODEL_BACKEND")
-    """`stub` (scripted agent) or `openai` (any OpenAI-compatible streaming endpoint)."""
+    """`stub` (scripted agent) or `openai` (any OpenAI-compatible endpoint, through the
+    official `openai` SDK, with the tool workers' tools offered as function tools)."""
     openai_base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL")
     """Base URL of the OpenAI-compatible API (e.g. `http://127.0.0.1:11434/v1`)."""
     openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")
@@ -37,7 +38,7 @@ class WorkerSettings(BrokerSettings):
     openai_model: str = Field(default="gpt-4o-mini", alias="OPENAI_MODEL")
     """Model name sent in each request."""
     openai_timeout_s: float = Field(default=60.0, gt=0, alias="OPENAI_TIMEOUT_S")
-    """Timeout of one streaming request."""
+    """Timeout of one model request (connect, and each wait for the next chunk)."""
     max_run_s: float = Field(default=limits.MAX_RUN_S, gt=0, alias="MAX_RUN_S")
     """A run still going after this long ends with `error` `run_timeout` and `run_end` failed;
     a directive that would take longer is refused up front."""
@@ -49,10 +50,27 @@ class WorkerSettings(BrokerSettings):
     """Most characters spoken per reply: `/speak` refuses more, a longer voice reply is spoken
     up to this and a `warning` `tts_truncated` says so."""
 
+    max_tool_steps: int = Field(default=limits.MAX_TOOL_STEPS, ge=0, le=100, alias="MAX_TOOL_STEPS")
+    """Model turns of one run that may call tools (parallel calls of one turn count once);
+    after that a `warning` `tool_steps_exhausted` and the model must answer without tools."""
+    model_max_retries: int = Field(default=3, ge=0, le=20, alias="MODEL_MAX_RETRIES")
+    """Retries of a model request answered 408/409/429/5xx or unreachable, each announced by
+    a `warning` `model_retry`; then `error` `model_error`."""
+    model_retry_base_s: float = Field(default=1.0, ge=0, alias="MODEL_RETRY_BASE_S")
+    """First retry's pause, doubled each time (a `Retry-After` from the server wins)."""
+    model_retry_max_s: float = Field(default=30.0, ge=0, alias="MODEL_RETRY_MAX_S")
+    """Longest pause between two model retries (also caps `Retry-After`)."""
+    tool_list_ttl_s: float = Field(default=10.0, ge=0, alias="TOOL_LIST_TTL_S")
+    """How long the tool workers' tool list is reused before it is asked for again."""
+
     @property
     def run_limits(self) -> RunLimits:
         return RunLimits(
-            self.max_run_s, self.stub_max_sleep_s, self.stub_max_tokens, self.max_tts_chars
+            self.max_run_s,
+            self.stub_max_sleep_s,
+            self.stub_max_tokens,
+            self.max_tts_chars,
+            self.max_tool_steps,
         )
 
     @model_validator(mode="after")

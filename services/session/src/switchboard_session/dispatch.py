@@ -10,6 +10,7 @@ from switchboard_events import make_event, new_id
 from .context import Context
 from .errors import ApiError
 from .store import messages, runs
+from .store.conversation import Budget, conversation
 from .store.sessions import get_owned, touch
 from .tables import RunRow, SessionRow
 
@@ -62,7 +63,7 @@ async def submit(
         )
     )
     if not busy:
-        await start_run(ctx, session, run)
+        await start_run(ctx, db, session, run)
     return message_id, run.id
 
 
@@ -109,10 +110,13 @@ async def _store(db: AsyncSession, session: SessionRow, sub: Submission) -> tupl
     return message_id, run
 
 
-async def start_run(ctx: Context, session: SessionRow, run: RunRow) -> None:
-    """Make `run` active and send its request to the workers (session row locked)."""
+async def start_run(ctx: Context, db: AsyncSession, session: SessionRow, run: RunRow) -> None:
+    """Make `run` active and send its request, with the conversation before it, to the
+    workers (session row locked)."""
     runs.activate(session, run)
-    await ctx.broker.publish_run(runs.run_request(run, session))
+    budget = Budget(ctx.settings.history_max_messages, ctx.settings.history_max_chars)
+    history, dropped = await conversation(db, session.id, run.message_id, budget)
+    await ctx.broker.publish_run(runs.run_request(run, session, history, dropped))
     ctx.metrics.runs_started.inc()
 
 

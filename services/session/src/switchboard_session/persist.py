@@ -210,7 +210,7 @@ async def _run_end(ctx: Context, db: AsyncSession, session: SessionRow, event: E
     session.active_run_id = None
     nxt = await runs.next_waiting(db, session.id) if session.status == "active" else None
     if nxt is not None:
-        await start_run(ctx, session, nxt)
+        await start_run(ctx, db, session, nxt)
 
 
 async def _ignore(ctx: Context, db: AsyncSession, session: SessionRow, event: Event) -> None:
