@@ -9,6 +9,7 @@ the rest and the exit status is non-zero.
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -75,9 +76,23 @@ def plan(settings: DevstackSettings, bin_dir: Path = BIN) -> list[list[Service]]
         [
             http("gateway", settings.gateway_port, env | {"SESSION_URL": session_url}),
             Service("worker", [str(bin_dir / "switchboard-worker")], env),
-            Service("tools", [str(bin_dir / "switchboard-tools")], env),
+            Service("tools", [str(bin_dir / "switchboard-tools")], env | mcp_servers(bin_dir)),
         ],
     ]
+
+
+def mcp_servers(bin_dir: Path) -> dict[str, str]:
+    """The tool worker's MCP_SERVERS: the caller's, else the bundled example server over
+    stdio (its `calc`, `add_note`, `list_notes` tools show an MCP round trip in the demo)."""
+    configured = os.environ.get("MCP_SERVERS")
+    if configured is not None:
+        return {"MCP_SERVERS": configured}
+    example = {
+        "name": "example",
+        "command": str(bin_dir / "python"),
+        "args": ["-m", "switchboard_orchestrator.mcp_example"],
+    }
+    return {"MCP_SERVERS": json.dumps([example])}
 
 
 def missing_scripts(stages: list[list[Service]]) -> list[str]:

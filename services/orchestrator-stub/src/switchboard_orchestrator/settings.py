@@ -9,6 +9,7 @@ from switchboard_events import BrokerSettings
 from . import limits
 from .limits import RunLimits
 from .tool_rpc import MAX_TOOL_CALLS_PER_USER
+from .tools.mcp_servers import McpServerConfig
 
 
 class WorkerSettings(BrokerSettings):
@@ -94,3 +95,13 @@ class ToolSettings(BrokerSettings):
     error `too_many_tool_calls` (keep it below TOOL_PREFETCH so others always find a slot)."""
     slow_max_s: float = Field(default=15.0, ge=0, alias="SLOW_MAX_S")
     """Longest sleep the `slow` tool accepts (a test tool; above TOOL_TIMEOUT_S for timeouts)."""
+    mcp_servers: list[McpServerConfig] = Field(default_factory=list, alias="MCP_SERVERS")
+    """MCP servers whose tools this worker serves next to the built-ins, as JSON: a list of
+    `{"name", "command", "args"?, "env"?}` (stdio) or `{"name", "url"}` (streamable HTTP)."""
+    mcp_connect_timeout_s: float = Field(default=30.0, ge=0, alias="MCP_CONNECT_TIMEOUT_S")
+    """How long the tool worker waits at start for each MCP server's first connection before
+    it serves without it (it keeps trying in the background)."""
+    mcp_retry_s: float = Field(default=2.0, gt=0, alias="MCP_RETRY_S")
+    """Pause between attempts to (re)connect an MCP server that is down."""
+    mcp_health_s: float = Field(default=5.0, gt=0, alias="MCP_HEALTH_S")
+    """How often a connected MCP server is checked (and its tool list refreshed)."""

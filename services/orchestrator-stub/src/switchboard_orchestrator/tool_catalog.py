@@ -1,5 +1,6 @@
 """The tools a run offers the model: the tool workers' list (`list_tools` RPC), kept for
-`TOOL_LIST_TTL_S` so most runs pay nothing, as OpenAI function tools."""
+`TOOL_LIST_TTL_S` so most runs pay nothing, as OpenAI function tools. A failed list (no tool
+worker answered) is kept as long, so runs meanwhile answer without tools at once."""
 
 import asyncio
 import logging
@@ -19,6 +20,7 @@ class ToolCatalog:
         self._ttl_s = ttl_s
         self._tools: list[dict[str, Any]] = []
         self._until = 0.0
+        self._error: str | None = None
         self._lock = asyncio.Lock()
 
     async def functions(self) -> list[dict[str, Any]]:
@@ -26,10 +28,19 @@ class ToolCatalog:
         (and nothing fresh is cached)."""
         async with self._lock:
             if time.monotonic() >= self._until:
-                listed = await self._client.list_tools()
-                self._tools = [as_function(tool) for tool in listed if _offerable(tool)]
-                self._until = time.monotonic() + self._ttl_s
+                await self._refresh()
+            if self._error is not None:
+                raise ToolsUnavailable(self._error)
             return self._tools
+
+    async def _refresh(self) -> None:
+        """Ask again; a failure is remembered as long as a list (runs do not each wait)."""
+        try:
+            listed = await self._client.list_tools()
+            self._tools, self._error = [as_function(t) for t in listed if _offerable(t)], None
+        except ToolsUnavailable as exc:
+            self._tools, self._error = [], str(exc)
+        self._until = time.monotonic() + self._ttl_s
 
 
 def _offerable(tool: dict[str, Any]) -> bool:
