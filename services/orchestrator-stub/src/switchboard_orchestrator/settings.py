@@ -1,8 +1,9 @@
 """Settings of the run worker and the tool worker (environment variables, read once)."""
 
-from typing import Literal
+import json
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 from switchboard_events import BrokerSettings
 
@@ -98,6 +99,13 @@ class ToolSettings(BrokerSettings):
     mcp_servers: list[McpServerConfig] = Field(default_factory=list, alias="MCP_SERVERS")
     """MCP servers whose tools this worker serves next to the built-ins, as JSON: a list of
     `{"name", "command", "args"?, "env"?}` (stdio) or `{"name", "url"}` (streamable HTTP)."""
+
+    @field_validator("mcp_servers", mode="before")
+    @classmethod
+    def _servers_json(cls, value: Any) -> Any:
+        """MCP_SERVERS is JSON text in the environment (and may be passed as text)."""
+        return json.loads(value) if isinstance(value, str) else value
+
     mcp_connect_timeout_s: float = Field(default=30.0, ge=0, alias="MCP_CONNECT_TIMEOUT_S")
     """How long the tool worker waits at start for each MCP server's first connection before
     it serves without it (it keeps trying in the background)."""
