@@ -51,10 +51,8 @@ async def test_tokens_usage_and_history_reach_the_model(
         events = await device.run(run)
         scripted = await device.run(await client.send(device, "/tokens 2"))
 
-    assert types(events) == ["run_start", "thinking", "warning"] + ["token"] * 5 + [
-        "response",
-        "run_end",
-    ]
+    expected = ["run_start", "thinking", "warning", *["token"] * 5, "response", "run_end"]
+    assert types(events) == expected
     assert_seq(events)
     assert events[2].data.code == "history_truncated" and "3 oldest" in events[2].data.message
     assert [e.data.token for e in events if e.type == "token"] == PIECES
