@@ -56,6 +56,8 @@ class Service:
     env: dict[str, str] = field(default_factory=dict)
     health_url: str | None = None
     oneshot: bool = False
+    ready_line: str | None = None
+    """A service without a health URL is ready when it prints this line (`worker ready`)."""
 
 
 def plan(settings: DevstackSettings, bin_dir: Path = BIN) -> list[list[Service]]:
@@ -75,8 +77,15 @@ def plan(settings: DevstackSettings, bin_dir: Path = BIN) -> list[list[Service]]
         [http("session", settings.session_port, database)],
         [
             http("gateway", settings.gateway_port, env | {"SESSION_URL": session_url}),
-            Service("worker", [str(bin_dir / "switchboard-worker")], env),
-            Service("tools", [str(bin_dir / "switchboard-tools")], env | mcp_servers(bin_dir)),
+            Service(
+                "worker", [str(bin_dir / "switchboard-worker")], env, ready_line="worker ready"
+            ),
+            Service(
+                "tools",
+                [str(bin_dir / "switchboard-tools")],
+                env | mcp_servers(bin_dir),
+                ready_line="tools ready",
+            ),
         ],
     ]
 
@@ -209,6 +218,7 @@ class Child:
         self.prefix = f"\x1b[{color}m{label}\x1b[0m " if color else f"{label} "
         self.proc: asyncio.subprocess.Process | None = None
         self._pump: asyncio.Task[None] | None = None
+        self.printed_ready = asyncio.Event()
 
     @property
     def name(self) -> str:
@@ -230,6 +240,8 @@ class Child:
         assert self.proc is not None and self.proc.stdout is not None
         while line := await self.proc.stdout.readline():
             text = line.decode(errors="replace").rstrip("\n")
+            if text == self.service.ready_line:
+                self.printed_ready.set()
             sys.stdout.write(f"{self.prefix}{text}\n")
             sys.stdout.flush()
 
@@ -318,6 +330,13 @@ class Stack:
                 raise StartFailed(f"{child.name} failed with status {code}")
         elif child.service.health_url:
             await self._wait_http(child.service)
+        elif child.service.ready_line:
+            try:
+                await asyncio.wait_for(child.printed_ready.wait(), self.settings.health_timeout_s)
+            except TimeoutError:
+                raise StartFailed(
+                    f"{child.name} did not print {child.service.ready_line!r}"
+                ) from None
 
     async def _wait_http(self, service: Service) -> None:
         assert service.health_url is not None

@@ -10,7 +10,7 @@ from switchboard_events import BrokerSettings
 from . import limits
 from .limits import RunLimits
 from .tool_rpc import MAX_TOOL_CALLS_PER_USER
-from .tools.mcp_servers import McpServerConfig
+from .tools.mcp_config import McpServerConfig
 
 
 class WorkerSettings(BrokerSettings):

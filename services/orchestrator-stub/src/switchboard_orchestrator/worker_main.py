@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from switchboard_events import broker_connection
 
 from .backend import AgentBackend, ScriptedBackend
-from .openai_backend import OpenAIBackend, RetryPolicy, openai_client
 from .process import run_process
 from .settings import WorkerSettings
 from .worker import RunWorker
@@ -19,6 +18,8 @@ async def backend_from(settings: WorkerSettings) -> AsyncIterator[AgentBackend]:
     if settings.model_backend != "openai":
         yield ScriptedBackend(settings.word_delay_s)
         return
+    from .openai_backend import OpenAIBackend, RetryPolicy, openai_client  # only when used
+
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     assert settings.openai_base_url is not None
     client = openai_client(settings.openai_base_url, key, settings.openai_timeout_s)

@@ -13,43 +13,22 @@ import contextlib
 import json
 import logging
 import re
-from typing import Any, Literal
+from typing import Any
 
 from mcp import Client, StdioServerParameters
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .mcp_config import McpServerConfig
 from .registry import Tool, ToolError, ToolRegistry
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-class McpServerConfig(BaseModel):
-    """One entry of MCP_SERVERS: `{"name", "command", "args", "env"}` or `{"name", "url"}`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    command: str | None = None
-    args: list[str] = Field(default_factory=list)
-    env: dict[str, str] | None = None
-    url: str | None = None
-
-    @model_validator(mode="after")
-    def _one_transport(self) -> "McpServerConfig":
-        if (self.command is None) == (self.url is None):
-            raise ValueError(f"MCP server {self.name!r}: give either `command` or `url`")
-        return self
-
-    @property
-    def transport(self) -> Literal["stdio", "http"]:
-        return "stdio" if self.command else "http"
-
-    def target(self) -> StdioServerParameters | str:
-        if self.command:
-            return StdioServerParameters(command=self.command, args=self.args, env=self.env)
-        assert self.url is not None
-        return self.url
+def _target(config: McpServerConfig) -> StdioServerParameters | str:
+    if config.command:
+        return StdioServerParameters(command=config.command, args=config.args, env=config.env)
+    assert config.url is not None
+    return config.url
 
 
 class McpServer:
@@ -72,7 +51,7 @@ class McpServer:
     async def supervise(self) -> None:
         while True:
             try:
-                async with Client(self.config.target()) as client:
+                async with Client(_target(self.config)) as client:
                     await self._serve(client)
             except Exception as exc:  # noqa: BLE001 - any failure: reconnect later
                 log.warning("MCP server %s unavailable: %r", self.name, exc)
