@@ -52,6 +52,8 @@ async def test_message_publishes_run_request_and_message_event(client, tap, name
         "audio_b64": None,
         "client_id": "web-1",
         "metadata": {"m": 1},
+        "history": [],
+        "history_dropped": 0,
     }
     echo = await echoes.next_event()
     assert echo.type == "message"

@@ -1,92 +1,184 @@
-"""The OpenAI-compatible backend, against a tiny local server speaking its SSE format."""
+"""MODEL_BACKEND=openai through the official SDK, against a local fake OpenAI-compatible
+server (tests/worker/fake_model.py) that speaks the real chunk format and records requests."""
 
 import asyncio
 import json
 from collections.abc import AsyncIterator
 
 import pytest
-import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
 
-from tests.procs import free_port
+from tests.worker.fake_model import FakeModel, Reply, fake_model
 from tests.worker.harness import Client, assert_seq, running_worker, types, worker_settings
 
-pytestmark = [pytest.mark.broker, pytest.mark.timeout(30)]
+pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]
 
 PIECES = ["Hel", "lo", " from", " the", " model"]
 
 
-def fake_model_app(seen: list[dict]) -> FastAPI:
-    app = FastAPI()
-
-    @app.post("/v1/chat/completions")
-    async def completions(request: Request):
-        body = await request.json()
-        seen.append({"body": body, "auth": request.headers.get("authorization")})
-        if body["messages"][-1]["content"] == "break":
-            return JSONResponse({"error": {"message": "overloaded"}}, status_code=503)
-        return StreamingResponse(sse(body["model"]), media_type="text/event-stream")
-
-    return app
-
-
-async def sse(model: str) -> AsyncIterator[str]:
-    first = {"model": model, "choices": [{"index": 0, "delta": {"role": "assistant"}}]}
-    yield f"data: {json.dumps(first)}\n\n"
-    for piece in PIECES:
-        chunk = {"model": model, "choices": [{"index": 0, "delta": {"content": piece}}]}
-        yield f"data: {json.dumps(chunk)}\n\n"
-    yield 'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\n\n'
-    yield "data: [DONE]\n\n"
-
-
 @pytest.fixture
-async def model_url() -> AsyncIterator[tuple[str, list[dict]]]:
-    seen: list[dict] = []
-    port = free_port()
-    config = uvicorn.Config(fake_model_app(seen), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "fake model server did not start"
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}/v1", seen
-    server.should_exit = True
-    await asyncio.wait_for(task, 10)
+async def model() -> AsyncIterator[FakeModel]:
+    async with fake_model() as fake:
+        yield fake
 
 
-async def test_model_tokens_stream_through_to_token_events(
-    client: Client, broker_settings, model_url
-):
-    url, seen = model_url
-    settings = worker_settings(
+def openai_settings(broker_settings, model: FakeModel, **env):
+    return worker_settings(
         broker_settings,
         MODEL_BACKEND="openai",
-        OPENAI_BASE_URL=url,
+        OPENAI_BASE_URL=model.url,
         OPENAI_API_KEY="sk-test",
         OPENAI_MODEL="tiny",
+        **env,
     )
+
+
+async def test_tokens_usage_and_history_reach_the_model(
+    client: Client, broker_settings, model, tools
+):
+    model.replies = [Reply(text=PIECES, usage=(11, 5))]
     device = await client.device()
-    history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
-    async with running_worker(settings):
-        events = await device.run(await client.send(device, "tell me", history=history))
-        broken = await device.run(await client.send(device, "break"))
+    call = {"kind": "call", "call_id": "c1", "tool_name": "echo", "parameters": {"a": 1}}
+    result = {"kind": "result", "call_id": "c1", "tool_name": "echo", "result": {"echo": 1}}
+    history = [
+        {"role": "user", "content": "hi"},
+        {"role": "tool", "content": "", "tool": call},
+        {"role": "tool", "content": "", "tool": result},
+        {"role": "assistant", "content": "hello"},
+        {"role": "tool", "content": "", "tool": {**result, "call_id": "orphan"}},
+    ]
+    async with running_worker(openai_settings(broker_settings, model)):
+        run = await client.send(device, "tell me", history=history, history_dropped=3)
+        events = await device.run(run)
         scripted = await device.run(await client.send(device, "/tokens 2"))
 
-    assert types(events) == ["run_start", "thinking"] + ["token"] * 5 + ["response", "run_end"]
+    expected = ["run_start", "thinking", "warning", *["token"] * 5, "response", "run_end"]
+    assert types(events) == expected
     assert_seq(events)
+    assert events[2].data.code == "history_truncated" and "3 oldest" in events[2].data.message
     assert [e.data.token for e in events if e.type == "token"] == PIECES
     assert events[-2].data.content == "Hello from the model"
-    request = seen[0]
+    usage = events[-1].data.usage
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (11, 5, 16)
+    request = model.requests[0]
     assert request["auth"] == "Bearer sk-test"
-    assert request["body"]["stream"] is True and request["body"]["model"] == "tiny"
-    assert request["body"]["messages"] == [*history, {"role": "user", "content": "tell me"}]
-
-    assert types(broken) == ["run_start", "thinking", "error", "run_end"]
-    assert broken[2].data.code == "model_error" and "503" in broken[2].data.message
+    body = request["body"]
+    assert body["stream"] is True and body["model"] == "tiny"
+    assert body["stream_options"] == {"include_usage": True}
+    assert body["messages"] == [
+        {"role": "user", "content": "hi"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "echo", "arguments": '{"a": 1}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": '{"echo": 1}'},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "tell me"},
+    ]  # the orphan result is left out: the chat format refuses it
     assert types(scripted)[-2:] == ["response", "run_end"]  # directives stay scripted
-    assert len(seen) == 2
+    assert len(model.requests) == 1
+
+
+async def test_parallel_tool_calls_run_and_their_results_go_back(
+    client: Client, broker_settings, model, tools
+):
+    model.replies = [
+        Reply(calls=[("calculate", {"expression": "2+3"}), ("echo", {"x": [1, 2]})]),
+        Reply(text=["It is ", "5."]),
+    ]
+    device = await client.device()
+    async with running_worker(openai_settings(broker_settings, model)):
+        events = await device.run(await client.send(device, "what is 2+3?"))
+
+    assert types(events) == [
+        "run_start",
+        "thinking",
+        "tool_call",
+        "tool_call",
+        "tool_result",
+        "tool_result",
+        "token",
+        "token",
+        "response",
+        "run_end",
+    ]
+    calls = [e.data for e in events if e.type == "tool_call"]
+    assert [(c.tool_name, c.parameters) for c in calls] == [
+        ("calculate", {"expression": "2+3"}),
+        ("echo", {"x": [1, 2]}),
+    ]
+    results = {e.data.call_id: e.data.result for e in events if e.type == "tool_result"}
+    assert results[calls[0].call_id] == {"expression": "2+3", "value": 5}
+    assert events[-2].data.content == "It is 5."
+    assert events[-1].data.usage.total_tokens == 24  # two turns of 7 + 5
+
+    offered = {t["function"]["name"] for t in model.requests[0]["body"]["tools"]}
+    assert {"calculate", "echo", "get_time"} <= offered
+    second = model.requests[1]["body"]["messages"]
+    assert second[-3]["role"] == "assistant"
+    assert [c["id"] for c in second[-3]["tool_calls"]] == [c.call_id for c in calls]
+    assert second[-2] == {
+        "role": "tool",
+        "tool_call_id": calls[0].call_id,
+        "content": json.dumps({"expression": "2+3", "value": 5}),
+    }
+    assert json.loads(second[-1]["content"]) == {"echo": {"x": [1, 2]}}
+
+
+async def test_tool_steps_are_capped(client: Client, broker_settings, model, tools):
+    # MAX_TOOL_STEPS=1 locally: the model asks for tools every turn; the second turn must answer.
+    model.replies = [Reply(calls=[("echo", {})]), Reply(calls=[("echo", {})], text=["done"])]
+    device = await client.device()
+    async with running_worker(openai_settings(broker_settings, model, MAX_TOOL_STEPS=1)):
+        events = await device.run(await client.send(device, "loop"))
+
+    assert types(events).count("tool_call") == 1
+    assert [e.data.code for e in events if e.type == "warning"] == ["tool_steps_exhausted"]
+    assert model.requests[1]["body"]["tool_choice"] == "none"
+    assert events[-1].data.status == "completed"
+
+
+async def test_rate_limits_are_retried_then_given_up(client: Client, broker_settings, model, tools):
+    model.replies = [Reply(status=429, retry_after="0"), Reply(text=["fine"])]
+    model.replies += [Reply(status=503, retry_after="0")] * 4
+    device = await client.device()
+    async with running_worker(openai_settings(broker_settings, model)):
+        recovered = await device.run(await client.send(device, "one"))
+        failed = await device.run(await client.send(device, "two"))
+
+    assert types(recovered) == [
+        "run_start",
+        "thinking",
+        "warning",
+        "token",
+        "response",
+        "run_end",
+    ]
+    assert recovered[2].data.code == "model_retry" and "429" in recovered[2].data.message
+    assert types(failed) == ["run_start", "thinking"] + ["warning"] * 3 + ["error", "run_end"]
+    assert failed[-2].data.code == "model_error" and "503" in failed[-2].data.message
+    assert failed[-1].data.status == "failed"
+    assert len(model.requests) == 6
+
+
+async def test_cancel_closes_the_model_stream(client: Client, broker_settings, model, tools):
+    model.replies = [Reply(text=["first", "never"], hold=True)]
+    device = await client.device()
+    async with running_worker(openai_settings(broker_settings, model)):
+        run_id = await client.send(device, "go on forever")
+        seen = await device.until("token", run_id)
+        await client.cancel(device, run_id)
+        rest = await device.run(run_id)
+        await asyncio.wait_for(model.closed.wait(), 10)  # the server saw the request go
+
+    assert [e.data.token for e in seen if e.type == "token"] == ["first"]
+    assert types(rest) == ["run_end"] and rest[0].data.status == "cancelled"
 
 
 def test_openai_backend_needs_a_base_url(broker_settings):

@@ -104,8 +104,17 @@ class RunStartData(_Data):
     message_id: str | None = None
 
 
+class UsageData(_Data):
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+    total_tokens: int = Field(ge=0)
+
+
 class RunEndData(_Data):
     status: Literal["completed", "failed", "cancelled"]
+    usage: UsageData | None = None
+    """Tokens the model reported for the whole run (all its turns); absent when the backend
+    reports none (the stub, or a server that sends no usage)."""
 
 
 class _Envelope(BaseModel):

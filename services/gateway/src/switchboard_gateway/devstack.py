@@ -9,6 +9,7 @@ the rest and the exit status is non-zero.
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -55,6 +56,8 @@ class Service:
     env: dict[str, str] = field(default_factory=dict)
     health_url: str | None = None
     oneshot: bool = False
+    ready_line: str | None = None
+    """A service without a health URL is ready when it prints this line (`worker ready`)."""
 
 
 def plan(settings: DevstackSettings, bin_dir: Path = BIN) -> list[list[Service]]:
@@ -74,10 +77,31 @@ def plan(settings: DevstackSettings, bin_dir: Path = BIN) -> list[list[Service]]
         [http("session", settings.session_port, database)],
         [
             http("gateway", settings.gateway_port, env | {"SESSION_URL": session_url}),
-            Service("worker", [str(bin_dir / "switchboard-worker")], env),
-            Service("tools", [str(bin_dir / "switchboard-tools")], env),
+            Service(
+                "worker", [str(bin_dir / "switchboard-worker")], env, ready_line="worker ready"
+            ),
+            Service(
+                "tools",
+                [str(bin_dir / "switchboard-tools")],
+                env | mcp_servers(bin_dir),
+                ready_line="tools ready",
+            ),
         ],
     ]
+
+
+def mcp_servers(bin_dir: Path) -> dict[str, str]:
+    """The tool worker's MCP_SERVERS: the caller's, else the bundled example server over
+    stdio (its `calc`, `add_note`, `list_notes` tools show an MCP round trip in the demo)."""
+    configured = os.environ.get("MCP_SERVERS")
+    if configured is not None:
+        return {"MCP_SERVERS": configured}
+    example = {
+        "name": "example",
+        "command": str(bin_dir / "python"),
+        "args": ["-m", "switchboard_orchestrator.mcp_example"],
+    }
+    return {"MCP_SERVERS": json.dumps([example])}
 
 
 def missing_scripts(stages: list[list[Service]]) -> list[str]:
@@ -194,6 +218,7 @@ class Child:
         self.prefix = f"\x1b[{color}m{label}\x1b[0m " if color else f"{label} "
         self.proc: asyncio.subprocess.Process | None = None
         self._pump: asyncio.Task[None] | None = None
+        self.printed_ready = asyncio.Event()
 
     @property
     def name(self) -> str:
@@ -215,6 +240,8 @@ class Child:
         assert self.proc is not None and self.proc.stdout is not None
         while line := await self.proc.stdout.readline():
             text = line.decode(errors="replace").rstrip("\n")
+            if text == self.service.ready_line:
+                self.printed_ready.set()
             sys.stdout.write(f"{self.prefix}{text}\n")
             sys.stdout.flush()
 
@@ -303,6 +330,13 @@ class Stack:
                 raise StartFailed(f"{child.name} failed with status {code}")
         elif child.service.health_url:
             await self._wait_http(child.service)
+        elif child.service.ready_line:
+            try:
+                await asyncio.wait_for(child.printed_ready.wait(), self.settings.health_timeout_s)
+            except TimeoutError:
+                raise StartFailed(
+                    f"{child.name} did not print {child.service.ready_line!r}"
+                ) from None
 
     async def _wait_http(self, service: Service) -> None:
         assert service.health_url is not None

@@ -2,9 +2,10 @@
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .agent import chat as agent_chat
 from .approval import DENIED, TIMED_OUT
 from .context import RunContext, RunFailed
 from .directives import Chat, Fail, Sleep, Speak, SwitchAgent, Tokens, ToolCall
@@ -63,26 +64,7 @@ async def sleep(ctx: RunContext, directive: Sleep) -> None:
 
 
 async def chat(ctx: RunContext, directive: Chat) -> None:
-    await ctx.status("thinking", "thinking", "")
-    request = ctx.request
-    tokens = ctx.backend.stream(directive.text, request.history, ctx.stream.agent_type)
-    parts: list[str] = []
-    try:
-        while (token := await ctx.control.guard(_next(tokens))) is not None:
-            parts.append(token)
-            await ctx.emit("token", {"token": token})
-    finally:
-        aclose = getattr(tokens, "aclose", None)
-        if aclose is not None:
-            await aclose()
-    await ctx.respond("".join(parts))
-
-
-async def _next(tokens: AsyncIterator[str]) -> str | None:
-    try:
-        return await anext(tokens)
-    except StopAsyncIteration:
-        return None
+    await agent_chat(ctx, directive.text)
 
 
 Action = Callable[[RunContext, Any], Awaitable[None]]

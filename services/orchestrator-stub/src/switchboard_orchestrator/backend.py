@@ -1,23 +1,76 @@
-"""What writes a plain reply: the `AgentBackend` protocol and the scripted default."""
+"""What writes a reply: the `AgentBackend` protocol, what one model turn yields, the stub.
+
+A turn is one request to the model: it gets the conversation (OpenAI chat messages) and the
+tools on offer, and yields text fragments (`str`), `Retrying` while it waits out an upstream
+failure, and at most one `TurnEnd` last (the tool calls the model asked for, the usage).
+"""
 
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from .request import HistoryItem
+Message = dict[str, Any]
+"""One OpenAI chat message (`role`, `content`, `tool_calls`, `tool_call_id`)."""
 
 
 class BackendError(RuntimeError):
     """The model could not answer (unreachable, bad status, malformed stream)."""
 
 
-class AgentBackend(Protocol):
-    """Streams the tokens of a reply to `message`, given the conversation so far."""
+@dataclass(frozen=True)
+class ModelToolCall:
+    """One function call the model asked for: its name and its raw JSON arguments."""
 
-    def stream(
-        self, message: str, history: Sequence[HistoryItem], agent_type: str
-    ) -> AsyncIterator[str]: ...
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class Retrying:
+    """The model failed in a way worth retrying; the next attempt starts after `delay_s`."""
+
+    attempt: int
+    delay_s: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class TurnEnd:
+    tool_calls: list[ModelToolCall] = field(default_factory=list)
+    usage: Usage | None = None
+
+
+Chunk = str | Retrying | TurnEnd
+
+
+class AgentBackend(Protocol):
+    offers_tools: bool
+    """Whether the run offers the tool workers' tools to this backend."""
+
+    def turn(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[dict[str, Any]],
+        agent_type: str,
+        *,
+        final: bool = False,
+    ) -> AsyncIterator[Chunk]:
+        """One model turn; `final` asks for an answer without tool calls."""
+        ...
 
 
 _OPENINGS = (
@@ -45,16 +98,31 @@ def scripted_reply(message: str, agent_type: str) -> str:
     )
 
 
+def last_user_text(messages: Sequence[Message]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return str(message.get("content") or "")
+    return ""
+
+
 class ScriptedBackend:
-    """The stub: a deterministic reply, streamed word by word at `word_delay_s`."""
+    """The stub: a deterministic reply to the last user message, word by word at
+    `word_delay_s` (it receives the conversation, and calls no tools)."""
+
+    offers_tools = False
 
     def __init__(self, word_delay_s: float) -> None:
         self._delay = word_delay_s
 
-    async def stream(
-        self, message: str, history: Sequence[HistoryItem], agent_type: str
-    ) -> AsyncIterator[str]:
-        words = scripted_reply(message, agent_type).split(" ")
+    async def turn(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[dict[str, Any]],
+        agent_type: str,
+        *,
+        final: bool = False,
+    ) -> AsyncIterator[Chunk]:
+        words = scripted_reply(last_user_text(messages), agent_type).split(" ")
         for i, word in enumerate(words):
             if i and self._delay:
                 await asyncio.sleep(self._delay)

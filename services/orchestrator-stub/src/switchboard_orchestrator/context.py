@@ -8,10 +8,11 @@ from switchboard_events import RunStream, new_id
 
 from .approval import APPROVAL_TIMEOUT_S, Approvals
 from .audio import clip, speech_groups, synthesize_b64
-from .backend import AgentBackend
+from .backend import AgentBackend, Usage
 from .cancellation import RunControl
 from .limits import RunLimits
 from .request import RunRequest
+from .tool_catalog import ToolCatalog
 from .tool_client import ToolClient
 
 
@@ -36,6 +37,10 @@ class RunContext:
     limits: RunLimits = field(default_factory=RunLimits)
     approvals: Approvals = field(default_factory=lambda: Approvals(APPROVAL_TIMEOUT_S))
     """The worker's calls waiting for a human decision (approval.py)."""
+    catalog: ToolCatalog | None = None
+    """The tools offered to a model that calls tools (None: none offered)."""
+    usage: Usage | None = None
+    """Tokens the model reported for this run so far (in `run_end`'s `usage`)."""
 
     async def emit(self, event_type: str, data: dict[str, Any]) -> None:
         """The run's next event, unless the run was cancelled (then RunCancelled)."""

@@ -1,7 +1,7 @@
 """What one run may cost: its duration, the stub's directive caps, and how much it speaks.
 
 The defaults live here once; `WorkerSettings` reads them from the environment (`MAX_RUN_S`,
-`STUB_MAX_SLEEP_S`, `STUB_MAX_TOKENS`, `MAX_TTS_CHARS`) and builds a `RunLimits`.
+`STUB_MAX_SLEEP_S`, `STUB_MAX_TOKENS`, `MAX_TTS_CHARS`, `MAX_TOOL_STEPS`) and builds a `RunLimits`.
 """
 
 from dataclasses import dataclass
@@ -10,6 +10,7 @@ MAX_RUN_S = 300.0
 STUB_MAX_SLEEP_S = 60.0
 STUB_MAX_TOKENS = 100_000
 MAX_TTS_CHARS = 2000
+MAX_TOOL_STEPS = 8
 
 RUN_TIMEOUT = "run_timeout"
 """The cancel reason (and `error` code) of a run stopped for lasting longer than MAX_RUN_S."""
@@ -25,3 +26,5 @@ class RunLimits:
     """Most tokens one `/tokens` asks for."""
     max_tts_chars: int = MAX_TTS_CHARS
     """Most characters spoken per reply (`/speak` refuses more; voice replies are cut)."""
+    max_tool_steps: int = MAX_TOOL_STEPS
+    """Model turns that may call tools in one run; the next turn must answer."""

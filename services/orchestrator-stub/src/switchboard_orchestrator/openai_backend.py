@@ -1,65 +1,142 @@
-"""An OpenAI-compatible streaming chat backend (`POST {base}/chat/completions`, SSE)."""
+"""The model behind `MODEL_BACKEND=openai`: the official `openai` SDK (`AsyncOpenAI`) against
+any OpenAI-compatible `base_url` (OpenAI, vLLM, Ollama, llama.cpp, LM Studio).
 
-import json
+One turn is one streamed `chat.completions` request: text deltas are yielded as they come,
+tool-call deltas are put together by `index`, and the usage of the last chunk
+(`stream_options.include_usage`) ends the turn. A 429, a 5xx or a lost connection before the
+stream starts is retried `MODEL_MAX_RETRIES` times with backoff (the server's `Retry-After`
+when it sends one), each announced by `Retrying`; the SDK's own retries are off so every one
+is seen. Closing the generator (a cancel) closes the HTTP response at once.
+"""
+
+import asyncio
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import openai
+from openai import AsyncOpenAI
 
-from .backend import BackendError
-from .request import HistoryItem
+from .backend import BackendError, Chunk, Message, ModelToolCall, Retrying, TurnEnd, Usage
+
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 3
+    base_s: float = 1.0
+    max_s: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds before retry `attempt` (1..): the server's wish, else doubling from base."""
+        wanted = retry_after if retry_after is not None else self.base_s * 2 ** (attempt - 1)
+        return max(0.0, min(wanted, self.max_s))
 
 
 class OpenAIBackend:
-    """Streams `choices[0].delta.content` of each `data: {...}` line until `data: [DONE]`."""
+    offers_tools = True
 
-    def __init__(self, client: httpx.AsyncClient, base_url: str, model: str) -> None:
+    def __init__(self, client: AsyncOpenAI, model: str, retry: RetryPolicy) -> None:
         self._client = client
-        self._url = base_url.rstrip("/") + "/chat/completions"
         self._model = model
+        self._retry = retry
 
-    async def stream(
-        self, message: str, history: Sequence[HistoryItem], agent_type: str
-    ) -> AsyncIterator[str]:
-        body = {"model": self._model, "stream": True, "messages": _messages(message, history)}
-        try:
-            async with self._client.stream("POST", self._url, json=body) as response:
-                if response.status_code != 200:
-                    text = (await response.aread()).decode(errors="replace")[:200]
-                    raise BackendError(f"model answered {response.status_code}: {text}")
-                async for line in response.aiter_lines():
-                    token = _token_of(line)
-                    if token is _DONE:
-                        return
-                    if token:
-                        yield str(token)
-        except httpx.HTTPError as exc:
-            raise BackendError(f"model unreachable: {exc!r}") from exc
+    async def turn(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[dict[str, Any]],
+        agent_type: str,
+        *,
+        final: bool = False,
+    ) -> AsyncIterator[Chunk]:
+        attempt = 0
+        while True:
+            try:
+                stream = await self._open(messages, tools, final)
+                break
+            except openai.APIError as exc:
+                attempt += 1
+                if not _retryable(exc) or attempt > self._retry.max_retries:
+                    raise BackendError(_describe(exc)) from exc
+                delay = self._retry.delay(attempt, _retry_after(exc))
+                yield Retrying(attempt, delay, _describe(exc))
+                await asyncio.sleep(delay)
+        async with stream:
+            try:
+                async for item in _read(stream):
+                    yield item
+            except openai.APIError as exc:
+                raise BackendError(_describe(exc)) from exc
+
+    async def _open(
+        self, messages: Sequence[Message], tools: Sequence[dict[str, Any]], final: bool
+    ) -> Any:
+        extra: dict[str, Any] = {}
+        if tools:
+            extra["tools"] = list(tools)
+            extra["tool_choice"] = "none" if final else "auto"
+        return await self._client.chat.completions.create(  # type: ignore[call-overload]
+            model=self._model,
+            messages=list(messages),
+            stream=True,
+            stream_options={"include_usage": True},
+            **extra,
+        )
 
 
-_DONE = object()
+async def _read(stream: Any) -> AsyncIterator[Chunk]:
+    """Text deltas as they come, then one TurnEnd with the calls and the usage."""
+    calls: dict[int, dict[str, str]] = {}
+    usage: Usage | None = None
+    async for chunk in stream:
+        if chunk.usage is not None:
+            usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
+        for choice in chunk.choices[:1]:
+            delta = choice.delta
+            if delta.content:
+                yield delta.content
+            for part in delta.tool_calls or []:
+                _add_call_delta(calls, part)
+    done = [ModelToolCall(c["name"], c["arguments"]) for _, c in sorted(calls.items())]
+    yield TurnEnd([call for call in done if call.name], usage)
 
 
-def _messages(message: str, history: Sequence[HistoryItem]) -> list[dict[str, str]]:
-    turns = [{"role": item.role, "content": item.content} for item in history]
-    return [*turns, {"role": "user", "content": message}]
+def _add_call_delta(calls: dict[int, dict[str, str]], part: Any) -> None:
+    """Fold one streamed tool-call fragment into the call at its `index`."""
+    call = calls.setdefault(part.index or 0, {"name": "", "arguments": ""})
+    function = part.function
+    if function is not None:
+        call["name"] += function.name or ""
+        call["arguments"] += function.arguments or ""
 
 
-def _token_of(line: str) -> object:
-    """The content of one SSE line, `_DONE` at the end, None for anything else."""
-    if not line.startswith("data:"):
-        return None
-    payload = line[5:].strip()
-    if payload == "[DONE]":
-        return _DONE
+def _retryable(exc: openai.APIError) -> bool:
+    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+        return True
+    return isinstance(exc, openai.APIStatusError) and exc.status_code in RETRY_STATUSES
+
+
+def _retry_after(exc: openai.APIError) -> float | None:
+    response = getattr(exc, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
     try:
-        chunk: Any = json.loads(payload)
-        return chunk["choices"][0]["delta"].get("content") if chunk["choices"] else None
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise BackendError(f"malformed stream chunk: {payload[:200]}") from exc
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
-def openai_client(api_key: str | None, timeout_s: float) -> httpx.AsyncClient:
-    """The HTTP client the backend streams with (close it when the worker stops)."""
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    return httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(timeout_s, connect=10.0))
+def _describe(exc: openai.APIError) -> str:
+    if isinstance(exc, openai.APIStatusError):
+        return f"model answered {exc.status_code}: {str(exc.message)[:200]}"
+    if isinstance(exc, openai.APIConnectionError):
+        return f"model unreachable: {exc!r}"[:300]
+    return f"model stream failed: {str(exc)[:200]}"
+
+
+def openai_client(base_url: str, api_key: str | None, timeout_s: float) -> AsyncOpenAI:
+    """The SDK client the backend streams with (close it when the worker stops). Without a
+    key it sends a placeholder: local servers (Ollama, llama.cpp) ignore it."""
+    return AsyncOpenAI(
+        base_url=base_url, api_key=api_key or "unused", timeout=timeout_s, max_retries=0
+    )

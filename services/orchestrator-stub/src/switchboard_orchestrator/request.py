@@ -8,8 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class HistoryItem(BaseModel):
+    """One earlier message: user and assistant text, or a tool call or result (`tool` then
+    holds `kind` "call"|"result", `call_id`, `tool_name`, `parameters`|`result`|`error`)."""
+
     role: Literal["system", "user", "assistant", "tool"]
-    content: str
+    content: str = ""
+    tool: dict[str, Any] | None = None
 
 
 class RunRequest(BaseModel):
@@ -28,7 +32,10 @@ class RunRequest(BaseModel):
     client_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     history: list[HistoryItem] = Field(default_factory=list)
-    """Earlier turns, oldest first (optional; a model backend may use them)."""
+    """The conversation before this message, oldest first (the session service cuts it to
+    HISTORY_MAX_MESSAGES / HISTORY_MAX_CHARS)."""
+    history_dropped: int = Field(default=0, ge=0)
+    """How many older messages were left out of `history` (a `warning` says so)."""
 
 
 _IDS = re.compile(

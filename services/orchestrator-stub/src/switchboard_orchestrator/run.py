@@ -54,8 +54,16 @@ async def execute(ctx: RunContext) -> str:
         status = await _failed(ctx, RunFailed("internal_error", f"the agent crashed: {exc!r}"))
     finally:
         timer.cancel()
-    await ctx.stream.emit("run_end", {"status": status})
+    await ctx.stream.emit("run_end", _run_end(status, ctx))
     return status
+
+
+def _run_end(status: str, ctx: RunContext) -> dict[str, object]:
+    if ctx.usage is None:
+        return {"status": status}
+    usage = ctx.usage
+    tokens = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+    return {"status": status, "usage": {**tokens, "total_tokens": sum(tokens.values())}}
 
 
 def _timed_out(ctx: RunContext) -> RunFailed:

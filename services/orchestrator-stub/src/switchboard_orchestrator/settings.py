@@ -1,8 +1,9 @@
 """Settings of the run worker and the tool worker (environment variables, read once)."""
 
-from typing import Literal
+import json
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 from switchboard_events import BrokerSettings
 
@@ -10,6 +11,7 @@ from . import limits
 from .approval import APPROVAL_TIMEOUT_S, Approvals
 from .limits import RunLimits
 from .tool_rpc import MAX_TOOL_CALLS_PER_USER
+from .tools.mcp_config import McpServerConfig
 
 
 class WorkerSettings(BrokerSettings):
@@ -30,7 +32,8 @@ class WorkerSettings(BrokerSettings):
     cancel_memory_s: float = Field(default=600.0, gt=0, alias="CANCEL_MEMORY_S")
     """How long a cancel is remembered for a run that has not started yet."""
     model_backend: Literal["stub", "openai"] = Field(default="stub", alias="MODEL_BACKEND")
-    """`stub` (scripted agent) or `openai` (any OpenAI-compatible streaming endpoint)."""
+    """`stub` (scripted agent) or `openai` (any OpenAI-compatible endpoint, through the
+    official `openai` SDK, with the tool workers' tools offered as function tools)."""
     openai_base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL")
     """Base URL of the OpenAI-compatible API (e.g. `http://127.0.0.1:11434/v1`)."""
     openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")
@@ -38,7 +41,7 @@ class WorkerSettings(BrokerSettings):
     openai_model: str = Field(default="gpt-4o-mini", alias="OPENAI_MODEL")
     """Model name sent in each request."""
     openai_timeout_s: float = Field(default=60.0, gt=0, alias="OPENAI_TIMEOUT_S")
-    """Timeout of one streaming request."""
+    """Timeout of one model request (connect, and each wait for the next chunk)."""
     max_run_s: float = Field(default=limits.MAX_RUN_S, gt=0, alias="MAX_RUN_S")
     """A run still going after this long ends with `error` `run_timeout` and `run_end` failed;
     a directive that would take longer is refused up front."""
@@ -62,10 +65,27 @@ class WorkerSettings(BrokerSettings):
         names = (name.strip() for name in self.approval_required_tools.split(","))
         return Approvals(self.approval_timeout_s, frozenset(filter(None, names)))
 
+    max_tool_steps: int = Field(default=limits.MAX_TOOL_STEPS, ge=0, le=100, alias="MAX_TOOL_STEPS")
+    """Model turns of one run that may call tools (parallel calls of one turn count once);
+    after that a `warning` `tool_steps_exhausted` and the model must answer without tools."""
+    model_max_retries: int = Field(default=3, ge=0, le=20, alias="MODEL_MAX_RETRIES")
+    """Retries of a model request answered 408/409/429/5xx or unreachable, each announced by
+    a `warning` `model_retry`; then `error` `model_error`."""
+    model_retry_base_s: float = Field(default=1.0, ge=0, alias="MODEL_RETRY_BASE_S")
+    """First retry's pause, doubled each time (a `Retry-After` from the server wins)."""
+    model_retry_max_s: float = Field(default=30.0, ge=0, alias="MODEL_RETRY_MAX_S")
+    """Longest pause between two model retries (also caps `Retry-After`)."""
+    tool_list_ttl_s: float = Field(default=10.0, ge=0, alias="TOOL_LIST_TTL_S")
+    """How long the tool workers' tool list is reused before it is asked for again."""
+
     @property
     def run_limits(self) -> RunLimits:
         return RunLimits(
-            self.max_run_s, self.stub_max_sleep_s, self.stub_max_tokens, self.max_tts_chars
+            self.max_run_s,
+            self.stub_max_sleep_s,
+            self.stub_max_tokens,
+            self.max_tts_chars,
+            self.max_tool_steps,
         )
 
     @model_validator(mode="after")
@@ -89,3 +109,20 @@ class ToolSettings(BrokerSettings):
     error `too_many_tool_calls` (keep it below TOOL_PREFETCH so others always find a slot)."""
     slow_max_s: float = Field(default=15.0, ge=0, alias="SLOW_MAX_S")
     """Longest sleep the `slow` tool accepts (a test tool; above TOOL_TIMEOUT_S for timeouts)."""
+    mcp_servers: list[McpServerConfig] = Field(default_factory=list, alias="MCP_SERVERS")
+    """MCP servers whose tools this worker serves next to the built-ins, as JSON: a list of
+    `{"name", "command", "args"?, "env"?}` (stdio) or `{"name", "url"}` (streamable HTTP)."""
+
+    @field_validator("mcp_servers", mode="before")
+    @classmethod
+    def _servers_json(cls, value: Any) -> Any:
+        """MCP_SERVERS is JSON text in the environment (and may be passed as text)."""
+        return json.loads(value) if isinstance(value, str) else value
+
+    mcp_connect_timeout_s: float = Field(default=30.0, ge=0, alias="MCP_CONNECT_TIMEOUT_S")
+    """How long the tool worker waits at start for each MCP server's first connection before
+    it serves without it (it keeps trying in the background)."""
+    mcp_retry_s: float = Field(default=2.0, gt=0, alias="MCP_RETRY_S")
+    """Pause between attempts to (re)connect an MCP server that is down."""
+    mcp_health_s: float = Field(default=5.0, gt=0, alias="MCP_HEALTH_S")
+    """How often a connected MCP server is checked (and its tool list refreshed)."""

@@ -13,12 +13,16 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractQueue
-from switchboard_events import Names
+from switchboard_events import Names, new_id
 from switchboard_events.topology import TOOL_KEY
 
-from .tool_rpc import ToolRequest, cancel_key
+from .tool_rpc import LIST_TOOLS, ToolRequest, cancel_key
 
 log = logging.getLogger(__name__)
+
+
+class ToolsUnavailable(RuntimeError):
+    """No tool worker answered the tool list request."""
 
 
 class ToolClient:
@@ -43,10 +47,23 @@ class ToolClient:
         self, call_id: str, tool_name: str, parameters: dict[str, Any], user_id: str = ""
     ) -> dict[str, Any]:
         """The reply (`{"result": ...}` or `{"error": ...}`); `{"error": "timeout"}` if late."""
+        return await self._ask(ToolRequest(call_id, tool_name, parameters, user_id))
+
+    async def list_tools(self) -> list[dict[str, Any]]:
+        """The tools a tool worker serves (`{"name", "description", "parameters", ...}`);
+        ToolsUnavailable when none answered in time or the answer is not a list."""
+        reply = await self._ask(ToolRequest(new_id(), "", {}, "", LIST_TOOLS))
+        result = reply.get("result")
+        tools = result.get("tools") if isinstance(result, dict) else None
+        if not isinstance(tools, list):
+            raise ToolsUnavailable(str(reply.get("error") or "malformed tool list"))
+        return [tool for tool in tools if isinstance(tool, dict) and tool.get("name")]
+
+    async def _ask(self, request: ToolRequest) -> dict[str, Any]:
         assert self._exchange is not None and self._replies is not None, "start() not awaited"
+        call_id = request.call_id
         future = asyncio.get_running_loop().create_future()
         self._pending[call_id] = future
-        request = ToolRequest(call_id, tool_name, parameters, user_id)
         message = aio_pika.Message(
             request.body(),
             content_type="application/json",

@@ -29,6 +29,7 @@ from .context import RunContext
 from .request import RunRequest, readable_ids
 from .run import execute, fail_lost_run, fail_unreadable_run
 from .settings import WorkerSettings
+from .tool_catalog import ToolCatalog
 from .tool_client import ToolClient
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class RunWorker:
         self._dead_letters = DeadLetters(self._out, self.names, "runs")
         control = await self._connection.channel()
         self._tools = await ToolClient(control, self.names, self.settings.tool_timeout_s).start()
+        self._catalog = ToolCatalog(self._tools, self.settings.tool_list_ttl_s)
         await self._listen_for_cancels(control)
         runs_channel = await self._connection.channel()
         await runs_channel.set_qos(prefetch_count=self.settings.run_prefetch)
@@ -161,6 +163,7 @@ class RunWorker:
                 self.worker_id,
                 self.settings.run_limits,
                 self._approvals,
+                self._catalog,
             )
             status = await execute(ctx)
         finally:

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from switchboard_events import broker_connection
 
 from .backend import AgentBackend, ScriptedBackend
-from .openai_backend import OpenAIBackend, openai_client
 from .process import run_process
 from .settings import WorkerSettings
 from .worker import RunWorker
@@ -19,13 +18,18 @@ async def backend_from(settings: WorkerSettings) -> AsyncIterator[AgentBackend]:
     if settings.model_backend != "openai":
         yield ScriptedBackend(settings.word_delay_s)
         return
+    from .openai_backend import OpenAIBackend, RetryPolicy, openai_client  # only when used
+
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-    client = openai_client(key, settings.openai_timeout_s)
+    assert settings.openai_base_url is not None
+    client = openai_client(settings.openai_base_url, key, settings.openai_timeout_s)
+    retry = RetryPolicy(
+        settings.model_max_retries, settings.model_retry_base_s, settings.model_retry_max_s
+    )
     try:
-        assert settings.openai_base_url is not None
-        yield OpenAIBackend(client, settings.openai_base_url, settings.openai_model)
+        yield OpenAIBackend(client, settings.openai_model, retry)
     finally:
-        await client.aclose()
+        await client.close()
 
 
 async def serve(

@@ -10,6 +10,7 @@ from switchboard_events import make_event, new_id
 from .context import Context
 from .errors import ApiError
 from .store import messages, runs
+from .store.conversation import Budget, conversation
 from .store.sessions import get_owned, touch
 from .tables import RunRow, SessionRow
 
@@ -113,9 +114,12 @@ async def _store(db: AsyncSession, session: SessionRow, sub: Submission) -> tupl
 
 
 async def start_run(ctx: Context, db: AsyncSession, session: SessionRow, run: RunRow) -> None:
-    """Make `run` active and write its request for the workers (session row locked)."""
+    """Make `run` active and write its request, with the conversation before it, for the
+    workers (session row locked)."""
     runs.activate(session, run)
-    await ctx.outbox.run_request(db, runs.run_request(run, session))
+    budget = Budget(ctx.settings.history_max_messages, ctx.settings.history_max_chars)
+    history, dropped = await conversation(db, session.id, run.message_id, budget)
+    await ctx.outbox.run_request(db, runs.run_request(run, session, history, dropped))
     ctx.metrics.runs_started.inc()
 
 

@@ -47,6 +47,11 @@ class SessionSettings(BaseSettings):
     session still queues behind that session's run)."""
     max_message_chars: int = Field(default=32_000, ge=1, alias="MAX_MESSAGE_CHARS")
     """Longest message content (413 `message_too_large` beyond)."""
+    history_max_messages: int = Field(default=100, ge=0, le=10_000, alias="HISTORY_MAX_MESSAGES")
+    """Most earlier messages (user, assistant, tool calls and results) a run request carries;
+    older ones are left out and the run says so in a `warning` `history_truncated`."""
+    history_max_chars: int = Field(default=100_000, ge=0, alias="HISTORY_MAX_CHARS")
+    """Most characters of earlier messages a run request carries (newest kept first)."""
     busy_grace_s: float = Field(default=1.0, ge=0, alias="BUSY_GRACE_S")
     """How long a message waits for a finishing run before 409 `run_active` (a client sees
     `run_end` a moment before this service has stored it)."""

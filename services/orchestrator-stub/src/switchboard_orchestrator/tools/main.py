@@ -8,6 +8,7 @@ from switchboard_events import broker_connection, names_from
 from ..process import run_process
 from ..settings import ToolSettings
 from .builtin import builtin_tools
+from .mcp_servers import McpServers
 from .registry import ToolRegistry
 from .server import ToolServer
 
@@ -15,8 +16,22 @@ from .server import ToolServer
 async def serve(
     settings: ToolSettings, stop: asyncio.Event, on_ready: Callable[[ToolServer], None]
 ) -> None:
-    """Serve the built-in tools until `stop` is set."""
+    """Serve the built-in tools and the MCP servers' tools until `stop` is set."""
     registry = ToolRegistry(builtin_tools(settings.slow_max_s))
+    mcp = McpServers(settings.mcp_servers, registry, settings.mcp_retry_s, settings.mcp_health_s)
+    await mcp.start(settings.mcp_connect_timeout_s)
+    try:
+        await _serve(settings, registry, stop, on_ready)
+    finally:
+        await mcp.stop()
+
+
+async def _serve(
+    settings: ToolSettings,
+    registry: ToolRegistry,
+    stop: asyncio.Event,
+    on_ready: Callable[[ToolServer], None],
+) -> None:
     async with broker_connection(settings, "switchboard-tools") as connection:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=settings.tool_prefetch)

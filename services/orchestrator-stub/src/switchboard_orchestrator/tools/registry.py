@@ -19,10 +19,21 @@ class Tool:
     description: str
     schema: dict[str, Any]
     handler: Handler
+    source: str = "builtin"
+    """`builtin`, or the name of the MCP server that serves it."""
     _validator: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._validator = jsonschema_rs.validator_for(self.schema)
+
+    def describe(self) -> dict[str, Any]:
+        """The tool as `list_tools` answers it (tool_rpc.py)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.schema,
+            "source": self.source,
+        }
 
     def check(self, parameters: Any) -> None:
         """ToolError naming every problem when `parameters` do not fit the schema."""
@@ -47,8 +58,24 @@ class ToolRegistry:
             raise ValueError(f"tool {tool.name!r} is already registered")
         self._tools[tool.name] = tool
 
+    def replace_source(self, source: str, tools: list[Tool]) -> list[str]:
+        """Make `tools` the ones `source` serves (dropping its earlier ones); a tool whose name
+        another source already has is skipped. The names skipped."""
+        for name in [name for name, tool in self._tools.items() if tool.source == source]:
+            del self._tools[name]
+        skipped = []
+        for tool in tools:
+            if tool.name in self._tools:
+                skipped.append(tool.name)
+            else:
+                self._tools[tool.name] = tool
+        return skipped
+
     def names(self) -> list[str]:
         return sorted(self._tools)
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [self._tools[name].describe() for name in self.names()]
 
     async def call(self, name: str, parameters: Any) -> Any:
         """The tool's result; ToolError for an unknown tool or bad parameters."""

@@ -21,6 +21,7 @@ from switchboard_events.deadletter import DeadLetter, DeadLetters
 
 from ..tool_rpc import (
     CANCEL_BINDING,
+    LIST_TOOLS,
     MAX_TOOL_CALLS_PER_USER,
     TOO_MANY,
     ToolRequest,
@@ -99,6 +100,8 @@ class ToolServer:
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             error = f"malformed tool request: {exc!r}"
             return {"error": error}, DeadLetter("invalid_tool_request", error)
+        if request.op == LIST_TOOLS:
+            return {"result": {"tools": self._registry.describe()}}, None
         return await self._admitted(request), None
 
     async def _admitted(self, request: ToolRequest) -> dict[str, Any]:

@@ -12,8 +12,14 @@ TERMINAL = ("completed", "failed", "cancelled")
 _LOCK_USER = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 
 
-def run_request(run: RunRow, session: SessionRow) -> dict[str, Any]:
-    """The run request the workers consume (docs/internals.md)."""
+def run_request(
+    run: RunRow,
+    session: SessionRow,
+    history: list[dict[str, Any]] | None = None,
+    history_dropped: int = 0,
+) -> dict[str, Any]:
+    """The run request the workers consume (docs/internals.md): the run, and the conversation
+    before its message (`history`, oldest first) with how many older messages were left out."""
     return {
         "run_id": run.id,
         "session_id": session.id,
@@ -25,6 +31,8 @@ def run_request(run: RunRow, session: SessionRow) -> dict[str, Any]:
         "audio_b64": run.audio_b64,
         "client_id": run.client_id,
         "metadata": run.metadata_,
+        "history": history or [],
+        "history_dropped": history_dropped,
     }
 
 

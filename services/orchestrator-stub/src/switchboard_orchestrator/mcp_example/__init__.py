@@ -1,0 +1,1 @@
+"""A small example MCP server (calculator and notes) the tool worker can connect to."""
