@@ -191,7 +191,11 @@ async def test_delete_topology_removes_every_shared_name_of_the_prefix(
 
     queues, exchanges = shared_names(names)
     assert {names.run_queue, names.tool_queue, names.persist_queue} <= set(queues)
-    assert len(exchanges) == 3 and all(name.startswith(names.prefix) for name in queues)
+    assert (
+        names.dead_letters_exchange in exchanges
+        and len(exchanges) == 4
+        and all(name.startswith(names.prefix) for name in queues)
+    )
     async with broker_connection(broker_settings) as conn:
         assert await queue_exists(conn, names.run_queue)
         await delete_topology(await conn.channel(), names)

@@ -27,7 +27,9 @@ from tests.worker.harness import running_tools, running_worker, tool_settings, w
 
 pytestmark = [pytest.mark.db, pytest.mark.broker]
 ALICE, BOB = auth("alice"), auth("bob")
-POISON = '/tool echo x="\\u0000"'  # the directive decodes the escape: a NUL in the parameters
+POISON = {"x": "\u0000"}
+"""A NUL in tool parameters: the stub refuses it (`bad_directive`), but a model's tool
+arguments or an MCP tool's result can carry one, so a producer publishes it here."""
 
 
 @pytest.fixture
@@ -79,6 +81,25 @@ async def bystander_run(client: httpx.AsyncClient) -> None:
     assert len(got["messages"][1]["content"].split()) == 5
 
 
+async def _publish_poison(
+    settings: BrokerSettings, names: Names, sids: list[str], runs: list[str]
+) -> None:
+    """11 tool calls with a NUL in each of alice's runs, as a run worker would publish them."""
+    async with broker_connection(settings, "test-poison") as conn:
+        channel = await conn.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(names.events_exchange)
+        for sid, run_id in zip(sids, runs, strict=True):
+            for i in range(11):
+                call = {"call_id": f"c{i}", "tool_name": "echo"}
+                for kind, data in (
+                    ("tool_call", {**call, "parameters": POISON}),
+                    ("tool_result", {**call, "result": POISON}),
+                ):
+                    event = make_event(kind, data, session_id=sid, run_id=run_id, seq=100 + 2 * i)
+                    message = aio_pika.Message(encode(event), delivery_mode=2)
+                    await exchange.publish(message, names.routing_key(sid, kind))
+
+
 async def dead_letters(settings: BrokerSettings, names: Names, source: str) -> int:
     async with broker_connection(settings, "test-dead-letters") as conn:
         return await depth(conn, names, source)
@@ -87,13 +108,16 @@ async def dead_letters(settings: BrokerSettings, names: Names, source: str) -> i
 async def test_poison_tool_calls_are_dead_lettered_and_bystanders_are_stored(
     client, workers, broker_settings, names
 ) -> None:
-    """33 runs x (tool_call + tool_result with a NUL) = 66 poison events from alice: each is
-    parked once; every run of alice's still ends; bob's run is stored meanwhile."""
+    """33 tool calls x (tool_call + tool_result with a NUL) = 66 poison events in alice's
+    sessions (a model or MCP tool producing them): each is parked once; alice's run still ends;
+    bob's run is stored meanwhile."""
     sids = [await new_session(client, ALICE) for _ in range(3)]
-    runs = [await send(client, ALICE, sid, POISON, "enqueue") for sid in sids for _ in range(11)]
-    await bystander_run(client)
+    runs = [await send(client, ALICE, sid, "/tokens 1") for sid in sids]
     for run_id in runs:
         assert (await wait_run_ended(client, run_id))["status"] == "completed"
+    publishing = asyncio.create_task(_publish_poison(broker_settings, names, sids, runs))
+    await bystander_run(client)
+    await publishing
 
     async def parked() -> bool:
         return await dead_letters(broker_settings, names, "session-store") >= 66
