@@ -32,9 +32,10 @@ class ToolCallData(_Data):
     call_id: str
     tool_name: str
     parameters: dict[str, Any] = Field(default_factory=dict)
-    requires_approval: bool = False
-    """The run waits for a `tool_decision` from a device of the session before it runs it."""
-    approval_expires_at: datetime | None = None
+    requires_approval: bool = Field(default=False, exclude_if=lambda v: not v)
+    """(Only when true.) The run waits for a `tool_decision` from a device of the session
+    before it runs it."""
+    approval_expires_at: datetime | None = Field(default=None, exclude_if=lambda v: v is None)
     """With `requires_approval`: when the call times out undecided (`approval_timeout`)."""
 
 
@@ -46,7 +47,7 @@ class ToolResultData(_Data):
     error: str | None = None
     """Why the tool failed (bad parameters, timeout, unknown tool, `denied`,
     `approval_timeout`)."""
-    reason: str | None = None
+    reason: str | None = Field(default=None, exclude_if=lambda v: v is None)
     """With `denied` / `approval_timeout`: why, in words (the denier's reason when given)."""
 
 
@@ -112,7 +113,7 @@ class UsageData(_Data):
 
 class RunEndData(_Data):
     status: Literal["completed", "failed", "cancelled"]
-    usage: UsageData | None = None
+    usage: UsageData | None = Field(default=None, exclude_if=lambda v: v is None)
     """Tokens the model reported for the whole run (all its turns); absent when the backend
     reports none (the stub, or a server that sends no usage)."""
 
