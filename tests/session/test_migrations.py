@@ -30,7 +30,7 @@ async def test_upgrade_and_downgrade(database_url: str) -> None:
     await asyncio.to_thread(downgrade, database_url, "base")
     assert [r["tablename"] for r in await fetch(database_url, TABLES)] == ["alembic_version"]
     await prestart(database_url)
-    assert len(await fetch(database_url, TABLES)) == 7
+    assert len(await fetch(database_url, TABLES)) == 8
 
 
 async def test_prestart_creates_a_missing_database(postgres_admin_url: str) -> None:
@@ -38,7 +38,7 @@ async def test_prestart_creates_a_missing_database(postgres_admin_url: str) -> N
     url = with_database(postgres_admin_url, name)
     try:
         await prestart(url)
-        assert len(await fetch(url, TABLES)) == 7
+        assert len(await fetch(url, TABLES)) == 8
     finally:
         admin = await asyncpg.connect(postgres_admin_url.replace("+asyncpg", ""))
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

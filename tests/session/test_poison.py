@@ -214,8 +214,8 @@ async def test_unreadable_run_request_frees_the_session(client, workers, monkeyp
 
     original = store_runs.run_request
 
-    def corrupt(run: Any, session: Any) -> dict[str, Any]:
-        request = original(run, session)
+    def corrupt(run: Any, session: Any, *history: Any) -> dict[str, Any]:
+        request = original(run, session, *history)
         return {**request, "mode": "unreadable"} if run.content == "poison" else request
 
     monkeypatch.setattr(store_runs, "run_request", corrupt)
