@@ -10,12 +10,13 @@ from .pool import ClientPool
 from .stack import Stack
 from .usage import rss_bytes
 
-DEVICES_PER_SESSION = 25
+DEVICES_PER_SESSION = 15
+"""With the creating device, the shipped MAX_DEVICES_PER_SESSION (16)."""
 SETTLE_S = 2.0
 
 
 def device_specs(stack: Stack, sessions: list[str], count: int, start: int) -> list[DeviceSpec]:
-    """Devices `start`..`start+count-1`, 25 per session, all on the first gateway."""
+    """Devices `start`..`start+count-1`, 15 per session, all on the first gateway."""
     specs = []
     for n in range(start, start + count):
         session_id = sessions[n // DEVICES_PER_SESSION]

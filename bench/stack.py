@@ -31,15 +31,17 @@ class Stack:
     def ws_base(self, index: int) -> str:
         return self.gateway_urls[index % len(self.gateway_urls)].replace("http://", "ws://")
 
-    async def create_sessions(self, count: int) -> list[str]:
-        """`count` new sessions of the bench user, created on the session service."""
+    async def create_sessions(self, count: int, client_id: str = "b") -> list[str]:
+        """`count` new sessions of the bench user, created on the session service by the device
+        that streams them (`client_id`), so no unread "default" buffer copies every event."""
         headers = {"Authorization": f"Bearer {self.token}"}
         gate = asyncio.Semaphore(16)
         async with httpx.AsyncClient(base_url=self.session_url, headers=headers) as client:
 
             async def one() -> str:
                 async with gate:
-                    answer = await client.post("/ai/sessions", json={"agent_type": "personal"})
+                    body = {"agent_type": "personal", "client_id": client_id}
+                    answer = await client.post("/ai/sessions", json=body)
                 answer.raise_for_status()
                 return str(answer.json()["id"])
 
@@ -55,8 +57,10 @@ def _env(bench: BenchSettings, broker: BrokerSettings, database_url: str) -> dic
         "DATABASE_URL": database_url,
         "RATE_LIMIT_SESSIONS_PER_MIN": "1000000",
         "RATE_LIMIT_MESSAGES_PER_MIN": "1000000",
-        # The bench's one user stands for one user per session: its sessions run at once.
+        # The bench's one user stands for one user per session: its sessions run at once, and
+        # its devices are many users' devices (each session stays within the per-session cap).
         "MAX_ACTIVE_RUNS_PER_USER": "1000000",
+        "MAX_DEVICES_PER_USER": "1000000",
         "LOG_LEVEL": "warning",
     }
 
