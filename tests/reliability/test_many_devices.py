@@ -17,7 +17,8 @@ from tests.stack import Stack, running_stack, stack_installed
 
 pytestmark = [pytest.mark.fault, pytest.mark.e2e, pytest.mark.broker, pytest.mark.timeout(300)]
 
-SESSIONS, PER_SESSION = 10, 50
+SESSIONS, PER_SESSION = 50, 10
+"""500 devices of 50 users, each within the shipped device caps (16 per session, 64 per user)."""
 
 
 async def _connect_all(stack: Stack, devices: list[Device]) -> None:
@@ -42,9 +43,13 @@ async def test_500_devices_connect_and_reconnect_at_once(
     # HEARTBEAT_S 60 instead of 25: this one test process answers the pings of 500 sockets on a
     # loaded machine; the scenario checks reconnects after a restart, not heartbeat liveness.
     async with running_stack(database_url, broker_settings, {"HEARTBEAT_S": "60"}) as stack:
-        tok = token()
-        sessions = [(await create_session(stack.url, tok))["id"] for _ in range(SESSIONS)]
-        devices = [Device(sid, f"d{i}", tok) for sid in sessions for i in range(PER_SESSION)]
+        toks = [token(f"user{n}") for n in range(SESSIONS)]
+        sessions = [(await create_session(stack.url, tok, client_id="d0"))["id"] for tok in toks]
+        devices = [
+            Device(sid, f"d{i}", tok)
+            for sid, tok in zip(sessions, toks, strict=True)
+            for i in range(PER_SESSION)
+        ]
         started = time.monotonic()
         await _connect_all(stack, devices)
         connect_s = round(time.monotonic() - started, 3)
