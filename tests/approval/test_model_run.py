@@ -111,3 +111,38 @@ async def _until_run_end(device: Device) -> list[dict]:  # type: ignore[type-arg
         seen.append(await device.next_event())
     await device.ack()
     return seen
+
+
+async def test_an_mcp_server_marked_requires_approval_waits_for_a_decision(
+    database_url, broker_settings
+) -> None:
+    if not stack_installed():
+        pytest.skip("services not installed")
+    example = {"name": "example", "command": sys.executable, "requires_approval": True}
+    example["args"] = ["-m", "switchboard_orchestrator.mcp_example"]  # type: ignore[assignment]
+    async with fake_model() as model:
+        model.replies = [Reply(calls=[("calc", {"expression": "1+1"})]), Reply(text=["No."])]
+        env = {
+            "MODEL_BACKEND": "openai",
+            "OPENAI_BASE_URL": model.url,
+            "MCP_SERVERS": json.dumps([example]),
+        }
+        async with running_stack(database_url, broker_settings, env) as stack:
+            token = await dev_token(stack.url, "yan")
+            auth = {"Authorization": f"Bearer {token}"}
+            async with httpx.AsyncClient(base_url=stack.url, headers=auth) as http:
+                sid = (await http.post("/ai/sessions", json={"client_id": "tab"})).json()["id"]
+                tab = Device(stack.url, sid, "tab", token)
+                await tab.connect()
+                await http.post(f"/ai/sessions/{sid}/message", json={"content": "1+1?"})
+                asked = (await _until_approval_asked(tab))[-1]["data"]
+                assert asked["tool_name"] == "calc"
+                decision = {"call_id": asked["call_id"], "approve": False, "reason": "no"}
+                answer = await http.post(f"/ai/sessions/{sid}/tool_decisions", json=decision)
+                assert answer.status_code == 202, answer.text
+                run = await _until_run_end(tab)
+            await tab.close()
+    result = next(e["data"] for e in run if e["type"] == "tool_result")
+    assert result["error"] == "denied" and result["reason"] == "no"
+    sent = model.requests[1]["body"]["messages"][-1]
+    assert sent["role"] == "tool" and "denied" in sent["content"]  # the model is told

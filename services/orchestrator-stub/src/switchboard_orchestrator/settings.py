@@ -111,7 +111,8 @@ class ToolSettings(BrokerSettings):
     """Longest sleep the `slow` tool accepts (a test tool; above TOOL_TIMEOUT_S for timeouts)."""
     mcp_servers: list[McpServerConfig] = Field(default_factory=list, alias="MCP_SERVERS")
     """MCP servers whose tools this worker serves next to the built-ins, as JSON: a list of
-    `{"name", "command", "args"?, "env"?}` (stdio) or `{"name", "url"}` (streamable HTTP)."""
+    `{"name", "command", "args"?, "env"?}` (stdio) or `{"name", "url"}` (streamable HTTP);
+    `"requires_approval": true` makes every tool of that server wait for a `tool_decision`."""
 
     @field_validator("mcp_servers", mode="before")
     @classmethod

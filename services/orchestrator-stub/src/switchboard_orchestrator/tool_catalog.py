@@ -19,6 +19,7 @@ class ToolCatalog:
         self._client = client
         self._ttl_s = ttl_s
         self._tools: list[dict[str, Any]] = []
+        self._needs_approval: frozenset[str] = frozenset()
         self._until = 0.0
         self._error: str | None = None
         self._lock = asyncio.Lock()
@@ -33,11 +34,23 @@ class ToolCatalog:
                 raise ToolsUnavailable(self._error)
             return self._tools
 
+    async def requires_approval(self, name: str) -> bool:
+        """Whether the tool workers mark `name` as needing a human decision (its MCP server is
+        marked `requires_approval`); False when no tool worker answers."""
+        try:
+            await self.functions()
+        except ToolsUnavailable:
+            return False
+        return name in self._needs_approval
+
     async def _refresh(self) -> None:
         """Ask again; a failure is remembered as long as a list (runs do not each wait)."""
         try:
             listed = await self._client.list_tools()
             self._tools, self._error = [as_function(t) for t in listed if _offerable(t)], None
+            self._needs_approval = frozenset(
+                str(t.get("name")) for t in listed if t.get("requires_approval")
+            )
         except ToolsUnavailable as exc:
             self._tools, self._error = [], str(exc)
         self._until = time.monotonic() + self._ttl_s

@@ -17,12 +17,13 @@ async def run_tool_call(
     approval: bool = False,
     call_id: str | None = None,
 ) -> dict[str, Any]:
-    """Emit the call, wait for approval when `approval` or APPROVAL_REQUIRED_TOOLS asks, run it,
-    emit its result; returns the `tool_result` data (what a model is told)."""
+    """Emit the call, wait for approval when `approval`, APPROVAL_REQUIRED_TOOLS or the tool's
+    MCP server (`requires_approval`) asks, run it, emit its result; returns the `tool_result`
+    data (what a model is told)."""
     call_id = call_id or new_id()
     base = {"call_id": call_id, "tool_name": name}
     call = {**base, "parameters": parameters}
-    if not (approval or ctx.approvals.required(name)):
+    if not (approval or ctx.approvals.required(name) or await _marked(ctx, name)):
         await ctx.emit("tool_call", call)
         return await _execute(ctx, base, parameters)
     pending = ctx.approvals.open(call_id, ctx.request.run_id, timeout_for(ctx))
@@ -36,6 +37,11 @@ async def run_tool_call(
         await ctx.emit("tool_result", refused)
         return refused
     return await _execute(ctx, base, parameters)
+
+
+async def _marked(ctx: RunContext, name: str) -> bool:
+    """Whether the tool workers mark the tool as needing approval (its MCP server is)."""
+    return ctx.catalog is not None and await ctx.control.guard(ctx.catalog.requires_approval(name))
 
 
 async def _execute(

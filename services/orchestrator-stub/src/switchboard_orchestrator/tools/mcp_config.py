@@ -6,7 +6,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class McpServerConfig(BaseModel):
-    """One entry of MCP_SERVERS: `{"name", "command", "args", "env"}` or `{"name", "url"}`."""
+    """One entry of MCP_SERVERS: `{"name", "command", "args", "env"}` or `{"name", "url"}`,
+    optionally with `"requires_approval": true`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -15,6 +16,8 @@ class McpServerConfig(BaseModel):
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] | None = None
     url: str | None = None
+    requires_approval: bool = False
+    """Every tool of this server waits for a human `tool_decision` before it runs."""
 
     @model_validator(mode="after")
     def _one_transport(self) -> "McpServerConfig":

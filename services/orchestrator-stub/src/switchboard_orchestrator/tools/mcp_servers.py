@@ -88,7 +88,14 @@ class McpServer:
         async def handler(params: dict[str, Any]) -> Any:
             return await self.call(name, params)
 
-        return Tool(name, description or "", dict(schema or {}), handler, source=self.name)
+        return Tool(
+            name,
+            description or "",
+            dict(schema or {}),
+            handler,
+            source=self.name,
+            requires_approval=self.config.requires_approval,
+        )
 
     async def call(self, name: str, params: dict[str, Any]) -> Any:
         client = self._client

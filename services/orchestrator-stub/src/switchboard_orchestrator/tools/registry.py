@@ -21,6 +21,8 @@ class Tool:
     handler: Handler
     source: str = "builtin"
     """`builtin`, or the name of the MCP server that serves it."""
+    requires_approval: bool = False
+    """Its calls wait for a human decision (an MCP server marked `requires_approval`)."""
     _validator: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -33,6 +35,7 @@ class Tool:
             "description": self.description,
             "parameters": self.schema,
             "source": self.source,
+            "requires_approval": self.requires_approval,
         }
 
     def check(self, parameters: Any) -> None:
