@@ -7,6 +7,7 @@ import sys
 
 import httpx
 import pytest
+from switchboard_client import ApiError, SwitchboardClient
 
 from tests.catchup.device import Device, dev_token
 from tests.conftest import wait_until
@@ -137,9 +138,11 @@ async def test_an_mcp_server_marked_requires_approval_waits_for_a_decision(
                 await http.post(f"/ai/sessions/{sid}/message", json={"content": "1+1?"})
                 asked = (await _until_approval_asked(tab))[-1]["data"]
                 assert asked["tool_name"] == "calc"
-                decision = {"call_id": asked["call_id"], "approve": False, "reason": "no"}
-                answer = await http.post(f"/ai/sessions/{sid}/tool_decisions", json=decision)
-                assert answer.status_code == 202, answer.text
+                async with SwitchboardClient(stack.url, token) as sdk:  # the SDK's twin
+                    await sdk.decide_tool(sid, asked["call_id"], approve=False, reason="no")
+                    with pytest.raises(ApiError) as again:
+                        await sdk.decide_tool(sid, asked["call_id"], approve=True)
+                assert again.value.code == "already_decided"
                 run = await _until_run_end(tab)
             await tab.close()
     result = next(e["data"] for e in run if e["type"] == "tool_result")

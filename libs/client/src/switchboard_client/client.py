@@ -129,6 +129,16 @@ class SwitchboardClient:
         """Stop the session's active run (it ends with `run_end` `cancelled`)."""
         await self.rest.call("POST", f"/ai/sessions/{session_id}/cancel")
 
+    async def decide_tool(
+        self, session_id: str, call_id: str, approve: bool, reason: str | None = None
+    ) -> None:
+        """Answer a `tool_call` whose data has `requires_approval`: the first decision from any
+        device counts (a later one raises `ApiError` with code `already_decided`)."""
+        body: dict[str, Any] = {"call_id": call_id, "approve": approve}
+        if reason is not None:
+            body["reason"] = reason
+        await self.rest.call("POST", f"/ai/sessions/{session_id}/tool_decisions", json=body)
+
     async def delete_session(self, session_id: str) -> None:
         await self.rest.call("DELETE", f"/ai/sessions/{session_id}")
 
