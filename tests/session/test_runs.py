@@ -209,3 +209,27 @@ async def test_message_right_after_run_end_waits_for_the_finishing_run(client, p
     second = await say(client, sid, "two")
     await ender
     assert second.status_code == 202, second.text
+
+
+async def test_the_run_request_carries_the_conversation_within_its_budget(
+    make_app, publish, tap, names
+) -> None:
+    # two messages of history at most (shipped: 100), so that four messages cut one
+    client = await make_app(HISTORY_MAX_MESSAGES=2)
+    sid = await new_session(client)
+    commands = await tap(names.commands_exchange, "run")
+    runs = [
+        (await say(client, sid, text, on_busy="enqueue")).json() for text in ("a", "b", "c", "d")
+    ]
+    requests = []
+    for accepted in runs:
+        request = await commands.next_json()
+        assert request["run_id"] == accepted["run_id"]
+        requests.append(request)
+        await end_run(publish, sid, accepted["run_id"])
+    assert [r["history"] for r in requests[:2]] == [[], [{"role": "user", "content": "a"}]]
+    assert requests[3]["history"] == [
+        {"role": "user", "content": "b"},
+        {"role": "user", "content": "c"},
+    ]
+    assert [r["history_dropped"] for r in requests] == [0, 0, 0, 1]
