@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 from switchboard_events import BrokerSettings
 
-from tests.infra import broker_env
+from tests.infra import broker_env, fresh_database, isolated_broker
 from tests.procs import BIN, ServiceProcess, free_port
 
 SCRIPTS = ("switchboard-session", "switchboard-gateway", "switchboard-worker", "switchboard-tools")
@@ -80,3 +80,17 @@ async def stack(database_url: str, broker_settings: BrokerSettings) -> AsyncIter
 
 
 __all__ = ["SCRIPTS", "Stack", "running_stack", "stack", "stack_installed"]
+
+
+@contextlib.asynccontextmanager
+async def isolated_stack(postgres_admin_url: str, amqp_url: str, tag: str) -> AsyncIterator[Stack]:
+    """A whole stack on a database and broker prefix of its own (for module-scoped fixtures:
+    one stack serves every test of a module); skips when the services are not installed."""
+    if not stack_installed():
+        pytest.skip(f"services not installed yet: needs {', '.join(SCRIPTS)} in {BIN}")
+    async with (
+        fresh_database(postgres_admin_url, f"sb_{tag}") as database_url,
+        isolated_broker(amqp_url, tag[:1]) as broker,
+        running_stack(database_url, broker) as running,
+    ):
+        yield running

@@ -6,11 +6,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from switchboard_events import BrokerSettings
 
 from tests.catchup.device import Device, dev_token
 from tests.procs import ServiceProcess, free_port
-from tests.stack import Stack, running_stack, stack_installed
+from tests.stack import Stack, isolated_stack
 
 pytestmark = [pytest.mark.broker, pytest.mark.db, pytest.mark.e2e]
 
@@ -18,11 +17,10 @@ TOKENS = 2000
 RATE = 100
 
 
-@pytest.fixture
-async def stack(database_url: str, broker_settings: BrokerSettings) -> AsyncIterator[Stack]:
-    if not stack_installed():
-        pytest.skip("services not installed")
-    async with running_stack(database_url, broker_settings) as running:
+@pytest.fixture(scope="module")
+async def stack(postgres_admin_url: str, amqp_url: str) -> AsyncIterator[Stack]:
+    """One stack for the module (each test uses its own user and sessions)."""
+    async with isolated_stack(postgres_admin_url, amqp_url, "late") as running:
         yield running
 
 

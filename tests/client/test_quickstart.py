@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra import fresh_database, isolated_broker
-from tests.stack import Stack, running_stack, stack_installed
+from tests.stack import Stack, isolated_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.db, pytest.mark.timeout(120)]
 
@@ -29,13 +28,9 @@ def quick_start() -> str:
 
 @pytest.fixture(scope="module")
 async def real_stack(postgres_admin_url: str, amqp_url: str) -> AsyncIterator[Stack]:
-    if not stack_installed():
-        pytest.skip("services not installed")
-    async with (
-        fresh_database(postgres_admin_url, "sb_qs") as database_url,
-        isolated_broker(amqp_url, "q") as broker,
-        running_stack(database_url, broker) as stack,
-    ):
+    """Session service, gateway, run and tool workers as processes, with no setting overridden
+    beyond where to find the broker and database (tests/stack.py)."""
+    async with isolated_stack(postgres_admin_url, amqp_url, "qs") as stack:
         yield stack
 
 

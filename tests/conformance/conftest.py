@@ -4,19 +4,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.infra import fresh_database, isolated_broker
-from tests.stack import Stack, running_stack, stack_installed
+from tests.stack import Stack, isolated_stack
 
 
 @pytest.fixture(scope="module")
 async def real_stack(postgres_admin_url: str, amqp_url: str) -> AsyncIterator[Stack]:
     """Session service, gateway, run and tool workers as processes, with no setting overridden
     beyond where to find the broker and database (tests/stack.py)."""
-    if not stack_installed():
-        pytest.skip("services not installed")
-    async with (
-        fresh_database(postgres_admin_url, "sb_conf") as database_url,
-        isolated_broker(amqp_url, "c") as broker,
-        running_stack(database_url, broker) as stack,
-    ):
+    async with isolated_stack(postgres_admin_url, amqp_url, "conf") as stack:
         yield stack
