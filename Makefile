@@ -2,7 +2,7 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := libs/events libs/client services/session services/gateway services/orchestrator-stub
+PACKAGES := libs/protocol libs/events libs/client services/session services/gateway services/orchestrator-stub
 STAMP := $(VENV)/.installed
 
 .PHONY: install test test-fault lint format schema docs reliability-report run bench clean
