@@ -15,7 +15,12 @@ from pydantic import BaseModel, ConfigDict
 class WireModel(BaseModel):
     """A message or a part of one."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        use_attribute_docstrings=True,
+        json_schema_serialization_defaults_required=True,
+    )
 
     @classmethod
     def read(cls, data: Any) -> Self:

@@ -74,8 +74,8 @@ class ToolListRequest(WireModel):
 class ToolReply(WireModel):
     """A tool worker's answer: `result`, or `error` (why the call failed)."""
 
-    result: Any = None
-    error: str | None = None
+    result: Any = Field(default=None, exclude_if=lambda v: v is None)
+    error: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class ToolCancel(WireModel):
