@@ -20,6 +20,7 @@ from switchboard_events.routing import CATCHUP_REQUEST
 from switchboard_events.topology import RUN_KEY, TOOL_KEY
 from switchboard_orchestrator.tool_rpc import cancel_key as tool_cancel_key
 from switchboard_protocol import commands, schema
+from switchboard_protocol.commands import COMMANDS
 from switchboard_protocol.events import EVENT_CLASSES
 from switchboard_protocol.frames import CLIENT_FRAME_CLASSES, SERVER_FRAME_CLASSES
 
@@ -229,7 +230,7 @@ def _operations() -> dict[str, Any]:
 
 
 def asyncapi() -> dict[str, Any]:
-    models = (*CLIENT_FRAME_CLASSES, *SERVER_FRAME_CLASSES, *EVENT_CLASSES, *schema.COMMANDS)
+    models = (*CLIENT_FRAME_CLASSES, *SERVER_FRAME_CLASSES, *EVENT_CLASSES, *COMMANDS)
     return {
         "asyncapi": "3.0.0",
         "info": {

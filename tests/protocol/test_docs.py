@@ -31,6 +31,8 @@ def test_asyncapi_points_at_existing_schema_defs() -> None:
     for message in doc["components"]["messages"].values():
         file, pointer = message["payload"]["$ref"].split("#")
         assert file == SCHEMA_FILE and f'"{pointer.rsplit("/", 1)[1]}": {{' in schema
+    routed = {name for channel in doc["channels"].values() for name in channel["messages"]}
+    assert routed == set(doc["components"]["messages"]), "every message needs a channel"
     for name, operation in doc["operations"].items():
         channel = operation["channel"]["$ref"].rsplit("/", 1)[1]
         for ref in operation["messages"]:

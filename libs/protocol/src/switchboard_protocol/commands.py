@@ -119,3 +119,18 @@ class CatchUpRequest(WireModel):
 class CatchUpReply(WireModel):
     active_run: ActiveRun | None
     """The session's run in progress so far, null when none."""
+
+
+COMMANDS: tuple[type[WireModel], ...] = (
+    RunRequest,
+    ToolCallRequest,
+    ToolListRequest,
+    ToolReply,
+    ToolCancel,
+    RunCancel,
+    ToolDecisionCommand,
+    Release,
+    CatchUpRequest,
+    CatchUpReply,
+)
+"""Every command (its schema, docs and tests follow this list)."""

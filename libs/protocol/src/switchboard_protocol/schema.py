@@ -15,18 +15,7 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from .closes import CLOSE_DESCRIPTIONS, CloseCode
-from .commands import (
-    CatchUpReply,
-    CatchUpRequest,
-    Release,
-    RunCancel,
-    RunRequest,
-    ToolCallRequest,
-    ToolCancel,
-    ToolDecisionCommand,
-    ToolListRequest,
-    ToolReply,
-)
+from .commands import COMMANDS
 from .errors import ErrorEnvelope
 from .events import EVENT_ADAPTER, EVENT_CLASSES, EVENT_TYPES
 from .frames import (
@@ -40,20 +29,6 @@ from .runs import ActiveRun, Run
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 REF = "#/$defs/{model}"
-
-COMMANDS: tuple[type[BaseModel], ...] = (
-    RunRequest,
-    ToolCallRequest,
-    ToolListRequest,
-    ToolReply,
-    ToolCancel,
-    RunCancel,
-    ToolDecisionCommand,
-    Release,
-    CatchUpRequest,
-    CatchUpReply,
-)
-"""Broker commands (see commands.py for who sends each where)."""
 
 MODELS: tuple[type[BaseModel], ...] = (
     *EVENT_CLASSES,
