@@ -42,12 +42,9 @@ def _refs(models: tuple[type[BaseModel], ...]) -> dict[str, Any]:
     return {m.__name__: {"$ref": f"#/components/messages/{m.__name__}"} for m in models}
 
 
-def _amqp(exchange: str, kind: str = "topic", queue: str | None = None) -> dict[str, Any]:
-    binding: dict[str, Any] = {"is": "routingKey", "bindingVersion": "0.3.0"}
-    binding["exchange"] = {"name": exchange, "type": kind, "durable": True, "vhost": "/"}
-    if queue is not None:
-        binding["queue"] = {"name": queue, "durable": True, "vhost": "/"}
-    return {"amqp": binding}
+def _amqp(exchange: str, kind: str = "topic") -> dict[str, Any]:
+    exchange_binding = {"name": exchange, "type": kind, "durable": True, "vhost": "/"}
+    return {"amqp": {"is": "routingKey", "exchange": exchange_binding, "bindingVersion": "0.3.0"}}
 
 
 def _channel(address: str, description: str, models: tuple[type[BaseModel], ...], **more: Any):
@@ -97,7 +94,7 @@ def _channels(names: Names) -> dict[str, Any]:
             f"Session service → run workers, queue `{names.run_queue}`.",
             (commands.RunRequest,),
             servers=[{"$ref": "#/servers/broker"}],
-            bindings=_amqp(names.commands_exchange, "direct", names.run_queue),
+            bindings=_amqp(names.commands_exchange, "direct"),
         ),
         "toolRequests": _channel(
             TOOL_KEY,
@@ -105,7 +102,7 @@ def _channels(names: Names) -> dict[str, Any]:
             "`correlation_id` (= call_id); the reply goes to `reply_to` on the default exchange.",
             (commands.ToolCallRequest, commands.ToolListRequest),
             servers=[{"$ref": "#/servers/broker"}],
-            bindings=_amqp(names.commands_exchange, "direct", names.tool_queue),
+            bindings=_amqp(names.commands_exchange, "direct"),
         ),
         "toolReplies": _channel(
             "{reply_to}",
