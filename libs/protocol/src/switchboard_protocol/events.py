@@ -142,12 +142,16 @@ class Envelope(WireModel):
 
 
 class TokenEvent(Envelope):
+    """A fragment of the reply, as the model generates it."""
+
     type: Literal["token"] = "token"
     run_progress = True
     data: TokenData
 
 
 class ResponseEvent(Envelope):
+    """The complete assistant reply, stored in the conversation."""
+
     type: Literal["response"] = "response"
     stored = True
     run_progress = True
@@ -155,6 +159,8 @@ class ResponseEvent(Envelope):
 
 
 class ToolCallEvent(Envelope):
+    """The run calls a tool (with `requires_approval`, it waits for a decision)."""
+
     type: Literal["tool_call"] = "tool_call"
     stored = True
     run_progress = True
@@ -162,6 +168,8 @@ class ToolCallEvent(Envelope):
 
 
 class ToolResultEvent(Envelope):
+    """A tool's answer, or why there is none."""
+
     type: Literal["tool_result"] = "tool_result"
     stored = True
     run_progress = True
@@ -169,29 +177,39 @@ class ToolResultEvent(Envelope):
 
 
 class TtsEvent(Envelope):
+    """One chunk of the spoken reply (voice sessions)."""
+
     type: Literal["tts"] = "tts"
     run_progress = True
     data: TtsData
 
 
 class SttEvent(Envelope):
+    """Text heard in a device's audio (voice sessions)."""
+
     type: Literal["stt"] = "stt"
     data: SttData
 
 
 class SessionStartEvent(Envelope):
+    """The session was created."""
+
     type: Literal["session_start"] = "session_start"
     stored = True
     data: SessionStartData
 
 
 class SessionEndEvent(Envelope):
+    """The session ended; its sockets close 4410 right after this event."""
+
     type: Literal["session_end"] = "session_end"
     stored = True
     data: SessionEndData
 
 
 class AgentSwitchEvent(Envelope):
+    """Another agent takes over."""
+
     type: Literal["agent_switch"] = "agent_switch"
     stored = True
     run_progress = True
@@ -199,23 +217,31 @@ class AgentSwitchEvent(Envelope):
 
 
 class ThinkingEvent(Envelope):
+    """The run is thinking (an indicator to show)."""
+
     type: Literal["thinking"] = "thinking"
     run_progress = True
     data: StatusData
 
 
 class TypingEvent(Envelope):
+    """A device of the session is typing (`metadata.client_id` says which)."""
+
     type: Literal["typing"] = "typing"
     data: StatusData
 
 
 class WaitingEvent(Envelope):
+    """The run waits (for a tool, a timer)."""
+
     type: Literal["waiting"] = "waiting"
     run_progress = True
     data: StatusData
 
 
 class ErrorEvent(Envelope):
+    """A run failed, or a problem to show."""
+
     type: Literal["error"] = "error"
     stored = True
     run_progress = True
@@ -223,17 +249,23 @@ class ErrorEvent(Envelope):
 
 
 class WarningEvent(Envelope):
+    """Something worth knowing that did not stop the run."""
+
     type: Literal["warning"] = "warning"
     run_progress = True
     data: ProblemData
 
 
 class MessageEvent(Envelope):
+    """A user message, echoed to the session's devices."""
+
     type: Literal["message"] = "message"
     data: MessageData
 
 
 class RunStartEvent(Envelope):
+    """A run starts: the first event of every run (`seq` 1)."""
+
     type: Literal["run_start"] = "run_start"
     stored = True
     run_progress = True
@@ -241,6 +273,8 @@ class RunStartEvent(Envelope):
 
 
 class RunEndEvent(Envelope):
+    """A run ended: the last event of every run."""
+
     type: Literal["run_end"] = "run_end"
     stored = True
     run_progress = True
