@@ -140,6 +140,26 @@ async def test_unknown_event_types_are_skipped_with_a_warning(
     assert "does not understand" in caplog.text
 
 
+async def test_newer_fields_and_types_do_not_break_an_older_sdk(
+    gateway: FakeGateway, fast: StreamOptions
+) -> None:
+    """A newer server adds a field to a known event and a new event type inside a run: the
+    event is yielded without the field, the new type is skipped, and its seq counts (no
+    `seq_gap` notice for the next event)."""
+    sid = gateway.new_session()["id"]
+    first, second = token_events(gateway, sid, 2)
+    newer_type = {**first, "type": "hologram", "data": {"shape": "cube"}}
+    newer_field = {**second, "later": 1, "data": {**second["data"], "style": "bold"}}
+    async with SwitchboardClient(gateway.url, gateway.token(), stream_options=fast) as client:
+        async with client.events(sid, client_id="dev1") as stream:
+            consumer = asyncio.create_task(collect(stream, 1))
+            await gateway.wait_connects(1)
+            await gateway.publish(sid, newer_type)
+            await gateway.publish(sid, newer_field)
+            got = await consumer
+    assert [(e.id, e.data.token) for e in got] == [(second["id"], second["data"]["token"])]
+
+
 async def test_token_is_refreshed_before_expiry_and_after_4401(
     gateway: FakeGateway, fast: StreamOptions
 ) -> None:

@@ -10,11 +10,12 @@ in, the bearer token is checked before a body is read, and (session service) JSO
 """
 
 import asyncio
-import json
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
+
+from switchboard_protocol import ErrorBody, ErrorEnvelope, dumps
 
 from .auth import AuthError, AuthSettings, verify_token
 from .safe_json import UnsafeJson, loads
@@ -157,7 +158,7 @@ _CLOSE = (b"connection", b"close")
 
 
 async def _refuse(send: Send, status: int, code: str, message: str) -> None:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    body = dumps(ErrorEnvelope(error=ErrorBody(code=code, message=message))).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

@@ -4,14 +4,14 @@ worker answered) is kept as long, so runs meanwhile answer without tools at once
 
 import asyncio
 import logging
-import re
 import time
 from typing import Any
+
+from switchboard_protocol import is_name
 
 from .tool_client import ToolClient, ToolsUnavailable
 
 log = logging.getLogger(__name__)
-_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class ToolCatalog:
@@ -57,7 +57,7 @@ class ToolCatalog:
 
 
 def _offerable(tool: dict[str, Any]) -> bool:
-    ok = bool(_FUNCTION_NAME.fullmatch(str(tool.get("name"))))
+    ok = is_name(tool.get("name"))  # the name rule is also OpenAI's for function names
     if not ok:
         log.warning("tool %r not offered: not a valid function name", tool.get("name"))
     return ok

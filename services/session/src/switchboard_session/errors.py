@@ -8,8 +8,8 @@ import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from switchboard_protocol import ErrorBody, ErrorEnvelope
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +28,8 @@ _CODES = {
 }
 
 
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-
-
-class ErrorResponse(BaseModel):
-    """The shape of every error answer."""
-
-    error: ErrorBody
+ErrorResponse = ErrorEnvelope
+"""The shape of every error answer (the OpenAPI model of the error responses)."""
 
 
 class ApiError(Exception):
@@ -52,8 +45,12 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def error_json(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+def error_json(
+    status: int, code: str, message: str, fields: list[dict[str, Any]] | None = None
+) -> JSONResponse:
+    """The error envelope (switchboard_protocol's `ErrorEnvelope`); `fields` with 422."""
+    body = ErrorEnvelope(error=ErrorBody(code=code, message=message, fields=fields))
+    return JSONResponse(body.model_dump(mode="json"), status_code=status)
 
 
 def not_found(what: str = "session") -> ApiError:
