@@ -13,12 +13,15 @@ class Balancer:
         self.upstream = upstream
         self.port = free_port()
         self._pipes: set[asyncio.Task[None]] = set()
+        self.connections: dict[int, int] = {}
+        """Connections made to each upstream port."""
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections[self.upstream] = self.connections.get(self.upstream, 0) + 1
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream)
         except OSError:

@@ -9,15 +9,16 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).parents[2] / "libs" / "client-ts"
 INTEGRATION = PACKAGE / "integration"
+REACT_EXAMPLE = PACKAGE.parents[1] / "examples" / "react"
 
 
-def npm(*args: str, timeout: float = 300) -> str:
-    """Run npm in the package; its output, or an AssertionError with it."""
+def npm(*args: str, timeout: float = 300, cwd: Path = PACKAGE) -> str:
+    """Run npm in the package (or `cwd`); its output, or an AssertionError with it."""
     executable = shutil.which("npm")
     assert executable, "npm is not installed (Node 20 and npm: see libs/client-ts/README.md)"
     proc = subprocess.run(
         [executable, *args],
-        cwd=PACKAGE,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -28,10 +29,14 @@ def npm(*args: str, timeout: float = 300) -> str:
     return output
 
 
+def ensure_installed(cwd: Path = PACKAGE) -> None:
+    """`npm install` when node_modules is missing (no lock file is written)."""
+    if not (cwd / "node_modules" / ".bin" / "tsc").exists():
+        npm("install", "--no-package-lock", "--no-audit", "--no-fund", cwd=cwd)
+
+
 def ensure_built() -> None:
-    """`npm install` when node_modules is missing (no lock file is written), then build."""
-    if not (PACKAGE / "node_modules" / ".bin" / "tsc").exists():
-        npm("install", "--no-package-lock", "--no-audit", "--no-fund")
+    ensure_installed()
     npm("run", "build")
 
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.client_ts.npm import PACKAGE, ensure_built, npm
+from tests.client_ts.npm import PACKAGE, REACT_EXAMPLE, ensure_built, ensure_installed, npm
 
 pytestmark = [pytest.mark.timeout(600)]
 
@@ -26,6 +26,11 @@ def test_the_generated_types_are_current() -> None:
 
 def test_the_package_typechecks() -> None:
     npm("run", "typecheck")
+
+
+def test_the_react_example_typechecks_against_the_build() -> None:
+    ensure_installed(REACT_EXAMPLE)
+    npm("run", "typecheck", cwd=REACT_EXAMPLE)
 
 
 def test_npm_pack_ships_the_build_with_declarations() -> None:

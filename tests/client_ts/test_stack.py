@@ -28,20 +28,22 @@ async def lb(postgres_admin_url: str, amqp_url: str) -> AsyncIterator[tuple[Stac
             yield stack, balancer
 
 
-async def fail_over(stack: Stack, balancer: Balancer) -> None:
-    """Start another gateway replica, SIGKILL the one behind the balancer, switch to the new."""
+async def spare_gateway(stack: Stack) -> int:
+    """Another gateway replica of the stack (same broker prefix and session service); its port."""
     port = free_port()
     args = ["--host", "127.0.0.1", "--port", str(port)]
     spare = ServiceProcess("switchboard-gateway", args, stack.env).start()
     stack.processes[f"gateway-{port}"] = spare
     await spare.wait_http(f"http://127.0.0.1:{port}/ai/health", 60)
-    victim = next(
-        p
-        for p in stack.processes.values()
-        if p.script == "switchboard-gateway" and p.args[-1] == str(balancer.upstream)
-    )
-    victim.kill()
-    balancer.upstream = port
+    return port
+
+
+def fail_over(stack: Stack, balancer: Balancer, spare: int) -> None:
+    """SIGKILL the gateway behind the balancer; new connections go to the `spare` replica."""
+    for process in stack.processes.values():
+        if process.script == "switchboard-gateway" and process.args[-1] == str(balancer.upstream):
+            process.kill()
+    balancer.upstream = spare
 
 
 async def test_2000_tokens_with_client_acks(lb: tuple[Stack, Balancer]) -> None:
@@ -68,11 +70,12 @@ async def test_a_gateway_sigkill_mid_run_loses_and_doubles_nothing(
 ) -> None:
     """The script checks the text is t1 … t2000 exactly once and no id came twice."""
     stack, balancer = lb
+    spare = await spare_gateway(stack)
     killed: list[str] = []
 
     async def on_line(line: str) -> None:
         if line.startswith("PROGRESS"):
-            await fail_over(stack, balancer)
+            fail_over(stack, balancer, spare)
             killed.append(line)
 
     code, output = await run_node(
@@ -81,6 +84,7 @@ async def test_a_gateway_sigkill_mid_run_loses_and_doubles_nothing(
     assert code == 0 and killed, f"{output}\n{stack.logs()}"
     summary = json.loads(output.splitlines()[-1])
     assert summary["connects"] >= 2 and "reconnecting" in summary["states"], summary
+    assert balancer.connections.get(spare, 0) >= 1, "the device resumed on the other replica"
 
 
 def readme_example() -> str:
@@ -114,16 +118,18 @@ async def test_the_readme_example_survives_a_gateway_sigkill(lb: tuple[Stack, Ba
     stack, balancer = lb
     script = PACKAGE / "integration" / ".readme-example.mjs"
     script.write_text(readme_example())
-    count = 400
+    count = 600
+    spare = await spare_gateway(stack)
     try:
         running = asyncio.create_task(
             run_node(script, f"/tokens {count} rate=100", url=balancer.url)
         )
         await run_in_progress(balancer.url, "alice", past_seq=50)
         assert not running.done(), running.result()
-        await fail_over(stack, balancer)
+        fail_over(stack, balancer, spare)
         code, output = await running
     finally:
         script.unlink(missing_ok=True)
     expected = "".join(f"t{i} " for i in range(1, count + 1))
     assert code == 0 and output.strip() == expected.strip(), f"{output[-800:]}\n{stack.logs()}"
+    assert balancer.connections.get(spare, 0) >= 1, "the example resumed on the other replica"

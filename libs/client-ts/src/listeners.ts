@@ -10,7 +10,8 @@ import type {
   StreamState,
 } from "./types.js";
 
-export type Listener<T> = (value: T) => void | Promise<void>;
+/** A promise it returns is awaited before the item counts as processed. */
+export type Listener<T> = (value: T) => unknown;
 
 export type StreamEvents = { [K in EventType]: EventOf<K> } & {
   "*": StreamItem;

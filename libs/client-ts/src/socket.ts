@@ -49,9 +49,12 @@ export class Connection {
   private waitTimer: ReturnType<typeof setTimeout> | undefined;
   private ended: Dropped | null = null;
   private closedByUs = false;
+  /** When the last frame came (for the heartbeat). */
+  lastFrameAt = Date.now();
 
   private constructor(private readonly ws: WebSocketLike) {
     ws.onmessage = (event) => {
+      this.lastFrameAt = Date.now();
       if (typeof event.data !== "string") return; // the server sends text frames only
       if (this.waiter) this.settle((w) => w.resolve(event.data as string));
       else this.inbox.push(event.data);
@@ -60,8 +63,14 @@ export class Connection {
     ws.onerror = () => undefined; // a close event follows
   }
 
-  /** Open a socket; rejects with `Dropped` when it cannot connect within `timeoutMs`. */
-  static open(Ctor: WebSocketConstructor, url: string, timeoutMs: number): Promise<Connection> {
+  /** Open a socket; rejects with `Dropped` when it cannot connect within `timeoutMs` or
+   * `signal` aborts first. */
+  static open(
+    Ctor: WebSocketConstructor,
+    url: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Connection> {
     return new Promise((resolve, reject) => {
       let ws: WebSocketLike;
       try {
@@ -70,6 +79,12 @@ export class Connection {
         reject(new Dropped(ABNORMAL, String(error)));
         return;
       }
+      const abort = (): void => {
+        clearTimeout(timer);
+        safeClose(ws, 1000, "client closed");
+        reject(new Dropped(1000, "client closed"));
+      };
+      signal?.addEventListener("abort", abort, { once: true });
       const timer = setTimeout(() => {
         safeClose(ws, 1000, "connect timeout");
         reject(new Dropped(ABNORMAL, "connect timeout"));
@@ -81,6 +96,8 @@ export class Connection {
       };
       ws.onopen = () => {
         clearTimeout(timer);
+        signal?.removeEventListener("abort", abort);
+        if (signal?.aborted) return abort();
         resolve(new Connection(ws));
       };
     });

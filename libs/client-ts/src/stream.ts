@@ -98,6 +98,7 @@ export class EventStream implements AsyncIterable<StreamItem> {
   private delivered: string | null = null;
   private wake: (() => void) | null = null;
   private pump: Promise<void> | null = null;
+  private readonly stopping = new AbortController();
 
   constructor(params: StreamParams) {
     this.url = params.url;
@@ -193,6 +194,7 @@ export class EventStream implements AsyncIterable<StreamItem> {
   async close(): Promise<void> {
     if (this.closing && this.state === "closed") return;
     this.closing = true;
+    this.stopping.abort();
     if (this.delivered !== null) this.markProcessed(this.delivered);
     this.iterating = true; // no new loop after close
     const conn = this.conn;
@@ -292,7 +294,8 @@ export class EventStream implements AsyncIterable<StreamItem> {
   }
 
   private async *connection(): AsyncGenerator<Inner> {
-    const conn = await Connection.open(this.WebSocket, this.url, this.options.helloTimeoutMs);
+    const { WebSocket, url, stopping } = this;
+    const conn = await Connection.open(WebSocket, url, this.options.helloTimeoutMs, stopping.signal);
     this.conn = conn;
     try {
       if (this.closing) return;
@@ -307,6 +310,7 @@ export class EventStream implements AsyncIterable<StreamItem> {
     const wasConnected = this.connects > 0;
     const hello = await this.handshake(conn);
     const stopRefresh = this.refreshLoop(conn);
+    const stopHeartbeat = this.heartbeat(conn, (Number(hello.heartbeat_s) || 25) * 1000);
     try {
       yield JOINED;
       if (wasConnected && !this.resumed) yield await this.reload("buffer_expired");
@@ -315,6 +319,7 @@ export class EventStream implements AsyncIterable<StreamItem> {
       yield* this.receive(conn);
     } finally {
       stopRefresh();
+      stopHeartbeat();
       this.flushAck(conn);
     }
   }
@@ -466,6 +471,17 @@ export class EventStream implements AsyncIterable<StreamItem> {
       stopped = true;
       clearTimeout(timer);
     };
+  }
+
+  /** After `intervalMs` without a frame, send `ping`; after twice that, the link is dead
+   * (a half-open TCP connection shows nothing else): drop it and reconnect. */
+  private heartbeat(conn: Connection, intervalMs: number): () => void {
+    const timer = setInterval(() => {
+      const quiet = Date.now() - conn.lastFrameAt;
+      if (quiet >= 2 * intervalMs) conn.close(4000, "no heartbeat");
+      else if (quiet >= intervalMs) conn.send(frame("ping"));
+    }, intervalMs / 2);
+    return () => clearInterval(timer);
   }
 
   private sleep(ms: number): Promise<void> {

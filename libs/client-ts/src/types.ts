@@ -32,7 +32,6 @@ export interface ToolCallState {
   reason?: string | null;
   requires_approval?: boolean;
   approval_expires_at?: string | null;
-  [key: string]: unknown;
 }
 
 /** A run in progress, up to and including `seq` (`text`: its tokens so far). */

@@ -79,6 +79,11 @@ export class FakeGateway {
   sockets: FakeSocket[] = [];
   current: FakeSocket | null = null;
   tokens: string[] = [];
+  heartbeatS = 25;
+  /** Answer nothing after the hello (a half-open link). */
+  mute = false;
+  /** Never accept connections (a server that hangs). */
+  hang = false;
   acks: string[] = [];
   private authed = false;
   readonly WebSocket: WebSocketConstructor;
@@ -94,6 +99,7 @@ export class FakeGateway {
 
   connected(socket: FakeSocket): void {
     this.sockets.push(socket);
+    if (this.hang) return;
     this.current = socket;
     this.authed = false;
     this.sent = 0;
@@ -109,7 +115,7 @@ export class FakeGateway {
       this.authed = true;
       const hello = {
         type: "connected", session_id: "s1", client_id: "c1", resumed: this.resumed,
-        heartbeat_s: 25, ack_window: this.window, active_run: this.activeRun,
+        heartbeat_s: this.heartbeatS, ack_window: this.window, active_run: this.activeRun,
       };
       socket.push(hello);
       this.pump();
@@ -121,7 +127,7 @@ export class FakeGateway {
         this.sent -= index + 1;
         this.pump();
       }
-    } else if (frame.type === "ping") {
+    } else if (frame.type === "ping" && !this.mute) {
       socket.push({ type: "pong" });
     }
   }

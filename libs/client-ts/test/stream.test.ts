@@ -252,4 +252,26 @@ describe("EventStream against a fake gateway", () => {
     await stream.close();
     expect(stream.typing()).toBe(false);
   });
+
+  it("pings when quiet and reconnects when the link is dead", async () => {
+    const { gateway, stream } = setup();
+    gateway.heartbeatS = 0.04;
+    await stream.start(); // someone must consume the stream for it to reconnect
+    await until(() => gateway.sockets[0]!.sent.some((f) => f.type === "ping"));
+    expect(gateway.sockets.length).toBe(1); // answered: still the first connection
+    gateway.mute = true;
+    await until(() => gateway.sockets.length === 2);
+    gateway.mute = false;
+    await stream.close();
+  });
+
+  it("closes at once while connecting", async () => {
+    const { gateway, stream } = setup({ helloTimeoutMs: 60_000 });
+    gateway.hang = true;
+    const opening = stream.open();
+    await until(() => gateway.sockets.length === 1);
+    await stream.close();
+    await opening;
+    expect(stream.state).toBe("closed");
+  });
 });
