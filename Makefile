@@ -2,7 +2,7 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := libs/events libs/client services/session services/gateway services/orchestrator-stub
+PACKAGES := libs/protocol libs/events libs/client services/session services/gateway services/orchestrator-stub
 STAMP := $(VENV)/.installed
 CLIENT_TS := libs/client-ts
 TS_STAMP := $(CLIENT_TS)/node_modules/.installed
@@ -37,11 +37,11 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# docs/protocol.schema.json and docs/asyncapi.yaml, from libs/protocol.
 schema: install
-	$(BIN)/python -m switchboard_events.schema docs/events.schema.json
+	$(BIN)/python -m scripts.protocol_docs docs
 
-docs: install
-	$(BIN)/python -m switchboard_events.schema docs/events.schema.json
+docs: schema
 	$(BIN)/python -m scripts.config_table
 
 # On purpose only: the reliability figures of this checkout's last runs into docs/reliability.md.

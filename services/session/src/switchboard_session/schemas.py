@@ -5,8 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from switchboard_events import safe_json
-
-NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+from switchboard_protocol import NAME_PATTERN, ActiveRun
 
 
 class _Strict(BaseModel):
@@ -81,30 +80,6 @@ class Message(BaseModel):
     tool: ToolData | None = None
     metadata: dict[str, Any]
     created_at: datetime
-
-
-class Run(BaseModel):
-    id: str
-    status: Literal["queued", "running", "completed", "failed", "cancelled"]
-    message_id: str
-    error: str | None = None
-    created_at: datetime
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-
-
-class ActiveRun(Run):
-    """The run in progress and its state so far (catch-up for devices that join mid-run)."""
-
-    run_id: str
-    """Same as `id`."""
-    seq: int
-    """The state covers the run's events 1..seq; later ones arrive live."""
-    agent_type: str
-    text: str
-    """The concatenated `token` events 1..seq."""
-    tool_calls: list[dict[str, Any]]
-    """`{"call_id", "tool_name", "parameters"}`, with `result` or `error` once it came."""
 
 
 class SessionDetail(Session):

@@ -1,6 +1,8 @@
 """Rows to API bodies."""
 
-from .schemas import ActiveRun, Message, Run, Session, SessionDetail, ToolData
+from switchboard_protocol import ActiveRun, Run
+
+from .schemas import Message, Session, SessionDetail, ToolData
 from .settings import SessionSettings
 from .tables import MessageRow, RunRow, SessionRow
 
