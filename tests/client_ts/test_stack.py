@@ -53,6 +53,21 @@ async def test_2000_tokens_with_client_acks(lb: tuple[Stack, Balancer]) -> None:
     assert json.loads(output.splitlines()[-1])["connects"] == 1
 
 
+async def test_the_runtime_s_global_websocket_is_used_when_there_is_one(
+    lb: tuple[Stack, Balancer],
+) -> None:
+    """Node 20 has a global WebSocket only behind a flag; the SDK takes it when none is given."""
+    stack, balancer = lb
+    code, output = await run_node(
+        INTEGRATION / "tokens.mjs",
+        "300",
+        url=balancer.url,
+        node_args=("--experimental-websocket", "--no-warnings"),
+        env={"SWITCHBOARD_GLOBAL_WS": "1"},
+    )
+    assert code == 0, f"{output}\n{stack.logs()}"
+
+
 async def test_two_devices_see_the_whole_run_and_each_other(lb: tuple[Stack, Balancer]) -> None:
     stack, balancer = lb
     code, output = await run_node(INTEGRATION / "devices.mjs", url=balancer.url)
