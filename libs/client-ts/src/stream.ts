@@ -176,9 +176,8 @@ export class EventStream implements AsyncIterable<StreamItem> {
     this.pump = (async () => {
       try {
         for (let r = await items.next(); !r.done; r = await items.next());
-        this.listeners.emit("closed", null);
-      } catch (error) {
-        this.listeners.emit("closed", error as Error);
+      } catch {
+        // `closed` listeners heard it
       }
     })();
     await this.opening();
@@ -262,6 +261,7 @@ export class EventStream implements AsyncIterable<StreamItem> {
   }
 
   private async *run(): AsyncGenerator<Inner> {
+    let failure: Error | null = null;
     try {
       while (!this.closing) {
         this.setState(this.connects === 0 ? "connecting" : "reconnecting");
@@ -275,9 +275,13 @@ export class EventStream implements AsyncIterable<StreamItem> {
         }
         if (!now && !this.closing) await this.sleep(this.backoff.nextDelay());
       }
+    } catch (error) {
+      failure = error as Error;
+      throw error;
     } finally {
       this.conn = null;
       this.setState("closed");
+      this.listeners.emit("closed", failure);
     }
   }
 
