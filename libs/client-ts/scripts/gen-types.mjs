@@ -35,14 +35,14 @@ function stripTitles(schema) {
   );
 }
 
-/** The server serializes every field of its models (no `exclude_none`): on the wire, each
- * property of a server message is present, so every listed property is required. A property
- * with no shape at all (`{"default": null}`) may hold any JSON value. */
-function wireShape(schema) {
-  if (Array.isArray(schema)) return schema.map(wireShape);
+/** A property with no shape at all (`{"default": null}`) may hold any JSON value. The
+ * schema's `required` lists are kept as they are: it describes what the services write as
+ * written (a field left out when unset is not required) and client frames as accepted. */
+function anyValue(schema) {
+  if (Array.isArray(schema)) return schema.map(anyValue);
   if (schema === null || typeof schema !== "object") return schema;
   const out = Object.fromEntries(
-    Object.entries(schema).map(([k, v]) => [k, k === "const" || k === "enum" ? v : wireShape(v)]),
+    Object.entries(schema).map(([k, v]) => [k, k === "const" || k === "enum" ? v : anyValue(v)]),
   );
   if (out.properties && typeof out.properties === "object") {
     for (const [name, prop] of Object.entries(out.properties)) {
@@ -50,7 +50,6 @@ function wireShape(schema) {
         out.properties[name] = { ...prop, tsType: "unknown" };
       }
     }
-    out.required = Object.keys(out.properties).sort();
   }
   return out;
 }
@@ -80,20 +79,15 @@ function reachable(defs, roots) {
   return seen;
 }
 
-/** The defs a client needs, each titled by its name; server messages in their wire shape. */
+/** The defs a client needs, each titled by its name. */
 export function prepare(schema) {
   const defs = { ...(schema.$defs ?? {}) };
-  if (!defs.Event && schema.oneOf) {
-    defs.Event = { oneOf: schema.oneOf, discriminator: schema.discriminator }; // events.schema.json
-  }
   const server = reachable(defs, SERVER_ROOTS);
   const client = reachable(defs, CLIENT_ROOTS);
   const names = [...new Set([...server, ...client, ...PLAIN.filter((n) => defs[n])])].sort();
   const selected = {};
   for (const name of names) {
-    const def = constUnion(stripTitles(defs[name]));
-    const shaped = server.has(name) && !client.has(name) ? wireShape(def) : def;
-    selected[name] = { ...shaped, title: name };
+    selected[name] = { ...anyValue(constUnion(stripTitles(defs[name]))), title: name };
   }
   // The root lists every selected model by name, so each is emitted as a named type.
   const text = JSON.stringify(selected).replaceAll('"#/$defs/', '"#/definitions/');

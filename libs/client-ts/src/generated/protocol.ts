@@ -313,7 +313,7 @@ export interface ErrorBody {
   /**
    * With `validation_error`: `[{"field", "message"}]`, one per bad field.
    */
-  fields:
+  fields?:
     | {
         [k: string]: unknown;
       }[]
@@ -500,7 +500,7 @@ export interface ToolCallData {
   /**
    * With `requires_approval`: when the call times out undecided (`approval_timeout`).
    */
-  approval_expires_at: string | null;
+  approval_expires_at?: string | null;
   call_id: string;
   parameters: {
     [k: string]: unknown;
@@ -509,7 +509,7 @@ export interface ToolCallData {
    * (Only when true.) The run waits for a `tool_decision` from a device of the session
    * before it runs it.
    */
-  requires_approval: boolean;
+  requires_approval?: boolean;
   tool_name: string;
 }
 /**
@@ -552,7 +552,7 @@ export interface ToolResultData {
   /**
    * With `denied` / `approval_timeout`: why, in words (the denier's reason when given).
    */
-  reason: string | null;
+  reason?: string | null;
   /**
    * The tool's answer; absent when `error` is set.
    */
@@ -927,7 +927,7 @@ export interface RunEndData {
    * Tokens the model reported for the whole run (all its turns); absent when the backend
    * reports none (the stub, or a server that sends no usage).
    */
-  usage: UsageData | null;
+  usage?: UsageData | null;
 }
 /**
  * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
@@ -952,7 +952,7 @@ export interface HelloFrame {
   /**
    * The run in progress so far (catch-up), only when there is one.
    */
-  active_run: ActiveRun | null;
+  active_run?: ActiveRun | null;
   client_id: string;
   heartbeat_s: number;
   /**
