@@ -13,6 +13,7 @@ import pytest
 from tests.client_ts.balancer import Balancer
 from tests.client_ts.npm import INTEGRATION, PACKAGE, ensure_built, run_node
 from tests.procs import ServiceProcess, free_port
+from tests.reliability.helpers import token
 from tests.stack import Stack, isolated_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.db, pytest.mark.timeout(300)]
@@ -64,6 +65,16 @@ async def test_the_runtime_s_global_websocket_is_used_when_there_is_one(
         url=balancer.url,
         node_args=("--experimental-websocket", "--no-warnings"),
         env={"SWITCHBOARD_GLOBAL_WS": "1"},
+    )
+    assert code == 0, f"{output}\n{stack.logs()}"
+
+
+async def test_a_token_is_refreshed_in_band_before_it_expires(lb: tuple[Stack, Balancer]) -> None:
+    """The first token lives 4 s; the run takes 6 s on one connection (no 4401)."""
+    stack, balancer = lb
+    first = token("ts-refresh", ttl_s=4)
+    code, output = await run_node(
+        INTEGRATION / "refresh.mjs", url=balancer.url, env={"FIRST_TOKEN": first}
     )
     assert code == 0, f"{output}\n{stack.logs()}"
 
