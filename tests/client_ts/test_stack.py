@@ -89,6 +89,12 @@ async def test_two_devices_see_the_whole_run_and_each_other(lb: tuple[Stack, Bal
     assert code == 0, f"{output}\n{stack.logs()}"
 
 
+async def test_a_device_joining_mid_run_catches_up(lb: tuple[Stack, Balancer]) -> None:
+    stack, balancer = lb
+    code, output = await run_node(INTEGRATION / "catchup.mjs", url=balancer.url)
+    assert code == 0, f"{output}\n{stack.logs()}"
+
+
 async def test_cancel_enqueue_and_tool_approval(lb: tuple[Stack, Balancer]) -> None:
     stack, balancer = lb
     code, output = await run_node(INTEGRATION / "cancel.mjs", url=balancer.url)
