@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PACKAGES := libs/protocol libs/events libs/client services/session services/gateway services/orchestrator-stub
 STAMP := $(VENV)/.installed
+CLIENT_TS := libs/client-ts
+TS_STAMP := $(CLIENT_TS)/node_modules/.installed
 
 .PHONY: install test test-fault lint format schema docs reliability-report run bench clean
 
@@ -13,7 +15,12 @@ $(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(PAC
 	$(BIN)/pip install -q -c constraints.txt $(addprefix -e ,$(PACKAGES)) -r requirements-dev.txt
 	touch $(STAMP)
 
-install: $(STAMP)
+# The TypeScript SDK's dev dependencies (pinned in its package.json; no lock file is kept).
+$(TS_STAMP): $(CLIENT_TS)/package.json
+	cd $(CLIENT_TS) && npm install --no-package-lock --no-audit --no-fund
+	touch $(TS_STAMP)
+
+install: $(STAMP) $(TS_STAMP)
 
 test: install
 	$(BIN)/python -m pytest -m "not fault"
@@ -24,7 +31,7 @@ test-fault: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs/*/src services/*/src
+	$(BIN)/mypy $(filter-out $(CLIENT_TS)/src,$(wildcard libs/*/src)) services/*/src
 
 format: install
 	$(BIN)/ruff format .
@@ -48,4 +55,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(CLIENT_TS)/node_modules $(CLIENT_TS)/dist
