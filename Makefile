@@ -2,7 +2,8 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := libs/events libs/client services/session services/gateway services/orchestrator-stub
+PACKAGES := libs/events libs/client services/session services/gateway services/orchestrator-stub \
+	tools/stack
 STAMP := $(VENV)/.installed
 
 .PHONY: install test test-fault lint format schema docs reliability-report run bench clean
@@ -24,7 +25,7 @@ test-fault: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs/*/src services/*/src
+	$(BIN)/mypy libs/*/src services/*/src tools/*/src
 
 format: install
 	$(BIN)/ruff format .
@@ -42,7 +43,7 @@ reliability-report: install
 	$(BIN)/python -m tests.reliability.report
 
 run: install
-	$(BIN)/python -m switchboard_gateway.devstack
+	$(BIN)/python -m switchboard_stack
 
 bench: install
 	$(BIN)/python -m bench

@@ -5,11 +5,11 @@ import os
 from pathlib import Path
 
 import pytest
+from switchboard_stack import run_token
 
 from bench.config import BenchSettings
 from bench.report import write
 from bench.runner import run
-from tests.infra import run_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 

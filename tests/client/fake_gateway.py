@@ -23,9 +23,9 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from switchboard_events import new_id
 from switchboard_events.auth import AuthError, AuthSettings, issue_dev_token, verify_token
+from switchboard_stack import free_port
 
 from tests.client.fake_runs import Run, event_dict, play
-from tests.procs import free_port
 
 
 @dataclass

@@ -11,9 +11,9 @@ from switchboard_events import BrokerSettings, Event
 from switchboard_orchestrator import context
 from switchboard_orchestrator.audio import transcribe
 from switchboard_orchestrator.tools.server import ToolServer
+from switchboard_stack import ServiceProcess
 
 from tests.conftest import wait_until
-from tests.procs import ServiceProcess
 from tests.worker.harness import (
     Client,
     Device,
