@@ -1,11 +1,10 @@
 """Messages, voice utterances and cancellation: what makes and stops runs."""
 
-import asyncio
 import base64
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
+from switchboard_events.retry import retry_for
 
 from ..context import Context
 from ..decisions import decide
@@ -58,15 +57,19 @@ async def _submit_with_grace(
     """`submit`, retried for up to BUSY_GRACE_S while the active run (or, for `too_many_runs`,
     another of the user's runs) is finishing: a client sees `run_end` a moment before this
     service has stored it."""
-    deadline = time.monotonic() + ctx.settings.busy_grace_s
-    while True:
-        try:
-            async with ctx.sessions.begin() as db:
-                return await submit(ctx, db, user, session_id, sub)
-        except ApiError as exc:
-            if exc.code not in BUSY_CODES or time.monotonic() >= deadline:
-                raise
-        await asyncio.sleep(0.05)
+    grace = retry_for(ctx.settings.busy_grace_s, _busy, 0.05)
+    return await grace(_submit_once, ctx, user, session_id, sub)
+
+
+async def _submit_once(
+    ctx: Context, user: str, session_id: str, sub: Submission
+) -> tuple[str, str]:
+    async with ctx.sessions.begin() as db:
+        return await submit(ctx, db, user, session_id, sub)
+
+
+def _busy(exc: BaseException) -> bool:
+    return isinstance(exc, ApiError) and exc.code in BUSY_CODES
 
 
 @router.post(
