@@ -2,7 +2,6 @@
 
 from .codec import encode, event_id, split_batch
 from .connection import broker_connection
-from .consumer import Delivered, events_of, iter_events, unpack
 from .ids import new_id
 from .models import EVENT_ADAPTER, EVENT_TYPES, Event, make_event, parse_event
 from .publisher import Publisher, PublishFailed
@@ -16,7 +15,6 @@ __all__ = [
     "EVENT_TYPES",
     "PERSISTED_TYPES",
     "BrokerSettings",
-    "Delivered",
     "Event",
     "InvalidName",
     "Names",
@@ -30,13 +28,10 @@ __all__ = [
     "delete_topology",
     "encode",
     "event_id",
-    "events_of",
-    "iter_events",
     "make_event",
     "names_from",
     "new_id",
     "parse_event",
     "queue_exists",
     "split_batch",
-    "unpack",
 ]

@@ -1,4 +1,5 @@
-"""Close codes of PROTOCOL.md and the exception that carries one out of a connection's tasks."""
+"""Close codes of docs/protocol.md and the exception that carries one out of a connection's
+tasks."""
 
 BAD_FRAME = 4400
 UNAUTHENTICATED = 4401

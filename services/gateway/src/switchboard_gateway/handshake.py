@@ -24,7 +24,7 @@ _BY_STATUS = {
 async def handshake(
     ws: WebSocket, session_id: str, settings: GatewaySettings, sessions: SessionService
 ) -> Caller:
-    """The caller, or Close with the code PROTOCOL.md names."""
+    """The caller, or Close with the code docs/protocol.md names."""
     try:
         check_name(session_id, "session_id")
     except InvalidName as exc:

@@ -1,4 +1,4 @@
-"""One coroutine per directive: the events it emits, in order (see PROTOCOL.md)."""
+"""One coroutine per directive: the events it emits, in order (see docs/protocol.md)."""
 
 import asyncio
 import json

@@ -219,7 +219,3 @@ class RunWorker:
                 self._cancels.cancel_all("worker shutting down")
                 await asyncio.wait(late, timeout=10)
         await self._publisher.flush()
-
-    @property
-    def active_runs(self) -> int:
-        return len(self._active)

@@ -1,12 +1,10 @@
 """FastAPI dependencies: the shared context, a database transaction, the caller's identity."""
 
 import ipaddress
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_events.auth import AuthError, verify_token
 
 from .context import Context
@@ -22,15 +20,6 @@ def get_context(request: Request) -> Context:
 
 
 ContextDep = Annotated[Context, Depends(get_context)]
-
-
-async def get_db(ctx: ContextDep) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: committed when the handler returns, else rolled back."""
-    async with ctx.sessions.begin() as db:
-        yield db
-
-
-DbDep = Annotated[AsyncSession, Depends(get_db)]
 
 
 def client_ip(request: Request) -> str | None:
