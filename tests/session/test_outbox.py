@@ -12,11 +12,12 @@ import aio_pika
 import asyncpg
 import httpx
 import pytest
-from switchboard_events import BrokerSettings, Names, broker_connection, events_of, make_event
+from switchboard_events import BrokerSettings, Names, broker_connection, make_event
 from switchboard_events.codec import encode
 from switchboard_stack import ServiceProcess, free_port
 
 from tests.conftest import wait_until
+from tests.events.decode import events_of
 from tests.session.conftest import AUTH, Tap, auth, fetch
 from tests.session.test_outages import via
 

@@ -1,7 +1,7 @@
 """Switchboard's shared event vocabulary and broker helpers."""
 
+from .broker_connection import broker_connection
 from .codec import encode, event_id, split_batch
-from .connection import broker_connection
 from .ids import new_id
 from .models import EVENT_ADAPTER, EVENT_TYPES, Event, make_event, parse_event
 from .publisher import Publisher, PublishFailed

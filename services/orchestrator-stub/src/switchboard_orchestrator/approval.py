@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .context import RunContext
+    from .run_context import RunContext
 
 log = logging.getLogger(__name__)
 

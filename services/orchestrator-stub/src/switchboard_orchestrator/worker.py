@@ -25,9 +25,9 @@ from switchboard_events.topology import RUN_KEY
 from .approval import APPROVAL_BINDING
 from .backend import AgentBackend
 from .cancellation import CancelRegistry
-from .context import RunContext
 from .request import RunRequest, readable_ids
 from .run import execute, fail_lost_run, fail_unreadable_run
+from .run_context import RunContext
 from .settings import WorkerSettings
 from .tool_catalog import ToolCatalog
 from .tool_client import ToolClient

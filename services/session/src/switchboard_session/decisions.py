@@ -10,7 +10,7 @@ unknown call id is looked up again for up to `PERSIST_GRACE_S` before 404 `unkno
 from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_events.retry import retry_for
 
-from .context import Context
+from .app_context import AppContext
 from .errors import ApiError
 from .schemas import ToolDecision
 from .store import approvals, audit
@@ -30,7 +30,7 @@ _ALREADY = {
 
 
 async def decide(
-    ctx: Context, user_id: str, session_id: str, body: ToolDecision, client_id: str | None
+    ctx: AppContext, user_id: str, session_id: str, body: ToolDecision, client_id: str | None
 ) -> ToolApprovalRow:
     """Record `body` and send it to the worker; 404 (session or call), 409 `already_decided`."""
     ctx.broker.require()
@@ -43,9 +43,9 @@ class NotStoredYet(ApiError):
 
 
 async def _decide_once(
-    ctx: Context, user_id: str, session_id: str, body: ToolDecision, client_id: str | None
+    ctx: AppContext, user_id: str, session_id: str, body: ToolDecision, client_id: str | None
 ) -> ToolApprovalRow:
-    async with ctx.sessions.begin() as db:
+    async with ctx.database.begin() as db:
         session = await get_owned(db, user_id, session_id, lock=True)
         row = await approvals.decide(
             db,
