@@ -70,8 +70,7 @@ class ProcessGroup:
 
     async def stop_all(self, timeout: float = 10.0) -> None:
         """SIGTERM to each (the last started first), SIGKILL after `timeout`; all at once."""
-        stopping = [asyncio.to_thread(p.stop, timeout) for p in reversed(self.processes.values())]
-        await asyncio.gather(*stopping)
+        await asyncio.gather(*(p.aclose(timeout) for p in reversed(self.processes.values())))
 
     def logs(self, tail: int = 3000) -> str:
         return "\n".join(f"--- {name}\n{p.output()[-tail:]}" for name, p in self.processes.items())

@@ -104,9 +104,42 @@ class ServiceProcess:
             await asyncio.sleep(0.05)
 
     async def wait(self) -> int:
-        """Until the process exits; its status."""
+        """Until the process exits; its status. Woken by a pidfd on Linux (no thread held
+        per waiter: the supervisor waits on every child at once, again at every stage)."""
         assert self.proc is not None
-        return await asyncio.to_thread(self.proc.wait)
+        if (code := self.proc.poll()) is not None:
+            return code
+        if not hasattr(os, "pidfd_open"):  # not Linux: a thread per waiter
+            return await asyncio.to_thread(self.proc.wait)
+        try:
+            fd = os.pidfd_open(self.proc.pid)
+        except ProcessLookupError:
+            return self.proc.wait()
+        loop, exited = asyncio.get_running_loop(), asyncio.Event()
+        loop.add_reader(fd, exited.set)
+        try:
+            if self.proc.poll() is None:
+                await exited.wait()
+        finally:
+            loop.remove_reader(fd)
+            os.close(fd)
+        return self.proc.wait()
+
+    async def aclose(self, timeout: float = 15.0) -> int | None:
+        """`stop` without blocking the event loop: SIGTERM, SIGKILL after `timeout`."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self._signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.wait(), timeout)
+            except TimeoutError:
+                if self.prefix is not None:
+                    print(f"devstack: {self.name} did not stop within {timeout:g} s: killing it")
+                self._signal(signal.SIGKILL)
+                await self.wait()
+        await asyncio.to_thread(self._join)
+        return self.proc.returncode
 
     def _signal(self, sig: int) -> None:
         assert self.proc is not None
