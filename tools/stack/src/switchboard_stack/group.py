@@ -63,9 +63,9 @@ class ProcessGroup:
                     print(f"devstack: {name} healthy at {service.health_url}", flush=True)
             elif service.ready_line:
                 await process.wait_output(service.ready_line, timeout)
-        except (RuntimeError, TimeoutError) as exc:
-            if isinstance(exc, StartFailed):
-                raise
+        except StartFailed:
+            raise
+        except (RuntimeError, TimeoutError) as exc:  # it exited, or time ran out
             raise StartFailed(str(exc)) from None
 
     async def stop_all(self, timeout: float = 10.0) -> None:
