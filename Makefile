@@ -2,7 +2,8 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := libs/protocol libs/events libs/client services/session services/gateway services/orchestrator-stub
+PACKAGES := libs/protocol libs/events libs/client services/session services/gateway services/orchestrator-stub \
+	tools/stack
 STAMP := $(VENV)/.installed
 CLIENT_TS := libs/client-ts
 TS_STAMP := $(CLIENT_TS)/node_modules/.installed
@@ -31,7 +32,7 @@ test-fault: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy $(filter-out $(CLIENT_TS)/src,$(wildcard libs/*/src)) services/*/src
+	$(BIN)/mypy $(filter-out $(CLIENT_TS)/src,$(wildcard libs/*/src)) services/*/src tools/*/src
 
 format: install
 	$(BIN)/ruff format .
@@ -49,7 +50,7 @@ reliability-report: install
 	$(BIN)/python -m tests.reliability.report
 
 run: install
-	$(BIN)/python -m switchboard_gateway.devstack
+	$(BIN)/python -m switchboard_stack
 
 bench: install
 	$(BIN)/python -m bench

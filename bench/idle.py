@@ -7,7 +7,7 @@ from typing import Any
 from .clients import ClientReport
 from .device import DeviceSpec
 from .pool import ClientPool
-from .stack import Stack
+from .stack import Stack, ps
 from .usage import rss_bytes
 
 DEVICES_PER_SESSION = 15
@@ -28,7 +28,7 @@ async def idle_memory(stack: Stack, levels: list[int], procs: int) -> list[dict[
     """Open devices up to each level (cumulatively); RSS above the idle baseline per device."""
     if not levels:
         return []
-    gateway = stack.gateways[0].ps
+    gateway = ps(stack.gateways[0])
     sessions = await stack.create_sessions(-(-max(levels) // DEVICES_PER_SESSION))
     gc.collect()
     baseline = rss_bytes(gateway)

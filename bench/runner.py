@@ -12,7 +12,7 @@ from .device import DeviceSpec
 from .idle import idle_memory
 from .load import StepResult, direct_step, open_publisher, worker_step
 from .pool import ClientPool
-from .stack import Stack, running_stack
+from .stack import Stack, ps, running_stack
 from .usage import CpuMeter, find_broker
 
 STREAM_CLIENT_PROCS = 2
@@ -43,13 +43,13 @@ async def run(bench: BenchSettings) -> dict[str, Any]:
 
 def meter_for(stack: Stack, pool: ClientPool) -> CpuMeter:
     procs: dict[str, list[psutil.Process]] = {
-        "gateway": [g.ps for g in stack.gateways],
-        "session": [stack.session.ps],
+        "gateway": [ps(g) for g in stack.gateways],
+        "session": [ps(stack.session)],
         "bench_publisher": [psutil.Process()],
         "clients": [psutil.Process(pid) for pid in pool.pids()],
     }
     if stack.workers:
-        procs["worker"] = [w.ps for w in stack.workers]
+        procs["worker"] = [ps(w) for w in stack.workers]
     if broker := find_broker():
         procs["broker"] = [broker]
     return CpuMeter(procs)

@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from switchboard_events import BrokerSettings, Names
 from switchboard_events.routing import names_from
+from switchboard_stack import fresh_database
 
 from tests.hermetic import scrub
-from tests.infra import amqp_server, fresh_database, isolated_broker, postgres_server
+from tests.infra import amqp_server, isolated_broker, postgres_server
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings
 from tests.deploy.manifests import SETTINGS, env_names, load
 
 OTHER_SETTINGS = (
-    "switchboard_gateway.devstack:DevstackSettings",
+    "switchboard_stack.devstack:DevstackSettings",
     "switchboard_events.auth:AuthSettings",
     "bench.config:BenchSettings",
 )

@@ -1,4 +1,5 @@
-"""Where the test run's RabbitMQ and Postgres come from, and how a run isolates itself.
+"""Where the test run's RabbitMQ and Postgres come from, and the test run's broker isolation
+(databases, prefixes and processes are the harness's: `switchboard_stack`).
 
 Order: `AMQP_URL` / `DATABASE_URL` from the environment; else testcontainers when a Docker
 engine answers; else the local servers (guest@127.0.0.1:5672, postgres@127.0.0.1:5432).
@@ -6,17 +7,11 @@ engine answers; else the local servers (guest@127.0.0.1:5672, postgres@127.0.0.1
 
 import contextlib
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
-import asyncpg
-from switchboard_events import (
-    BrokerSettings,
-    broker_connection,
-    declare_topology,
-    delete_topology,
-    names_from,
-)
+from switchboard_events import BrokerSettings
+from switchboard_stack import isolated_broker as harness_broker
+from switchboard_stack import to_asyncpg
 
 LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 LOCAL_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -63,69 +58,9 @@ def postgres_server() -> Iterator[str]:
         yield LOCAL_DATABASE
 
 
-def to_asyncpg(url: str) -> str:
-    for plain in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
-        if url.startswith(plain):
-            return "postgresql+asyncpg://" + url[len(plain) :]
-    return url
-
-
-def with_database(url: str, name: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{name}"
-
-
-def run_token() -> str:
-    """A short id unique to this test run (names its database and broker prefix)."""
-    return uuid.uuid4().hex[:10]
-
-
-async def _admin(admin_url: str, statement: str) -> None:
-    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(admin_url: str, prefix: str = "sb_test") -> AsyncIterator[str]:
-    """A new empty database (its URL), dropped on exit."""
-    name = f"{prefix}_{run_token()}"
-    await _admin(admin_url, f'CREATE DATABASE "{name}"')
-    try:
-        yield with_database(admin_url, name)
-    finally:
-        await _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def broker_env(settings: BrokerSettings) -> dict[str, str]:
-    """The environment that puts a service process on `settings`' broker: URL, prefix and the
-    test run's device buffer lifetime (every process that declares device queues needs it, or
-    they outlive the run by the shipped hour)."""
-    return {
-        "AMQP_URL": settings.amqp_url,
-        "BROKER_PREFIX": settings.broker_prefix,
-        "DEVICE_BUFFER_TTL_S": str(settings.device_buffer_ttl_s),
-    }
-
-
 @contextlib.asynccontextmanager
 async def isolated_broker(amqp_url: str, prefix: str = "t") -> AsyncIterator[BrokerSettings]:
-    """Broker settings under a fresh name prefix, topology declared; every shared queue and
-    exchange of the prefix deleted on exit. Device buffers live 60 s (processes get it through
-    `broker_env`), so a run leaves no pile of durable queues behind (they make a broker restart
-    slow)."""
-    settings = BrokerSettings(
-        AMQP_URL=amqp_url,
-        BROKER_PREFIX=f"{prefix}{run_token()}.",
-        DEVICE_BUFFER_TTL_S=TEST_DEVICE_BUFFER_TTL_S,
-    )
-    names = names_from(settings)
-    async with broker_connection(settings, "test-setup") as conn:
-        await declare_topology(await conn.channel(), names)
-    try:
+    """The harness's isolated broker prefix with the test run's device buffer lifetime
+    (processes get it through `broker_env`)."""
+    async with harness_broker(amqp_url, prefix, TEST_DEVICE_BUFFER_TTL_S) as settings:
         yield settings
-    finally:
-        async with broker_connection(settings, "test-cleanup") as conn:
-            await delete_topology(await conn.channel(), names)

@@ -1,4 +1,5 @@
-"""The whole Switchboard stack as real processes: session service, gateway, run and tool workers.
+"""The whole Switchboard stack as real processes for tests, on the one harness
+(`switchboard_stack`): session service, gateway, run and tool workers.
 
 Reuse: `from tests.stack import stack` in a conftest (it needs `database_url` and
 `broker_settings`), or `async with running_stack(database_url, broker_settings) as s:`.
@@ -7,67 +8,28 @@ Reuse: `from tests.stack import stack` in a conftest (it needs `database_url` an
 import contextlib
 import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 import pytest
 from switchboard_events import BrokerSettings
+from switchboard_stack import BIN, Stack, fresh_database
+from switchboard_stack import running_stack as harness_stack
 
-from tests.infra import broker_env, fresh_database, isolated_broker
-from tests.procs import BIN, ServiceProcess, free_port
+from tests.infra import isolated_broker
 
 SCRIPTS = ("switchboard-session", "switchboard-gateway", "switchboard-worker", "switchboard-tools")
+TEST_ENV = {"WORD_DELAY_S": "0.01"}
+"""The stub model's pacing, not a delivery setting: shorter runs."""
 
 
 def stack_installed() -> bool:
     return all((BIN / script).exists() or shutil.which(script) for script in SCRIPTS)
 
 
-@dataclass
-class Stack:
-    url: str
-    session_url: str
-    env: dict[str, str]
-    processes: dict[str, ServiceProcess] = field(default_factory=dict)
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {name}\n{p.output()[-3000:]}" for name, p in self.processes.items())
-
-
-def stack_env(database_url: str, broker: BrokerSettings, session_port: int) -> dict[str, str]:
-    return {
-        "SWITCHBOARD_ENV": "dev",
-        **broker_env(broker),
-        "DATABASE_URL": database_url,
-        "SESSION_URL": f"http://127.0.0.1:{session_port}",
-        "WORD_DELAY_S": "0.01",  # the stub model's pacing, not a delivery setting: shorter runs
-    }
-
-
-@contextlib.asynccontextmanager
-async def running_stack(
+def running_stack(
     database_url: str, broker: BrokerSettings, extra_env: dict[str, str] | None = None
-) -> AsyncIterator[Stack]:
-    session_port, gateway_port = free_port(), free_port()
-    env = {**stack_env(database_url, broker, session_port), **(extra_env or {})}
-    stack = Stack(f"http://127.0.0.1:{gateway_port}", env["SESSION_URL"], env)
-    host = ["--host", "127.0.0.1"]
-    stack.processes = {
-        "session": ServiceProcess("switchboard-session", [*host, "--port", str(session_port)], env),
-        "gateway": ServiceProcess("switchboard-gateway", [*host, "--port", str(gateway_port)], env),
-        "worker": ServiceProcess("switchboard-worker", [], env),
-        "tools": ServiceProcess("switchboard-tools", [], env),
-    }
-    try:
-        for process in stack.processes.values():
-            process.start()
-        await stack.processes["session"].wait_http(f"{stack.session_url}/ai/health", 60)
-        await stack.processes["worker"].wait_output("worker ready")
-        await stack.processes["tools"].wait_output("tools ready")
-        await stack.processes["gateway"].wait_http(f"{stack.url}/ai/health", 60)
-        yield stack
-    finally:
-        for process in stack.processes.values():
-            process.stop(10)
+) -> contextlib.AbstractAsyncContextManager[Stack]:
+    """Every service as its own process on free ports (shipped defaults but TEST_ENV)."""
+    return harness_stack(database_url, broker, {**TEST_ENV, **(extra_env or {})})
 
 
 @pytest.fixture
@@ -77,9 +39,6 @@ async def stack(database_url: str, broker_settings: BrokerSettings) -> AsyncIter
         pytest.skip(f"services not installed yet: needs {', '.join(SCRIPTS)} in {BIN}")
     async with running_stack(database_url, broker_settings) as running:
         yield running
-
-
-__all__ = ["SCRIPTS", "Stack", "running_stack", "stack", "stack_installed"]
 
 
 @contextlib.asynccontextmanager
@@ -94,3 +53,6 @@ async def isolated_stack(postgres_admin_url: str, amqp_url: str, tag: str) -> As
         running_stack(database_url, broker) as running,
     ):
         yield running
+
+
+__all__ = ["SCRIPTS", "Stack", "isolated_stack", "running_stack", "stack", "stack_installed"]

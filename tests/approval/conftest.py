@@ -4,8 +4,9 @@ timeout and a tool that always needs approval (for the tests that need those, sa
 from collections.abc import AsyncIterator
 
 import pytest
+from switchboard_stack import fresh_database
 
-from tests.infra import fresh_database, isolated_broker
+from tests.infra import isolated_broker
 from tests.stack import Stack, running_stack, stack_installed
 
 SHORT_TIMEOUT_S = 2

@@ -5,18 +5,18 @@ import os
 from pathlib import Path
 
 import pytest
+from switchboard_stack import asyncpg_dsn, run_token
 
 from bench.config import BenchSettings
 from bench.report import write
 from bench.runner import run
-from tests.infra import run_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 
 @pytest.fixture
 def bench_settings(amqp_url: str, postgres_admin_url: str, tmp_path) -> BenchSettings:
-    admin = postgres_admin_url.replace("postgresql+asyncpg://", "postgresql://")
+    admin = asyncpg_dsn(postgres_admin_url)
     assert admin.startswith("postgresql://"), admin
     return BenchSettings(
         AMQP_URL=amqp_url,

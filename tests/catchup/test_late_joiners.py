@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from switchboard_stack import ServiceProcess, free_port
 
 from tests.catchup.device import Device, dev_token
-from tests.procs import ServiceProcess, free_port
 from tests.stack import Stack, isolated_stack
 
 pytestmark = [pytest.mark.broker, pytest.mark.db, pytest.mark.e2e]

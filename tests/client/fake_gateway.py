@@ -1,10 +1,10 @@
-"""A small in-test gateway speaking PROTOCOL.md (REST + WebSocket), fully under test control.
+"""A small in-test gateway speaking docs/protocol.md (REST + WebSocket), fully under test control.
 
 Each (session, client_id) has a buffer of unacked events, as the real device queue: a
 reconnect redelivers them (`resumed: true`), acks release them, at most `ack_window` are in
 flight. Tokens are real JWTs (dev secret); an expired token closes the socket with 4401.
 A device that connects for the first time while a run is active gets the run's state so far in
-its hello's `active_run` (PROTOCOL.md "Catch-up"), and then the run's last `catch_up_overlap`
+its hello's `active_run` (docs/protocol.md "Catch-up"), and then the run's last `catch_up_overlap`
 events again, as the real gateway may (clients skip them); `catch_up=False` plays a gateway
 without catch-up.
 """
@@ -23,9 +23,9 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from switchboard_events import new_id
 from switchboard_events.auth import AuthError, AuthSettings, issue_dev_token, verify_token
+from switchboard_stack import free_port
 
 from tests.client.fake_runs import Run, event_dict, play
-from tests.procs import free_port
 
 
 @dataclass
@@ -102,7 +102,7 @@ class FakeGateway:
             await self.connected.wait_for(lambda: len(self.hellos) >= count)
 
     def active_run(self, session_id: str) -> dict[str, Any] | None:
-        """The catch-up state of the session's active run (PROTOCOL.md), from its events."""
+        """The catch-up state of the session's active run (docs/protocol.md), from its events."""
         run_id = self.sessions[session_id]["active_run"]
         if not run_id:
             return None

@@ -1,4 +1,5 @@
-"""`make run`'s supervisor: prerequisites, start order, log prefixes, stopping, a dying child."""
+"""`make run`'s supervisor (switchboard_stack.devstack): prerequisites, start order, log
+prefixes, stopping, a dying child."""
 
 import asyncio
 import os
@@ -7,16 +8,16 @@ import sys
 
 import asyncpg
 import pytest
-from switchboard_gateway.devstack import (
-    DevstackSettings,
+from switchboard_stack import (
     Service,
-    Stack,
+    asyncpg_dsn,
     check_rabbitmq,
     ensure_database,
+    free_port,
+    run_token,
+    with_database,
 )
-
-from tests.infra import run_token, with_database
-from tests.procs import free_port
+from switchboard_stack.devstack import DevstackSettings, Supervisor
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,7 +32,7 @@ SERVE = (
 
 
 def _py(name: str, code: str, *args: str, health: str | None = None) -> Service:
-    return Service(name, [sys.executable, "-c", code, *args], health_url=health)
+    return Service(name, sys.executable, ["-c", code, *args], health_url=health)
 
 
 def _http(name: str) -> Service:
@@ -53,18 +54,18 @@ async def test_stop_request_stops_every_child(capfd: pytest.CaptureFixture[str])
         _http("alpha"),
         _py("beta", "import time; print('up', flush=True); time.sleep(600)"),
     )
-    stack = Stack([[first], [second]], stop, DevstackSettings())
+    stack = Supervisor([[first], [second]], stop, DevstackSettings())
     running = asyncio.create_task(stack.run("READY"))
     while "devstack: READY" not in capfd.readouterr().out and not running.done():
         await asyncio.sleep(0.05)
-    pids = [child.proc.pid for child in stack.children if child.proc]
+    pids = [child.proc.pid for child in stack.group.processes.values() if child.proc]
     stop.set()
     assert await running == 0
     assert len(pids) == 2 and not any(_alive(pid) for pid in pids)
 
 
 async def test_a_dying_child_stops_the_rest(capfd: pytest.CaptureFixture[str]) -> None:
-    stack = Stack(
+    stack = Supervisor(
         [[_http("alpha")], [_py("beta", "print('bye', flush=True); raise SystemExit(3)")]],
         asyncio.Event(),
         DevstackSettings(),
@@ -72,21 +73,21 @@ async def test_a_dying_child_stops_the_rest(capfd: pytest.CaptureFixture[str]) -
     assert await stack.run("READY") == 1
     out = capfd.readouterr().out
     assert "[beta] bye" in out and "beta exited with status 3" in out
-    assert all(child.proc and child.proc.returncode is not None for child in stack.children)
+    assert all(child.returncode is not None for child in stack.group.processes.values())
 
 
 async def test_a_failed_oneshot_step_stops_before_the_next_stage() -> None:
-    failing = Service("migrate", [sys.executable, "-c", "raise SystemExit(2)"], oneshot=True)
-    stack = Stack([[failing], [_http("alpha")]], asyncio.Event(), DevstackSettings())
+    failing = Service("migrate", sys.executable, ["-c", "raise SystemExit(2)"], oneshot=True)
+    stack = Supervisor([[failing], [_http("alpha")]], asyncio.Event(), DevstackSettings())
     assert await stack.run() == 1
-    assert [child.name for child in stack.children] == ["migrate"]
+    assert list(stack.group.processes) == ["migrate"]
 
 
 async def test_a_service_that_never_gets_healthy_fails_the_start() -> None:
     silent = _py("alpha", "import time; time.sleep(600)", health=f"http://127.0.0.1:{free_port()}/")
-    stack = Stack([[silent]], asyncio.Event(), DevstackSettings(DEVSTACK_HEALTH_TIMEOUT_S=0.5))
+    stack = Supervisor([[silent]], asyncio.Event(), DevstackSettings(DEVSTACK_HEALTH_TIMEOUT_S=0.5))
     assert await stack.run() == 1
-    assert stack.children[0].proc and stack.children[0].proc.returncode is not None
+    assert stack.group["alpha"].returncode is not None
 
 
 async def test_unreachable_rabbitmq_is_explained() -> None:
@@ -110,7 +111,7 @@ async def test_unreachable_postgres_is_explained() -> None:
 async def test_missing_database_is_created(postgres_admin_url: str) -> None:
     name = f"sb_devstack_{run_token()}"
     url = with_database(postgres_admin_url, name)
-    dsn = postgres_admin_url.replace("postgresql+asyncpg://", "postgresql://")
+    dsn = asyncpg_dsn(postgres_admin_url)
     try:
         assert await ensure_database(url) is None
         assert await ensure_database(url) is None  # a second time: it exists, nothing to do
@@ -130,7 +131,7 @@ async def test_missing_database_is_created(postgres_admin_url: str) -> None:
 def test_unreachable_broker_exits_non_zero_with_advice() -> None:
     env = {**os.environ, "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/"}
     done = subprocess.run(
-        [sys.executable, "-m", "switchboard_gateway.devstack"],
+        [sys.executable, "-m", "switchboard_stack"],
         env=env,
         capture_output=True,
         text=True,
@@ -143,7 +144,7 @@ def test_unreachable_broker_exits_non_zero_with_advice() -> None:
 def test_bad_settings_exit_non_zero() -> None:
     env = {**os.environ, "GATEWAY_PORT": "eighty"}
     done = subprocess.run(
-        [sys.executable, "-m", "switchboard_gateway.devstack"],
+        [sys.executable, "-m", "switchboard_stack"],
         env=env,
         capture_output=True,
         text=True,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from switchboard_events import PERSISTED_TYPES, BrokerSettings, Names
 from switchboard_events.routing import DEAD_LETTER_SOURCES
-from switchboard_gateway.devstack import DevstackSettings, plan
+from switchboard_stack.devstack import DevstackSettings, plan
 
 from tests.deploy.manifests import (
     APPS,
@@ -68,10 +68,11 @@ def test_devstack_uses_the_real_scripts_and_default_ports(default_ports: dict[st
         "switchboard-session": settings.session_port,
     }
     services = [service for stage in plan(settings) for service in stage]
-    assert {s.argv[0].rsplit("/", 1)[-1] for s in services} == set(SETTINGS)
+    assert {s.script for s in services} == set(SETTINGS)
     for service in services:
-        script = service.argv[0].rsplit("/", 1)[-1]
-        assert set(service.env) - {"PYTHONUNBUFFERED", "SWITCHBOARD_ENV"} <= script_env(script)
+        assert set(service.env) - {"PYTHONUNBUFFERED", "SWITCHBOARD_ENV"} <= script_env(
+            service.script
+        )
 
 
 @pytest.mark.parametrize("image", sorted(IMAGES))

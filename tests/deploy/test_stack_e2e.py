@@ -1,18 +1,16 @@
-"""`make run` for real: devstack starts all four services against the test broker prefix and a
-fresh database, the gateway answers /ai/health, and SIGINT stops everything with status 0."""
+"""`make run` for real: the harness (`python -m switchboard_stack`) starts all four services
+against the test broker prefix and a fresh database, the gateway answers /ai/health, and SIGINT
+stops everything with status 0."""
 
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 
 import psutil
 import pytest
 from switchboard_events import BrokerSettings
-
-from tests.infra import broker_env
-from tests.procs import ServiceProcess, free_port
+from switchboard_stack import ServiceProcess, broker_env, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.db, pytest.mark.timeout(120)]
 
@@ -25,14 +23,8 @@ def devstack(broker_settings: BrokerSettings, database_url: str) -> Iterator[Ser
         "GATEWAY_PORT": str(free_port()),
         "SESSION_PORT": str(free_port()),
     }
-    process = ServiceProcess("python", ["-m", "switchboard_gateway.devstack"], env)
-    process.proc = subprocess.Popen(
-        [sys.executable, "-m", "switchboard_gateway.devstack"],
-        env=process.env,
-        stdout=process.log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    process = ServiceProcess(sys.executable, ["-m", "switchboard_stack"], env).start()
+    assert process.proc is not None
     spawned = psutil.Process(process.proc.pid)
     yield process
     leftovers = spawned.children(recursive=True) if spawned.is_running() else []

@@ -12,10 +12,11 @@ from switchboard_events import (
     RunStream,
     broker_connection,
     declare_device_queue,
-    events_of,
     make_event,
     queue_exists,
 )
+
+from tests.events.decode import events_of
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]
 

@@ -7,10 +7,17 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from switchboard_events import BrokerSettings
+from switchboard_stack import (
+    ServiceProcess,
+    broker_env,
+    free_port,
+    fresh_database,
+    running,
+    services,
+)
 
 from tests.gateway.helpers import AUDIENCE, Emitter, Gateway, start_gateway, token
-from tests.infra import broker_env, fresh_database, isolated_broker
-from tests.procs import ServiceProcess, free_port
+from tests.infra import isolated_broker
 
 SESSION_ENV = {
     "SWITCHBOARD_ENV": "dev",
@@ -64,24 +71,15 @@ async def module_database(postgres_admin_url: str) -> AsyncIterator[str]:
 @pytest.fixture(scope="module")
 async def stack(amqp_url: str, module_database: str) -> AsyncIterator[Stack]:
     async with isolated_broker(amqp_url, "g") as broker:
-        env = {
-            **SESSION_ENV,
-            **broker_env(broker),
-            "DATABASE_URL": module_database,
-        }
+        env = {**SESSION_ENV, **broker_env(broker), "DATABASE_URL": module_database}
         port = free_port()
         session_url = f"http://127.0.0.1:{port}"
-        host = ["--host", "127.0.0.1", "--port", str(port)]
-        session = ServiceProcess("switchboard-session", host, env)
-        worker = ServiceProcess("switchboard-worker", [], env)
+        stage = [services.session("127.0.0.1", port, env), services.worker(env)]
         gateways: list[Gateway] = []
-        try:
-            session.start()
-            worker.start()
-            await session.wait_http(f"{session_url}/ai/health", 60)
-            await worker.wait_output("worker ready")
-            gateways = [await start_gateway(broker, session_url) for _ in range(2)]
-            yield Stack(broker, session_url, *gateways, Emitter(broker), session)
-        finally:
-            for proc in [*(g.proc for g in gateways), worker, session]:
-                proc.stop()
+        async with running([stage]) as group:
+            try:
+                gateways = [await start_gateway(broker, session_url) for _ in range(2)]
+                yield Stack(broker, session_url, *gateways, Emitter(broker), group["session"])
+            finally:
+                for gateway in gateways:
+                    gateway.proc.stop()

@@ -13,8 +13,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from switchboard_events.auth import AuthError, AuthSettings, verify_token
-
-from tests.procs import free_port
+from switchboard_stack import free_port
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Every close code of PROTOCOL.md, and bad frames that never hurt the gateway."""
+"""Every close code of docs/protocol.md, and bad frames that never hurt the gateway."""
 
 import asyncio
 import json

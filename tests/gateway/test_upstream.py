@@ -5,10 +5,10 @@ import asyncio
 import httpx
 import pytest
 import websockets
+from switchboard_stack import free_port
 
 from tests.gateway.conftest import Stack
 from tests.gateway.helpers import close_code, start_gateway, token
-from tests.procs import free_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 

@@ -4,8 +4,8 @@ from typing import Any
 
 import httpx
 from switchboard_events.auth import AuthSettings, issue_dev_token
+from switchboard_stack import ServiceProcess, free_port
 
-from tests.procs import ServiceProcess, free_port
 from tests.stack import Stack
 
 

@@ -99,7 +99,7 @@ SECURITY = """## Security suite (`tests/security/`, default suite)
   quotes, spaces, control characters, NUL in session ids (REST 404/422, WebSocket 4404) and
   client ids (WebSocket 4400, `POST /ai/sessions` 422); no queue with a bad name is created.
 - `test_openapi.py`: the gateway's `/openapi.json` describes every public REST call of
-  PROTOCOL.md; schemathesis (`st run`, 15 examples per operation, fixed seed) against it:
+  docs/protocol.md; schemathesis (`st run`, 15 examples per operation, fixed seed) against it:
   no 5xx, responses match the schema.
 """
 

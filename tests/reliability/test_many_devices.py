@@ -6,8 +6,8 @@ import time
 
 import pytest
 from switchboard_events import BrokerSettings
+from switchboard_stack import ServiceProcess
 
-from tests.procs import ServiceProcess
 from tests.reliability.confirmed import publish_one
 from tests.reliability.conftest import Recorder
 from tests.reliability.device import Device

@@ -8,6 +8,7 @@ import asyncpg
 import httpx
 import pytest
 from switchboard_events import BrokerSettings
+from switchboard_stack import asyncpg_dsn
 
 from tests.reliability.conftest import Recorder
 from tests.reliability.device import Device
@@ -42,7 +43,7 @@ async def _until_status(base: str, tok: str, path: str, code: int, timeout: floa
 
 async def _stored(database_url: str, run_id: str) -> tuple[list[str], str | None, int]:
     """Response event ids stored for the run, its status, and event ids stored more than once."""
-    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
+    dsn = asyncpg_dsn(database_url)
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch("SELECT event_id FROM messages WHERE run_id = $1", run_id)

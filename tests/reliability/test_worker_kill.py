@@ -5,8 +5,8 @@ import time
 
 import pytest
 from switchboard_events import BrokerSettings
+from switchboard_stack import ServiceProcess
 
-from tests.procs import ServiceProcess
 from tests.reliability.conftest import Recorder
 from tests.reliability.device import Device
 from tests.reliability.helpers import check_run, create_session, send_message, token

@@ -5,8 +5,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 from switchboard_events import BrokerSettings
+from switchboard_stack import fresh_database
 
-from tests.infra import fresh_database, isolated_broker
+from tests.infra import isolated_broker
 from tests.stack import Stack, running_stack, stack_installed
 
 AUDIENCE = "switchboard"

@@ -13,6 +13,7 @@ import pytest
 import websockets
 from switchboard_events import BrokerSettings
 from switchboard_events.auth import DEFAULT_SECRET
+from switchboard_stack import asyncpg_dsn
 
 from tests.security.tokens import claims, good, sign_hs256
 from tests.security.wsclient import ws_base
@@ -124,7 +125,7 @@ async def test_forwarded_for_is_not_believed(secure: tuple[Stack, BrokerSettings
                 f"/ai/sessions/{sid}/message", json={"content": "hi"}, headers=headers
             )
             assert sent.status_code == 202, sent.text[:200]
-    dsn = stack.env["DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
+    dsn = asyncpg_dsn(stack.env["DATABASE_URL"])
     db = await asyncpg.connect(dsn)
     try:
         ips = {row["ip"] for row in await db.fetch("SELECT DISTINCT ip FROM audit_log")}

@@ -1,5 +1,5 @@
 """schemathesis against the gateway's OpenAPI: no 5xx, responses match the schema, and the
-proxied REST calls of PROTOCOL.md are described at all."""
+proxied REST calls of docs/protocol.md are described at all."""
 
 import subprocess
 import sys

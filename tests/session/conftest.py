@@ -9,12 +9,14 @@ from typing import Any
 import aio_pika
 import httpx
 import pytest
-from switchboard_events import BrokerSettings, Event, Names, broker_connection, events_of
+from switchboard_events import BrokerSettings, Event, Names, broker_connection
 from switchboard_events.auth import AuthSettings, issue_dev_token
 from switchboard_session.app import create_app
 from switchboard_session.settings import SessionSettings
+from switchboard_stack import asyncpg_dsn
 
 from tests.conftest import wait_until
+from tests.events.decode import events_of
 
 AUTH = AuthSettings(
     SWITCHBOARD_ENV="dev", JWT_SECRET="test-secret-for-the-session-service-0123456789"
@@ -137,7 +139,7 @@ async def fetch(database_url: str, query: str, *args: Any) -> list[Any]:
     """Rows straight from Postgres (to check what the service stored)."""
     import asyncpg
 
-    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         return list(await conn.fetch(query, *args))
     finally:

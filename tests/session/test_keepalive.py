@@ -8,8 +8,8 @@ import pytest
 import uvicorn
 from switchboard_events.http_guard import server_options
 from switchboard_session.app import create_app
+from switchboard_stack import free_port
 
-from tests.procs import free_port
 from tests.session.conftest import AUTH, token
 
 

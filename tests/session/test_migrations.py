@@ -5,8 +5,8 @@ import asyncio
 import asyncpg
 import pytest
 from switchboard_session.migrate import downgrade, prestart
+from switchboard_stack import run_token, with_database
 
-from tests.infra import run_token, with_database
 from tests.session.conftest import fetch
 
 pytestmark = [pytest.mark.db]

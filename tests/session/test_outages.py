@@ -5,10 +5,9 @@ import contextlib
 from urllib.parse import urlsplit
 
 import pytest
+from switchboard_stack import ServiceProcess, broker_env, free_port
 
 from tests.conftest import wait_until
-from tests.infra import broker_env
-from tests.procs import ServiceProcess, free_port
 from tests.session.conftest import AUTH, auth, make_settings, running
 
 pytestmark = [pytest.mark.db, pytest.mark.broker]

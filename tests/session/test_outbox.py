@@ -12,11 +12,12 @@ import aio_pika
 import asyncpg
 import httpx
 import pytest
-from switchboard_events import BrokerSettings, Names, broker_connection, events_of, make_event
+from switchboard_events import BrokerSettings, Names, broker_connection, make_event
 from switchboard_events.codec import encode
+from switchboard_stack import ServiceProcess, asyncpg_dsn, free_port
 
 from tests.conftest import wait_until
-from tests.procs import ServiceProcess, free_port
+from tests.events.decode import events_of
 from tests.session.conftest import AUTH, Tap, auth, fetch
 from tests.session.test_outages import via
 
@@ -179,7 +180,7 @@ CREATE CONSTRAINT TRIGGER refuse_doomed_at_commit AFTER INSERT ON messages
 
 async def test_a_failed_commit_publishes_nothing(client, tap, names, broker_settings) -> None:
     database_url = client.database_url
-    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         await conn.execute(COMMIT_FAILS)
     finally:
@@ -219,7 +220,7 @@ async def test_two_replicas_publish_each_row_once_in_order(
             event = make_event("message", data, session_id=sid)
             sent[sid].append(event.id)
             rows.append((sid, "event", "message", encode(event).decode()))
-    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         insert = "INSERT INTO outbox (session_id, kind, routing, body) VALUES ($1, $2, $3, $4)"
         for row in rows:  # one commit each: the relays' rounds overlap the arrivals

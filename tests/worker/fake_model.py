@@ -16,8 +16,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-
-from tests.procs import free_port
+from switchboard_stack import free_port
 
 
 @dataclass

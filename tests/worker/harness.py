@@ -9,13 +9,15 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
-from switchboard_events import BrokerSettings, Event, Names, declare_device_queue, events_of, new_id
+from switchboard_events import BrokerSettings, Event, Names, declare_device_queue, new_id
 from switchboard_events.topology import RUN_KEY
 from switchboard_orchestrator.settings import ToolSettings, WorkerSettings
 from switchboard_orchestrator.tools.main import serve as serve_tools
 from switchboard_orchestrator.tools.server import ToolServer
 from switchboard_orchestrator.worker import RunWorker
 from switchboard_orchestrator.worker_main import serve as serve_worker
+
+from tests.events.decode import events_of
 
 TIMEOUT = 20.0
 

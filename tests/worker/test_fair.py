@@ -8,12 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 from switchboard_events import BrokerSettings, Event
-from switchboard_orchestrator import context
+from switchboard_orchestrator import run_context
 from switchboard_orchestrator.audio import transcribe
 from switchboard_orchestrator.tools.server import ToolServer
+from switchboard_stack import ServiceProcess
 
 from tests.conftest import wait_until
-from tests.procs import ServiceProcess
 from tests.worker.harness import (
     Client,
     Device,
@@ -146,13 +146,13 @@ async def test_a_long_voice_reply_is_spoken_in_bounded_chunks_off_the_event_loop
     client: Client, worker, monkeypatch
 ):
     threads: set[str] = set()
-    synthesize_b64 = context.synthesize_b64
+    synthesize_b64 = run_context.synthesize_b64
 
     def recording(text: str) -> str:
         threads.add(threading.current_thread().name)
         return synthesize_b64(text)
 
-    monkeypatch.setattr(context, "synthesize_b64", recording)
+    monkeypatch.setattr(run_context, "synthesize_b64", recording)
     voice, text = await client.device(), await client.device()
     voice_run = await client.send(voice, "/tokens 6000", mode="voice")
     text_run = await client.send(text, "/tokens 300")

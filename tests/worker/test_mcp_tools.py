@@ -10,8 +10,8 @@ import psutil
 import pytest
 from switchboard_events import new_id
 from switchboard_orchestrator.tools.server import ToolServer
+from switchboard_stack import free_port
 
-from tests.procs import free_port
 from tests.worker.harness import running_tools, tool_settings
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(90)]

@@ -5,8 +5,8 @@ from collections.abc import Iterator
 
 import pytest
 from switchboard_events import BrokerSettings
+from switchboard_stack import ServiceProcess
 
-from tests.procs import ServiceProcess
 from tests.worker.harness import Client, assert_seq, process_env, types
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e, pytest.mark.timeout(60)]

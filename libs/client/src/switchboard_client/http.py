@@ -7,8 +7,6 @@ import httpx
 from .errors import RateLimited, Unauthorized, api_error
 from .tokens import TokenSource
 
-OnBusy = str  # "interrupt" | "enqueue"
-
 
 def raise_for_error(response: httpx.Response) -> None:
     """An ApiError for a non-2xx answer, with the server's `error.code` and `error.message`."""

@@ -16,9 +16,8 @@ from switchboard_protocol import (
     parse_event,
 )
 
+from .broker_connection import broker_connection
 from .codec import encode, event_id, split_batch
-from .connection import broker_connection
-from .consumer import Delivered, events_of, iter_events, unpack
 from .publisher import Publisher, PublishFailed
 from .routing import Names, names_from
 from .run_stream import RunStream
@@ -30,7 +29,6 @@ __all__ = [
     "EVENT_TYPES",
     "PERSISTED_TYPES",
     "BrokerSettings",
-    "Delivered",
     "Event",
     "InvalidName",
     "Names",
@@ -44,13 +42,10 @@ __all__ = [
     "delete_topology",
     "encode",
     "event_id",
-    "events_of",
-    "iter_events",
     "make_event",
     "names_from",
     "new_id",
     "parse_event",
     "queue_exists",
     "split_batch",
-    "unpack",
 ]

@@ -115,11 +115,3 @@ async def queue_exists(connection: AbstractConnection, name: str) -> bool:
     finally:
         if not channel.is_closed:
             await channel.close()
-
-
-async def delete_session_queues(
-    channel: AbstractChannel, names: Names, session_id: str, client_ids: list[str]
-) -> None:
-    """Drop the device buffers of an ended session."""
-    for client_id in client_ids:
-        await channel.queue_delete(names.device_queue(session_id, client_id))

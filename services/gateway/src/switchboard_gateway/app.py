@@ -30,6 +30,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         title="Switchboard", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None
     )
     app.state.hub = hub
+    app.state.session_service = hub.parts.session_service
     app.include_router(health.router)
     app.include_router(proxy.router)
     app.include_router(openapi.router)

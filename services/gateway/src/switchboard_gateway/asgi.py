@@ -19,13 +19,14 @@ SOCKET_PREFIX = "/ai/ws/"
 class SocketFastPath:
     def __init__(self, app: FastAPI) -> None:
         self.app = app
-        self.hub: Hub = app.state.hub
+        hub: Hub = app.state.hub
+        self.live, self.parts = hub.live, hub.parts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             session_id = _session_of(scope["path"])
             if session_id is not None:
-                await run_socket(WebSocket(scope, receive, send), self.hub, session_id)
+                await run_socket(WebSocket(scope, receive, send), self.live, self.parts, session_id)
                 return
         await self.app(scope, receive, send)
 

@@ -5,18 +5,16 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.websockets import WebSocket
 from switchboard_protocol import new_id
 
 from . import closes
 from .device import DeviceQueue
+from .parts import SocketParts
 from .ratelimit import TokenBucket
 from .window import AckWindow
-
-if TYPE_CHECKING:
-    from .hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +36,14 @@ class Caller:
 
 
 class Connection:
-    def __init__(self, ws: WebSocket, hub: "Hub", caller: Caller) -> None:
-        settings = hub.settings
+    def __init__(self, ws: WebSocket, parts: SocketParts, caller: Caller) -> None:
+        settings = parts.settings
         self.id = new_id()
         self.ws = ws
-        self.hub = hub
+        self.parts = parts
         self.caller = caller
         self.device = DeviceQueue(
-            hub.pool, hub.control, settings, hub.names, caller.session_id, caller.client_id
+            parts.pool, parts.control, settings, parts.names, caller.session_id, caller.client_id
         )
         self.device.on_lost = lambda: self.stop(1011, "broker connection lost")
         self.window = AckWindow(settings.ack_window) if caller.client_acks else None

@@ -3,7 +3,7 @@ typing publisher.
 
 Every gateway listens on an exclusive auto-delete queue bound to `release.#`. A newcomer whose
 exclusive consume is refused publishes `release.<device queue>` with body
-`{"queue", "requester"}`; whoever holds that queue lets go (see hub.Hub.release).
+`{"queue", "requester"}`; whoever holds that queue lets go (see live.LiveSockets.release).
 
 The same queue takes the answers to catch-up requests: `catch_up` puts `{"session_id"}` on the
 run-progress queue (reply_to this queue, a correlation id) and the session service answers with

@@ -15,6 +15,7 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from aiormq.exceptions import AMQPError
 from switchboard_events import Names, declare_device_queue
+from switchboard_events.retry import RetryCallState, retry_for
 
 from .closes import TRY_AGAIN, Close
 from .control import Control
@@ -23,6 +24,11 @@ from .pool import ChannelPool, SharedChannel
 from .settings import GatewaySettings
 
 log = logging.getLogger(__name__)
+
+
+class _Held(Exception):
+    """Another connection consumes the queue (or won the race to)."""
+
 
 Delivery = AbstractIncomingMessage | None
 """A delivery for the sender; None wakes it to look at the connection's stop code."""
@@ -70,22 +76,31 @@ class DeviceQueue:
             return False, queue.declaration_result.consumer_count or 0
 
     async def open(self, requester: str, prefetch: int) -> tuple[bool, bool]:
-        """Consume exclusively, asking a holder to let go: (resumed, taken over)."""
-        deadline = time.monotonic() + self._settings.takeover_timeout_s
+        """Consume exclusively, asking a holder to let go (at most once a second, while
+        retrying for TAKEOVER_TIMEOUT_S): (resumed, taken over)."""
         asked_at: float | None = None
-        delay = 0.02
-        while True:
-            existed, consumers = await self.declare()
-            if consumers == 0 and await self._consume(prefetch):
-                return existed, asked_at is not None
+
+        async def ask(_: RetryCallState) -> None:
+            nonlocal asked_at
             now = time.monotonic()
-            if now > deadline:
-                raise Close(TRY_AGAIN, "device is held by another connection")
             if asked_at is None or now - asked_at > 1.0:
                 await self._control.request_release(self.name, requester)
                 asked_at = now
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.25)
+
+        timeout = self._settings.takeover_timeout_s
+        retrying = retry_for(timeout, _Held, 0.02, max_every=0.25, before_sleep=ask)
+        try:
+            existed: bool = await retrying(self._open_once, prefetch)
+        except _Held:
+            raise Close(TRY_AGAIN, "device is held by another connection") from None
+        return existed, asked_at is not None
+
+    async def _open_once(self, prefetch: int) -> bool:
+        """Consume if nobody does: whether the queue existed; raises _Held."""
+        existed, consumers = await self.declare()
+        if consumers == 0 and await self._consume(prefetch):
+            return existed
+        raise _Held
 
     async def _consume(self, prefetch: int) -> bool:
         """Join a shared channel and consume; False when another consumer won a race."""

@@ -14,7 +14,9 @@ from . import closes, frames
 from .closes import Close
 from .connection import Connection
 from .handshake import handshake
-from .hub import Hub
+from .live import LiveSockets
+from .metrics import Metrics
+from .parts import SocketParts
 from .receiver import receive_frames
 from .sender import send_events
 
@@ -23,36 +25,39 @@ log = logging.getLogger(__name__)
 
 async def device_socket(websocket: WebSocket, session_id: str) -> None:
     """The FastAPI route (the ASGI fast path in asgi.py calls `run_socket` directly)."""
-    await run_socket(websocket, websocket.app.state.hub, session_id)
+    hub = websocket.app.state.hub
+    await run_socket(websocket, hub.live, hub.parts, session_id)
 
 
-async def run_socket(websocket: WebSocket, hub: Hub, session_id: str) -> None:
+async def run_socket(
+    websocket: WebSocket, live: LiveSockets, parts: SocketParts, session_id: str
+) -> None:
     await websocket.accept()
     conn: Connection | None = None
     try:
-        if not hub.accepting:
+        if not live.accepting:
             raise Close(closes.GOING_AWAY, "gateway shutting down")
-        caller = await handshake(websocket, session_id, hub.settings, hub.sessions)
-        conn = Connection(websocket, hub, caller)
-        await serve(conn)
+        caller = await handshake(websocket, session_id, parts.settings, parts.session_service)
+        conn = Connection(websocket, parts, caller)
+        await serve(conn, live)
     except Close as close:
-        await _close(websocket, hub, close)
+        await _close(websocket, parts.metrics, close)
     except Exception:
         log.exception("connection to %s failed", session_id[:64])
-        await _close(websocket, hub, Close(closes.INTERNAL, "internal error"))
+        await _close(websocket, parts.metrics, Close(closes.INTERNAL, "internal error"))
     finally:
         if conn is not None:
-            hub.unregister(conn)  # only now: shutdown waits for the close frames to go out
+            live.unregister(conn)  # only now: shutdown waits for the close frames to go out
 
 
-async def serve(conn: Connection) -> None:
+async def serve(conn: Connection, live: LiveSockets) -> None:
     """Run one authenticated connection until it ends; raises Close with how it ended."""
-    hub = conn.hub
-    hub.register(conn)
+    parts = conn.parts
+    live.register(conn)
     try:
         resumed, took_over = await conn.device.open(conn.id, _prefetch(conn))
         if took_over:
-            hub.metrics.takeovers.inc()
+            parts.metrics.takeovers.inc()
         conn.consuming = True
         c = conn.caller
         active_run = await _catch_up(conn, resumed)
@@ -60,8 +65,8 @@ async def serve(conn: Connection) -> None:
             c.session_id,
             c.client_id,
             resumed,
-            hub.settings.heartbeat_s,
-            hub.settings.ack_window,
+            parts.settings.heartbeat_s,
+            parts.settings.ack_window,
             active_run,
         )
         await conn.send(hello)
@@ -81,9 +86,11 @@ async def _catch_up(conn: Connection, resumed: bool) -> ActiveRun | None:
     buffer is bound, so the state and the buffer together hold the whole run."""
     if resumed and conn.caller.active_run_id is None:
         return None
-    timeout = conn.hub.settings.catchup_timeout_s
+    timeout = conn.parts.settings.catchup_timeout_s
     try:
-        active_run = await conn.hub.control.catch_up(conn.caller.session_id, timeout)
+        active_run: dict[str, Any] | None = await conn.parts.control.catch_up(
+            conn.caller.session_id, timeout
+        )
     except (TimeoutError, AMQPError, ChannelInvalidStateError, ValueError) as exc:
         raise Close(closes.TRY_AGAIN, "the run's catch-up state is not available") from exc
     return active_run
@@ -94,7 +101,7 @@ def _prefetch(conn: Connection) -> int:
     the window (events), not the prefetch (messages), must fill first (a message holds at least
     one event), or a device that acks every half window would wait for events the broker holds
     back until it acks. (`window` is tested against None: an empty AckWindow is falsy.)"""
-    settings = conn.hub.settings
+    settings = conn.parts.settings
     if conn.window is None:
         return settings.prefetch
     return max(settings.prefetch, settings.ack_window)
@@ -139,12 +146,12 @@ def _first_close(errors: list[BaseException]) -> Close:
     return Close(None)
 
 
-async def _close(websocket: WebSocket, hub: Hub, close: Close) -> None:
+async def _close(websocket: WebSocket, metrics: Metrics, close: Close) -> None:
     if close.code is None:
         return
-    hub.metrics.closes.labels(str(close.code)).inc()
+    metrics.closes.labels(str(close.code)).inc()
     if close.code == closes.SLOW_CONSUMER:
-        hub.metrics.slow_closes.inc()
+        metrics.slow_closes.inc()
     try:
         await websocket.close(close.code, close.reason.encode()[:120].decode(errors="ignore"))
     except Exception as exc:  # noqa: BLE001 - the peer may be gone already

@@ -23,9 +23,9 @@ _BY_STATUS = {
 
 
 async def handshake(
-    ws: WebSocket, session_id: str, settings: GatewaySettings, sessions: SessionService
+    ws: WebSocket, session_id: str, settings: GatewaySettings, session_service: SessionService
 ) -> Caller:
-    """The caller, or Close with the code PROTOCOL.md names."""
+    """The caller, or Close with the code docs/protocol.md names."""
     try:
         check_name(session_id, "session_id")
     except InvalidName as exc:
@@ -40,7 +40,7 @@ async def handshake(
         raise Close(closes.BAD_FRAME, "ack must be auto or client")
     token = _bearer(ws) or await _auth_frame(ws, settings.auth_timeout_s)
     claims = check_token(token, settings)
-    access = await _check_session(sessions, token, session_id, client_id)
+    access = await _check_session(session_service, token, session_id, client_id)
     return Caller(
         session_id=session_id,
         client_id=client_id,
@@ -89,11 +89,11 @@ async def _auth_frame(ws: WebSocket, timeout: float) -> str:
 
 
 async def _check_session(
-    sessions: SessionService, token: str, session_id: str, client_id: str
+    session_service: SessionService, token: str, session_id: str, client_id: str
 ) -> dict[str, Any]:
     """The session service's `DeviceAccess` for this device, or Close."""
     try:
-        answer = await sessions.open_device(token, session_id, client_id)
+        answer = await session_service.open_device(token, session_id, client_id)
     except UpstreamUnavailable as exc:
         raise Close(closes.TRY_AGAIN, "session service unavailable") from exc
     if answer.status in _BY_STATUS:

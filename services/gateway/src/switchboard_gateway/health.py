@@ -1,6 +1,5 @@
 """`/ai/health` (broker and session service reachable) and `/metrics` (Prometheus text)."""
 
-import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -14,12 +13,9 @@ router = APIRouter()
 async def health(request: Request) -> JSONResponse:
     """200 when the broker and the session service answer; 503 naming what failed."""
     hub: Hub = request.app.state.hub
-    checks = {"broker": await hub.pool.check() and hub.control.healthy}
-    try:
-        answer = await hub.http.get(hub.settings.session_url.rstrip("/") + "/ai/health", timeout=3)
-        checks["session_service"] = answer.status_code == 200
-    except httpx.HTTPError:
-        checks["session_service"] = False
+    parts = hub.parts
+    checks = {"broker": await parts.pool.check() and parts.control.healthy}
+    checks["session_service"] = await parts.session_service.healthy()
     failed = [name for name, ok in checks.items() if not ok]
     body = {"status": "ok" if not failed else "unavailable", "checks": checks, "failed": failed}
     return JSONResponse(body, status_code=503 if failed else 200)
@@ -29,4 +25,4 @@ async def health(request: Request) -> JSONResponse:
 async def metrics(request: Request) -> Response:
     """Prometheus text format."""
     hub: Hub = request.app.state.hub
-    return Response(generate_latest(hub.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(hub.parts.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -24,7 +24,7 @@ class GatewayServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
             server.close()
-        await self.hub.shutdown()
+        await self.hub.live.shutdown()
         await super().shutdown(sockets)
 
 

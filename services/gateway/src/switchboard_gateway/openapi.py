@@ -14,7 +14,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
-from .hub import Hub
+from .upstream import SessionService
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +36,9 @@ _LIVE = {
 async def openapi(request: Request) -> Response:
     app: FastAPI = request.app
     if app.openapi_schema is None:
-        hub: Hub = app.state.hub
+        session_service: SessionService = app.state.session_service
         try:
-            answer = await hub.http.get(hub.settings.session_url.rstrip("/") + "/openapi.json")
-            answer.raise_for_status()
-            upstream = answer.json()
+            upstream = await session_service.openapi()
         except (httpx.HTTPError, ValueError) as exc:
             log.warning("session service OpenAPI unavailable: %r", exc)
             error = {"code": "upstream_unavailable", "message": "session service unavailable"}

@@ -8,8 +8,7 @@ import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from .hub import Hub
-from .upstream import request as upstream_request
+from .upstream import SessionService
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +37,18 @@ def upstream_unavailable(message: str) -> JSONResponse:
 
 async def forward(request: Request) -> httpx.Response | JSONResponse:
     """The session service's answer to this request, or 503 when it does not answer."""
-    hub: Hub = request.app.state.hub
+    session_service: SessionService = request.app.state.session_service
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST}
     if request.client:  # the peer, or what a TRUSTED_PROXIES proxy said the client was
         headers["x-forwarded-for"] = request.client.host
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
-    url = hub.settings.session_url.rstrip("/") + raw_path.decode("latin-1")
     try:
-        return await upstream_request(
-            hub.http,
+        return await session_service.forward(
             request.method,
-            url,
-            params=str(request.query_params),
-            headers=headers,
-            content=await request.body(),
+            raw_path.decode("latin-1"),
+            str(request.query_params),
+            headers,
+            await request.body(),
         )
     except httpx.InvalidURL:
         return JSONResponse(

@@ -17,7 +17,7 @@ Handler = Callable[[Connection, dict[str, Any]], Awaitable[None]]
 
 
 async def receive_frames(conn: Connection) -> None:
-    limit = conn.hub.settings.max_frame_bytes
+    limit = conn.parts.settings.max_frame_bytes
     while True:
         message = await conn.ws.receive()
         if message["type"] == "websocket.disconnect":
@@ -31,7 +31,7 @@ async def receive_frames(conn: Connection) -> None:
             await on_ack(conn, frame)  # type: ignore[arg-type]
             continue  # acks that release events are paced by delivery, not the frame limit
         if not conn.bucket.allow():
-            if conn.bucket.strikes >= conn.hub.settings.rate_limit_strikes:
+            if conn.bucket.strikes >= conn.parts.settings.rate_limit_strikes:
                 raise Close(closes.RATE_LIMITED, "too many frames")
             await conn.send(frames.error_frame("rate_limited", "slow down"))
             continue
@@ -85,7 +85,7 @@ def _size(text: str | None, data: bytes | None) -> int:
 async def bad_frame(conn: Connection, code: str, message: str) -> None:
     """An error frame; the connection closes 4400 once MAX_BAD_FRAMES were bad."""
     conn.bad_frames += 1
-    if conn.bad_frames >= conn.hub.settings.max_bad_frames:
+    if conn.bad_frames >= conn.parts.settings.max_bad_frames:
         raise Close(closes.BAD_FRAME, "too many bad frames")
     await conn.send(frames.error_frame(code, message))
 
@@ -115,7 +115,7 @@ async def on_ack(conn: Connection, frame: dict[str, Any]) -> None:
     except UnknownEvent:
         await bad_frame(conn, "unknown_event", "no unacknowledged event has that id")
         return
-    conn.hub.metrics.acks.inc()
+    conn.parts.metrics.acks.inc()
     await conn.device.ack(messages)
 
 
@@ -129,13 +129,15 @@ async def on_message(conn: Connection, frame: dict[str, Any]) -> None:
     body: dict[str, Any] = {k: frame[k] for k in ("content", "metadata", "on_busy") if k in frame}
     c = conn.caller
     conn.spawn(
-        _answer(conn, conn.hub.sessions.post_message(c.token, c.session_id, c.client_id, body))
+        _answer(
+            conn, conn.parts.session_service.post_message(c.token, c.session_id, c.client_id, body)
+        )
     )
 
 
 async def on_cancel(conn: Connection, frame: dict[str, Any]) -> None:
     c = conn.caller
-    conn.spawn(_answer(conn, conn.hub.sessions.cancel(c.token, c.session_id), quiet=True))
+    conn.spawn(_answer(conn, conn.parts.session_service.cancel(c.token, c.session_id), quiet=True))
 
 
 async def on_tool_decision(conn: Connection, frame: dict[str, Any]) -> None:
@@ -150,7 +152,7 @@ async def on_tool_decision(conn: Connection, frame: dict[str, Any]) -> None:
         return
     body: dict[str, Any] = {k: frame[k] for k in ("call_id", "approve", "reason") if k in frame}
     c = conn.caller
-    decide = conn.hub.sessions.decide_tool(c.token, c.session_id, c.client_id, body)
+    decide = conn.parts.session_service.decide_tool(c.token, c.session_id, c.client_id, body)
     conn.spawn(_answer(conn, decide, accepted=DECIDED))
 
 
@@ -163,7 +165,7 @@ async def on_typing(conn: Connection, frame: dict[str, Any]) -> None:
         agent_type=c.agent_type,
         metadata={"client_id": c.client_id},
     )
-    conn.spawn(_publish(conn, conn.hub.control.publish_event(event)))
+    conn.spawn(_publish(conn, conn.parts.control.publish_event(event)))
 
 
 async def on_refresh(conn: Connection, frame: dict[str, Any]) -> None:
@@ -172,7 +174,7 @@ async def on_refresh(conn: Connection, frame: dict[str, Any]) -> None:
         await bad_frame(conn, "missing_field", "refresh needs a token")
         return
     try:
-        claims = check_token(token, conn.hub.settings)
+        claims = check_token(token, conn.parts.settings)
     except Close as exc:
         await conn.send(frames.error_frame("invalid_token", exc.reason))
         return
@@ -193,7 +195,9 @@ async def handle_audio(conn: Connection, data: bytes) -> None:
         await bad_frame(conn, "not_voice", "binary frames are audio, for voice sessions only")
         return
     conn.spawn(
-        _answer(conn, conn.hub.sessions.post_audio(c.token, c.session_id, c.client_id, data))
+        _answer(
+            conn, conn.parts.session_service.post_audio(c.token, c.session_id, c.client_id, data)
+        )
     )
 
 

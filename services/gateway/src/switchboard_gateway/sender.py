@@ -24,7 +24,7 @@ from .window import AckWindow
 
 async def send_events(conn: Connection) -> None:
     inbox = conn.device.inbox
-    metrics = conn.hub.metrics
+    metrics = conn.parts.metrics
     while True:
         message = await inbox.get()
         if conn.stop_code is not None:
@@ -50,7 +50,7 @@ async def send_events(conn: Connection) -> None:
 async def _send_auto(conn: Connection, message: AbstractIncomingMessage, lines: list[str]) -> None:
     send = conn.send
     try:
-        async with asyncio.timeout(conn.hub.settings.slow_consumer_timeout_s):
+        async with asyncio.timeout(conn.parts.settings.slow_consumer_timeout_s):
             for line in lines:
                 await send(line)
     except TimeoutError as exc:
@@ -65,7 +65,7 @@ async def _send_windowed(
     if not lines:
         await conn.device.ack((message,))
         return
-    timeout = conn.hub.settings.slow_consumer_timeout_s
+    timeout = conn.parts.settings.slow_consumer_timeout_s
     send = conn.send
     last = len(lines) - 1
     i = 0

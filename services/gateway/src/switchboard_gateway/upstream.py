@@ -1,4 +1,6 @@
-"""Calls to the session service on behalf of a caller (their token forwarded)."""
+"""The session service client: every call the gateway makes to it (a caller's, with their token
+forwarded; a proxied REST request; the health and OpenAPI fetches) goes through `SessionService`,
+which alone knows its URL."""
 
 import asyncio
 import logging
@@ -6,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from .settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +52,55 @@ class Answer:
 
 
 class SessionService:
+    """The session service at `base_url`, over `http` (a pooled client the owner closes)."""
+
     def __init__(self, http: httpx.AsyncClient, base_url: str) -> None:
         self._http = http
         self._base = base_url.rstrip("/")
         self._lookups: dict[tuple[str, str, str], asyncio.Future[Answer]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: GatewaySettings) -> "SessionService":
+        """A client with its own connection pool (UPSTREAM_CONNECTIONS, UPSTREAM_TIMEOUT_S);
+        close it with `aclose`."""
+        http = httpx.AsyncClient(
+            timeout=settings.upstream_timeout_s,
+            limits=httpx.Limits(
+                max_connections=settings.upstream_connections,
+                max_keepalive_connections=settings.upstream_connections,
+            ),
+        )
+        return cls(http, settings.session_url)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def url(self, path: str) -> str:
+        """The session service's URL of `path` (the one place it is assembled)."""
+        return self._base + path
+
+    async def healthy(self) -> bool:
+        """Whether its `/ai/health` answers 200 within 3 s."""
+        try:
+            answer = await self._http.get(self.url("/ai/health"), timeout=3)
+        except httpx.HTTPError:
+            return False
+        return answer.status_code == 200
+
+    async def openapi(self) -> Any:
+        """Its OpenAPI document; raises httpx.HTTPError or ValueError when unavailable."""
+        answer = await self._http.get(self.url("/openapi.json"))
+        answer.raise_for_status()
+        return answer.json()
+
+    async def forward(
+        self, method: str, raw_path: str, params: str, headers: dict[str, str], content: bytes
+    ) -> httpx.Response:
+        """A REST request passed on as is (sent once more on a closed kept-alive connection
+        when idempotent); raises httpx.HTTPError when the service does not answer."""
+        return await request(
+            self._http, method, self.url(raw_path), params=params, headers=headers, content=content
+        )
 
     async def open_device(self, token: str, session_id: str, client_id: str) -> Answer:
         """May this token's owner connect this device? The session's status, mode, agent and
@@ -118,7 +167,7 @@ class SessionService:
             headers["Content-Type"] = content_type
         try:
             response = await request(
-                self._http, method, self._base + path, headers=headers, json=json, content=content
+                self._http, method, self.url(path), headers=headers, json=json, content=content
             )
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(f"session service unreachable: {exc!r}") from exc

@@ -1,4 +1,4 @@
-"""One coroutine per directive: the events it emits, in order (see PROTOCOL.md)."""
+"""One coroutine per directive: the events it emits, in order (see docs/protocol.md)."""
 
 import asyncio
 import json
@@ -7,8 +7,8 @@ from typing import Any
 
 from .agent import chat as agent_chat
 from .approval import DENIED, TIMED_OUT
-from .context import RunContext, RunFailed
 from .directives import Chat, Fail, Sleep, Speak, SwitchAgent, Tokens, ToolCall
+from .run_context import RunContext, RunFailed
 from .tool_step import run_tool_call
 
 YIELD_EVERY = 64

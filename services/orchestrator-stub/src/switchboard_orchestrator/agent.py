@@ -13,8 +13,8 @@ from typing import Any
 from switchboard_protocol import new_id
 
 from .backend import Chunk, Message, ModelToolCall, Retrying, TurnEnd
-from .context import RunContext
 from .conversation import assistant_calls, chat_messages, function_call, result_text, tool_message
+from .run_context import RunContext
 from .tool_client import ToolsUnavailable
 from .tool_step import run_tool_call
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from switchboard_protocol import ToolDecisionCommand, is_name
 
 if TYPE_CHECKING:
-    from .context import RunContext
+    from .run_context import RunContext
 
 log = logging.getLogger(__name__)
 

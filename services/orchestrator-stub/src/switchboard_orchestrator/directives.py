@@ -1,6 +1,6 @@
 """The stub's script language: a message that starts with a directive asks for exact behaviour.
 
-See PROTOCOL.md ("The orchestrator stub's directives"). Anything else is `Chat`.
+See docs/protocol.md ("The orchestrator stub's directives"). Anything else is `Chat`.
 """
 
 import json

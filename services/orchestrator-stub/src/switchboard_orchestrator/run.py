@@ -17,9 +17,9 @@ from .actions import ACTIONS
 from .audio import BadAudio, transcribe
 from .backend import BackendError
 from .cancellation import RunCancelled
-from .context import RunContext, RunFailed
 from .directives import BadDirective, parse
 from .limits import RUN_TIMEOUT
+from .run_context import RunContext, RunFailed
 
 log = logging.getLogger(__name__)
 

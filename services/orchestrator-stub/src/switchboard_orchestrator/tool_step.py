@@ -6,7 +6,7 @@ from typing import Any
 from switchboard_protocol import new_id
 
 from .approval import approval_data, decide, timeout_for
-from .context import RunContext
+from .run_context import RunContext
 
 
 async def run_tool_call(

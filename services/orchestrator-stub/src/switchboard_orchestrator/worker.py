@@ -26,9 +26,9 @@ from switchboard_protocol import RunRequest
 from .approval import APPROVAL_BINDING
 from .backend import AgentBackend
 from .cancellation import CancelRegistry
-from .context import RunContext
 from .request import readable_ids
 from .run import execute, fail_lost_run, fail_unreadable_run
+from .run_context import RunContext
 from .settings import WorkerSettings
 from .tool_catalog import ToolCatalog
 from .tool_client import ToolClient
@@ -220,7 +220,3 @@ class RunWorker:
                 self._cancels.cancel_all("worker shutting down")
                 await asyncio.wait(late, timeout=10)
         await self._publisher.flush()
-
-    @property
-    def active_runs(self) -> int:
-        return len(self._active)

@@ -12,8 +12,8 @@ from switchboard_events import PublishFailed, names_from
 from switchboard_events.body_guard import BodyGuard, BodyLimits
 
 from . import progress
+from .app_context import AppContext
 from .broker import BrokerLink
-from .context import Context
 from .database import make_engine, make_sessionmaker
 from .errors import error_json, install_error_handlers, unexpected
 from .metrics import Metrics
@@ -57,7 +57,7 @@ def _lifespan(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings)
         broker = BrokerLink(settings.broker, names_from(settings.broker), settings.broker_retry_s)
-        ctx = Context(settings, engine, make_sessionmaker(engine), broker, Metrics(), Outbox())
+        ctx = AppContext(settings, engine, make_sessionmaker(engine), broker, Metrics(), Outbox())
         app.state.ctx = ctx
         tasks = [asyncio.create_task(_background(ctx), name="session-background")]
         try:
@@ -71,7 +71,7 @@ def _lifespan(
     return lifespan
 
 
-async def _background(ctx: Context) -> None:
+async def _background(ctx: AppContext) -> None:
     """Consume events (retrying until the broker answers); migrate, then relay the outbox and
     sweep."""
     persister = Persister(ctx)
@@ -83,7 +83,7 @@ async def _background(ctx: Context) -> None:
         group.create_task(_migrate_then_serve(ctx))
 
 
-async def _migrate_then_serve(ctx: Context) -> None:
+async def _migrate_then_serve(ctx: AppContext) -> None:
     """Once the tables exist: relay the outbox and sweep."""
     while ctx.settings.migrate_on_start:
         try:
@@ -111,7 +111,7 @@ async def _observe(
         response = await unexpected(request, exc)
     route = request.scope.get("route")
     path = getattr(route, "path", "unmatched")
-    ctx: Context | None = getattr(request.app.state, "ctx", None)
+    ctx: AppContext | None = getattr(request.app.state, "ctx", None)
     if ctx is not None:
         ctx.metrics.requests.labels(request.method, path, str(response.status_code)).inc()
         ctx.metrics.latency.labels(request.method, path).observe(time.perf_counter() - start)

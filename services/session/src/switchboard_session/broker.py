@@ -24,6 +24,7 @@ from switchboard_events import (
 )
 from switchboard_events.deadletter import DeadLetter, DeadLetters
 from switchboard_events.deadletter_admin import depth
+from switchboard_events.retry import reconnecting
 from switchboard_events.routing import DEAD_LETTER_SOURCES
 from switchboard_events.topology import RUN_KEY
 from switchboard_protocol import Event, parse_event
@@ -59,21 +60,20 @@ class BrokerLink:
     ) -> None:
         """Connect, declare, consume `persist_queue` with `handler` (and the run-progress queue
         with `progress`, on a channel of its own); retry until cancelled."""
-        while True:
-            try:
-                async with broker_connection(self.settings, "switchboard-session") as conn:
-                    await self._setup(conn, handler, prefetch)
-                    if progress is None:
-                        await asyncio.Future()  # the robust connection reconnects by itself
-                    else:
-                        await progress(await conn.channel())
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - retry on any connection failure
-                log.warning("broker unavailable (%r); retrying in %ss", exc, self.retry_s)
-            finally:
-                self._connection = None
-            await asyncio.sleep(self.retry_s)
+        await reconnecting(self.retry_s, log, "broker")(self._serve, handler, prefetch, progress)
+
+    async def _serve(
+        self, handler: MessageHandler, prefetch: int, progress: ProgressConsumer | None
+    ) -> None:
+        try:
+            async with broker_connection(self.settings, "switchboard-session") as conn:
+                await self._setup(conn, handler, prefetch)
+                if progress is None:
+                    await asyncio.Future()  # the robust connection reconnects by itself
+                else:
+                    await progress(await conn.channel())
+        finally:
+            self._connection = None
 
     async def _setup(
         self, conn: AbstractRobustConnection, handler: MessageHandler, prefetch: int

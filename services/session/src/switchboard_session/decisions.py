@@ -7,13 +7,11 @@ ones are 409 `already_decided`. The row is written when the session service pers
 unknown call id is looked up again for up to `PERSIST_GRACE_S` before 404 `unknown_call`.
 """
 
-import asyncio
-import time
-
 from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_protocol import ToolDecisionCommand
+from switchboard_events.retry import retry_for
 
-from .context import Context
+from .app_context import AppContext
 from .errors import ApiError
 from .schemas import ToolDecision
 from .store import approvals, audit
@@ -22,6 +20,7 @@ from .tables import ToolApprovalRow
 
 PERSIST_GRACE_S = 2.0
 RETRY_S = 0.05
+_UNKNOWN = "no tool call of this session awaits a decision with this call_id"
 _ALREADY = {
     "approved": "the call was already approved",
     "denied": "the call was already denied",
@@ -32,38 +31,41 @@ _ALREADY = {
 
 
 async def decide(
-    ctx: Context, user_id: str, session_id: str, body: ToolDecision, client_id: str | None
+    ctx: AppContext, user_id: str, session_id: str, body: ToolDecision, client_id: str | None
 ) -> ToolApprovalRow:
     """Record `body` and send it to the worker; 404 (session or call), 409 `already_decided`."""
     ctx.broker.require()
-    deadline = time.monotonic() + PERSIST_GRACE_S
-    while True:
-        async with ctx.sessions.begin() as db:
-            session = await get_owned(db, user_id, session_id, lock=True)
-            row = await approvals.decide(
-                db,
-                session_id=session.id,
-                call_id=body.call_id,
-                approve=body.approve,
-                reason=body.reason,
-                user_id=user_id,
-                client_id=client_id,
-            )
-            if row is not None:
-                await ctx.outbox.decision(db, _message(row, body))
-                _audit(db, row, body)
-                return row
-            known = await approvals.get_approval(db, session.id, body.call_id)
-            if known is not None:
-                raise ApiError(409, "already_decided", _ALREADY.get(known.status, known.status))
-            running = session.active_run_id is not None
-        if not running or time.monotonic() >= deadline:
-            raise ApiError(
-                404,
-                "unknown_call",
-                "no tool call of this session awaits a decision with this call_id",
-            )
-        await asyncio.sleep(RETRY_S)
+    grace = retry_for(PERSIST_GRACE_S, NotStoredYet, RETRY_S)
+    return await grace(_decide_once, ctx, user_id, session_id, body, client_id)
+
+
+class NotStoredYet(ApiError):
+    """An unknown call id while the session's run is active: its row may be on the way."""
+
+
+async def _decide_once(
+    ctx: AppContext, user_id: str, session_id: str, body: ToolDecision, client_id: str | None
+) -> ToolApprovalRow:
+    async with ctx.database.begin() as db:
+        session = await get_owned(db, user_id, session_id, lock=True)
+        row = await approvals.decide(
+            db,
+            session_id=session.id,
+            call_id=body.call_id,
+            approve=body.approve,
+            reason=body.reason,
+            user_id=user_id,
+            client_id=client_id,
+        )
+        if row is not None:
+            await ctx.outbox.decision(db, _message(row, body))
+            _audit(db, row, body)
+            return row
+        known = await approvals.get_approval(db, session.id, body.call_id)
+        if known is not None:
+            raise ApiError(409, "already_decided", _ALREADY.get(known.status, known.status))
+        unknown = NotStoredYet if session.active_run_id is not None else ApiError
+        raise unknown(404, "unknown_call", _UNKNOWN)
 
 
 def _message(row: ToolApprovalRow, body: ToolDecision) -> ToolDecisionCommand:

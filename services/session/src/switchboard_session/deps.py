@@ -1,36 +1,25 @@
 """FastAPI dependencies: the shared context, a database transaction, the caller's identity."""
 
 import ipaddress
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_events.auth import AuthError, verify_token
 
-from .context import Context
+from .app_context import AppContext
 from .errors import ApiError
 from .store import audit
 
 _bearer = HTTPBearer(auto_error=False, description="JWT with `sub` and `exp`")
 
 
-def get_context(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
+def get_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
     return ctx
 
 
-ContextDep = Annotated[Context, Depends(get_context)]
-
-
-async def get_db(ctx: ContextDep) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: committed when the handler returns, else rolled back."""
-    async with ctx.sessions.begin() as db:
-        yield db
-
-
-DbDep = Annotated[AsyncSession, Depends(get_db)]
+ContextDep = Annotated[AppContext, Depends(get_context)]
 
 
 def client_ip(request: Request) -> str | None:
@@ -58,9 +47,9 @@ async def current_user(
     raise AssertionError("unreachable")
 
 
-async def _refuse(ctx: Context, request: Request, reason: str, message: str) -> None:
+async def _refuse(ctx: AppContext, request: Request, reason: str, message: str) -> None:
     await audit.record_now(
-        ctx.sessions,
+        ctx.database,
         "auth.failed",
         user_id=None,
         ip=client_ip(request),

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_protocol import make_event, new_id
 
-from .context import Context
+from .app_context import AppContext
 from .errors import ApiError
 from .store import messages, runs
 from .store.conversation import Budget, conversation
@@ -29,7 +29,7 @@ class Submission:
 
 
 async def submit(
-    ctx: Context, db: AsyncSession, user_id: str, session_id: str, sub: Submission
+    ctx: AppContext, db: AsyncSession, user_id: str, session_id: str, sub: Submission
 ) -> tuple[str, str]:
     """Store the user message and its run; start it now, or queue it behind the active one.
 
@@ -70,7 +70,7 @@ async def submit(
     return message_id, run.id
 
 
-async def _check_user_runs(ctx: Context, db: AsyncSession, user_id: str) -> None:
+async def _check_user_runs(ctx: AppContext, db: AsyncSession, user_id: str) -> None:
     """429 `too_many_runs` when the user already has MAX_ACTIVE_RUNS_PER_USER active runs.
 
     Counted in Postgres under a per-user advisory lock held until commit, so concurrent
@@ -113,7 +113,7 @@ async def _store(db: AsyncSession, session: SessionRow, sub: Submission) -> tupl
     return message_id, run
 
 
-async def start_run(ctx: Context, db: AsyncSession, session: SessionRow, run: RunRow) -> None:
+async def start_run(ctx: AppContext, db: AsyncSession, session: SessionRow, run: RunRow) -> None:
     """Make `run` active and write its request, with the conversation before it, for the
     workers (session row locked)."""
     runs.activate(session, run)
@@ -123,7 +123,7 @@ async def start_run(ctx: Context, db: AsyncSession, session: SessionRow, run: Ru
     ctx.metrics.runs_started.inc()
 
 
-async def cancel_active(ctx: Context, db: AsyncSession, user_id: str, session_id: str) -> str:
+async def cancel_active(ctx: AppContext, db: AsyncSession, user_id: str, session_id: str) -> str:
     """Ask the workers to stop the active run; 409 `no_active_run` when there is none."""
     ctx.broker.require()
     session = await get_owned(db, user_id, session_id, lock=True)

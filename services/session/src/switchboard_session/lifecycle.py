@@ -6,7 +6,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_protocol import make_event
 
-from .context import Context
+from .app_context import AppContext
 from .schemas import CreateSession
 from .store import audit, runs
 from .store.sessions import now
@@ -14,7 +14,7 @@ from .tables import SessionRow
 
 
 async def create_session(
-    ctx: Context, db: AsyncSession, user_id: str, body: CreateSession, ip: str | None
+    ctx: AppContext, db: AsyncSession, user_id: str, body: CreateSession, ip: str | None
 ) -> SessionRow:
     """Insert the session, declare the creating device's buffer, write `session_start` to the
     outbox (published after commit).
@@ -58,7 +58,7 @@ async def create_session(
 
 
 async def end_session(
-    ctx: Context, db: AsyncSession, row: SessionRow, reason: str, ip: str | None = None
+    ctx: AppContext, db: AsyncSession, row: SessionRow, reason: str, ip: str | None = None
 ) -> None:
     """Mark the (locked) session ended, cancel its runs, write the cancel and `session_end`
     to the outbox. Needs no broker: what it announces goes out once the broker is back."""

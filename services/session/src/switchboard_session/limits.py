@@ -2,12 +2,12 @@
 
 from typing import Any
 
-from .context import Context
+from .app_context import AppContext
 from .errors import ApiError
 from .store import audit, ratelimit
 
 
-async def limit(ctx: Context, user_id: str, kind: str, ip: str | None) -> None:
+async def limit(ctx: AppContext, user_id: str, kind: str, ip: str | None) -> None:
     """Count one `kind` action ("sessions" or "messages") of `user_id`; 429 past the limit."""
     per_min = {
         "sessions": ctx.settings.rate_sessions_per_min,
@@ -16,7 +16,7 @@ async def limit(ctx: Context, user_id: str, kind: str, ip: str | None) -> None:
     await _hit(ctx, user_id, kind, ip, limit=per_min)
 
 
-async def limit_audio(ctx: Context, user_id: str, size: int, ip: str | None) -> None:
+async def limit_audio(ctx: AppContext, user_id: str, size: int, ip: str | None) -> None:
     """Count `size` audio bytes of `user_id`; 429 `audio_rate_limited` past the limit."""
     per_min = ctx.settings.rate_audio_bytes_per_min
     extra = {"cost": size, "code": "audio_rate_limited", "unit": "audio bytes"}
@@ -24,12 +24,12 @@ async def limit_audio(ctx: Context, user_id: str, size: int, ip: str | None) -> 
 
 
 async def _hit(
-    ctx: Context, user_id: str, kind: str, ip: str | None, limit: int, **extra: Any
+    ctx: AppContext, user_id: str, kind: str, ip: str | None, limit: int, **extra: Any
 ) -> None:
     try:
-        async with ctx.sessions.begin() as db:
+        async with ctx.database.begin() as db:
             await ratelimit.hit(db, f"{kind}:{user_id}", limit, **extra)
     except ApiError as exc:
         if exc.status == 429:
-            await audit.record_now(ctx.sessions, "rate_limited", user_id=user_id, ip=ip, kind=kind)
+            await audit.record_now(ctx.database, "rate_limited", user_id=user_id, ip=ip, kind=kind)
         raise

@@ -8,6 +8,7 @@ import asyncpg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
+from switchboard_events.retry import RetryCallState, retry_for
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -28,21 +29,22 @@ def _plain_dsn(database_url: str, database: str | None = None) -> str:
     return url.render_as_string(hide_password=False)
 
 
+UNREACHABLE = (OSError, asyncpg.PostgresError, TimeoutError)
+
+
+def _log_wait(state: RetryCallState) -> None:
+    log.info("waiting for Postgres: %r", state.outcome and state.outcome.exception())
+
+
 async def ensure_database(database_url: str, timeout_s: float = 30.0) -> None:
     """Wait until the server answers, then create the database if it does not exist."""
     name = make_url(database_url).database or "postgres"
     admin_dsn = _plain_dsn(database_url, "postgres")
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        try:
-            admin = await asyncpg.connect(admin_dsn, timeout=5)
-            break
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-            if loop.time() > deadline:
-                raise RuntimeError(f"Postgres not reachable: {exc!r}") from exc
-            log.info("waiting for Postgres: %r", exc)
-            await asyncio.sleep(0.5)
+    waiting = retry_for(timeout_s, UNREACHABLE, 0.5, before_sleep=_log_wait)
+    try:
+        admin: asyncpg.Connection = await waiting(asyncpg.connect, admin_dsn, timeout=5)
+    except UNREACHABLE as exc:
+        raise RuntimeError(f"Postgres not reachable: {exc!r}") from exc
     try:
         exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if not exists:

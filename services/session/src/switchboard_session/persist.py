@@ -32,7 +32,7 @@ from switchboard_protocol.events import (
     ToolResultEvent,
 )
 
-from .context import Context
+from .app_context import AppContext
 from .dispatch import start_run
 from .failures import Failure, classify, sqlstate_of
 from .store import approvals, messages, runs
@@ -59,7 +59,7 @@ class _Verdict:
 class Persister:
     """Stores one AMQP message at a time (in delivery order); settles it outside the lock."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self._lock = asyncio.Lock()
         self._tries = RetryCounter(ctx.settings.persist_max_tries)
@@ -137,7 +137,7 @@ class Persister:
         """Store one event in its own transaction (a duplicate is a no-op); raises what the
         database raised."""
         try:
-            async with self.ctx.sessions.begin() as db:
+            async with self.ctx.database.begin() as db:
                 session = await lock_session(db, event.session_id)
                 if session is None:
                     return
@@ -162,7 +162,7 @@ async def _insert(db: AsyncSession, event: Event, **fields: Any) -> None:
         raise Duplicate(event.id)
 
 
-async def _response(ctx: Context, db: AsyncSession, session: SessionRow, event: Event) -> None:
+async def _response(ctx: AppContext, db: AsyncSession, session: SessionRow, event: Event) -> None:
     assert isinstance(event, ResponseEvent)
     data = event.data
     meta = {"agent_type": event.agent_type}
@@ -174,7 +174,7 @@ async def _response(ctx: Context, db: AsyncSession, session: SessionRow, event: 
         run.response_message_id = data.message_id
 
 
-async def _tool(ctx: Context, db: AsyncSession, session: SessionRow, event: Event) -> None:
+async def _tool(ctx: AppContext, db: AsyncSession, session: SessionRow, event: Event) -> None:
     assert isinstance(event, ToolCallEvent | ToolResultEvent)
     tool = event.data.model_dump(mode="json", by_alias=True)
     tool["kind"] = "call" if event.type == "tool_call" else "result"
@@ -200,26 +200,28 @@ async def _approval_state(db: AsyncSession, event: ToolCallEvent | ToolResultEve
         await approvals.close_pending(db, approvals.TIMED_OUT, call_id=data.call_id)
 
 
-async def _agent_switch(ctx: Context, db: AsyncSession, session: SessionRow, event: Event) -> None:
+async def _agent_switch(
+    ctx: AppContext, db: AsyncSession, session: SessionRow, event: Event
+) -> None:
     assert isinstance(event, AgentSwitchEvent)
     session.agent_type = event.data.to
 
 
-async def _error(ctx: Context, db: AsyncSession, session: SessionRow, event: Event) -> None:
+async def _error(ctx: AppContext, db: AsyncSession, session: SessionRow, event: Event) -> None:
     assert isinstance(event, ErrorEvent)
     run = await runs.get_run(db, event.run_id) if event.run_id else None
     if run is not None:
         run.error = f"{event.data.code}: {event.data.message}"
 
 
-async def _run_start(ctx: Context, db: AsyncSession, session: SessionRow, event: Event) -> None:
+async def _run_start(ctx: AppContext, db: AsyncSession, session: SessionRow, event: Event) -> None:
     run = await runs.get_run(db, event.run_id) if event.run_id else None
     if run is not None and run.status == "queued":
         run.status = "running"
         run.started_at = event.timestamp
 
 
-async def _run_end(ctx: Context, db: AsyncSession, session: SessionRow, event: Event) -> None:
+async def _run_end(ctx: AppContext, db: AsyncSession, session: SessionRow, event: Event) -> None:
     """Record the outcome; when it was the active run, start the next waiting one."""
     run = await runs.get_run(db, event.run_id) if event.run_id else None
     if run is None:
@@ -239,7 +241,7 @@ async def _run_end(ctx: Context, db: AsyncSession, session: SessionRow, event: E
         await start_run(ctx, db, session, nxt)
 
 
-async def _ignore(ctx: Context, db: AsyncSession, session: SessionRow, event: Event) -> None:
+async def _ignore(ctx: AppContext, db: AsyncSession, session: SessionRow, event: Event) -> None:
     """`session_start` / `session_end`: this service wrote them, the rows already say so."""
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from switchboard_events.routing import CATCHUP_REQUEST
 from switchboard_protocol import ActiveRun, CatchUpReply, CatchUpRequest, dumps
 
-from .context import Context
+from .app_context import AppContext
 from .store.runs import TERMINAL
 from .store.sessions import now
 from .tables import RunRow, SessionRow
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 class ProgressFolder:
     """Consumer callback plus the flush loop; one per broker connection."""
 
-    def __init__(self, ctx: Context, channel: AbstractChannel) -> None:
+    def __init__(self, ctx: AppContext, channel: AbstractChannel) -> None:
         self.ctx = ctx
         self.channel = channel
         self._runs: dict[str, list[dict[str, Any]]] = {}
@@ -91,7 +91,7 @@ class ProgressFolder:
             await asyncio.sleep(self.ctx.settings.broker_retry_s)
 
     async def _fold(self, runs: dict[str, list[dict[str, Any]]]) -> None:
-        async with self.ctx.sessions.begin() as db:
+        async with self.ctx.database.begin() as db:
             query = select(RunRow).where(RunRow.id.in_(list(runs))).with_for_update()
             for row in (await db.execute(query)).scalars():
                 fold(row, runs[row.id])
@@ -100,7 +100,7 @@ class ProgressFolder:
         """Reply to each request with its session's active run as of now (everything before
         the requests is folded); one read for all the requests of a flush."""
         wanted = {request: _session_of(request) for request in requests if request.reply_to}
-        async with self.ctx.sessions.begin() as db:
+        async with self.ctx.database.begin() as db:
             query = select(SessionRow).where(SessionRow.id.in_(set(wanted.values())))
             sessions = {s.id: s for s in (await db.execute(query)).scalars()}
             run_ids = [s.active_run_id for s in sessions.values() if s.active_run_id]
@@ -221,7 +221,7 @@ def _clean(value: Any, depth: int = 0) -> Any:
     return value
 
 
-async def consume(ctx: Context, channel: AbstractChannel) -> None:
+async def consume(ctx: AppContext, channel: AbstractChannel) -> None:
     """Consume the run-progress queue on `channel` and flush, until the channel or task ends."""
     await channel.set_qos(prefetch_count=ctx.settings.progress_prefetch)
     folder = ProgressFolder(ctx, channel)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select, text
 from switchboard_events.deadletter import backoff_s
 
-from .context import Context
+from .app_context import AppContext
 from .tables import OutboxRow
 
 log = logging.getLogger(__name__)
@@ -47,10 +47,10 @@ class RelayFailed(RuntimeError):
     """Some rows could not be published this round (they stay, and are retried)."""
 
 
-async def relay_once(ctx: Context) -> int:
+async def relay_once(ctx: AppContext) -> int:
     """Publish one round (claimed sessions' rows, in order); how many rows went out."""
     failure: BaseException | None = None
-    async with ctx.sessions.begin() as db:
+    async with ctx.database.begin() as db:
         sessions = list((await db.execute(_CLAIM, {"sessions": SESSIONS_PER_ROUND})).scalars())
         if not sessions:
             return 0
@@ -76,7 +76,7 @@ async def relay_once(ctx: Context) -> int:
 
 
 async def _publish_in_order(
-    ctx: Context, rows: Sequence[OutboxRow]
+    ctx: AppContext, rows: Sequence[OutboxRow]
 ) -> tuple[list[int], BaseException | None]:
     """One session's rows, each confirmed before the next; stops at the first failure."""
     done: list[int] = []
@@ -89,7 +89,7 @@ async def _publish_in_order(
     return done, None
 
 
-async def run_relay(ctx: Context) -> None:
+async def run_relay(ctx: AppContext) -> None:
     """Relay until cancelled: after each commit that wrote rows, and every OUTBOX_POLL_S."""
     failures = 0
     while True:

@@ -2,6 +2,8 @@
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from switchboard_events import BrokerSettings
 from switchboard_events.auth import AuthSettings
 from switchboard_events.edge import EdgeSettings
@@ -9,12 +11,18 @@ from switchboard_events.edge import EdgeSettings
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/switchboard"
 
 
+_PLAIN_DRIVERS = {"postgresql", "postgres", "postgresql+psycopg2"}
+
+
 def to_asyncpg_url(url: str) -> str:
     """`postgresql://...` (or `postgres://`) spelled for SQLAlchemy's asyncpg driver."""
-    for plain in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
-        if url.startswith(plain):
-            return "postgresql+asyncpg://" + url[len(plain) :]
-    return url
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # not a URL: create_engine says so
+    if parsed.drivername not in _PLAIN_DRIVERS:
+        return url
+    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
 class SessionSettings(BaseSettings):

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .context import Context
+from .app_context import AppContext
 from .lifecycle import end_session
 from .store.runs import TERMINAL
 from .store.sessions import now
@@ -17,9 +17,9 @@ log = logging.getLogger(__name__)
 BATCH = 100
 
 
-async def sweep_once(ctx: Context) -> int:
+async def sweep_once(ctx: AppContext) -> int:
     """End every active session past its expiry (one batch); how many were ended."""
-    async with ctx.sessions.begin() as db:
+    async with ctx.database.begin() as db:
         query = (
             select(SessionRow)
             .where(SessionRow.status == "active", SessionRow.expires_at < now())
@@ -51,7 +51,7 @@ async def _drop_old_audio(db: AsyncSession, retention_s: float) -> None:
     )
 
 
-async def run_sweeper(ctx: Context) -> None:
+async def run_sweeper(ctx: AppContext) -> None:
     """Sweep every SWEEP_INTERVAL_S until cancelled; failures are logged and retried."""
     while True:
         try:

@@ -16,6 +16,7 @@ from typing import Any
 
 from mcp import Client, StdioServerParameters
 from switchboard_protocol import NAME_RE
+from switchboard_events.retry import reconnecting
 
 from .mcp_config import McpServerConfig
 from .registry import Tool, ToolError, ToolRegistry
@@ -48,17 +49,17 @@ class McpServer:
         self.connected = asyncio.Event()
 
     async def supervise(self) -> None:
-        while True:
-            try:
-                async with Client(_target(self.config)) as client:
-                    await self._serve(client)
-            except Exception as exc:  # noqa: BLE001 - any failure: reconnect later
-                log.warning("MCP server %s unavailable: %r", self.name, exc)
-            finally:
-                self._client = None
-                self.connected.clear()
-                self.attempted.set()
-            await asyncio.sleep(self._retry_s)
+        """Connect, serve, and reconnect every `retry_s` after any failure, until cancelled."""
+        await reconnecting(self._retry_s, log, f"MCP server {self.name}")(self._connect)
+
+    async def _connect(self) -> None:
+        try:
+            async with Client(_target(self.config)) as client:
+                await self._serve(client)
+        finally:
+            self._client = None
+            self.connected.clear()
+            self.attempted.set()
 
     async def _serve(self, client: Client) -> None:
         await self._register(client)

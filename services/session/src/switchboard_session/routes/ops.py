@@ -36,7 +36,7 @@ async def stats(user: UserDep, ctx: ContextDep) -> Stats:
     """Counts for the caller; `live_connections` counts their connected devices on every gateway
     replica (a device's buffer queue has a consumer while it is connected)."""
     mine = select(SessionRow.id).where(SessionRow.user_id == user).scalar_subquery()
-    async with ctx.sessions.begin() as db:
+    async with ctx.database.begin() as db:
         total = await db.scalar(select(func.count()).where(SessionRow.user_id == user))
         active = await db.scalar(
             select(func.count()).where(SessionRow.user_id == user, SessionRow.status == "active")

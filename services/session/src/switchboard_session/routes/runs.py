@@ -1,13 +1,12 @@
 """Messages, voice utterances and cancellation: what makes and stops runs."""
 
-import asyncio
 import base64
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
+from switchboard_events.retry import retry_for
 
-from ..context import Context
+from ..app_context import AppContext
 from ..decisions import decide
 from ..deps import ContextDep, UserDep, client_ip
 from ..dispatch import BUSY_CODES, Submission, cancel_active, submit
@@ -53,20 +52,24 @@ async def send_message(
 
 
 async def _submit_with_grace(
-    ctx: Context, user: str, session_id: str, sub: Submission
+    ctx: AppContext, user: str, session_id: str, sub: Submission
 ) -> tuple[str, str]:
     """`submit`, retried for up to BUSY_GRACE_S while the active run (or, for `too_many_runs`,
     another of the user's runs) is finishing: a client sees `run_end` a moment before this
     service has stored it."""
-    deadline = time.monotonic() + ctx.settings.busy_grace_s
-    while True:
-        try:
-            async with ctx.sessions.begin() as db:
-                return await submit(ctx, db, user, session_id, sub)
-        except ApiError as exc:
-            if exc.code not in BUSY_CODES or time.monotonic() >= deadline:
-                raise
-        await asyncio.sleep(0.05)
+    grace = retry_for(ctx.settings.busy_grace_s, _busy, 0.05)
+    return await grace(_submit_once, ctx, user, session_id, sub)
+
+
+async def _submit_once(
+    ctx: AppContext, user: str, session_id: str, sub: Submission
+) -> tuple[str, str]:
+    async with ctx.database.begin() as db:
+        return await submit(ctx, db, user, session_id, sub)
+
+
+def _busy(exc: BaseException) -> bool:
+    return isinstance(exc, ApiError) and exc.code in BUSY_CODES
 
 
 @router.post(
@@ -88,7 +91,7 @@ async def send_audio(
     audio = await _read_wav(request)
     await limit_audio(ctx, user, len(audio), client_ip(request))
     await limit(ctx, user, "messages", client_ip(request))
-    async with ctx.sessions.begin() as db:
+    async with ctx.database.begin() as db:
         session = await get_owned(db, user, session_id)
         if session.mode != "voice":
             raise ApiError(409, "not_voice_session", "audio needs a session with mode voice")
@@ -113,7 +116,7 @@ async def _read_wav(request: Request) -> bytes:
 )
 async def cancel(session_id: str, user: UserDep, ctx: ContextDep) -> CancelAccepted:
     """Stop the active run; it ends with `run_end {"status": "cancelled"}`."""
-    async with ctx.sessions.begin() as db:
+    async with ctx.database.begin() as db:
         run_id = await cancel_active(ctx, db, user, session_id)
     return CancelAccepted(run_id=run_id)
 

@@ -27,7 +27,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 async def create(body: CreateSession, user: UserDep, ctx: ContextDep, request: Request) -> Session:
     """Start a session; its creating device's event buffer exists from now on."""
     await limit(ctx, user, "sessions", client_ip(request))
-    async with ctx.sessions.begin() as db:
+    async with ctx.database.begin() as db:
         row = await create_session(ctx, db, user, body, client_ip(request))
     return session_view(row, ctx.settings)
 
@@ -41,7 +41,7 @@ async def list_sessions(
     cursor: str | None = None,
 ) -> SessionPage:
     """The caller's sessions, newest first; follow `next_cursor` for more."""
-    async with ctx.sessions.begin() as db:
+    async with ctx.database.begin() as db:
         rows, next_cursor = await list_owned(db, user, status, limit, cursor)
     return SessionPage(items=[session_view(r, ctx.settings) for r in rows], next_cursor=next_cursor)
 
@@ -56,7 +56,7 @@ async def get_session(
 ) -> SessionDetail:
     """The session with a page of its conversation (the newest `messages_limit` messages with
     `seq < before`, oldest first; `messages_before` pages further back) and its active run."""
-    async with ctx.sessions.begin() as db:
+    async with ctx.database.begin() as db:
         row = await get_owned(db, user, session_id)
         history, older = await messages.history(db, row.id, messages_limit, before)
         active = await runs.active_run(db, row)
@@ -70,7 +70,7 @@ async def open_device(
 ) -> DeviceAccess:
     """A device is about to connect (the gateway asks on every WebSocket connect): the session's
     status and active run, no history; a new `client_id` is registered within the caps."""
-    async with ctx.sessions.begin() as db:
+    async with ctx.database.begin() as db:
         row = await get_owned(db, user, session_id)
         if row.status == "active" and body.client_id not in row.client_ids:
             await devices.register(db, ctx.settings, row, body.client_id)
@@ -87,7 +87,7 @@ async def delete_session(
     session_id: str, user: UserDep, ctx: ContextDep, request: Request
 ) -> Response:
     """End the session (idempotent): `session_end {"reason": "deleted"}`, active run cancelled."""
-    async with ctx.sessions.begin() as db:
+    async with ctx.database.begin() as db:
         row = await get_owned(db, user, session_id, lock=True)
         if row.status == "active":
             await end_session(ctx, db, row, "deleted", client_ip(request))

@@ -11,10 +11,11 @@ from .settings import SessionSettings
 
 
 @dataclass
-class Context:
+class AppContext:
     settings: SessionSettings
     engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+    database: async_sessionmaker[AsyncSession]
+    """Opens database sessions (`async with ctx.database.begin() as db:`)."""
     broker: BrokerLink
     metrics: Metrics
     outbox: Outbox

@@ -1,0 +1,5 @@
+"""`python -m switchboard_stack`: `make run`."""
+
+from .devstack import main
+
+main()

@@ -1,0 +1,66 @@
+"""The broker side of a stack: a name prefix of its own (topology declared, then deleted), the
+environment that puts a process on it, and whether RabbitMQ answers at all."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import aio_pika
+from switchboard_events import (
+    BrokerSettings,
+    broker_connection,
+    declare_topology,
+    delete_topology,
+    names_from,
+)
+
+from .postgres import START_BOTH, run_token
+from .urls import redact
+
+
+def broker_env(settings: BrokerSettings) -> dict[str, str]:
+    """The environment that puts a service process on `settings`' broker: URL, prefix and the
+    device buffer lifetime (every process that declares device queues needs it, or they outlive
+    the run by the shipped hour)."""
+    return {
+        "AMQP_URL": settings.amqp_url,
+        "BROKER_PREFIX": settings.broker_prefix,
+        "DEVICE_BUFFER_TTL_S": str(settings.device_buffer_ttl_s),
+    }
+
+
+@contextlib.asynccontextmanager
+async def isolated_broker(
+    amqp_url: str, prefix: str, device_buffer_ttl_s: int
+) -> AsyncIterator[BrokerSettings]:
+    """Broker settings under the fresh name prefix `<prefix><run token>.`, topology declared;
+    every shared queue and exchange of the prefix deleted on exit. A short
+    `device_buffer_ttl_s` keeps a run from leaving a pile of durable queues behind."""
+    settings = BrokerSettings(
+        AMQP_URL=amqp_url,
+        BROKER_PREFIX=f"{prefix}{run_token()}.",
+        DEVICE_BUFFER_TTL_S=device_buffer_ttl_s,
+    )
+    names = names_from(settings)
+    async with broker_connection(settings, "stack-setup") as conn:
+        await declare_topology(await conn.channel(), names)
+    try:
+        yield settings
+    finally:
+        async with broker_connection(settings, "stack-cleanup") as conn:
+            await delete_topology(await conn.channel(), names)
+
+
+async def check_rabbitmq(url: str, timeout: float = 5.0) -> str | None:
+    """None when the broker accepts a connection, else what to do about it."""
+    try:
+        connection = await asyncio.wait_for(aio_pika.connect(url), timeout)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes advice
+        return (
+            f"RabbitMQ is not reachable at {redact(url)} ({exc!r}).\n"
+            f"Start it with one of:\n  {START_BOTH}\n"
+            "  rabbitmq-server -detached        (a local install)\n"
+            "or point AMQP_URL at a running broker."
+        )
+    await connection.close()
+    return None

@@ -1,0 +1,78 @@
+"""A whole stack on free ports for tests and the bench: session service, gateways, run workers
+and (optionally) the tool worker, on a database and broker prefix the caller made for it."""
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from switchboard_events import BrokerSettings
+
+from . import services
+from .broker import broker_env
+from .group import ProcessGroup, running
+from .ports import free_port
+from .process import ServiceProcess
+
+HOST = "127.0.0.1"
+
+
+@dataclass
+class Stack:
+    """The running stack: `url` is the (first) gateway's, `env` what every process got."""
+
+    url: str
+    session_url: str
+    gateway_urls: list[str]
+    env: dict[str, str]
+    broker: BrokerSettings
+    group: ProcessGroup
+
+    @property
+    def processes(self) -> dict[str, ServiceProcess]:
+        return self.group.processes
+
+    def named(self, prefix: str) -> list[ServiceProcess]:
+        """The processes whose name starts with `prefix` (`gateway`, `worker`), in start order."""
+        return [p for name, p in self.processes.items() if name.startswith(prefix)]
+
+    def logs(self) -> str:
+        return self.group.logs()
+
+
+@contextlib.asynccontextmanager
+async def running_stack(
+    database_url: str,
+    broker: BrokerSettings,
+    extra_env: dict[str, str] | None = None,
+    *,
+    gateways: int = 1,
+    workers: int = 1,
+    tools: bool = True,
+) -> AsyncIterator[Stack]:
+    """Every service as its own process on free ports, all started at once and ready; stopped
+    (SIGTERM, then SIGKILL) on exit. Processes are named `session`, `gateway`, `worker`,
+    `tools`, and `gateway-2`, `worker-2`, ... for the extra replicas."""
+    session_port = free_port()
+    session_url = f"http://{HOST}:{session_port}"
+    env = {
+        "SWITCHBOARD_ENV": "dev",
+        **broker_env(broker),
+        "DATABASE_URL": database_url,
+        "SESSION_URL": session_url,
+        **(extra_env or {}),
+    }
+    ports = [free_port() for _ in range(gateways)]
+    stage = [services.session(HOST, session_port, env)]
+    stage += [
+        services.gateway(HOST, port, session_url, env, _nth("gateway", i))
+        for i, port in enumerate(ports)
+    ]
+    stage += [services.worker(env, _nth("worker", i)) for i in range(workers)]
+    stage += [services.tools(env)] if tools else []
+    async with running([stage]) as group:
+        urls = [f"http://{HOST}:{port}" for port in ports]
+        yield Stack(urls[0], session_url, urls, env, broker, group)
+
+
+def _nth(name: str, index: int) -> str:
+    return name if index == 0 else f"{name}-{index + 1}"
