@@ -18,13 +18,15 @@ def test_approve_is_a_tool_call_that_waits() -> None:
 
 
 def test_a_decision_is_taken_only_for_its_run() -> None:
-    body = {"call_id": "c", "run_id": "r1", "approve": False, "reason": ""}
+    body = {"call_id": "c", "session_id": "s", "run_id": "r1", "approve": False, "reason": ""}
     assert parse_decision(json.dumps(body).encode(), "r1") == Decision(
         False, DENIED, "denied by the user"
     )
     assert parse_decision(json.dumps(body).encode(), "r2") is None
     assert parse_decision(json.dumps({**body, "approve": "yes"}).encode(), "r1") is None
     assert parse_decision(b"not json", "r1") is None
+    newer = {**body, "approve": True, "decided_at": "later"}  # a field added later is ignored
+    assert parse_decision(json.dumps(newer).encode(), "r1") == Decision(True, reason="")
 
 
 def test_required_tools_come_from_a_comma_separated_setting() -> None:

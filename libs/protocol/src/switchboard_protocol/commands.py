@@ -117,7 +117,7 @@ class CatchUpRequest(WireModel):
 
 
 class CatchUpReply(WireModel):
-    active_run: ActiveRun | None
+    active_run: ActiveRun | None = None
     """The session's run in progress so far, null when none."""
 
 
