@@ -88,9 +88,7 @@ async def _catch_up(conn: Connection, resumed: bool) -> ActiveRun | None:
         return None
     timeout = conn.parts.settings.catchup_timeout_s
     try:
-        active_run: dict[str, Any] | None = await conn.parts.control.catch_up(
-            conn.caller.session_id, timeout
-        )
+        active_run = await conn.parts.control.catch_up(conn.caller.session_id, timeout)
     except (TimeoutError, AMQPError, ChannelInvalidStateError, ValueError) as exc:
         raise Close(closes.TRY_AGAIN, "the run's catch-up state is not available") from exc
     return active_run

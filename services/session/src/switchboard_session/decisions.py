@@ -8,8 +8,8 @@ unknown call id is looked up again for up to `PERSIST_GRACE_S` before 404 `unkno
 """
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from switchboard_protocol import ToolDecisionCommand
 from switchboard_events.retry import retry_for
+from switchboard_protocol import ToolDecisionCommand
 
 from .app_context import AppContext
 from .errors import ApiError

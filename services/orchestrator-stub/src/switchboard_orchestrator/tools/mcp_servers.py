@@ -15,8 +15,8 @@ import logging
 from typing import Any
 
 from mcp import Client, StdioServerParameters
-from switchboard_protocol import NAME_RE
 from switchboard_events.retry import reconnecting
+from switchboard_protocol import NAME_RE
 
 from .mcp_config import McpServerConfig
 from .registry import Tool, ToolError, ToolRegistry
