@@ -5,7 +5,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from tests.procs import free_port
+from switchboard_stack import free_port
 
 
 class Balancer:

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from switchboard_stack import ServiceProcess, free_port
 
 from tests.client_ts.balancer import Balancer
 from tests.client_ts.npm import INTEGRATION, PACKAGE, ensure_built, run_node
-from tests.procs import ServiceProcess, free_port
 from tests.reliability.helpers import token
 from tests.stack import Stack, isolated_stack
 
