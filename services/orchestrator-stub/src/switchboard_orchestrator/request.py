@@ -2,6 +2,7 @@
 
 import json
 import re
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,6 +37,9 @@ class RunRequest(BaseModel):
     HISTORY_MAX_MESSAGES / HISTORY_MAX_CHARS)."""
     history_dropped: int = Field(default=0, ge=0)
     """How many older messages were left out of `history` (a `warning` says so)."""
+    start_by: datetime | None = None
+    """A request taken after this is not run: the session service ends it `no_worker`
+    (RUN_START_TIMEOUT_S after it was sent)."""
 
 
 _IDS = re.compile(
