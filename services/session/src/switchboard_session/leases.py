@@ -43,13 +43,15 @@ MESSAGES = {
 
 async def renew(db: AsyncSession, run_ids: Iterable[str], worker: str, lease_s: float) -> set[str]:
     """Extend the leases of `run_ids` held by `worker`; the ids whose lease was renewed (the
-    others ended, were failed, or are unknown: the worker must give them up)."""
+    others ended, were failed, are unknown, or another worker holds them: a second copy of a
+    request that reached a second worker stops there, at its first renewal)."""
     query = (
         update(RunRow)
         .where(
             RunRow.id.in_(list(run_ids)),
             RunRow.status.in_(UNFINISHED),
             RunRow.lease_released_at.is_(None),
+            or_(RunRow.lease_owner.is_(None), RunRow.lease_owner == worker[:128]),
         )
         .values(lease_owner=worker[:128], lease_expires_at=now() + timedelta(seconds=lease_s))
         .returning(RunRow.id)
@@ -57,15 +59,16 @@ async def renew(db: AsyncSession, run_ids: Iterable[str], worker: str, lease_s: 
     return set((await db.execute(query)).scalars())
 
 
-def extend(row: RunRow, ended: bool, lease_s: float) -> None:
-    """A run's events were folded: they renew its lease; its `run_end` releases it."""
+def extend(row: RunRow, worker: str | None, ended: bool, lease_s: float) -> None:
+    """A run's events were folded: they renew its lease (its `run_start` names the worker
+    holding it); its `run_end` releases it."""
     if row.lease_released_at is not None or row.status not in UNFINISHED:
         return
     if ended:
         row.lease_released_at = now()
         row.lease_expires_at = None
         return
-    row.lease_owner = row.lease_owner or "worker"
+    row.lease_owner = row.lease_owner or worker
     row.lease_expires_at = now() + timedelta(seconds=lease_s)
 
 
@@ -113,7 +116,8 @@ async def reap_once(ctx: Context) -> int:
 async def fail_run(ctx: Context, db: AsyncSession, session: SessionRow, run: RunRow) -> None:
     """End `run` failed (`worker_lost` if a worker held it, else `no_worker`), announce it, and
     start the session's next waiting run (session row locked)."""
-    code = "worker_lost" if run.lease_owner is not None else "no_worker"
+    taken = run.lease_owner is not None or run.lease_expires_at is not None
+    code = "worker_lost" if taken else "no_worker"
     log.warning("run %s of session %s: %s", run.id, session.id, code)
     run.status = "failed"
     run.error = f"{code}: {MESSAGES[code]}"

@@ -106,7 +106,8 @@ class ProgressFolder:
             for row in (await db.execute(query)).scalars():
                 events = runs[row.id]
                 fold(row, events)
-                leases.extend(row, any(e["type"] == "run_end" for e in events), lease_s)
+                worker = next((e["worker"] for e in events if e["worker"]), None)
+                leases.extend(row, worker, any(e["type"] == "run_end" for e in events), lease_s)
 
     async def _renew(self, renewals: list[AbstractIncomingMessage]) -> None:
         """Renew the leases the renewals name; tell each worker which runs it lost."""
@@ -222,6 +223,7 @@ def _run_events(body: bytes) -> list[dict[str, Any]]:
                 if isinstance(raw.get("agent_type"), str)
                 else None,
                 "data": raw.get("data") if isinstance(raw.get("data"), dict) else {},
+                "worker": _worker(raw),
             }
         except (ValueError, KeyError, TypeError, RecursionError):
             log.warning("run progress: skipping an unreadable event %r", line[:200])
@@ -229,6 +231,13 @@ def _run_events(body: bytes) -> list[dict[str, Any]]:
         if raw.get("run_id") is not None:
             events.append(event)
     return events
+
+
+def _worker(raw: Any) -> str | None:
+    """The worker a `run_start` names in its metadata (the run's lease holder)."""
+    metadata = raw.get("metadata") if raw.get("type") == "run_start" else None
+    worker = metadata.get("worker") if isinstance(metadata, dict) else None
+    return worker[:128] if isinstance(worker, str) else None
 
 
 def _clean(value: Any, depth: int = 0) -> Any:
