@@ -11,6 +11,7 @@ cancels the rest, and hands back requests that arrived too late to start.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -61,6 +62,7 @@ class RunWorker:
         self._approvals = settings.approvals
         self._active: dict[str, _Active] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._abandoned: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._consumer: tuple[AbstractQueue, str] | None = None
         self._leases = Leases(
@@ -201,9 +203,17 @@ class RunWorker:
             self._cancels.detach(request.run_id)
         if status == LOST:
             log.warning("run %s stopped: its lease was lost", request.run_id)
+            self._abandon(stream)
             return
         await stream.drain()
         log.info("run %s %s (%d events)", request.run_id, status, stream.seq)
+
+    def _abandon(self, stream: RunStream) -> None:
+        """A lost run's events still in flight settle whenever the link decides (confirmed or
+        failed); nobody waits for them, and their failures are expected."""
+        task = asyncio.create_task(_settled_quietly(stream))
+        self._abandoned.add(task)
+        task.add_done_callback(self._abandoned.discard)
 
     async def _replace_delivery(self, run_id: str, message: AbstractIncomingMessage) -> None:
         """A second delivery of a run in progress (our channel reconnected, or a duplicate):
@@ -259,3 +269,8 @@ class RunWorker:
     @property
     def active_runs(self) -> int:
         return len(self._active)
+
+
+async def _settled_quietly(stream: RunStream) -> None:
+    with contextlib.suppress(PublishFailed):
+        await stream.drain()
