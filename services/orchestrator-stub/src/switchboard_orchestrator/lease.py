@@ -71,7 +71,8 @@ class Leases:
         self._on_lost(run_id)
 
     async def renew(self, channel: AbstractChannel, queue: str, reply_to: str) -> None:
-        """Publish one renewal of the held runs (confirmed, within RUN_LEASE_RENEW_S)."""
+        """Publish one renewal of the held runs and wait for the broker's confirm (expiry is
+        checked meanwhile by `run`, so a renewal stuck on a dead link delays nothing)."""
         if not self._held:
             return
         sent = time.monotonic()
@@ -80,9 +81,8 @@ class Leases:
         message = aio_pika.Message(
             body, type=LEASE_RENEWAL, reply_to=reply_to, content_type="application/json"
         )
-        try:
-            async with asyncio.timeout(self.renew_s):
-                await channel.default_exchange.publish(message, queue)
+        try:  # no timeout: a renewal held up by a stalled link still counts once confirmed
+            await channel.default_exchange.publish(message, queue)
         except Exception as exc:  # noqa: BLE001 - the lease clock keeps running meanwhile
             log.warning("lease renewal not confirmed (%r)", exc)
             return
