@@ -113,3 +113,20 @@ async def test_rest_detail_carries_the_active_run_so_far(stack: Stack) -> None:
         assert (await http.post(f"/ai/sessions/{sid}/cancel")).status_code == 202
     assert (await first.until(run_id)).ended
     await first.close()
+
+
+@pytest.mark.timeout(60)
+async def test_a_hello_has_no_active_run_when_no_run_is_in_progress(stack: Stack) -> None:
+    """Before the first run and after the last one, a new device's hello carries no run."""
+    token = await dev_token(stack.url, "frank")
+    async with httpx.AsyncClient(base_url=stack.url, headers=_bearer(token)) as http:
+        sid = (await http.post("/ai/sessions", json={"client_id": "first"})).json()["id"]
+        first = Device(stack.url, sid, "first", token)
+        assert (await first.connect()).get("active_run") is None
+        answer = await http.post(f"/ai/sessions/{sid}/message", json={"content": "/tokens 5"})
+        assert answer.status_code == 202, answer.text
+        await first.until(answer.json()["run_id"])
+    # The hello's state is exact (REST's may lag a moment behind run_end, as the docs say).
+    later = Device(stack.url, sid, "later", token)
+    assert (await later.connect()).get("active_run") is None
+    await asyncio.gather(first.close(), later.close())

@@ -49,3 +49,17 @@ def test_what_postgres_cannot_store_is_replaced_not_retried() -> None:
     call = {"call_id": "c", "tool_name": "t", "parameters": params}
     fold(row, _run_events(_line(2, "tool_call", call)))
     assert row.progress_tool_calls[0]["parameters"] == {"deep": {"n": None}, "k\ufffd": "v"}
+
+
+def test_a_folded_run_end_ends_the_run_for_catch_up_and_the_history_writer_agrees() -> None:
+    """A device joining between the fold of `run_end` and the history writer's store must not be
+    offered the run as in progress: its buffer, bound after `run_end` was routed, never ends it."""
+    row = _row()
+    row.status = "running"
+    fold(row, _run_events(_line(1, "run_start", {"message_id": "m"})))
+    assert row.status == "running" and row.ended_at is None
+    fold(row, _run_events(_line(2, "run_end", {"status": "completed"})))
+    assert row.status == "completed" and row.ended_at is not None
+    stamp = row.ended_at
+    fold(row, _run_events(_line(3, "run_end", {"status": "failed"})))  # a late duplicate end
+    assert (row.status, row.ended_at) == ("completed", stamp)

@@ -30,6 +30,8 @@ from switchboard_events.routing import CATCHUP_REQUEST, LEASE_RENEWAL
 
 from . import leases
 from .context import Context
+from .store.runs import TERMINAL
+from .store.sessions import now
 from .tables import RunRow, SessionRow
 from .views import active_run_view
 
@@ -137,7 +139,7 @@ class ProgressFolder:
             views = {
                 sid: active_run_view(run, sessions[sid]).model_dump(mode="json")
                 for sid, run in active.items()
-                if sessions[sid].active_run_id == run.id
+                if sessions[sid].active_run_id == run.id and run.status not in TERMINAL
             }
         for request, session_id in wanted.items():
             body = json.dumps({"active_run": views.get(session_id)}).encode()
@@ -183,10 +185,23 @@ def fold(row: RunRow, events: list[dict[str, Any]]) -> None:
             tools.append(_call(data))
         elif event["type"] == "tool_result":
             _attach_result(tools, data)
+        elif event["type"] == "run_end":
+            _end(row, data)
     row.progress_seq = seq
     row.progress_text = "".join(text)
     row.progress_tool_calls = tools
     row.progress_agent_type = agent
+
+
+def _end(row: RunRow, data: dict[str, Any]) -> None:
+    """The run is over as of this fold, even before the history writer (persist.py) has stored
+    its outcome: a catch-up answered after this point must not offer it as in progress (the
+    device's buffer, bound after `run_end` was routed, would never end it). Both writers set the
+    same terminal status; whichever comes second changes nothing."""
+    status = data.get("status")
+    if row.status not in TERMINAL and status in TERMINAL:
+        row.status = str(status)
+        row.ended_at = row.ended_at or now()
 
 
 def _call(data: dict[str, Any]) -> dict[str, Any]:
