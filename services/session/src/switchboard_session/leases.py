@@ -1,7 +1,8 @@
 """Run leases, the session service's side (the worker's is lease.py in the run worker).
 
 A run's lease is renewed by its worker's renewals and by its own events, both read from the
-run-progress queue (progress.py: `renew`, `extend`); the run's `run_end` releases it. The
+run-progress queue (progress.py: `renew`, `extend`); folding the run's `run_end` ends the run,
+and with it the lease. The
 reaper, in every replica, fails a dispatched run once, by whichever replica locks its session
 row first (`FOR UPDATE SKIP LOCKED`, then the run's state checked again under that lock):
 
@@ -50,7 +51,6 @@ async def renew(db: AsyncSession, run_ids: Iterable[str], worker: str, lease_s: 
         .where(
             RunRow.id.in_(list(run_ids)),
             RunRow.status.in_(UNFINISHED),
-            RunRow.lease_released_at.is_(None),
             or_(RunRow.lease_owner.is_(None), RunRow.lease_owner == worker[:128]),
         )
         .values(lease_owner=worker[:128], lease_expires_at=now() + timedelta(seconds=lease_s))
@@ -59,14 +59,10 @@ async def renew(db: AsyncSession, run_ids: Iterable[str], worker: str, lease_s: 
     return set((await db.execute(query)).scalars())
 
 
-def extend(row: RunRow, worker: str | None, ended: bool, lease_s: float) -> None:
+def extend(row: RunRow, worker: str | None, lease_s: float) -> None:
     """A run's events were folded: they renew its lease (its `run_start` names the worker
-    holding it); its `run_end` releases it."""
-    if row.lease_released_at is not None or row.status not in UNFINISHED:
-        return
-    if ended:
-        row.lease_released_at = now()
-        row.lease_expires_at = None
+    holding it) unless they ended it."""
+    if row.status not in UNFINISHED:
         return
     row.lease_owner = row.lease_owner or worker
     row.lease_expires_at = now() + timedelta(seconds=lease_s)
@@ -77,7 +73,6 @@ def _due(stamp: datetime, start_cutoff: datetime) -> ColumnElement[bool]:
     return and_(
         RunRow.status.in_(UNFINISHED),
         RunRow.dispatched_at.is_not(None),
-        RunRow.lease_released_at.is_(None),
         or_(
             RunRow.lease_expires_at < stamp,
             and_(

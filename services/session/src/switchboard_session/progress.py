@@ -109,7 +109,7 @@ class ProgressFolder:
                 events = runs[row.id]
                 fold(row, events)
                 worker = next((e["worker"] for e in events if e["worker"]), None)
-                leases.extend(row, worker, any(e["type"] == "run_end" for e in events), lease_s)
+                leases.extend(row, worker, lease_s)
 
     async def _renew(self, renewals: list[AbstractIncomingMessage]) -> None:
         """Renew the leases the renewals name; tell each worker which runs it lost."""

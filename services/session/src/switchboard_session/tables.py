@@ -106,18 +106,13 @@ class RunRow(Base):
     """The worker that last renewed the run's lease (null: no worker has taken it yet)."""
     lease_expires_at: Mapped[datetime | None] = mapped_column(Stamp)
     """The run is failed `worker_lost` after this unless renewed (leases.py)."""
-    lease_released_at: Mapped[datetime | None] = mapped_column(Stamp)
-    """When the worker's `run_end` was folded: the lease ended with the run."""
 
     __table_args__ = (
         Index("ix_runs_audio_kept", "ended_at", postgresql_where=text("audio_b64 IS NOT NULL")),
         Index(
             "ix_runs_leased",
             "lease_expires_at",
-            postgresql_where=text(
-                "status IN ('queued', 'running') AND dispatched_at IS NOT NULL"
-                " AND lease_released_at IS NULL"
-            ),
+            postgresql_where=text("status IN ('queued', 'running') AND dispatched_at IS NOT NULL"),
         ),
     )
 

@@ -17,20 +17,15 @@ def upgrade() -> None:
     stamp = sa.DateTime(timezone=True)
     op.add_column("runs", sa.Column("lease_owner", sa.String(length=128), nullable=True))
     op.add_column("runs", sa.Column("lease_expires_at", stamp, nullable=True))
-    op.add_column("runs", sa.Column("lease_released_at", stamp, nullable=True))
     op.create_index(
         "ix_runs_leased",
         "runs",
         ["lease_expires_at"],
-        postgresql_where=sa.text(
-            "status IN ('queued', 'running') AND dispatched_at IS NOT NULL"
-            " AND lease_released_at IS NULL"
-        ),
+        postgresql_where=sa.text("status IN ('queued', 'running') AND dispatched_at IS NOT NULL"),
     )
 
 
 def downgrade() -> None:
     op.drop_index("ix_runs_leased", table_name="runs")
-    op.drop_column("runs", "lease_released_at")
     op.drop_column("runs", "lease_expires_at")
     op.drop_column("runs", "lease_owner")
