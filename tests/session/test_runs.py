@@ -1,6 +1,7 @@
 """Messages make runs: one active per session; reject, interrupt, enqueue; cancel; audio."""
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -41,6 +42,8 @@ async def test_message_publishes_run_request_and_message_event(client, tap, name
     assert response.status_code == 202, response.text
     accepted = response.json()
     request = await commands.next_json()
+    start_by = datetime.fromisoformat(request.pop("start_by"))  # RUN_START_TIMEOUT_S from now
+    assert abs(start_by - datetime.now(UTC) - timedelta(seconds=30)) < timedelta(seconds=10)
     assert request == {
         "run_id": accepted["run_id"],
         "session_id": sid,

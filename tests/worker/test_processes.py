@@ -1,4 +1,5 @@
-"""Worker processes: sharing the load, a SIGKILLed worker's run, graceful SIGTERM."""
+"""Worker processes: sharing the load, a SIGKILLed worker's request, late requests, graceful
+SIGTERM."""
 
 import asyncio
 from collections.abc import Iterator
@@ -48,24 +49,39 @@ async def test_two_workers_share_runs_and_each_run_stays_one_ordered_stream(
     assert len(workers) == 2
 
 
-async def test_a_killed_workers_run_is_failed_by_the_next_worker(
+async def test_a_killed_workers_request_is_not_run_again_by_the_next_worker(
     client: Client, broker_settings, procs
 ):
+    """The redelivered request is acked and dropped: the run's lease decides its end (the
+    session service fails it `worker_lost`, tests/leases); no second run of it starts."""
     doomed = await start_worker(procs, broker_settings)
     device = await client.device()
     run_id = await client.send(device, "/tokens 1000 rate=20")
-    seen = await device.until("token", run_id)
+    await device.until("token", run_id)
     doomed.kill()
-    await start_worker(procs, broker_settings)
-    rest = await device.until("run_end", run_id)
+    successor = await start_worker(procs, broker_settings)
+    await successor.wait_output(f"run {run_id} was redelivered")
+    following = await client.send(device, "/tokens 2")
+    events = await device.until("run_end", following)
 
-    assert_seq(seen)
-    tail = [e for e in rest if e.type in ("error", "run_end")]
-    assert types(tail) == ["error", "run_end"]
-    assert tail[0].data.code == "worker_lost"
-    assert tail[1].data.status == "failed"
-    assert [e.seq for e in tail] == [1_000_000_001, 1_000_000_002]
-    assert "token" not in types(rest[rest.index(tail[0]) :])
+    lost = [e for e in events if e.run_id == run_id]
+    assert "run_end" not in types(lost) and "run_start" not in types(lost)
+    assert types([e for e in events if e.run_id == following])[-1] == "run_end"
+
+
+async def test_a_request_taken_after_its_start_by_is_dropped(
+    client: Client, broker_settings, procs
+):
+    """The session service ends such a run `no_worker`; the worker must not start it too."""
+    device = await client.device()
+    late = await client.send(device, "/tokens 3", start_by="2020-01-01T00:00:00+00:00")
+    on_time = await client.send(device, "/tokens 3", start_by="2999-01-01T00:00:00+00:00")
+    worker = await start_worker(procs, broker_settings)
+    events = await device.until("run_end", on_time)
+
+    assert f"run {late} came after its start_by" in worker.output()
+    assert not [e for e in events if e.run_id == late]
+    assert_seq([e for e in events if e.run_id == on_time])
 
 
 async def test_sigterm_lets_short_runs_finish_and_cancels_long_ones(

@@ -40,6 +40,7 @@ class _Pending:
     body: bytes
     event_type: str
     future: asyncio.Future[None]
+    run_id: str | None = None
 
 
 @dataclass
@@ -72,7 +73,7 @@ class Publisher:
         lane = self._lanes.get(event.session_id)
         if lane is None:
             lane = self._lanes[event.session_id] = _Lane()
-        lane.pending.append(_Pending(encode(event), event.type, future))
+        lane.pending.append(_Pending(encode(event), event.type, future, event.run_id))
         if lane.task is None:  # nothing in flight: the lane starts sending at once
             lane.task = asyncio.create_task(self._run_lane(event.session_id, lane))
         elif len(lane.pending) >= self._max:
@@ -82,6 +83,21 @@ class Publisher:
     async def publish(self, event: Event) -> None:
         """Publish one event and wait for the broker's confirm (raises PublishFailed)."""
         await self.enqueue(event)
+
+    def withdraw(self, session_id: str, run_id: str) -> int:
+        """Drop the run's events not yet sent (their futures fail with PublishFailed); how many.
+        A message already handed to the broker is not recalled."""
+        lane = self._lanes.get(session_id)
+        if lane is None:
+            return 0
+        kept = deque(p for p in lane.pending if p.run_id != run_id)
+        dropped = [p for p in lane.pending if p.run_id == run_id]
+        lane.pending = kept
+        for item in dropped:
+            if not item.future.done():
+                item.future.set_exception(PublishFailed(f"run {run_id} withdrawn"))
+                item.future.exception()  # retrieved: the run that emitted it was abandoned
+        return len(dropped)
 
     async def flush(self) -> None:
         """Wait until every queued event is confirmed or failed."""

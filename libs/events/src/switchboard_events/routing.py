@@ -25,6 +25,19 @@ CATCHUP_REQUEST = "catchup"
 """AMQP `type` of a catch-up request on the run-progress queue (body `{"session_id"}`, with
 `reply_to` and `correlation_id`); the answer is `{"active_run": {...} | null}`."""
 
+LEASE_RENEWAL = "lease"
+"""AMQP `type` of a run worker's lease renewal on the run-progress queue (body `{"worker",
+"runs": [run_id, ...]}`, with `reply_to`); the answer `{"lost": [run_id, ...]}` names the runs
+the worker no longer holds (docs/internals.md, "Run leases")."""
+
+LOST_RUN_SEQ = 1_000_000_000
+"""A run failed by the session service (`worker_lost`, `no_worker`) gets its `error` and
+`run_end` at seq LOST_RUN_SEQ + 1 and + 2: its worker's last seq is unknown, so clients see a
+hole and reload the run over REST (docs/protocol.md)."""
+
+RUN_LEASE_S = 10.0
+"""Default run lease: a run whose worker renewed nothing for this long is failed `worker_lost`."""
+
 DEAD_LETTER_SOURCES: tuple[str, ...] = ("runs", "tools", "session-store")
 """Consumers that park what they cannot process: `ai.<source>` → `ai.dead-letters.<source>`."""
 

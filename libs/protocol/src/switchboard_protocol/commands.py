@@ -11,6 +11,7 @@
   AMQP type `catchup`, `reply_to`, `correlation_id`).
 """
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, StrictBool
@@ -51,6 +52,9 @@ class RunRequest(WireModel):
     HISTORY_MAX_MESSAGES / HISTORY_MAX_CHARS)."""
     history_dropped: int = Field(default=0, ge=0)
     """How many older messages were left out of `history` (a `warning` says so)."""
+    start_by: datetime | None = None
+    """A request taken after this is not run: the session service ends it `no_worker`
+    (RUN_START_TIMEOUT_S after it was sent)."""
 
 
 class ToolCallRequest(WireModel):

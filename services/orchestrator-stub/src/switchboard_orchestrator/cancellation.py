@@ -13,6 +13,10 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+LEASE_LOST = "lease_lost"
+"""The cancel reason of a run whose lease is gone: it stops and publishes nothing more."""
+
+
 class RunCancelled(Exception):
     """The run was cancelled (a cancel message, or the worker shutting down)."""
 
@@ -71,10 +75,10 @@ class CancelRegistry:
         self._early: dict[str, float] = {}
         self._active: dict[str, RunControl] = {}
 
-    def cancel(self, run_id: str) -> None:
+    def cancel(self, run_id: str, reason: str = "cancelled") -> None:
         control = self._active.get(run_id)
         if control is not None:
-            control.cancel()
+            control.cancel(reason)
             return
         self._forget_old()
         self._early[run_id] = time.monotonic() + self._memory_s

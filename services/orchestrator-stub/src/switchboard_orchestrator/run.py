@@ -1,10 +1,7 @@
 """Running one request: `run_start`, the directive's events, `run_end` with its status.
 
-A redelivered request (its worker died mid-run) is not run again but failed: `error`
-`worker_lost` and `run_end` `failed`, numbered from `LOST_RUN_SEQ` + 1. The dead worker's
-last seq is unknown, so these two carry seq 1 000 000 001 and 1 000 000 002: far above any
-real run (directives are capped well below), a hole a client always sees, so it reloads the
-run's outcome over REST as the protocol says.
+A run whose lease was lost (lease.py) stops at its next step and emits nothing more, not even
+`run_end`: the session service ends it (`worker_lost`, seq 1 000 000 001 and 1 000 000 002).
 """
 
 import asyncio
@@ -16,14 +13,15 @@ from switchboard_events import Publisher, RunStream
 from .actions import ACTIONS
 from .audio import BadAudio, transcribe
 from .backend import BackendError
-from .cancellation import RunCancelled
+from .cancellation import LEASE_LOST, RunCancelled
 from .directives import BadDirective, parse
 from .limits import RUN_TIMEOUT
 from .run_context import RunContext, RunFailed
 
 log = logging.getLogger(__name__)
 
-LOST_RUN_SEQ = 1_000_000_000
+LOST = "lost"
+"""`execute`'s status for a run given up because its lease was lost (no `run_end` emitted)."""
 
 
 async def execute(ctx: RunContext) -> str:
@@ -42,6 +40,8 @@ async def execute(ctx: RunContext) -> str:
         await ACTIONS[type(directive)](ctx, directive)
         status = "completed"
     except RunCancelled as exc:
+        if str(exc) == LEASE_LOST:
+            return LOST
         status = await _failed(ctx, _timed_out(ctx)) if str(exc) == RUN_TIMEOUT else "cancelled"
     except BadDirective as exc:
         status = await _failed(ctx, RunFailed(exc.code, str(exc)))
@@ -54,8 +54,14 @@ async def execute(ctx: RunContext) -> str:
         status = await _failed(ctx, RunFailed("internal_error", f"the agent crashed: {exc!r}"))
     finally:
         timer.cancel()
+    if _lost(ctx):
+        return LOST
     await ctx.stream.emit("run_end", _run_end(status, ctx))
     return status
+
+
+def _lost(ctx: RunContext) -> bool:
+    return ctx.control.cancelled and ctx.control.reason == LEASE_LOST
 
 
 def _run_end(status: str, ctx: RunContext) -> dict[str, object]:
@@ -72,6 +78,8 @@ def _timed_out(ctx: RunContext) -> RunFailed:
 
 
 async def _failed(ctx: RunContext, failure: RunFailed) -> str:
+    if _lost(ctx):
+        return LOST
     await ctx.stream.emit("error", {"code": failure.code, "message": failure.message})
     return "failed"
 
@@ -86,17 +94,6 @@ async def _transcript(ctx: RunContext) -> str:
     await ctx.emit("stt", {"text": " ".join(words[: max(1, len(words) // 2)]), "final": False})
     await ctx.emit("stt", {"text": text, "final": True})
     return text
-
-
-async def fail_lost_run(publisher: Publisher, session_id: str, run_id: str, agent: str) -> None:
-    """End a run whose worker died: `error` worker_lost and `run_end` failed (confirmed)."""
-    stream = RunStream(
-        publisher, session_id=session_id, run_id=run_id, agent_type=agent, start_seq=LOST_RUN_SEQ
-    )
-    message = "the worker running this reply stopped; reload the conversation"
-    await stream.emit("error", {"code": "worker_lost", "message": message})
-    await stream.emit("run_end", {"status": "failed"})
-    await stream.drain()
 
 
 async def fail_unreadable_run(publisher: Publisher, session_id: str, run_id: str) -> None:

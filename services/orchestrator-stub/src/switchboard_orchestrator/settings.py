@@ -6,6 +6,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 from switchboard_events import BrokerSettings
+from switchboard_events.routing import RUN_LEASE_S
 
 from . import limits
 from .approval import APPROVAL_TIMEOUT_S, Approvals
@@ -75,6 +76,13 @@ class WorkerSettings(BrokerSettings):
     """First retry's pause, doubled each time (a `Retry-After` from the server wins)."""
     model_retry_max_s: float = Field(default=30.0, ge=0, alias="MODEL_RETRY_MAX_S")
     """Longest pause between two model retries (also caps `Retry-After`)."""
+    run_lease_s: float = Field(default=RUN_LEASE_S, gt=0, alias="RUN_LEASE_S")
+    """A run's lease: the session service fails a run `worker_lost` when its worker renewed
+    nothing for this long; a worker with no renewal confirmed for this long stops the run
+    without publishing more. Same value in the session service."""
+    run_lease_renew_s: float = Field(default=3.0, gt=0, alias="RUN_LEASE_RENEW_S")
+    """How often the worker renews the leases of its runs (well below RUN_LEASE_S: a renewal
+    or two may be lost without losing the lease)."""
     tool_list_ttl_s: float = Field(default=10.0, ge=0, alias="TOOL_LIST_TTL_S")
     """How long the tool workers' tool list is reused before it is asked for again."""
 
@@ -87,6 +95,12 @@ class WorkerSettings(BrokerSettings):
             self.max_tts_chars,
             self.max_tool_steps,
         )
+
+    @model_validator(mode="after")
+    def _renew_within_lease(self) -> "WorkerSettings":
+        if self.run_lease_renew_s >= self.run_lease_s:
+            raise ValueError("RUN_LEASE_RENEW_S must be below RUN_LEASE_S")
+        return self
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> "WorkerSettings":

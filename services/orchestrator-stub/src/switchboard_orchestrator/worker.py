@@ -1,18 +1,23 @@
 """The run worker: competing consumer of `ai.runs`, several runs at once, acks when done.
 
-A request is acked only after its run ended and every event was confirmed, so a worker
-killed mid-run leaves it unacked; the broker redelivers it and the next worker fails it
-(`worker_lost`, see run.py). Cancels arrive on an exclusive queue bound to `ai.control`
+A request is acked only after its run ended and every event was confirmed. While it runs, the
+worker renews the run's lease (lease.py); a worker that dies or loses its broker link stops
+renewing, and the session service fails the run `worker_lost` once the lease lapsed. A
+redelivered request (its worker died, or its link dropped) is therefore acked and not run: the
+lease decides. A request not taken before its `start_by` was (or will be) failed `no_worker` by
+the session service, and is dropped too. Cancels arrive on an exclusive queue bound to `ai.control`
 with `cancel.*`. `stop()` stops consuming, lets runs finish within the grace period,
 cancels the rest, and hands back requests that arrived too late to start.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import socket
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
@@ -20,14 +25,16 @@ from aio_pika.abc import AbstractRobustConnection as Connection
 from pydantic import ValidationError
 from switchboard_events import Publisher, PublishFailed, RunStream, declare_topology, names_from
 from switchboard_events.deadletter import DeadLetter, DeadLetters
+from switchboard_events.routing import LEASE_RENEWAL
 from switchboard_events.topology import RUN_KEY
 from switchboard_protocol import RunRequest
 
 from .approval import APPROVAL_BINDING
 from .backend import AgentBackend
-from .cancellation import CancelRegistry
+from .cancellation import LEASE_LOST, CancelRegistry
+from .lease import Leases
 from .request import readable_ids
-from .run import execute, fail_lost_run, fail_unreadable_run
+from .run import LOST, execute, fail_unreadable_run
 from .run_context import RunContext
 from .settings import WorkerSettings
 from .tool_catalog import ToolCatalog
@@ -42,6 +49,7 @@ REFUSE_RETRY_S = 1.0
 class _Active:
     message: AbstractIncomingMessage
     """The delivery to ack (replaced if the broker redelivers it to us after a reconnect)."""
+    session_id: str
 
 
 class RunWorker:
@@ -55,8 +63,13 @@ class RunWorker:
         self._approvals = settings.approvals
         self._active: dict[str, _Active] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._abandoned: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._consumer: tuple[AbstractQueue, str] | None = None
+        self._leases = Leases(
+            self.worker_id, settings.run_lease_s, settings.run_lease_renew_s, self._lose
+        )
+        self._control_queue: AbstractQueue | None = None
 
     async def start(self) -> None:
         """Declare, listen for cancels, open the tool client, then start consuming runs."""
@@ -70,6 +83,9 @@ class RunWorker:
         self._tools = await ToolClient(control, self.names, self.settings.tool_timeout_s).start()
         self._catalog = ToolCatalog(self._tools, self.settings.tool_list_ttl_s)
         await self._listen_for_cancels(control)
+        self._renewing = asyncio.create_task(
+            self._leases.run(self._out, self.names.progress_queue, self._reply_to)
+        )
         runs_channel = await self._connection.channel()
         await runs_channel.set_qos(prefetch_count=self.settings.run_prefetch)
         runs = await runs_channel.declare_queue(self.names.run_queue, passive=True)
@@ -81,9 +97,16 @@ class RunWorker:
         await queue.bind(self.names.control_exchange, "cancel.*")
         await queue.bind(self.names.control_exchange, APPROVAL_BINDING)
         await queue.consume(self._on_control, no_ack=True)
+        self._control_queue = queue
+
+    def _reply_to(self) -> str:
+        """Where lease replies go: the control queue (its name may change on a reconnect)."""
+        return self._control_queue.name if self._control_queue is not None else ""
 
     async def _on_control(self, message: AbstractIncomingMessage) -> None:
-        if (message.routing_key or "").startswith("approval."):
+        if message.type == LEASE_RENEWAL:
+            self._leases.on_reply(message.body)
+        elif (message.routing_key or "").startswith("approval."):
             self._approvals.deliver(message.routing_key, message.body)
         else:
             await self._on_cancel(message)
@@ -110,7 +133,7 @@ class RunWorker:
         if request.run_id in self._active:
             await self._replace_delivery(request.run_id, message)
             return
-        self._active[request.run_id] = _Active(message)
+        self._active[request.run_id] = _Active(message, request.session_id)
         task = asyncio.create_task(self._handle(request))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -133,18 +156,28 @@ class RunWorker:
     async def _handle(self, request: RunRequest) -> None:
         try:
             if self._active[request.run_id].message.redelivered:
-                log.warning("run %s was redelivered: its worker died; failing it", request.run_id)
-                await fail_lost_run(
-                    self._publisher, request.session_id, request.run_id, request.agent_type
-                )
+                log.warning("run %s was redelivered: its lease decides its end", request.run_id)
+            elif request.start_by is not None and datetime.now(UTC) > request.start_by:
+                log.warning("run %s came after its start_by: it ends no_worker", request.run_id)
             else:
+                self._leases.hold(request.run_id)
                 await self._run(request)
             await self._settle(request.run_id, ack=True)
         except PublishFailed as exc:
             log.error("run %s: events not confirmed (%s); handing it back", request.run_id, exc)
             await self._settle(request.run_id, ack=False)
         finally:
+            self._leases.release(request.run_id)
             self._active.pop(request.run_id, None)
+
+    def _lose(self, run_id: str) -> None:
+        """The run's lease is gone (the session service failed it, or will): stop the run and
+        publish nothing more for it (events not yet sent are withdrawn)."""
+        active = self._active.get(run_id)
+        self._cancels.cancel(run_id, LEASE_LOST)
+        if active is not None:
+            dropped = self._publisher.withdraw(active.session_id, run_id)
+            log.warning("run %s given up (lease lost); %d unsent events dropped", run_id, dropped)
 
     async def _run(self, request: RunRequest) -> None:
         control = self._cancels.attach(request.run_id)
@@ -169,8 +202,19 @@ class RunWorker:
             status = await execute(ctx)
         finally:
             self._cancels.detach(request.run_id)
+        if status == LOST:
+            log.warning("run %s stopped: its lease was lost", request.run_id)
+            self._abandon(stream)
+            return
         await stream.drain()
         log.info("run %s %s (%d events)", request.run_id, status, stream.seq)
+
+    def _abandon(self, stream: RunStream) -> None:
+        """A lost run's events still in flight settle whenever the link decides (confirmed or
+        failed); nobody waits for them, and their failures are expected."""
+        task = asyncio.create_task(_settled_quietly(stream))
+        self._abandoned.add(task)
+        task.add_done_callback(self._abandoned.discard)
 
     async def _replace_delivery(self, run_id: str, message: AbstractIncomingMessage) -> None:
         """A second delivery of a run in progress (our channel reconnected, or a duplicate):
@@ -220,3 +264,10 @@ class RunWorker:
                 self._cancels.cancel_all("worker shutting down")
                 await asyncio.wait(late, timeout=10)
         await self._publisher.flush()
+        self._renewing.cancel()  # renewed until every run ended
+        await asyncio.gather(self._renewing, return_exceptions=True)
+
+
+async def _settled_quietly(stream: RunStream) -> None:
+    with contextlib.suppress(PublishFailed):
+        await stream.drain()

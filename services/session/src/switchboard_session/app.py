@@ -16,6 +16,7 @@ from .app_context import AppContext
 from .broker import BrokerLink
 from .database import make_engine, make_sessionmaker
 from .errors import error_json, install_error_handlers, unexpected
+from .leases import run_reaper
 from .metrics import Metrics
 from .migrate import prestart
 from .outbox import Outbox
@@ -95,6 +96,7 @@ async def _migrate_then_serve(ctx: AppContext) -> None:
     async with asyncio.TaskGroup() as group:
         group.create_task(run_relay(ctx))
         group.create_task(run_sweeper(ctx))
+        group.create_task(run_reaper(ctx))
 
 
 async def _broker_failed(request: Request, exc: Exception) -> Response:

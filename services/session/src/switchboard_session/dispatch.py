@@ -2,6 +2,7 @@
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -119,7 +120,10 @@ async def start_run(ctx: AppContext, db: AsyncSession, session: SessionRow, run:
     runs.activate(session, run)
     budget = Budget(ctx.settings.history_max_messages, ctx.settings.history_max_chars)
     history, dropped = await conversation(db, session.id, run.message_id, budget)
-    await ctx.outbox.run_request(db, runs.run_request(run, session, history, dropped))
+    request = runs.run_request(run, session, history, dropped)
+    assert run.dispatched_at is not None
+    start_by = run.dispatched_at + timedelta(seconds=ctx.settings.run_start_timeout_s)
+    await ctx.outbox.run_request(db, request.model_copy(update={"start_by": start_by}))
     ctx.metrics.runs_started.inc()
 
 

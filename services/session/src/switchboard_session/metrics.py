@@ -32,6 +32,12 @@ class Metrics:
             ["type"],
             registry=self.registry,
         )
+        self.runs_reaped = Counter(
+            "session_runs_reaped_total",
+            "Runs failed by the lease reaper (worker_lost, no_worker)",
+            ["code"],
+            registry=self.registry,
+        )
         self.sessions_expired = Counter(
             "session_sessions_expired_total",
             "Sessions ended by the sweeper",

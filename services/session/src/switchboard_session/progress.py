@@ -11,6 +11,10 @@ A gateway asks for a session's state by putting a request (`reply_to`, `correlat
 `{"session_id"}`) on this same queue after it has bound the device's queue: every event routed
 before the bind is ahead of the request here, so the answer covers all that the device's buffer
 lacks, and the buffer holds everything after it (docs/internals.md, "Catch-up").
+
+Run workers put their lease renewals here too (AMQP type `lease`, leases.py): each flush
+renews them after folding, and answers each with the runs its worker no longer holds. A run's
+folded events renew its lease as well; its `run_end` releases it.
 """
 
 import asyncio
@@ -22,9 +26,10 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from sqlalchemy import select
-from switchboard_events.routing import CATCHUP_REQUEST
+from switchboard_events.routing import CATCHUP_REQUEST, LEASE_RENEWAL
 from switchboard_protocol import ActiveRun, CatchUpReply, CatchUpRequest, dumps
 
+from . import leases
 from .app_context import AppContext
 from .store.runs import TERMINAL
 from .store.sessions import now
@@ -42,6 +47,7 @@ class ProgressFolder:
         self.channel = channel
         self._runs: dict[str, list[dict[str, Any]]] = {}
         self._requests: list[AbstractIncomingMessage] = []
+        self._renewals: list[AbstractIncomingMessage] = []
         self._last: AbstractIncomingMessage | None = None
         self._pending = asyncio.Event()
         self._urgent = asyncio.Event()
@@ -52,6 +58,8 @@ class ProgressFolder:
         if message.type == CATCHUP_REQUEST:
             self._requests.append(message)
             self._urgent.set()
+        elif message.type == LEASE_RENEWAL:
+            self._renewals.append(message)
         else:
             for event in _run_events(message.body):
                 self._runs.setdefault(event["run_id"], []).append(event)
@@ -73,10 +81,13 @@ class ProgressFolder:
 
     async def _flush_or_retry(self) -> None:
         runs, requests, last = self._runs, self._requests, self._last
-        self._runs, self._requests, self._last = {}, [], None
+        renewals = self._renewals
+        self._runs, self._requests, self._renewals, self._last = {}, [], [], None
         try:
             if runs:
                 await self._fold(runs)
+            if renewals:
+                await self._renew(renewals)
             if requests:
                 await self._answer(requests)
             if last is not None:
@@ -86,15 +97,35 @@ class ProgressFolder:
             for run_id, events in runs.items():
                 self._runs[run_id] = events + self._runs.get(run_id, [])
             self._requests = requests + self._requests
+            self._renewals = renewals + self._renewals
             self._last = self._last or last
             self._pending.set()
             await asyncio.sleep(self.ctx.settings.broker_retry_s)
 
     async def _fold(self, runs: dict[str, list[dict[str, Any]]]) -> None:
+        lease_s = self.ctx.settings.run_lease_s
         async with self.ctx.database.begin() as db:
             query = select(RunRow).where(RunRow.id.in_(list(runs))).with_for_update()
             for row in (await db.execute(query)).scalars():
-                fold(row, runs[row.id])
+                events = runs[row.id]
+                fold(row, events)
+                worker = next((e["worker"] for e in events if e["worker"]), None)
+                leases.extend(row, worker, lease_s)
+
+    async def _renew(self, renewals: list[AbstractIncomingMessage]) -> None:
+        """Renew the leases the renewals name; tell each worker which runs it lost."""
+        lease_s = self.ctx.settings.run_lease_s
+        answers = []
+        async with self.ctx.database.begin() as db:
+            for message in renewals:
+                worker, run_ids = _renewal(message.body)
+                held = await leases.renew(db, run_ids, worker, lease_s) if run_ids else set()
+                answers.append((message, [r for r in run_ids if r not in held]))
+        for message, lost in answers:
+            if message.reply_to:
+                body = json.dumps({"lost": lost}).encode()
+                reply = aio_pika.Message(body, type=LEASE_RENEWAL, content_type="application/json")
+                await self.channel.default_exchange.publish(reply, str(message.reply_to))
 
     async def _answer(self, requests: list[AbstractIncomingMessage]) -> None:
         """Reply to each request with its session's active run as of now (everything before
@@ -117,6 +148,17 @@ class ProgressFolder:
                 body, content_type="application/json", correlation_id=request.correlation_id
             )
             await self.channel.default_exchange.publish(reply, str(request.reply_to))
+
+
+def _renewal(body: bytes) -> tuple[str, list[str]]:
+    """`(worker, run ids)` of a lease renewal; an unreadable one names no run."""
+    try:
+        raw = json.loads(body)
+        runs = [str(r)[:64] for r in raw["runs"] if isinstance(r, str)][:10_000]
+        return str(raw.get("worker", "worker"))[:128], runs
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        log.warning("run progress: skipping an unreadable lease renewal %r", body[:200])
+        return "", []
 
 
 def _session_of(request: AbstractIncomingMessage) -> str:
@@ -197,6 +239,7 @@ def _run_events(body: bytes) -> list[dict[str, Any]]:
                 if isinstance(raw.get("agent_type"), str)
                 else None,
                 "data": raw.get("data") if isinstance(raw.get("data"), dict) else {},
+                "worker": _worker(raw),
             }
         except (ValueError, KeyError, TypeError, RecursionError):
             log.warning("run progress: skipping an unreadable event %r", line[:200])
@@ -204,6 +247,13 @@ def _run_events(body: bytes) -> list[dict[str, Any]]:
         if raw.get("run_id") is not None:
             events.append(event)
     return events
+
+
+def _worker(raw: Any) -> str | None:
+    """The worker a `run_start` names in its metadata (the run's lease holder)."""
+    metadata = raw.get("metadata") if raw.get("type") == "run_start" else None
+    worker = metadata.get("worker") if isinstance(metadata, dict) else None
+    return worker[:128] if isinstance(worker, str) else None
 
 
 def _clean(value: Any, depth: int = 0) -> Any:

@@ -7,6 +7,7 @@ from sqlalchemy.exc import ArgumentError
 from switchboard_events import BrokerSettings
 from switchboard_events.auth import AuthSettings
 from switchboard_events.edge import EdgeSettings
+from switchboard_events.routing import RUN_LEASE_S
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/switchboard"
 
@@ -91,6 +92,13 @@ class SessionSettings(BaseSettings):
     outbox_poll_s: float = Field(default=2.0, gt=0, alias="OUTBOX_POLL_S")
     """How often the outbox relay looks for rows another replica or a crash left behind (rows
     this process commits go out at once, without waiting for the poll)."""
+    run_lease_s: float = Field(default=RUN_LEASE_S, gt=0, alias="RUN_LEASE_S")
+    """A run whose worker renewed nothing (no renewal, no event) for this long ends `failed`
+    with `error` `worker_lost` (same value in the run workers)."""
+    run_start_timeout_s: float = Field(default=30.0, gt=0, alias="RUN_START_TIMEOUT_S")
+    """A run no worker has taken this long after it was sent (its request's `start_by`) ends
+    `failed` with `error` `no_worker` once RUN_LEASE_S more has passed, freeing the session;
+    a worker that gets the request later drops it."""
     broker_retry_s: float = Field(default=1.0, gt=0, alias="BROKER_RETRY_S")
     """Pause between attempts to (re)connect to the broker."""
     broker: BrokerSettings = Field(default_factory=BrokerSettings)

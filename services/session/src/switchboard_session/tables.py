@@ -102,9 +102,18 @@ class RunRow(Base):
         JSONB, default=list, server_default=text("'[]'::jsonb")
     )
     progress_agent_type: Mapped[str | None] = mapped_column(String(64))
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    """The worker that last renewed the run's lease (null: no worker has taken it yet)."""
+    lease_expires_at: Mapped[datetime | None] = mapped_column(Stamp)
+    """The run is failed `worker_lost` after this unless renewed (leases.py)."""
 
     __table_args__ = (
         Index("ix_runs_audio_kept", "ended_at", postgresql_where=text("audio_b64 IS NOT NULL")),
+        Index(
+            "ix_runs_leased",
+            "lease_expires_at",
+            postgresql_where=text("status IN ('queued', 'running') AND dispatched_at IS NOT NULL"),
+        ),
     )
 
 
