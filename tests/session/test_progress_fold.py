@@ -8,7 +8,12 @@ from switchboard_session.tables import RunRow
 
 def _row() -> RunRow:
     return RunRow(
-        id="r1", progress_seq=0, progress_text="", progress_tool_calls=[], progress_agent_type=None
+        id="r1",
+        progress_seq=0,
+        progress_text="",
+        progress_tool_calls=[],
+        progress_notices=[],
+        progress_agent_type=None,
     )
 
 
@@ -49,3 +54,26 @@ def test_what_postgres_cannot_store_is_replaced_not_retried() -> None:
     call = {"call_id": "c", "tool_name": "t", "parameters": params}
     fold(row, _run_events(_line(2, "tool_call", call)))
     assert row.progress_tool_calls[0]["parameters"] == {"deep": {"n": None}, "k\ufffd": "v"}
+
+
+def test_switches_audio_errors_and_warnings_fold_into_notices() -> None:
+    switch = {"from": "personal", "to": "travel", "reason": "asked"}
+    audio = {"audio": "UklGRg==", "format": "wav", "chunk": 0, "final": False}
+    body = b"\n".join(
+        [
+            _line(1, "agent_switch", switch),
+            _line(2, "tts", audio),
+            _line(3, "tts", audio | {"chunk": 1, "final": True}),
+            _line(4, "warning", {"code": "w", "message": "careful"}),
+            _line(5, "error", {"code": "boom", "message": "it broke"}),
+        ]
+    )
+    row = _row()
+    fold(row, _run_events(body))
+    fold(row, _run_events(body))  # redelivered: nothing doubles
+    assert row.progress_notices == [
+        {"type": "agent_switch", "data": switch},
+        {"type": "tts", "data": {"chunks": 2, "final": True}},
+        {"type": "warning", "data": {"code": "w", "message": "careful"}},
+        {"type": "error", "data": {"code": "boom", "message": "it broke"}},
+    ]

@@ -128,6 +128,7 @@ def fold(row: RunRow, events: list[dict[str, Any]]) -> None:
     seq = row.progress_seq
     text = [row.progress_text]
     tools = [dict(call) for call in row.progress_tool_calls]
+    notices = [dict(notice) for notice in row.progress_notices]
     agent = row.progress_agent_type
     for event in events:
         if event["seq"] <= seq:
@@ -141,10 +142,34 @@ def fold(row: RunRow, events: list[dict[str, Any]]) -> None:
             tools.append(_call(data))
         elif event["type"] == "tool_result":
             _attach_result(tools, data)
+        elif event["type"] in NOTICE_FIELDS or event["type"] == "tts":
+            _notice(notices, event["type"], data)
     row.progress_seq = seq
     row.progress_text = "".join(text)
     row.progress_tool_calls = tools
+    row.progress_notices = notices
     row.progress_agent_type = agent
+
+
+NOTICE_FIELDS = {
+    "agent_switch": ("from", "to", "reason"),
+    "error": ("code", "message"),
+    "warning": ("code", "message"),
+}
+"""The run events kept as notices, with the fields kept of each (tts: a chunk count)."""
+
+
+def _notice(notices: list[dict[str, Any]], kind: str, data: dict[str, Any]) -> None:
+    """Append a notice; a run's `tts` chunks make one notice `{"chunks", "final"}`."""
+    if kind != "tts":
+        fields = {k: _clean(data.get(k)) for k in NOTICE_FIELDS[kind]}
+        notices.append({"type": kind, "data": fields})
+        return
+    audio = next((n for n in notices if n["type"] == "tts"), None)
+    if audio is None:
+        audio = {"type": "tts", "data": {"chunks": 0, "final": False}}
+        notices.append(audio)
+    audio["data"] = {"chunks": audio["data"]["chunks"] + 1, "final": data.get("final") is True}
 
 
 def _call(data: dict[str, Any]) -> dict[str, Any]:

@@ -57,6 +57,9 @@ class Session(BaseModel):
     expires_at: datetime
     metadata: dict[str, Any]
     ws_url: str
+    title: str | None = None
+    """The first user message (its first 80 characters); null before the first message. Set
+    in `GET /ai/sessions` lists and `GET /ai/sessions/{id}`."""
 
 
 class ToolData(BaseModel):
@@ -80,7 +83,18 @@ class Message(BaseModel):
     run_id: str | None
     tool: ToolData | None = None
     metadata: dict[str, Any]
+    """An assistant message's has its `agent_type`."""
+    client_id: str | None = None
+    """The device that sent a user message (null for the others)."""
     created_at: datetime
+
+
+class Notice(BaseModel):
+    """A run's `agent_switch`, `error` or `warning` event (its `data`), or its audio: `tts`
+    `{"chunks", "final"}` (how many chunks were sent; the audio is not kept)."""
+
+    type: Literal["agent_switch", "error", "warning", "tts"]
+    data: dict[str, Any]
 
 
 class Run(BaseModel):
@@ -105,10 +119,28 @@ class ActiveRun(Run):
     """The concatenated `token` events 1..seq."""
     tool_calls: list[dict[str, Any]]
     """`{"call_id", "tool_name", "parameters"}`, with `result` or `error` once it came."""
+    notices: list[Notice] = Field(default_factory=list)
+    """Its agent switches, errors, warnings and audio so far (as in `RunOutcome`)."""
+
+
+class RunOutcome(BaseModel):
+    """A run of the messages page: how it ended and what it showed besides its messages."""
+
+    id: str
+    message_id: str
+    """The user message that asked for it."""
+    status: Literal["queued", "running", "completed", "failed", "cancelled"]
+    agent_type: str | None
+    """The agent of its last event (null before its first)."""
+    text: str
+    """Its `token` events so far, concatenated: a cancelled or failed run's partial output."""
+    notices: list[Notice]
 
 
 class SessionDetail(Session):
     messages: list[Message]
+    runs: list[RunOutcome] = Field(default_factory=list)
+    """The runs asked for by the user messages of `messages`, oldest first."""
     active_run: ActiveRun | None
     queued_runs: int = 0
     """Runs waiting for the active one to end (`on_busy: enqueue`/`interrupt`)."""

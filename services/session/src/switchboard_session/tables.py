@@ -102,6 +102,11 @@ class RunRow(Base):
         JSONB, default=list, server_default=text("'[]'::jsonb")
     )
     progress_agent_type: Mapped[str | None] = mapped_column(String(64))
+    progress_notices: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, default=list, server_default=text("'[]'::jsonb")
+    )
+    """`{"type", "data"}` of the run's `agent_switch`, `error` and `warning` events, and one
+    `tts` entry `{"chunks", "final"}` (the audio itself is not kept), in order (progress.py)."""
 
     __table_args__ = (
         Index("ix_runs_audio_kept", "ended_at", postgresql_where=text("audio_b64 IS NOT NULL")),
