@@ -2,8 +2,10 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := libs/events libs/client services/session services/gateway services/orchestrator-stub
+PACKAGES := libs/protocol libs/events libs/client services/session services/gateway services/orchestrator-stub
 STAMP := $(VENV)/.installed
+CLIENT_TS := libs/client-ts
+TS_STAMP := $(CLIENT_TS)/node_modules/.installed
 
 .PHONY: install test test-fault lint format schema docs reliability-report run bench clean
 
@@ -13,7 +15,19 @@ $(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(PAC
 	$(BIN)/pip install -q -c constraints.txt $(addprefix -e ,$(PACKAGES)) -r requirements-dev.txt
 	touch $(STAMP)
 
-install: $(STAMP)
+# The TypeScript SDK's dev dependencies (pinned in its package.json; no lock file is kept).
+$(TS_STAMP): $(CLIENT_TS)/package.json
+	cd $(CLIENT_TS) && npm install --no-package-lock --no-audit --no-fund
+	touch $(TS_STAMP)
+
+# The demo page runs on the SDK's built ES modules, served by the gateway at /static/sdk/.
+SDK_STATIC := services/gateway/src/switchboard_gateway/static/sdk
+SDK_SOURCES := $(CLIENT_TS)/tsconfig.build.json $(wildcard $(CLIENT_TS)/src/*.ts $(CLIENT_TS)/src/*/*.ts)
+$(SDK_STATIC)/index.js: $(TS_STAMP) $(SDK_SOURCES)
+	cd $(CLIENT_TS) && npm run build
+	rm -rf $(SDK_STATIC) && mkdir -p $(SDK_STATIC) && cp -R $(CLIENT_TS)/dist/. $(SDK_STATIC)/
+
+install: $(STAMP) $(TS_STAMP) $(SDK_STATIC)/index.js
 
 test: install
 	$(BIN)/python -m pytest -m "not fault"
@@ -30,11 +44,11 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# docs/protocol.schema.json and docs/asyncapi.yaml, from libs/protocol.
 schema: install
-	$(BIN)/python -m switchboard_events.schema docs/events.schema.json
+	$(BIN)/python -m scripts.protocol_docs docs
 
-docs: install
-	$(BIN)/python -m switchboard_events.schema docs/events.schema.json
+docs: schema
 	$(BIN)/python -m scripts.config_table
 
 # On purpose only: the reliability figures of this checkout's last runs into docs/reliability.md.
@@ -48,4 +62,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(CLIENT_TS)/node_modules $(CLIENT_TS)/dist $(SDK_STATIC)

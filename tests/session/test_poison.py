@@ -214,9 +214,14 @@ async def test_unreadable_run_request_frees_the_session(client, workers, monkeyp
 
     original = store_runs.run_request
 
-    def corrupt(run: Any, session: Any, *history: Any) -> dict[str, Any]:
+    def corrupt(run: Any, session: Any, *history: Any) -> Any:
         request = original(run, session, *history)
-        return {**request, "mode": "unreadable"} if run.content == "poison" else request
+        # model_copy skips validation: the only way a writer puts a bad mode on the wire
+        return (
+            request.model_copy(update={"mode": "unreadable"})
+            if run.content == "poison"
+            else request
+        )
 
     monkeypatch.setattr(store_runs, "run_request", corrupt)
     sid = await new_session(client, ALICE)

@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from switchboard_protocol import CloseCode
+
 
 class SwitchboardError(Exception):
     """Base class of every SDK error."""
@@ -68,11 +70,11 @@ _BY_STATUS: dict[int, type[ApiError]] = {
     429: RateLimited,
 }
 _BY_CLOSE: dict[int, type[StreamClosed]] = {
-    4401: AuthFailed,
-    4403: AuthFailed,
-    4404: SessionNotFound,
-    4409: Replaced,
-    4410: SessionEnded,
+    CloseCode.UNAUTHENTICATED: AuthFailed,
+    CloseCode.FORBIDDEN: AuthFailed,
+    CloseCode.NOT_FOUND: SessionNotFound,
+    CloseCode.REPLACED: Replaced,
+    CloseCode.SESSION_ENDED: SessionEnded,
 }
 
 

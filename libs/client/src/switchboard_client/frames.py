@@ -1,7 +1,9 @@
-"""Client → server frames and the WebSocket URL."""
+"""Client → server frames (switchboard_protocol's models) and the WebSocket URL."""
 
-import json
 from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from switchboard_protocol import dumps
+from switchboard_protocol.frames import CLIENT_FRAME_ADAPTER, AckFrame, AuthFrame, RefreshFrame
 
 
 def ws_url(base_url: str, session_id: str, client_id: str, ack: str = "client") -> str:
@@ -14,16 +16,18 @@ def ws_url(base_url: str, session_id: str, client_id: str, ack: str = "client") 
 
 
 def frame(kind: str, **fields: object) -> str:
-    return json.dumps({"type": kind, **fields})
+    """A client frame of type `kind` (`stream.send`); ValidationError for an unknown type or
+    field, before anything is sent."""
+    return dumps(CLIENT_FRAME_ADAPTER.validate_python({"type": kind, **fields}))
 
 
 def auth(token: str) -> str:
-    return frame("auth", token=token)
+    return dumps(AuthFrame(token=token))
 
 
 def ack(event_id: str) -> str:
-    return frame("ack", id=event_id)
+    return dumps(AckFrame(id=event_id))
 
 
 def refresh(token: str) -> str:
-    return frame("refresh", token=token)
+    return dumps(RefreshFrame(token=token))

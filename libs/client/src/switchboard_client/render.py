@@ -4,7 +4,7 @@ import json
 import sys
 from typing import Any, TextIO
 
-from switchboard_events import Event
+from switchboard_protocol import Event
 
 from .notices import ReloadNotice, RunCatchUp
 from .stream import Item

@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, cast
 
 from pydantic import ValidationError
-from switchboard_events import Event, parse_event
+from switchboard_protocol import FATAL_CLOSES, CloseCode, Event, UnknownEvent, parse_event
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
@@ -33,7 +33,7 @@ Item = Event | RunCatchUp | ReloadNotice
 FetchSession = Callable[[str], Awaitable[dict[str, Any]]]
 StateListener = Callable[[str], None]
 
-FATAL = frozenset({4400, 4403, 4404, 4409, 4410, 1009})
+FATAL = FATAL_CLOSES
 """Close codes a reconnect cannot fix (4401 is fatal only without a token provider)."""
 ABNORMAL = 1006
 _JOINED = object()
@@ -168,10 +168,10 @@ class EventStream:
         log.info("connection to %s dropped: %s %s", self.session_id, dropped.code, dropped.reason)
         if dropped.code in FATAL:
             raise closed_error(dropped.code, dropped.reason)
-        if dropped.code != 4401:
+        if dropped.code != CloseCode.UNAUTHENTICATED:
             return False
         if not self.tokens.can_refresh or self._auth_failures >= self.options.max_auth_retries:
-            raise AuthFailed(4401, dropped.reason or "token rejected")
+            raise AuthFailed(CloseCode.UNAUTHENTICATED, dropped.reason or "token rejected")
         self._auth_failures += 1
         await self.tokens.refresh()
         return True
@@ -342,10 +342,14 @@ def _as_dict(raw: str | bytes) -> dict[str, Any]:
 def _parse(raw: str | bytes) -> Event | None:
     """The typed event, or None (with a warning) for a type or shape this SDK does not know."""
     try:
-        return parse_event(raw)
+        event = parse_event(raw)
     except ValidationError as exc:
         log.warning("skipping an event this SDK does not understand: %s", exc.errors()[:1])
         return None
+    if isinstance(event, UnknownEvent):
+        log.warning("skipping an event this SDK does not understand: type %r", event.type[:40])
+        return None
+    return event
 
 
 def _control_frame(frame: dict[str, Any]) -> None:

@@ -1,12 +1,26 @@
-"""Switchboard's shared event vocabulary and broker helpers."""
+"""Switchboard's broker helpers: publisher, topology, routing names, auth and HTTP guards.
+
+The messages themselves live in `switchboard_protocol`; the few names below that come from it
+are re-exported for code written before it (new code imports `switchboard_protocol`).
+"""
+
+from switchboard_protocol import (
+    EVENT_ADAPTER,
+    EVENT_TYPES,
+    PERSISTED_TYPES,
+    Event,
+    InvalidName,
+    check_name,
+    make_event,
+    new_id,
+    parse_event,
+)
 
 from .codec import encode, event_id, split_batch
 from .connection import broker_connection
 from .consumer import Delivered, events_of, iter_events, unpack
-from .ids import new_id
-from .models import EVENT_ADAPTER, EVENT_TYPES, Event, make_event, parse_event
 from .publisher import Publisher, PublishFailed
-from .routing import PERSISTED_TYPES, InvalidName, Names, check_name, names_from
+from .routing import Names, names_from
 from .run_stream import RunStream
 from .settings import BrokerSettings
 from .topology import declare_device_queue, declare_topology, delete_topology, queue_exists

@@ -6,7 +6,7 @@ batch on b"\\n" without parsing, and the gateway forwards each line as one frame
 
 import json
 
-from .models import Event
+from switchboard_protocol import Event
 
 BATCH_CONTENT_TYPE = "application/x-ndjson"
 SINGLE_CONTENT_TYPE = "application/json"

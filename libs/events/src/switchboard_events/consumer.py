@@ -4,9 +4,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from switchboard_protocol import AnyEvent, parse_event
 
 from .codec import split_batch
-from .models import Event, parse_event
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +17,7 @@ class Delivered:
     message: AbstractIncomingMessage
     last_in_message: bool
 
-    def event(self) -> Event:
+    def event(self) -> AnyEvent:
         return parse_event(self.raw)
 
 
@@ -27,7 +27,7 @@ def unpack(message: AbstractIncomingMessage) -> list[Delivered]:
     return [Delivered(line, message, i == last) for i, line in enumerate(lines)]
 
 
-def events_of(message: AbstractIncomingMessage) -> list[Event]:
+def events_of(message: AbstractIncomingMessage) -> list[AnyEvent]:
     """The typed events of one message (validates each)."""
     return [parse_event(line) for line in split_batch(message.body)]
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
+from switchboard_protocol import Event
 
 from .codec import BATCH_CONTENT_TYPE, SINGLE_CONTENT_TYPE, encode, encode_batch
-from .models import Event
 from .routing import Names
 from .settings import BrokerSettings
 

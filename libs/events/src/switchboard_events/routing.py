@@ -4,43 +4,22 @@
 `ai.session.<session_id>.<client_id>` bound with `session.<session_id>.#`.
 """
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from switchboard_protocol import InvalidName, check_name
+
 from .settings import BrokerSettings
 
-_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-PERSISTED_TYPES: tuple[str, ...] = (
-    "response",
-    "tool_call",
-    "tool_result",
-    "agent_switch",
-    "error",
-    "run_start",
-    "run_end",
-    "session_start",
-    "session_end",
-)
-"""Event types the session service stores (never the token firehose)."""
-
-PROGRESS_TYPES: tuple[str, ...] = (
-    "run_start",
-    "token",
-    "thinking",
-    "waiting",
-    "tool_call",
-    "tool_result",
-    "agent_switch",
-    "tts",
-    "warning",
-    "error",
-    "response",
-    "run_end",
-)
-"""Event types of a run that the run-progress queue folds into its catch-up state: every type a
-run publishes, so that the state's `seq` covers the run without holes."""
+__all__ = [
+    "CATCHUP_REQUEST",
+    "DEAD_LETTER_SOURCES",
+    "InvalidName",
+    "Names",
+    "check_name",
+    "device_queue_arguments",
+    "names_from",
+]
 
 CATCHUP_REQUEST = "catchup"
 """AMQP `type` of a catch-up request on the run-progress queue (body `{"session_id"}`, with
@@ -48,17 +27,6 @@ CATCHUP_REQUEST = "catchup"
 
 DEAD_LETTER_SOURCES: tuple[str, ...] = ("runs", "tools", "session-store")
 """Consumers that park what they cannot process: `ai.<source>` → `ai.dead-letters.<source>`."""
-
-
-class InvalidName(ValueError):
-    """A session or client id that cannot be part of a queue name or routing key."""
-
-
-def check_name(value: str, what: str = "id") -> str:
-    """`value` if it is `[A-Za-z0-9_-]{1,64}`, else InvalidName (no dots, wildcards, slashes)."""
-    if not _NAME.fullmatch(value):
-        raise InvalidName(f"{what} must match [A-Za-z0-9_-]{{1,64}}")
-    return value
 
 
 @dataclass(frozen=True)

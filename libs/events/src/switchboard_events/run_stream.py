@@ -4,7 +4,8 @@ import asyncio
 from collections import deque
 from typing import Any
 
-from .models import Event, make_event
+from switchboard_protocol import Event, make_event
+
 from .publisher import Publisher
 
 

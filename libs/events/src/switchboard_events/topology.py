@@ -4,14 +4,9 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
+from switchboard_protocol import PERSISTED_TYPES, PROGRESS_TYPES
 
-from .routing import (
-    DEAD_LETTER_SOURCES,
-    PERSISTED_TYPES,
-    PROGRESS_TYPES,
-    Names,
-    device_queue_arguments,
-)
+from .routing import DEAD_LETTER_SOURCES, Names, device_queue_arguments
 from .settings import BrokerSettings
 
 RUN_KEY = "run"

@@ -1,17 +1,20 @@
-"""Close codes of PROTOCOL.md and the exception that carries one out of a connection's tasks."""
+"""Close codes (switchboard_protocol's `CloseCode`, by their short names here) and the exception
+that carries one out of a connection's tasks."""
 
-BAD_FRAME = 4400
-UNAUTHENTICATED = 4401
-FORBIDDEN = 4403
-NOT_FOUND = 4404
-SLOW_CONSUMER = 4408
-REPLACED = 4409
-SESSION_ENDED = 4410
-RATE_LIMITED = 4429
-GOING_AWAY = 1001
-TOO_LARGE = 1009
-INTERNAL = 1011
-TRY_AGAIN = 1013
+from switchboard_protocol import CloseCode
+
+BAD_FRAME = CloseCode.BAD_FRAME
+UNAUTHENTICATED = CloseCode.UNAUTHENTICATED
+FORBIDDEN = CloseCode.FORBIDDEN
+NOT_FOUND = CloseCode.NOT_FOUND
+SLOW_CONSUMER = CloseCode.SLOW_CONSUMER
+REPLACED = CloseCode.REPLACED
+SESSION_ENDED = CloseCode.SESSION_ENDED
+RATE_LIMITED = CloseCode.RATE_LIMITED
+GOING_AWAY = CloseCode.GOING_AWAY
+TOO_LARGE = CloseCode.TOO_LARGE
+INTERNAL = CloseCode.INTERNAL
+TRY_AGAIN = CloseCode.TRY_AGAIN
 
 
 class Close(Exception):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket
-from switchboard_events import new_id
+from switchboard_protocol import new_id
 
 from . import closes
 from .device import DeviceQueue

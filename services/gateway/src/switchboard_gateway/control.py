@@ -12,11 +12,9 @@ the session's `active_run` (see switchboard_session.progress).
 
 import asyncio
 import itertools
-import json
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import aio_pika
 from aio_pika.abc import (
@@ -25,8 +23,9 @@ from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractRobustConnection,
 )
-from switchboard_events import Event, Names, Publisher
+from switchboard_events import Names, Publisher
 from switchboard_events.routing import CATCHUP_REQUEST
+from switchboard_protocol import ActiveRun, CatchUpReply, CatchUpRequest, Event, Release, dumps
 
 from .settings import GatewaySettings
 
@@ -46,7 +45,7 @@ class Control:
         self._channel: AbstractChannel | None = None
         self._connection: AbstractRobustConnection | None = None
         self._reply_to = ""
-        self._waiting: dict[str, asyncio.Future[Any]] = {}
+        self._waiting: dict[str, asyncio.Future[ActiveRun | None]] = {}
         self._ids = itertools.count()
 
     async def start(self) -> None:
@@ -76,7 +75,7 @@ class Control:
 
     async def request_release(self, queue: str, requester: str) -> None:
         assert self._exchange is not None, "control link not started"
-        body = json.dumps({"queue": queue, "requester": requester}).encode()
+        body = dumps(Release(queue=queue, requester=requester)).encode()
         await self._exchange.publish(
             aio_pika.Message(body, content_type="application/json"), self._names.control_key(queue)
         )
@@ -85,7 +84,7 @@ class Control:
         assert self._publisher is not None, "control link not started"
         await self._publisher.publish(event)
 
-    async def catch_up(self, session_id: str, timeout: float) -> Any:
+    async def catch_up(self, session_id: str, timeout: float) -> ActiveRun | None:
         """The session's `active_run` (or None) covering every event routed before this call;
         TimeoutError when the session service does not answer in time."""
         assert self._channel is not None, "control link not started"
@@ -93,7 +92,7 @@ class Control:
         answer = asyncio.get_running_loop().create_future()
         self._waiting[correlation] = answer
         request = aio_pika.Message(
-            json.dumps({"session_id": session_id}).encode(),
+            dumps(CatchUpRequest(session_id=session_id)).encode(),
             content_type="application/json",
             type=CATCHUP_REQUEST,
             reply_to=self._reply_to,
@@ -112,18 +111,17 @@ class Control:
             self._answered(message)
             return
         try:
-            body = json.loads(message.body)
-            queue, requester = str(body["queue"]), str(body["requester"])
-        except (ValueError, KeyError, TypeError):
+            release = Release.read_json(message.body)
+        except ValueError:
             log.warning("ignoring malformed release %r", message.body[:200])
             return
-        self._on_release(queue, requester)
+        self._on_release(release.queue, release.requester)
 
     def _answered(self, message: AbstractIncomingMessage) -> None:
         waiter = self._waiting.get(message.correlation_id or "")
         if waiter is None or waiter.done():
             return
         try:
-            waiter.set_result(json.loads(message.body).get("active_run"))
-        except (ValueError, AttributeError) as exc:
+            waiter.set_result(CatchUpReply.read_json(message.body).active_run)
+        except ValueError as exc:
             waiter.set_exception(exc)

@@ -5,10 +5,10 @@ a gateway holds thousands of idle devices."""
 
 import asyncio
 import logging
-from typing import Any
 
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from switchboard_protocol import ActiveRun
 
 from . import closes, frames
 from .closes import Close
@@ -75,7 +75,7 @@ async def serve(conn: Connection) -> None:
         await conn.device.close()
 
 
-async def _catch_up(conn: Connection, resumed: bool) -> dict[str, Any] | None:
+async def _catch_up(conn: Connection, resumed: bool) -> ActiveRun | None:
     """The state of the session's run in progress, for a device whose buffer may lack its start:
     a new buffer, or a run that was already active when the device came back. Asked after the
     buffer is bound, so the state and the buffer together hold the whole run."""
@@ -83,9 +83,7 @@ async def _catch_up(conn: Connection, resumed: bool) -> dict[str, Any] | None:
         return None
     timeout = conn.hub.settings.catchup_timeout_s
     try:
-        active_run: dict[str, Any] | None = await conn.hub.control.catch_up(
-            conn.caller.session_id, timeout
-        )
+        active_run = await conn.hub.control.catch_up(conn.caller.session_id, timeout)
     except (TimeoutError, AMQPError, ChannelInvalidStateError, ValueError) as exc:
         raise Close(closes.TRY_AGAIN, "the run's catch-up state is not available") from exc
     return active_run

@@ -1,13 +1,15 @@
-"""Server frames other than events (encoded once, as text)."""
+"""Server frames other than events (switchboard_protocol's models, encoded once, as text)."""
 
-import json
 from typing import Any
+
+from switchboard_protocol import ActiveRun, HelloFrame, dumps
+from switchboard_protocol import error_frame as _error_frame
+from switchboard_protocol.frames import SERVER_FRAME_ADAPTER, PongFrame
 
 
 def error_frame(code: str, message: str) -> str:
     """An error, flat and under `data`, so clients reading either shape find it."""
-    body = {"code": code, "message": message}
-    return json.dumps({"type": "error", **body, "data": body})
+    return dumps(_error_frame(code, message))
 
 
 def hello_frame(
@@ -16,24 +18,23 @@ def hello_frame(
     resumed: bool,
     heartbeat_s: int,
     ack_window: int,
-    active_run: dict[str, Any] | None = None,
+    active_run: ActiveRun | None = None,
 ) -> str:
     """The hello; `active_run` (catch-up state of the run in progress) only when there is one."""
-    hello: dict[str, Any] = {
-        "type": "connected",
-        "session_id": session_id,
-        "client_id": client_id,
-        "resumed": resumed,
-        "heartbeat_s": heartbeat_s,
-        "ack_window": ack_window,
-    }
-    if active_run is not None:
-        hello["active_run"] = active_run
-    return json.dumps(hello)
+    hello = HelloFrame(
+        session_id=session_id,
+        client_id=client_id,
+        resumed=resumed,
+        heartbeat_s=heartbeat_s,
+        ack_window=ack_window,
+        active_run=active_run,
+    )
+    return dumps(hello)
 
 
 def frame(kind: str, **fields: Any) -> str:
-    return json.dumps({"type": kind, **fields})
+    """A server frame of type `kind` (ValidationError for an unknown type or field)."""
+    return dumps(SERVER_FRAME_ADAPTER.validate_python({"type": kind, **fields}))
 
 
-PONG = frame("pong")
+PONG = dumps(PongFrame())

@@ -3,7 +3,8 @@
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from switchboard_events import make_event, safe_json
+from switchboard_events import safe_json
+from switchboard_protocol import make_event
 
 from . import closes, frames
 from .closes import Close

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from switchboard_events import new_id
+from switchboard_protocol import new_id
 
 from .backend import Chunk, Message, ModelToolCall, Retrying, TurnEnd
 from .context import RunContext

@@ -12,12 +12,12 @@ or the caller asks for it (the stub's `/approve`).
 """
 
 import asyncio
-import json
 import logging
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from switchboard_protocol import ToolDecisionCommand, is_name
 
 if TYPE_CHECKING:
     from .context import RunContext
@@ -30,7 +30,6 @@ DENIED = "denied"
 TIMED_OUT = "approval_timeout"
 APPROVAL_TIMEOUT_S = 120.0
 APPROVAL_BINDING = "approval.*"
-_CALL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ class Approvals:
     def deliver(self, routing_key: str | None, body: bytes) -> None:
         """A decision from `ai.control`; ignored unless this worker waits on its call."""
         call_id = (routing_key or "").removeprefix("approval.")
-        pending = self._pending.get(call_id) if _CALL_ID.fullmatch(call_id) else None
+        pending = self._pending.get(call_id) if is_name(call_id) else None
         if pending is None or pending.future.done():
             return
         decision = parse_decision(body, pending.run_id)
@@ -88,13 +87,13 @@ class Approvals:
 def parse_decision(body: bytes, run_id: str) -> Decision | None:
     """The decision in a control message for a call of `run_id`; None when malformed."""
     try:
-        fields: Any = json.loads(body)
-        approve, reason = fields["approve"], fields.get("reason") or ""
-        if fields.get("run_id") != run_id or not isinstance(approve, bool):
-            raise ValueError("run_id or approve do not fit")
-    except (ValueError, TypeError, KeyError) as exc:
+        decision = ToolDecisionCommand.read_json(body)
+        if decision.run_id != run_id:
+            raise ValueError("run_id does not fit")
+    except (ValueError, RecursionError) as exc:
         log.warning("ignoring a malformed tool decision: %r", exc)
         return None
+    approve, reason = decision.approve, decision.reason or ""
     if approve:
         return Decision(True, reason=str(reason))
     return Decision(False, DENIED, str(reason) or "denied by the user")

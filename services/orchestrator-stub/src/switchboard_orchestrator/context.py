@@ -4,14 +4,14 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from switchboard_events import RunStream, new_id
+from switchboard_events import RunStream
+from switchboard_protocol import RunRequest, new_id
 
 from .approval import APPROVAL_TIMEOUT_S, Approvals
 from .audio import clip, speech_groups, synthesize_b64
 from .backend import AgentBackend, Usage
 from .cancellation import RunControl
 from .limits import RunLimits
-from .request import RunRequest
 from .tool_catalog import ToolCatalog
 from .tool_client import ToolClient
 

@@ -10,8 +10,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from switchboard_protocol import HistoryItem
+
 from .backend import Message
-from .request import HistoryItem
 
 
 def chat_messages(history: Sequence[HistoryItem], message: str) -> list[Message]:

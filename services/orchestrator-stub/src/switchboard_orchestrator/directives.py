@@ -4,18 +4,17 @@ See PROTOCOL.md ("The orchestrator stub's directives"). Anything else is `Chat`.
 """
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from switchboard_events import safe_json
+from switchboard_protocol import NAME_RE
 
 from .limits import RunLimits
 
 MAX_RATE = 100_000.0
 _DEFAULT_LIMITS = RunLimits()
-_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class BadDirective(ValueError):
@@ -108,7 +107,7 @@ def _tokens(rest: str, limits: RunLimits) -> Directive:
 
 def _tool(rest: str, limits: RunLimits, directive: str = "/tool") -> ToolCall:
     words = split_words(rest)
-    if not words or not _NAME.fullmatch(words[0]):
+    if not words or not NAME_RE.fullmatch(words[0]):
         raise BadDirective(f"usage: {directive} NAME key=value ...")
     params: dict[str, Any] = {}
     for word in words[1:]:
@@ -159,7 +158,7 @@ def _opens_quote(char: str, current: list[str], depth: int) -> bool:
 
 
 def _agent(rest: str, limits: RunLimits) -> Directive:
-    if not _NAME.fullmatch(rest):
+    if not NAME_RE.fullmatch(rest):
         raise BadDirective("usage: /agent NAME (letters, digits, _ and -)")
     return SwitchAgent(rest)
 

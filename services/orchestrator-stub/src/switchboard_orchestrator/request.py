@@ -1,47 +1,13 @@
-"""The run request a run worker consumes (see docs/internals.md)."""
+"""The ids of a run request (switchboard_protocol's `RunRequest`) that does not validate."""
 
 import json
 import re
-from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class HistoryItem(BaseModel):
-    """One earlier message: user and assistant text, or a tool call or result (`tool` then
-    holds `kind` "call"|"result", `call_id`, `tool_name`, `parameters`|`result`|`error`)."""
-
-    role: Literal["system", "user", "assistant", "tool"]
-    content: str = ""
-    tool: dict[str, Any] | None = None
-
-
-class RunRequest(BaseModel):
-    """One message to answer; unknown fields are ignored so senders may add more."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    run_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    session_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    message_id: str | None = None
-    user_id: str | None = None
-    agent_type: str = "personal"
-    mode: Literal["text", "voice"] = "text"
-    content: str = ""
-    audio_b64: str | None = None
-    client_id: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    history: list[HistoryItem] = Field(default_factory=list)
-    """The conversation before this message, oldest first (the session service cuts it to
-    HISTORY_MAX_MESSAGES / HISTORY_MAX_CHARS)."""
-    history_dropped: int = Field(default=0, ge=0)
-    """How many older messages were left out of `history` (a `warning` says so)."""
-
+from switchboard_protocol import NAME_RULE, is_name
 
 _IDS = re.compile(
-    rb'^\{\s*"run_id"\s*:\s*"([A-Za-z0-9_-]{1,64})"\s*,\s*"session_id"\s*:\s*"([A-Za-z0-9_-]{1,64})"'
+    rf'^\{{\s*"run_id"\s*:\s*"({NAME_RULE})"\s*,\s*"session_id"\s*:\s*"({NAME_RULE})"'.encode()
 )
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def readable_ids(body: bytes) -> tuple[str, str] | None:
@@ -56,7 +22,6 @@ def readable_ids(body: bytes) -> tuple[str, str] | None:
     if not isinstance(request, dict):
         return None
     session_id, run_id = request.get("session_id"), request.get("run_id")
-    ids = (session_id, run_id)
-    if all(isinstance(value, str) and _ID.fullmatch(value) for value in ids):
+    if is_name(session_id) and is_name(run_id):
         return str(session_id), str(run_id)
     return None

@@ -13,8 +13,9 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractQueue
-from switchboard_events import Names, new_id
+from switchboard_events import Names
 from switchboard_events.topology import TOOL_KEY
+from switchboard_protocol import ToolCancel, dumps, new_id
 
 from .tool_rpc import LIST_TOOLS, ToolRequest, cancel_key
 
@@ -92,7 +93,7 @@ class ToolClient:
 
     async def _send_cancel(self, call_id: str) -> None:
         assert self._control is not None
-        body = json.dumps({"call_id": call_id}).encode()
+        body = dumps(ToolCancel(call_id=call_id)).encode()
         try:
             await self._control.publish(aio_pika.Message(body), cancel_key(call_id))
         except Exception as exc:  # noqa: BLE001 - the tool then runs to its own end

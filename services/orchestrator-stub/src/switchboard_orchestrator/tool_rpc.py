@@ -1,4 +1,5 @@
-"""The tool RPC contract between the run worker and the tool workers (defined once here).
+"""The tool RPC between the run worker and the tool workers (the messages are
+switchboard_protocol's `ToolCallRequest`, `ToolListRequest`, `ToolReply`, `ToolCancel`).
 
 A request on `ai.commands`/`tool`: `{"call_id", "tool_name", "parameters", "user_id"}` with
 `reply_to` and `correlation_id` = call_id. A cancel, when the run stopped waiting (it was
@@ -12,15 +13,14 @@ those tools to the model; no tool code or registry is shared between the two ser
 """
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
+
+from switchboard_protocol import LIST_TOOLS, ToolCallRequest, ToolListRequest, dumps, is_name
 
 MAX_TOOL_CALLS_PER_USER = 4
 CANCEL_BINDING = "tool-cancel.*"
 TOO_MANY = "too_many_tool_calls"
-LIST_TOOLS = "list_tools"
-_CALL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def cancel_key(call_id: str) -> str:
@@ -30,7 +30,7 @@ def cancel_key(call_id: str) -> str:
 def call_id_of_cancel(routing_key: str | None) -> str | None:
     """The call id a cancel's routing key names, None when it is not a valid one."""
     call_id = (routing_key or "").removeprefix("tool-cancel.")
-    return call_id if _CALL_ID.fullmatch(call_id) else None
+    return call_id if is_name(call_id) else None
 
 
 @dataclass(frozen=True)
@@ -44,24 +44,22 @@ class ToolRequest:
 
     def body(self) -> bytes:
         if self.op == LIST_TOOLS:
-            return json.dumps({"call_id": self.call_id, "op": LIST_TOOLS}).encode()
-        fields = {
-            "call_id": self.call_id,
-            "tool_name": self.tool_name,
-            "parameters": self.parameters,
-            "user_id": self.user_id,
-        }
-        return json.dumps(fields).encode()
+            return dumps(ToolListRequest(call_id=self.call_id)).encode()
+        call = ToolCallRequest(
+            call_id=self.call_id,
+            tool_name=self.tool_name,
+            parameters=self.parameters,
+            user_id=self.user_id,
+        )
+        return dumps(call).encode()
 
     @classmethod
     def parse(cls, body: bytes, correlation_id: str | None = None) -> "ToolRequest":
-        """The request in `body`; ValueError, KeyError or TypeError when malformed."""
+        """The request in `body`; ValueError (pydantic's ValidationError) when malformed."""
         request = json.loads(body)
-        call_id = str(request.get("call_id") or correlation_id or "")
-        if request.get("op") == LIST_TOOLS:
-            return cls(call_id, "", {}, "", LIST_TOOLS)
-        name = request["tool_name"]
-        if not isinstance(name, str):
-            raise TypeError("tool_name must be a string")
-        user_id = str(request.get("user_id") or "")
-        return cls(call_id, name, request.get("parameters", {}), user_id)
+        if isinstance(request, dict) and request.get("op") == LIST_TOOLS:
+            listing = ToolListRequest.read(request)
+            return cls(listing.call_id or correlation_id or "", "", {}, "", LIST_TOOLS)
+        call = ToolCallRequest.read(request)
+        call_id = call.call_id or correlation_id or ""
+        return cls(call_id, call.tool_name, call.parameters, call.user_id)

@@ -3,7 +3,7 @@ the call needs one (approval.py), the tool worker's answer, `tool_result`."""
 
 from typing import Any
 
-from switchboard_events import new_id
+from switchboard_protocol import new_id
 
 from .approval import approval_data, decide, timeout_for
 from .context import RunContext

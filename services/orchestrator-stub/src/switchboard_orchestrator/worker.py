@@ -21,12 +21,13 @@ from pydantic import ValidationError
 from switchboard_events import Publisher, PublishFailed, RunStream, declare_topology, names_from
 from switchboard_events.deadletter import DeadLetter, DeadLetters
 from switchboard_events.topology import RUN_KEY
+from switchboard_protocol import RunRequest
 
 from .approval import APPROVAL_BINDING
 from .backend import AgentBackend
 from .cancellation import CancelRegistry
 from .context import RunContext
-from .request import RunRequest, readable_ids
+from .request import readable_ids
 from .run import execute, fail_lost_run, fail_unreadable_run
 from .settings import WorkerSettings
 from .tool_catalog import ToolCatalog
@@ -102,7 +103,7 @@ class RunWorker:
             await self._hand_back(message)
             return
         try:
-            request = RunRequest.model_validate_json(message.body)
+            request = RunRequest.read_json(message.body)
         except ValidationError as exc:
             await self._refuse(message, str(exc))
             return

@@ -5,6 +5,7 @@ persistence consumer."""
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 import aio_pika
 from aio_pika.abc import (
@@ -20,12 +21,12 @@ from switchboard_events import (
     broker_connection,
     declare_device_queue,
     declare_topology,
-    parse_event,
 )
 from switchboard_events.deadletter import DeadLetter, DeadLetters
 from switchboard_events.deadletter_admin import depth
 from switchboard_events.routing import DEAD_LETTER_SOURCES
 from switchboard_events.topology import RUN_KEY
+from switchboard_protocol import Event, parse_event
 
 from .errors import ApiError
 
@@ -123,7 +124,9 @@ class BrokerLink:
         self.require()
         if kind == "event":
             assert self._publisher is not None
-            await self._publisher.publish(parse_event(body))
+            # read leniently (a row a newer replica wrote still goes out); the publisher only
+            # encodes it, which an UnknownEvent supports like any event
+            await self._publisher.publish(cast(Event, parse_event(body)))
         elif kind == "run":
             assert self._commands is not None
             await self._commands.publish(_json_message(body), RUN_KEY)

@@ -11,6 +11,7 @@ import asyncio
 import time
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from switchboard_protocol import ToolDecisionCommand
 
 from .context import Context
 from .errors import ApiError
@@ -49,7 +50,7 @@ async def decide(
                 client_id=client_id,
             )
             if row is not None:
-                await ctx.outbox.decision(db, session.id, _message(row, body))
+                await ctx.outbox.decision(db, _message(row, body))
                 _audit(db, row, body)
                 return row
             known = await approvals.get_approval(db, session.id, body.call_id)
@@ -65,17 +66,17 @@ async def decide(
         await asyncio.sleep(RETRY_S)
 
 
-def _message(row: ToolApprovalRow, body: ToolDecision) -> dict[str, object]:
+def _message(row: ToolApprovalRow, body: ToolDecision) -> ToolDecisionCommand:
     """The `ai.control` message (docs/internals.md)."""
-    return {
-        "call_id": row.call_id,
-        "session_id": row.session_id,
-        "run_id": row.run_id,
-        "approve": body.approve,
-        "reason": body.reason,
-        "user_id": row.decided_by,
-        "client_id": row.client_id,
-    }
+    return ToolDecisionCommand(
+        call_id=row.call_id,
+        session_id=row.session_id,
+        run_id=row.run_id,
+        approve=body.approve,
+        reason=body.reason,
+        user_id=row.decided_by,
+        client_id=row.client_id,
+    )
 
 
 def _audit(db: AsyncSession, row: ToolApprovalRow, body: ToolDecision) -> None:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from switchboard_events import make_event, new_id
+from switchboard_protocol import make_event, new_id
 
 from .context import Context
 from .errors import ApiError

@@ -4,7 +4,7 @@ import uuid
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from switchboard_events import make_event
+from switchboard_protocol import make_event
 
 from .context import Context
 from .schemas import CreateSession

@@ -8,15 +8,13 @@ writer holds the session row's lock (`get_owned(lock=True)`, `lock_session`, the
 """
 
 import asyncio
-import json
-from typing import Any
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
-from switchboard_events import Event
 from switchboard_events.codec import encode
+from switchboard_protocol import Event, RunCancel, RunRequest, ToolDecisionCommand, dumps
 
 from .tables import OutboxRow
 
@@ -34,17 +32,17 @@ class Outbox:
     async def event(self, db: AsyncSession, event: Event) -> None:
         await self._add(db, event.session_id, "event", event.type, encode(event).decode())
 
-    async def run_request(self, db: AsyncSession, request: dict[str, Any]) -> None:
+    async def run_request(self, db: AsyncSession, request: RunRequest) -> None:
         """A run request (store/runs.py `run_request`) for the workers."""
-        await self._add(db, request["session_id"], "run", "run", json.dumps(request))
+        await self._add(db, request.session_id, "run", "run", dumps(request))
 
     async def cancel(self, db: AsyncSession, run_id: str, session_id: str) -> None:
-        body = json.dumps({"run_id": run_id, "session_id": session_id})
+        body = dumps(RunCancel(run_id=run_id, session_id=session_id))
         await self._add(db, session_id, "cancel", run_id, body)
 
-    async def decision(self, db: AsyncSession, session_id: str, decision: dict[str, Any]) -> None:
+    async def decision(self, db: AsyncSession, decision: ToolDecisionCommand) -> None:
         """A tool decision for the run worker waiting on its call (`approval.<call_id>`)."""
-        await self._add(db, session_id, "decision", str(decision["call_id"]), json.dumps(decision))
+        await self._add(db, decision.session_id, "decision", decision.call_id, dumps(decision))
 
     async def _add(
         self, db: AsyncSession, session_id: str, kind: str, routing: str, body: str

@@ -18,9 +18,10 @@ from typing import Any
 from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
-from switchboard_events import Event, parse_event, split_batch
+from switchboard_events import split_batch
 from switchboard_events.deadletter import DeadLetter, RetryCounter, backoff_s
-from switchboard_events.models import (
+from switchboard_protocol import Event, UnknownEvent, parse_event
+from switchboard_protocol.events import (
     AgentSwitchEvent,
     ErrorEvent,
     ResponseEvent,
@@ -81,6 +82,10 @@ class Persister:
                 event = parse_event(line)
             except (ValidationError, ValueError) as exc:
                 verdict.parked.append((line, DeadLetter("invalid_event", repr(exc))))
+                continue
+            if isinstance(event, UnknownEvent):
+                problem = f"unknown event type {event.type[:40]!r}"
+                verdict.parked.append((line, DeadLetter("invalid_event", problem)))
                 continue
             try:
                 await self.persist(event)

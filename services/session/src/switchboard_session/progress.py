@@ -23,6 +23,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from sqlalchemy import select
 from switchboard_events.routing import CATCHUP_REQUEST
+from switchboard_protocol import ActiveRun, CatchUpReply, CatchUpRequest, dumps
 
 from .context import Context
 from .tables import RunRow, SessionRow
@@ -103,13 +104,13 @@ class ProgressFolder:
             run_ids = [s.active_run_id for s in sessions.values() if s.active_run_id]
             runs = select(RunRow).where(RunRow.id.in_(run_ids))
             active = {r.session_id: r for r in (await db.execute(runs)).scalars()}
-            views = {
-                sid: active_run_view(run, sessions[sid]).model_dump(mode="json")
+            views: dict[str, ActiveRun] = {
+                sid: active_run_view(run, sessions[sid])
                 for sid, run in active.items()
                 if sessions[sid].active_run_id == run.id
             }
         for request, session_id in wanted.items():
-            body = json.dumps({"active_run": views.get(session_id)}).encode()
+            body = dumps(CatchUpReply(active_run=views.get(session_id))).encode()
             reply = aio_pika.Message(
                 body, content_type="application/json", correlation_id=request.correlation_id
             )
@@ -118,8 +119,8 @@ class ProgressFolder:
 
 def _session_of(request: AbstractIncomingMessage) -> str:
     try:
-        return str(json.loads(request.body)["session_id"])[:64]
-    except (ValueError, KeyError, TypeError, RecursionError):
+        return CatchUpRequest.read_json(request.body).session_id[:64]
+    except (ValueError, RecursionError):
         return ""
 
 

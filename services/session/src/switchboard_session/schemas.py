@@ -5,8 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from switchboard_events import safe_json
-
-NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+from switchboard_protocol import NAME_PATTERN, ActiveRun
 
 
 class _Strict(BaseModel):
@@ -97,28 +96,9 @@ class Notice(BaseModel):
     data: dict[str, Any]
 
 
-class Run(BaseModel):
-    id: str
-    status: Literal["queued", "running", "completed", "failed", "cancelled"]
-    message_id: str
-    error: str | None = None
-    created_at: datetime
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
+class ActiveRunDetail(ActiveRun):
+    """The run in progress (as in the hello), with its notices so far."""
 
-
-class ActiveRun(Run):
-    """The run in progress and its state so far (catch-up for devices that join mid-run)."""
-
-    run_id: str
-    """Same as `id`."""
-    seq: int
-    """The state covers the run's events 1..seq; later ones arrive live."""
-    agent_type: str
-    text: str
-    """The concatenated `token` events 1..seq."""
-    tool_calls: list[dict[str, Any]]
-    """`{"call_id", "tool_name", "parameters"}`, with `result` or `error` once it came."""
     notices: list[Notice] = Field(default_factory=list)
     """Its agent switches, errors, warnings and audio so far (as in `RunOutcome`)."""
 
@@ -141,7 +121,7 @@ class SessionDetail(Session):
     messages: list[Message]
     runs: list[RunOutcome] = Field(default_factory=list)
     """The runs asked for by the user messages of `messages`, oldest first."""
-    active_run: ActiveRun | None
+    active_run: ActiveRunDetail | None
     queued_runs: int = 0
     """Runs waiting for the active one to end (`on_busy: enqueue`/`interrupt`)."""
     messages_before: int | None = None

@@ -1,10 +1,11 @@
 """Rows to API bodies."""
 
+from switchboard_protocol import ActiveRun, Run
+
 from .schemas import (
-    ActiveRun,
+    ActiveRunDetail,
     Message,
     Notice,
-    Run,
     RunOutcome,
     Session,
     SessionDetail,
@@ -68,8 +69,13 @@ def active_run_view(row: RunRow, session: SessionRow) -> ActiveRun:
         agent_type=row.progress_agent_type or session.agent_type,
         text=row.progress_text,
         tool_calls=row.progress_tool_calls,
-        notices=[Notice.model_validate(n) for n in row.progress_notices],
     )
+
+
+def active_run_detail_view(row: RunRow, session: SessionRow) -> ActiveRunDetail:
+    """The active run as `GET /ai/sessions/{id}` shows it: the catch-up state and its notices."""
+    notices = [Notice.model_validate(n) for n in row.progress_notices]
+    return ActiveRunDetail(**active_run_view(row, session).model_dump(), notices=notices)
 
 
 def run_outcome_view(row: RunRow) -> RunOutcome:
@@ -97,7 +103,7 @@ def detail_view(
         **session_view(row, settings, title).model_dump(),
         messages=[message_view(m) for m in messages],
         runs=[run_outcome_view(r) for r in outcomes or []],
-        active_run=active_run_view(active, row) if active else None,
+        active_run=active_run_detail_view(active, row) if active else None,
         queued_runs=queued,
         messages_before=older,
     )

@@ -3,6 +3,7 @@
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from switchboard_protocol import NAME_PATTERN
 
 
 class McpServerConfig(BaseModel):
@@ -11,7 +12,7 @@ class McpServerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    name: str = Field(pattern=NAME_PATTERN)
     command: str | None = None
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] | None = None

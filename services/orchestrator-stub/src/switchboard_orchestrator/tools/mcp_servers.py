@@ -12,16 +12,15 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 from typing import Any
 
 from mcp import Client, StdioServerParameters
+from switchboard_protocol import NAME_RE
 
 from .mcp_config import McpServerConfig
 from .registry import Tool, ToolError, ToolRegistry
 
 log = logging.getLogger(__name__)
-_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _target(config: McpServerConfig) -> StdioServerParameters | str:
@@ -81,7 +80,7 @@ class McpServer:
             log.warning("MCP server %s: tools %s not served (names taken)", self.name, skipped)
 
     def _tool(self, name: str, description: str | None, schema: Any) -> Tool | None:
-        if not _NAME.fullmatch(name):
+        if not NAME_RE.fullmatch(name):
             log.warning("MCP server %s: tool %r not served (not a valid name)", self.name, name)
             return None
 

@@ -4,6 +4,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from switchboard_protocol import HistoryItem, RunRequest
 
 from ..tables import RunRow, SessionRow
 from .sessions import now
@@ -17,23 +18,23 @@ def run_request(
     session: SessionRow,
     history: list[dict[str, Any]] | None = None,
     history_dropped: int = 0,
-) -> dict[str, Any]:
+) -> RunRequest:
     """The run request the workers consume (docs/internals.md): the run, and the conversation
     before its message (`history`, oldest first) with how many older messages were left out."""
-    return {
-        "run_id": run.id,
-        "session_id": session.id,
-        "message_id": run.message_id,
-        "user_id": session.user_id,
-        "agent_type": session.agent_type,
-        "mode": session.mode,
-        "content": run.content,
-        "audio_b64": run.audio_b64,
-        "client_id": run.client_id,
-        "metadata": run.metadata_,
-        "history": history or [],
-        "history_dropped": history_dropped,
-    }
+    return RunRequest(
+        run_id=run.id,
+        session_id=session.id,
+        message_id=run.message_id,
+        user_id=session.user_id,
+        agent_type=session.agent_type,
+        mode=session.mode,
+        content=run.content,
+        audio_b64=run.audio_b64,
+        client_id=run.client_id,
+        metadata=run.metadata_,
+        history=[HistoryItem.model_validate(item) for item in history or []],
+        history_dropped=history_dropped,
+    )
 
 
 async def get_run(db: AsyncSession, run_id: str) -> RunRow | None:

@@ -3,11 +3,11 @@
 import base64
 import binascii
 import json
-import re
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ScalarSelect, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from switchboard_protocol import NAME_RE
 
 from ..errors import ApiError, not_found
 from ..tables import MessageRow, SessionRow
@@ -20,14 +20,11 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-
 async def get_owned(
     db: AsyncSession, user_id: str, session_id: str, *, lock: bool = False
 ) -> SessionRow:
     """The caller's session (row-locked when `lock`), else 404 (foreign ones too)."""
-    if not _ID.fullmatch(session_id):  # no such id can exist: never send it to Postgres
+    if not NAME_RE.fullmatch(session_id):  # no such id can exist: never send it to Postgres
         raise not_found()
     query = select(SessionRow).where(SessionRow.id == session_id, SessionRow.user_id == user_id)
     if lock:
@@ -70,7 +67,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         data = json.loads(raw)
         created, sid = datetime.fromisoformat(data["c"]), data["i"]
-        if created.tzinfo is None or not isinstance(sid, str) or not _ID.fullmatch(sid):
+        if created.tzinfo is None or not isinstance(sid, str) or not NAME_RE.fullmatch(sid):
             raise bad
         return created.astimezone(UTC), sid
     except (binascii.Error, ValueError, KeyError, TypeError, OverflowError) as exc:

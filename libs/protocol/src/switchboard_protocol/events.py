@@ -1,19 +1,23 @@
-"""Typed events: the envelope every frame shares and the `data` of each event type.
+"""Events: the envelope every event shares and the `data` of each event type.
 
-One pydantic model per event type, told apart by the `type` literal; `EVENT_ADAPTER`
-validates and parses the union. Unknown fields are rejected everywhere.
+One model per event type, told apart by the `type` literal (the `Event` union is discriminated
+on it). Its class says where the broker routes it (`stored`, `run_progress`): the routing lists
+below derive from the classes, so a new event type is one class here and one line in
+`EVENT_CLASSES`. Writers (`make_event`, constructors) refuse unknown fields and types; the
+reader, `parse_event`, ignores unknown fields and reads an unknown `type` as an `UnknownEvent`.
 """
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import Field, TypeAdapter, ValidationError
 
+from .base import WireModel
 from .ids import new_id
 
 
-class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Data(WireModel):
+    pass
 
 
 class TokenData(_Data):
@@ -81,7 +85,6 @@ class AgentSwitchData(_Data):
     from_: str = Field(alias="from")
     to: str
     reason: str = ""
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class SessionStartData(_Data):
@@ -118,8 +121,13 @@ class RunEndData(_Data):
     reports none (the stub, or a server that sends no usage)."""
 
 
-class _Envelope(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+class Envelope(WireModel):
+    """The fields every event has; `type` and `data` are its subclass's."""
+
+    stored: ClassVar[bool] = False
+    """The session service stores events of this type (the `ai.session-store` bindings)."""
+    run_progress: ClassVar[bool] = False
+    """A run publishes this type: the run-progress queue folds it into the catch-up state."""
 
     id: str = Field(default_factory=new_id)
     """Unique per event; clients dedupe on it."""
@@ -133,92 +141,113 @@ class _Envelope(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class TokenEvent(_Envelope):
+class TokenEvent(Envelope):
     type: Literal["token"] = "token"
+    run_progress = True
     data: TokenData
 
 
-class ResponseEvent(_Envelope):
+class ResponseEvent(Envelope):
     type: Literal["response"] = "response"
+    stored = True
+    run_progress = True
     data: ResponseData
 
 
-class ToolCallEvent(_Envelope):
+class ToolCallEvent(Envelope):
     type: Literal["tool_call"] = "tool_call"
+    stored = True
+    run_progress = True
     data: ToolCallData
 
 
-class ToolResultEvent(_Envelope):
+class ToolResultEvent(Envelope):
     type: Literal["tool_result"] = "tool_result"
+    stored = True
+    run_progress = True
     data: ToolResultData
 
 
-class TtsEvent(_Envelope):
+class TtsEvent(Envelope):
     type: Literal["tts"] = "tts"
+    run_progress = True
     data: TtsData
 
 
-class SttEvent(_Envelope):
+class SttEvent(Envelope):
     type: Literal["stt"] = "stt"
     data: SttData
 
 
-class SessionStartEvent(_Envelope):
+class SessionStartEvent(Envelope):
     type: Literal["session_start"] = "session_start"
+    stored = True
     data: SessionStartData
 
 
-class SessionEndEvent(_Envelope):
+class SessionEndEvent(Envelope):
     type: Literal["session_end"] = "session_end"
+    stored = True
     data: SessionEndData
 
 
-class AgentSwitchEvent(_Envelope):
+class AgentSwitchEvent(Envelope):
     type: Literal["agent_switch"] = "agent_switch"
+    stored = True
+    run_progress = True
     data: AgentSwitchData
 
 
-class ThinkingEvent(_Envelope):
+class ThinkingEvent(Envelope):
     type: Literal["thinking"] = "thinking"
+    run_progress = True
     data: StatusData
 
 
-class TypingEvent(_Envelope):
+class TypingEvent(Envelope):
     type: Literal["typing"] = "typing"
     data: StatusData
 
 
-class WaitingEvent(_Envelope):
+class WaitingEvent(Envelope):
     type: Literal["waiting"] = "waiting"
+    run_progress = True
     data: StatusData
 
 
-class ErrorEvent(_Envelope):
+class ErrorEvent(Envelope):
     type: Literal["error"] = "error"
+    stored = True
+    run_progress = True
     data: ProblemData
 
 
-class WarningEvent(_Envelope):
+class WarningEvent(Envelope):
     type: Literal["warning"] = "warning"
+    run_progress = True
     data: ProblemData
 
 
-class MessageEvent(_Envelope):
+class MessageEvent(Envelope):
     type: Literal["message"] = "message"
     data: MessageData
 
 
-class RunStartEvent(_Envelope):
+class RunStartEvent(Envelope):
     type: Literal["run_start"] = "run_start"
+    stored = True
+    run_progress = True
     data: RunStartData
 
 
-class RunEndEvent(_Envelope):
+class RunEndEvent(Envelope):
     type: Literal["run_end"] = "run_end"
+    stored = True
+    run_progress = True
     data: RunEndData
 
 
-EVENT_CLASSES: tuple[type[_Envelope], ...] = (
+EVENT_CLASSES: tuple[type[Envelope], ...] = (
     TokenEvent,
     ResponseEvent,
     ToolCallEvent,
@@ -264,37 +293,47 @@ EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 EVENT_TYPES: tuple[str, ...] = tuple(cls.model_fields["type"].default for cls in EVENT_CLASSES)
 
-_BY_TYPE: dict[str, type[_Envelope]] = dict(zip(EVENT_TYPES, EVENT_CLASSES, strict=True))
+_BY_TYPE: dict[str, type[Envelope]] = dict(zip(EVENT_TYPES, EVENT_CLASSES, strict=True))
 
-EventType = Literal[
-    "token",
-    "response",
-    "tool_call",
-    "tool_result",
-    "tts",
-    "stt",
-    "session_start",
-    "session_end",
-    "agent_switch",
-    "thinking",
-    "typing",
-    "waiting",
-    "error",
-    "warning",
-    "message",
-    "run_start",
-    "run_end",
-]
+PERSISTED_TYPES: tuple[str, ...] = tuple(
+    c.model_fields["type"].default for c in EVENT_CLASSES if c.stored
+)
+"""Event types the session service stores (never the token firehose)."""
+
+PROGRESS_TYPES: tuple[str, ...] = tuple(
+    cls.model_fields["type"].default for cls in EVENT_CLASSES if cls.run_progress
+)
+"""Event types of a run that the run-progress queue folds into its catch-up state: every type a
+run publishes, so that the state's `seq` covers the run without holes."""
+
+
+class UnknownEvent(Envelope):
+    """What a reader makes of an event whose `type` it does not know (a newer publisher's):
+    the envelope, with `data` as plain JSON. Never written."""
+
+    type: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+AnyEvent = Event | UnknownEvent
+"""What `parse_event` returns."""
 
 
 def make_event(event_type: str, data: dict[str, Any], **envelope: Any) -> Event:
-    """Build and validate an event of `event_type` from plain data."""
+    """Build and validate an event of `event_type` from plain data; unknown types and fields
+    are refused (ValueError / pydantic.ValidationError)."""
     cls = _BY_TYPE.get(event_type)
     if cls is None:
         raise ValueError(f"unknown event type {event_type!r}; expected one of {EVENT_TYPES}")
     return cls.model_validate({"type": event_type, "data": data, **envelope})  # type: ignore[return-value]
 
 
-def parse_event(raw: bytes | str) -> Event:
-    """Parse one JSON event; raises pydantic.ValidationError naming the bad field."""
-    return EVENT_ADAPTER.validate_json(raw)
+def parse_event(raw: bytes | str) -> AnyEvent:
+    """Parse one JSON event, ignoring fields this version does not know; an unknown `type` is
+    an `UnknownEvent`. Raises pydantic.ValidationError naming the bad field."""
+    try:
+        return EVENT_ADAPTER.validate_json(raw, extra="ignore")
+    except ValidationError as exc:
+        if exc.errors()[0]["type"] != "union_tag_invalid":
+            raise
+        return UnknownEvent.read_json(raw)

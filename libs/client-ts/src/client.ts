@@ -1,0 +1,216 @@
+/** `SwitchboardClient`: the REST calls and live event streams of one user, over one base URL. */
+import { RecentIds } from "./dedupe.js";
+import { wsUrl } from "./frames.js";
+import { fetchDevToken, RestApi, type FetchLike } from "./rest.js";
+import { defaultWebSocket, type WebSocketConstructor } from "./socket.js";
+import { EventStream, type StreamOptions } from "./stream.js";
+import { TokenSource, type TokenProvider } from "./tokens.js";
+import type {
+  HistoryMessage,
+  MessageAccepted,
+  Mode,
+  OnBusy,
+  Session,
+  SessionDetail,
+  SessionPage,
+  StreamState,
+  ToolDecisionAccepted,
+} from "./types.js";
+
+export const DEFAULT_URL = "http://127.0.0.1:8000";
+
+export interface ClientOptions {
+  /** The JWT (or give `tokenProvider`, called for the first token too). */
+  token?: string;
+  /** Returns a fresh token: called before expiry (in-band `refresh`), after a 4401 close and
+   * after a REST 401. */
+  tokenProvider?: TokenProvider;
+  /** A WebSocket constructor where the runtime has no global one (Node 20: `ws`). */
+  WebSocket?: WebSocketConstructor;
+  fetch?: FetchLike;
+  /** REST timeout (15 s). */
+  timeoutMs?: number;
+  streamOptions?: StreamOptions;
+}
+
+export interface EventsOptions {
+  /** The device or tab: `[A-Za-z0-9_-]{1,64}`; default a random `ts-xxxxxxxx`. */
+  clientId?: string;
+  options?: StreamOptions;
+  onState?: (state: StreamState) => void;
+  /** Aborting closes the stream (after acking what was processed). */
+  signal?: AbortSignal;
+}
+
+export class SwitchboardClient {
+  readonly baseUrl: string;
+  readonly tokens: TokenSource;
+  readonly rest: RestApi;
+  private readonly options: ClientOptions;
+  private streams: EventStream[] = [];
+  private readonly recent = new Map<string, RecentIds>();
+
+  constructor(baseUrl: string = DEFAULT_URL, options: ClientOptions = {}) {
+    this.baseUrl = baseUrl.replace(/\/+$/, "");
+    this.options = options;
+    this.tokens = new TokenSource(options.token ?? null, options.tokenProvider ?? null);
+    const fetchImpl = options.fetch ?? ((...args: Parameters<FetchLike>) => fetch(...args));
+    this.rest = new RestApi(this.baseUrl, this.tokens, fetchImpl, options.timeoutMs ?? 15_000);
+  }
+
+  /** A dev-mode token for `userId` from `POST /ai/dev/token`. */
+  static devToken(userId: string, baseUrl: string = DEFAULT_URL, fetchImpl?: FetchLike) {
+    return fetchDevToken(baseUrl.replace(/\/+$/, ""), userId, fetchImpl);
+  }
+
+  // -- REST ------------------------------------------------------------------------------
+
+  createSession(
+    options: { agentType?: string; mode?: Mode; metadata?: Record<string, unknown>; clientId?: string } = {},
+  ): Promise<Session> {
+    const body: Record<string, unknown> = {
+      agent_type: options.agentType ?? "personal",
+      mode: options.mode ?? "text",
+      metadata: options.metadata ?? {},
+    };
+    if (options.clientId !== undefined) body.client_id = options.clientId;
+    return this.rest.json("POST", "/ai/sessions", { body });
+  }
+
+  /** The caller's sessions, newest first: `{items, next_cursor}`. */
+  listSessions(
+    options: { status?: "active" | "ended"; limit?: number; cursor?: string } = {},
+  ): Promise<SessionPage> {
+    return this.rest.json("GET", "/ai/sessions", { query: { ...options } });
+  }
+
+  /** The session with a page of its history (the newest `messagesLimit` messages with
+   * `seq < before`, oldest first), `messages_before` and `active_run`. */
+  getSession(
+    sessionId: string,
+    options: { messagesLimit?: number; before?: number } = {},
+  ): Promise<SessionDetail> {
+    const query = { messages_limit: options.messagesLimit, before: options.before };
+    return this.rest.json("GET", `/ai/sessions/${encodeURIComponent(sessionId)}`, { query });
+  }
+
+  /** The whole conversation, page by page from the newest back to the first; each page is
+   * oldest first. */
+  async *history(sessionId: string, pageSize = 100): AsyncGenerator<HistoryMessage[]> {
+    let before: number | undefined;
+    for (;;) {
+      const page = await this.getSession(sessionId, { messagesLimit: pageSize, before });
+      if (page.messages.length > 0) yield page.messages;
+      if (page.messages_before === null || page.messages_before === undefined) return;
+      before = page.messages_before;
+    }
+  }
+
+  /** 202 `{message_id, run_id}`; throws `Busy` while a run is active (unless `onBusy` is
+   * `"interrupt"` or `"enqueue"`).
+   *
+   * First opens this client's streams of the session and waits for their hellos, so their
+   * devices' buffers exist before the message is published: they get its echo and every event
+   * of its run. The message carries `clientId` (default: the device of this client's stream of
+   * the session) as `X-Client-Id`, so that device knows its echo. */
+  async sendMessage(
+    sessionId: string,
+    content: string,
+    options: { onBusy?: OnBusy; metadata?: Record<string, unknown>; clientId?: string } = {},
+  ): Promise<MessageAccepted> {
+    const streams = await this.openStreams(sessionId);
+    const clientId = options.clientId ?? streams[0]?.clientId;
+    const body: Record<string, unknown> = { content, metadata: options.metadata ?? {} };
+    if (options.onBusy !== undefined) body.on_busy = options.onBusy;
+    const headers: Record<string, string> = clientId ? { "X-Client-Id": clientId } : {};
+    const path = `/ai/sessions/${encodeURIComponent(sessionId)}/message`;
+    return this.rest.json("POST", path, { body, headers });
+  }
+
+  /** Stop the session's active run (it ends with `run_end` `cancelled`); 409 `no_active_run`
+   * throws `Busy`. */
+  async cancel(sessionId: string): Promise<void> {
+    await this.rest.call("POST", `/ai/sessions/${encodeURIComponent(sessionId)}/cancel`);
+  }
+
+  /** Answer a `tool_call` whose data has `requires_approval`: the first decision from any device
+   * counts (a later one throws `Busy` with code `already_decided`). */
+  decideTool(
+    sessionId: string,
+    callId: string,
+    approve: boolean,
+    reason?: string,
+  ): Promise<ToolDecisionAccepted> {
+    const body: Record<string, unknown> = { call_id: callId, approve };
+    if (reason !== undefined) body.reason = reason;
+    const path = `/ai/sessions/${encodeURIComponent(sessionId)}/tool_decisions`;
+    return this.rest.json("POST", path, { body });
+  }
+
+  async deleteSession(sessionId: string): Promise<void> {
+    await this.rest.call("DELETE", `/ai/sessions/${encodeURIComponent(sessionId)}`);
+  }
+
+  /** The caller's counts (sessions, messages, runs, live connections). */
+  stats(): Promise<Record<string, unknown>> {
+    return this.rest.json("GET", "/ai/stats");
+  }
+
+  // -- live events -------------------------------------------------------------------------
+
+  /** The session's events for this device, across reconnects (see `EventStream`). */
+  events(sessionId: string, options: EventsOptions = {}): EventStream {
+    const clientId = options.clientId ?? `ts-${randomHex(4)}`;
+    const key = `${sessionId}\u0000${clientId}`;
+    let recent = this.recent.get(key);
+    if (!recent) this.recent.set(key, (recent = new RecentIds()));
+    const streamOptions = options.options ?? this.options.streamOptions ?? {};
+    const stream = new EventStream({
+      url: wsUrl(this.baseUrl, sessionId, clientId, streamOptions.ack ?? "client"),
+      sessionId,
+      clientId,
+      tokens: this.tokens,
+      fetchSession: (id) => this.getSession(id),
+      WebSocket: this.options.WebSocket ?? defaultWebSocket(),
+      options: streamOptions,
+      recent,
+      signal: options.signal,
+    });
+    if (options.onState) stream.on("state", options.onState);
+    this.streams = [...this.streams.filter((s) => s.state !== "closed"), stream];
+    return stream;
+  }
+
+  /** Close every stream of this client. */
+  async close(): Promise<void> {
+    await Promise.all(this.streams.map((s) => s.close()));
+    this.streams = [];
+  }
+
+  /** This client's streams of the session that are (now) connected. */
+  private async openStreams(sessionId: string): Promise<EventStream[]> {
+    const streams = this.streams.filter((s) => s.sessionId === sessionId && s.state !== "closed");
+    await Promise.all(
+      streams.map((s) =>
+        withTimeout(s.open(), s.options.helloTimeoutMs).catch((error: unknown) =>
+          console.warn(`switchboard: stream ${s.clientId} not connected before sending`, error),
+        ),
+      ),
+    );
+    return streams;
+  }
+}
+
+function randomHex(bytes: number): string {
+  const buffer = new Uint8Array(bytes);
+  globalThis.crypto.getRandomValues(buffer);
+  return Array.from(buffer, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no hello within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

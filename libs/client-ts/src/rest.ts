@@ -1,0 +1,95 @@
+/** The REST half of the protocol over `fetch`, with error mapping and one retry after a 401. */
+import { apiError, ApiError, Unauthorized } from "./errors.js";
+import type { TokenSource } from "./tokens.js";
+
+export type FetchLike = typeof fetch;
+
+export interface CallOptions {
+  body?: unknown;
+  query?: Record<string, string | number | null | undefined>;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+/** An ApiError for a non-2xx answer, with the server's `error.code` and `error.message`. */
+export async function errorFrom(response: Response): Promise<ApiError> {
+  const text = await response.text().catch(() => "");
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  const problem = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  const [code, detail] =
+    problem && typeof problem === "object"
+      ? [String(problem.code ?? "error"), String(problem.message ?? "")]
+      : ["http_error", text.slice(0, 200) || response.statusText];
+  const error = apiError(response.status, code, detail, body);
+  const retryAfter = Number.parseFloat(response.headers.get("Retry-After") ?? "");
+  error.retryAfter = Number.isFinite(retryAfter) ? retryAfter : null;
+  return error;
+}
+
+/** Calls `/ai/...` on the gateway with the current token. */
+export class RestApi {
+  constructor(
+    readonly baseUrl: string,
+    readonly tokens: TokenSource,
+    private readonly fetchImpl: FetchLike,
+    private readonly timeoutMs: number,
+  ) {}
+
+  async call(method: string, path: string, options: CallOptions = {}): Promise<Response> {
+    let response = await this.send(method, path, await this.tokens.get(), options);
+    if (response.status === 401 && this.tokens.canRefresh) {
+      response = await this.send(method, path, await this.tokens.refresh(), options);
+    }
+    if (!response.ok) throw await errorFrom(response);
+    return response;
+  }
+
+  async json<T>(method: string, path: string, options: CallOptions = {}): Promise<T> {
+    return (await (await this.call(method, path, options)).json()) as T;
+  }
+
+  private send(method: string, path: string, token: string, options: CallOptions) {
+    const headers: Record<string, string> = { Authorization: `Bearer ${token}`, ...options.headers };
+    if (options.body !== undefined) headers["Content-Type"] = "application/json";
+    return this.fetchImpl(buildUrl(this.baseUrl, path, options.query), {
+      method,
+      headers,
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      signal: withTimeout(options.signal, this.timeoutMs),
+    });
+  }
+}
+
+export function buildUrl(baseUrl: string, path: string, query?: CallOptions["query"]): string {
+  const url = new URL(baseUrl.replace(/\/+$/, "") + path);
+  for (const [key, value] of Object.entries(query ?? {})) {
+    if (value !== null && value !== undefined) url.searchParams.set(key, String(value));
+  }
+  return url.toString();
+}
+
+function withTimeout(signal: AbortSignal | undefined, timeoutMs: number): AbortSignal {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  return signal ? AbortSignal.any([signal, timeout]) : timeout;
+}
+
+/** `POST /ai/dev/token` (dev mode only). */
+export async function fetchDevToken(
+  baseUrl: string,
+  userId: string,
+  fetchImpl: FetchLike = fetch,
+): Promise<string> {
+  const response = await fetchImpl(buildUrl(baseUrl, "/ai/dev/token"), {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ user_id: userId }),
+  });
+  if (response.status === 401) throw new Unauthorized(401, "unauthorized", "dev tokens refused");
+  if (!response.ok) throw await errorFrom(response);
+  return String(((await response.json()) as { token: unknown }).token);
+}

@@ -1,0 +1,524 @@
+/** A session's live events for one device: connect, auth, resume, ack, dedupe, catch up,
+ * detect holes, refresh the token, reconnect.
+ *
+ * `EventStream` is an async iterable of typed events (plus `RunCatchUp` and `ReloadNotice`
+ * items) and an emitter of the same items (`on("token", e => ...)`). It survives dropped
+ * connections: it reconnects with jittered backoff to the device's buffer, which redelivers
+ * whatever was not acked; ids already processed are skipped. */
+import { AckState } from "./acks.js";
+import { Backoff } from "./backoff.js";
+import { RecentIds } from "./dedupe.js";
+import { AuthFailed, closedError, StreamClosed } from "./errors.js";
+import { frame, type AckMode } from "./frames.js";
+import { Listeners, type Listener, type StreamEvents } from "./listeners.js";
+import { catchUpFrom, storedResponse } from "./notices.js";
+import { SeqTracker } from "./seqcheck.js";
+import { ABNORMAL, Connection, Dropped, type WebSocketConstructor } from "./socket.js";
+import type { TokenSource } from "./tokens.js";
+import type {
+  ControlFrame,
+  EventType,
+  Hello,
+  ReloadNotice,
+  ReloadReason,
+  RunCatchUp,
+  SessionDetail,
+  StreamItem,
+  StreamState,
+  SwitchboardEvent,
+} from "./types.js";
+
+export interface StreamOptions {
+  /** `client` (default): the SDK acks after processing; `auto`: released on send. */
+  ack?: AckMode;
+  /** Connect and hello deadline (10 s). */
+  helloTimeoutMs?: number;
+  /** Also ack processed events when no frame arrives for this long (200 ms), so the gateway
+   * releases them early; progress never depends on it (half-window acks). null: off. */
+  ackDelayMs?: number | null;
+  /** Send `refresh` this long before the token expires, at most half its life (30 s). */
+  refreshMarginMs?: number;
+  /** Consecutive 4401 closes tolerated (each with a new token) before giving up (3). */
+  maxAuthRetries?: number;
+  /** How many recent event ids to remember for dedupe (4096). */
+  dedupeCapacity?: number;
+  backoff?: Backoff;
+}
+
+export interface StreamParams {
+  url: string;
+  sessionId: string;
+  clientId: string;
+  tokens: TokenSource;
+  fetchSession: (sessionId: string) => Promise<SessionDetail>;
+  WebSocket: WebSocketConstructor;
+  options?: StreamOptions;
+  recent?: RecentIds;
+  signal?: AbortSignal;
+}
+
+/** Close codes a reconnect cannot fix (4401 is fatal only without a token provider). */
+export const FATAL = new Set([4400, 4403, 4404, 4409, 4410, 1009]);
+const JOINED = Symbol("joined");
+type Inner = StreamItem | typeof JOINED;
+const KNOWN_TYPES = new Set<string>([
+  "token", "response", "tool_call", "tool_result", "tts", "stt", "session_start", "session_end",
+  "agent_switch", "thinking", "typing", "waiting", "error", "warning", "message", "run_start",
+  "run_end",
+]);
+
+export class EventStream implements AsyncIterable<StreamItem> {
+  readonly url: string;
+  readonly sessionId: string;
+  readonly clientId: string;
+  readonly options: Required<Omit<StreamOptions, "backoff">>;
+  readonly backoff: Backoff;
+  readonly recent: RecentIds;
+  readonly seqs = new SeqTracker();
+  state: StreamState = "idle";
+  /** The last hello's `resumed`. */
+  resumed: boolean | null = null;
+  ackWindow = 256;
+  /** Hellos received so far (1 after the first connect). */
+  connects = 0;
+  /** The latest catch-up this stream yielded (the hello's `active_run`), if any. */
+  catchUp: RunCatchUp | null = null;
+
+  private readonly tokens: TokenSource;
+  private readonly fetchSession: StreamParams["fetchSession"];
+  private readonly WebSocket: WebSocketConstructor;
+  private readonly listeners = new Listeners();
+  private conn: Connection | null = null;
+  private acks = new AckState();
+  private authFailures = 0;
+  private inner: AsyncGenerator<Inner> | null = null;
+  private opener: Promise<void> | null = null;
+  private iterating = false;
+  private closing = false;
+  private delivered: string | null = null;
+  private wake: (() => void) | null = null;
+  private pump: Promise<void> | null = null;
+  private readonly stopping = new AbortController();
+
+  constructor(params: StreamParams) {
+    this.url = params.url;
+    this.sessionId = params.sessionId;
+    this.clientId = params.clientId;
+    this.tokens = params.tokens;
+    this.fetchSession = params.fetchSession;
+    this.WebSocket = params.WebSocket;
+    const o = params.options ?? {};
+    this.options = {
+      ack: o.ack ?? "client",
+      helloTimeoutMs: o.helloTimeoutMs ?? 10_000,
+      ackDelayMs: o.ackDelayMs === undefined ? 200 : o.ackDelayMs,
+      refreshMarginMs: o.refreshMarginMs ?? 30_000,
+      maxAuthRetries: o.maxAuthRetries ?? 3,
+      dedupeCapacity: o.dedupeCapacity ?? 4096,
+    };
+    this.backoff = o.backoff ?? new Backoff();
+    this.recent = params.recent ?? new RecentIds(this.options.dedupeCapacity);
+    const signal = params.signal;
+    if (signal?.aborted) this.closing = true;
+    signal?.addEventListener("abort", () => void this.close(), { once: true });
+  }
+
+  // -- public API ----------------------------------------------------------------------
+
+  /** Connect and wait for the first hello (retrying transient failures; rejecting with a
+   * `StreamClosed` for fatal ones). From then on the device's buffer exists: every event
+   * published later reaches this stream. */
+  open(): Promise<void> {
+    return this.opening();
+  }
+
+  /** `for await (const item of stream)`: events, `catch_up` and `reload` items. Each item
+   * counts as processed when the loop asks for the next one; leaving the loop (`break`,
+   * `return`, a throw) closes the stream after acking what was processed. */
+  [Symbol.asyncIterator](): AsyncIterableIterator<StreamItem> {
+    return this.values();
+  }
+
+  /** Like iterating the stream; with `keepOpen`, leaving the loop counts the current item as
+   * processed but keeps the stream connected, to iterate it again later. One loop at a time. */
+  values(options: { keepOpen?: boolean } = {}): AsyncIterableIterator<StreamItem> {
+    if (this.iterating || this.pump) throw new Error("this stream is already being consumed");
+    this.iterating = true;
+    const items = this.items();
+    const iterator: AsyncIterableIterator<StreamItem> = {
+      next: async () => {
+        const result = await items.next();
+        if (result.done) this.iterating = false;
+        return result;
+      },
+      return: async () => {
+        if (options.keepOpen) {
+          this.releaseDelivered();
+          this.iterating = false;
+          await items.return(undefined);
+        } else {
+          await this.close();
+        }
+        return { done: true, value: undefined };
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  /** Deliver items to the `on()` listeners in the background (instead of iterating); each
+   * counts as processed once its listeners returned (awaited when they return a promise).
+   * Resolves after the first hello; `closed` listeners hear how it ended. */
+  async start(): Promise<void> {
+    if (this.iterating || this.pump) throw new Error("this stream is already being consumed");
+    this.iterating = true;
+    const items = this.items();
+    this.pump = (async () => {
+      try {
+        for (let r = await items.next(); !r.done; r = await items.next());
+        this.listeners.emit("closed", null);
+      } catch (error) {
+        this.listeners.emit("closed", error as Error);
+      }
+    })();
+    await this.opening();
+  }
+
+  /** Listen to one event type, `"*"` (every item), `"catch_up"`, `"reload"`, `"frame"` (control
+   * frames such as `message_accepted`), `"state"` or `"closed"`. Returns an unsubscribe. */
+  on<K extends keyof StreamEvents>(name: K, listener: Listener<StreamEvents[K]>): () => void {
+    return this.listeners.add(name, listener);
+  }
+
+  /** Ack what was processed, close the socket, stop iterating. */
+  async close(): Promise<void> {
+    if (this.closing && this.state === "closed") return;
+    this.closing = true;
+    this.stopping.abort();
+    if (this.delivered !== null) this.markProcessed(this.delivered);
+    this.iterating = true; // no new loop after close
+    const conn = this.conn;
+    if (conn) {
+      this.flushAck(conn);
+      conn.close(1000, "client closed");
+    }
+    this.wake?.();
+    if (this.inner) await this.inner.return(undefined).catch(() => undefined);
+    await this.opener?.catch(() => undefined);
+    this.setState("closed");
+  }
+
+  /** Send a frame (`typing`, `cancel`, `message`, `ping`, ...) if connected; false if not. */
+  send(type: string, fields: Record<string, unknown> = {}): boolean {
+    return this.conn?.send(frame(type, fields)) ?? false;
+  }
+
+  /** Tell the session's other devices this one is typing. */
+  typing(): boolean {
+    return this.send("typing");
+  }
+
+  /** Stop the active run (it ends with `run_end` `cancelled`). */
+  cancel(): boolean {
+    return this.send("cancel");
+  }
+
+  /** Send a message over the socket (answered by a `message_accepted` or `error` frame). */
+  message(content: string, metadata: Record<string, unknown> = {}): boolean {
+    return this.send("message", { content, metadata });
+  }
+
+  /** Approve or deny a `tool_call` that has `requires_approval` (first decision counts). */
+  decideTool(callId: string, approve: boolean, reason?: string): boolean {
+    return this.send("tool_decision", { call_id: callId, approve, ...(reason ? { reason } : {}) });
+  }
+
+  // -- the reconnect loop ---------------------------------------------------------------
+
+  private opening(): Promise<void> {
+    if (this.opener === null) {
+      this.inner = this.run();
+      const inner = this.inner;
+      this.opener = inner.next().then((r) => {
+        if (r.done && !this.closing) throw new Error("the stream ended before its hello");
+        if (!r.done && r.value !== JOINED) throw new Error("the stream yielded before its hello");
+      });
+      this.opener.catch(() => undefined); // seen by whoever awaits open() or iterates
+    }
+    return this.opener;
+  }
+
+  private async *items(): AsyncGenerator<StreamItem> {
+    await this.opening();
+    const inner = this.inner;
+    if (inner === null) return;
+    for (;;) {
+      const r = await inner.next();
+      if (r.done) return;
+      if (r.value === JOINED) continue;
+      await this.listeners.dispatch(r.value);
+      yield r.value;
+    }
+  }
+
+  private async *run(): AsyncGenerator<Inner> {
+    try {
+      while (!this.closing) {
+        this.setState(this.connects === 0 ? "connecting" : "reconnecting");
+        let now = false;
+        try {
+          yield* this.connection();
+        } catch (error) {
+          if (!(error instanceof Dropped)) throw error;
+          if (this.closing) return;
+          now = await this.afterDrop(error);
+        }
+        if (!now && !this.closing) await this.sleep(this.backoff.nextDelay());
+      }
+    } finally {
+      this.conn = null;
+      this.setState("closed");
+    }
+  }
+
+  /** Throw for fatal codes; true to reconnect at once (after 4401, with a new token). */
+  private async afterDrop(dropped: Dropped): Promise<boolean> {
+    if (FATAL.has(dropped.code)) throw closedError(dropped.code, dropped.reason);
+    if (dropped.code !== 4401) return false;
+    if (!this.tokens.canRefresh || this.authFailures >= this.options.maxAuthRetries) {
+      throw new AuthFailed(4401, dropped.reason || "token rejected");
+    }
+    this.authFailures += 1;
+    await this.tokens.refresh();
+    return true;
+  }
+
+  private async *connection(): AsyncGenerator<Inner> {
+    const { WebSocket, url, stopping } = this;
+    const conn = await Connection.open(WebSocket, url, this.options.helloTimeoutMs, stopping.signal);
+    this.conn = conn;
+    try {
+      if (this.closing) return;
+      yield* this.serve(conn);
+    } finally {
+      this.conn = null;
+      conn.close(1000, "client closed");
+    }
+  }
+
+  private async *serve(conn: Connection): AsyncGenerator<Inner> {
+    const wasConnected = this.connects > 0;
+    const hello = await this.handshake(conn);
+    const stopRefresh = this.refreshLoop(conn);
+    const stopHeartbeat = this.heartbeat(conn, (Number(hello.heartbeat_s) || 25) * 1000);
+    try {
+      yield JOINED;
+      if (wasConnected && !this.resumed) yield await this.reload("buffer_expired");
+      const catchUp = this.takeCatchUp(hello);
+      if (catchUp !== null) yield catchUp;
+      yield* this.receive(conn);
+    } finally {
+      stopRefresh();
+      stopHeartbeat();
+      this.flushAck(conn);
+    }
+  }
+
+  /** Authenticate, read the hello, and take its settings. */
+  private async handshake(conn: Connection): Promise<Hello> {
+    conn.send(frame("auth", { token: await this.tokens.get() }));
+    const hello = await this.hello(conn);
+    const wasConnected = this.connects > 0;
+    this.connects += 1;
+    this.resumed = Boolean(hello.resumed);
+    this.ackWindow = Number(hello.ack_window) || 256;
+    this.acks = new AckState(this.ackWindow);
+    this.backoff.reset();
+    this.authFailures = 0;
+    this.setState(this.resumed && wasConnected ? "resumed" : "live");
+    return hello;
+  }
+
+  private async hello(conn: Connection): Promise<Hello> {
+    const deadline = Date.now() + this.options.helloTimeoutMs;
+    for (;;) {
+      const raw = await conn.next(Math.max(0, deadline - Date.now()));
+      if (raw === null) {
+        conn.close(1000, "no hello");
+        throw new Dropped(ABNORMAL, "no hello in time");
+      }
+      const message = asObject(raw);
+      if (message.type === "connected") return message as unknown as Hello;
+      this.warn("frame before hello ignored", message);
+    }
+  }
+
+  /** The hello's `active_run`, when it tells this device more than it has seen: its events up
+   * to `seq` are skipped from now on. */
+  private takeCatchUp(hello: Hello): RunCatchUp | null {
+    const catchUp = catchUpFrom(this.sessionId, hello.active_run);
+    if (catchUp === null || !this.seqs.catchUp(catchUp.run_id, catchUp.seq)) return null;
+    this.catchUp = catchUp;
+    return catchUp;
+  }
+
+  // -- receiving -------------------------------------------------------------------------
+
+  private async *receive(conn: Connection): AsyncGenerator<Inner> {
+    for (;;) {
+      const message = asObject(await this.recv(conn));
+      const id = message.id;
+      if (typeof id !== "string") {
+        await this.listeners.control(message as ControlFrame);
+        continue;
+      }
+      if (this.recent.has(id)) {
+        this.processed(conn, id);
+        continue;
+      }
+      const event = this.parse(message);
+      const [covered, notice] = event ? await this.checkSeq(event) : [true, null];
+      if (notice !== null) yield notice;
+      if (event !== null && !covered) {
+        this.delivered = id;
+        yield event;
+        if (this.delivered !== id) continue; // close() counted it already
+        this.delivered = null;
+      }
+      this.processed(conn, id);
+    }
+  }
+
+  /** The next frame; with `ackDelayMs`, acks pending work first when the server goes quiet. */
+  private async recv(conn: Connection): Promise<string> {
+    const delay = this.options.ackDelayMs;
+    if (this.acks.pendingId !== null && delay !== null && this.options.ack === "client") {
+      const raw = await conn.next(delay);
+      if (raw !== null) return raw;
+      this.flushAck(conn);
+    }
+    return (await conn.next()) as string;
+  }
+
+  private parse(message: Record<string, unknown>): SwitchboardEvent | null {
+    if (typeof message.type === "string" && KNOWN_TYPES.has(message.type)) {
+      return message as unknown as SwitchboardEvent;
+    }
+    this.warn("skipping an event type this SDK does not know", message.type);
+    return null;
+  }
+
+  /** Remember the id; true when an ack is due. */
+  private markProcessed(id: string): boolean {
+    if (this.delivered === id) this.delivered = null;
+    this.recent.add(id);
+    return this.options.ack === "client" && this.acks.processed(id);
+  }
+
+  /** The loop that got the last event left: that event was handled. */
+  private releaseDelivered(): void {
+    const id = this.delivered;
+    if (id !== null && this.markProcessed(id) && this.conn) this.flushAck(this.conn);
+  }
+
+  private processed(conn: Connection, id: string): void {
+    if (this.markProcessed(id)) this.flushAck(conn);
+  }
+
+  private flushAck(conn: Connection): void {
+    const id = this.acks.take();
+    if (id !== null && this.options.ack === "client") conn.send(frame("ack", { id }));
+  }
+
+  /** [whether a catch-up already covers the event, a notice to yield before it]. */
+  private async checkSeq(event: SwitchboardEvent): Promise<[boolean, ReloadNotice | null]> {
+    if (event.run_id == null || event.seq == null) return [false, null];
+    const verdict = this.seqs.check(event.run_id, event.seq, Boolean(this.resumed));
+    if (verdict === "next" || verdict === "covered") return [verdict === "covered", null];
+    this.warn(`run ${event.run_id}: ${verdict} before seq ${event.seq}: reloading`);
+    return [false, await this.reload(verdict, event.run_id)];
+  }
+
+  private async reload(reason: ReloadReason, runId: string | null = null): Promise<ReloadNotice> {
+    const session = await this.fetchSession(this.sessionId);
+    const response = runId ? storedResponse(session, runId) : null;
+    return { type: "reload", session_id: this.sessionId, reason, session, run_id: runId, response };
+  }
+
+  // -- token refresh -----------------------------------------------------------------------
+
+  /** Send `refresh` with a new token before the current one expires; returns a stopper. */
+  private refreshLoop(conn: Connection): () => void {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let stopped = false;
+    const schedule = (): void => {
+      const left = this.tokens.msLeft();
+      if (stopped || !this.tokens.canRefresh || left === null || left <= 0) return;
+      const wait = Math.max(0, left - Math.min(this.options.refreshMarginMs, left / 2));
+      timer = setTimeout(() => void refresh(), Math.min(wait, 2 ** 31 - 1));
+    };
+    const refresh = async (): Promise<void> => {
+      try {
+        const token = await this.tokens.refresh();
+        if (stopped || !conn.send(frame("refresh", { token }))) return;
+        schedule();
+      } catch (error) {
+        this.warn("token refresh failed; the gateway will close with 4401", error);
+      }
+    };
+    schedule();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }
+
+  /** After `intervalMs` without a frame, send `ping`; after twice that, the link is dead
+   * (a half-open TCP connection shows nothing else): drop it and reconnect. */
+  private heartbeat(conn: Connection, intervalMs: number): () => void {
+    const timer = setInterval(() => {
+      const quiet = Date.now() - conn.lastFrameAt;
+      if (quiet >= 2 * intervalMs) conn.close(4000, "no heartbeat");
+      else if (quiet >= intervalMs) conn.send(frame("ping"));
+    }, intervalMs / 2);
+    return () => clearInterval(timer);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = () => {
+        this.wake = null;
+        done();
+      };
+    });
+  }
+
+  private setState(state: StreamState): void {
+    if (state === this.state) return;
+    this.state = state;
+    this.listeners.emit("state", state);
+  }
+
+  private warn(message: string, detail?: unknown): void {
+    console.warn(`switchboard ${this.sessionId}/${this.clientId}: ${message}`, detail ?? "");
+  }
+}
+
+function asObject(raw: string | null): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(raw ?? "");
+    return value !== null && typeof value === "object" && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : {};
+  } catch {
+    return {};
+  }
+}
+
+export { StreamClosed };
+export type { EventType };

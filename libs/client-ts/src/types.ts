@@ -1,0 +1,135 @@
+/** The REST shapes and server control frames (docs/protocol.md), and the items a stream yields. */
+import type { SwitchboardEvent } from "./generated/protocol.js";
+
+export type * from "./generated/protocol.js";
+
+/** Every event type, e.g. `"token"`. */
+export type EventType = SwitchboardEvent["type"];
+/** The event of one type: `EventOf<"token">` is `TokenEvent`. */
+export type EventOf<T extends EventType> = Extract<SwitchboardEvent, { type: T }>;
+
+export type Mode = "text" | "voice";
+export type OnBusy = "reject" | "interrupt" | "enqueue";
+
+export interface Session {
+  id: string;
+  user_id: string;
+  agent_type: string;
+  mode: Mode;
+  status: "active" | "ended";
+  created_at: string;
+  expires_at: string;
+  metadata: Record<string, unknown>;
+  ws_url: string;
+}
+
+export interface ToolCallState {
+  call_id: string;
+  tool_name: string;
+  parameters?: Record<string, unknown> | null;
+  result?: unknown;
+  error?: string | null;
+  reason?: string | null;
+  requires_approval?: boolean;
+  approval_expires_at?: string | null;
+}
+
+/** A run in progress, up to and including `seq` (`text`: its tokens so far). */
+export interface ActiveRun {
+  run_id: string;
+  seq: number;
+  agent_type: string;
+  text: string;
+  tool_calls: ToolCallState[];
+  [key: string]: unknown;
+}
+
+export interface HistoryMessage {
+  id: string;
+  seq: number;
+  role: "user" | "assistant" | "tool";
+  content: string;
+  run_id: string | null;
+  tool?: (ToolCallState & { kind: "call" | "result" }) | null;
+  metadata: Record<string, unknown>;
+  created_at: string;
+  [key: string]: unknown;
+}
+
+/** `GET /ai/sessions/{id}`: the session with a page of its history (oldest first). */
+export interface SessionDetail extends Session {
+  messages: HistoryMessage[];
+  active_run: ActiveRun | null;
+  /** Pass as `before` for the page preceding `messages`; null when this page starts it. */
+  messages_before: number | null;
+  queued_runs?: number;
+}
+
+export interface SessionPage {
+  items: Session[];
+  next_cursor: string | null;
+}
+
+export interface MessageAccepted {
+  message_id: string;
+  run_id: string;
+}
+
+export interface ToolDecisionAccepted {
+  call_id: string;
+  approve: boolean;
+  status: "approved" | "denied";
+}
+
+/** The server's hello. */
+export interface Hello {
+  type: "connected";
+  session_id: string;
+  client_id: string;
+  resumed: boolean;
+  heartbeat_s: number;
+  ack_window: number;
+  active_run?: ActiveRun | null;
+}
+
+/** A frame from the server that is not an event: `message_accepted`, `tool_decision_accepted`,
+ * `error` (no `id`), `pong`. */
+export interface ControlFrame {
+  type: string;
+  code?: string;
+  message?: string;
+  [key: string]: unknown;
+}
+
+export type ReloadReason = "seq_gap" | "buffer_expired" | "joined_mid_run";
+
+/** Events of this session were lost or never reached this device; `session` is its state as
+ * stored now. `seq_gap`: a jump in a run's `seq` (`response`: that run's stored reply, if it
+ * has one). `buffer_expired`: a reconnect found no buffer. `joined_mid_run`: the first event of
+ * `run_id` seen is not its first and no catch-up covered it. */
+export interface ReloadNotice {
+  type: "reload";
+  session_id: string;
+  reason: ReloadReason;
+  session: SessionDetail;
+  run_id: string | null;
+  response: string | null;
+}
+
+/** The run in progress when this device connected (the hello's `active_run`), up to and
+ * including `seq`: show `text` as the answer so far; the stream then yields only that run's
+ * events after `seq`. */
+export interface RunCatchUp {
+  type: "catch_up";
+  session_id: string;
+  run_id: string;
+  seq: number;
+  agent_type: string;
+  text: string;
+  tool_calls: ToolCallState[];
+}
+
+/** What a stream yields: events, plus catch-ups and reload notices. */
+export type StreamItem = SwitchboardEvent | RunCatchUp | ReloadNotice;
+
+export type StreamState = "idle" | "connecting" | "live" | "reconnecting" | "resumed" | "closed";

@@ -1,0 +1,121 @@
+"""Commands on the broker: what the services ask of each other (docs/asyncapi.yaml says where).
+
+- `RunRequest`: session service → run workers (`ai.commands`, key `run`, queue `ai.runs`).
+- `ToolCallRequest` / `ToolListRequest`: run worker → tool workers (`ai.commands`, key `tool`,
+  queue `ai.tools`), with `reply_to` and `correlation_id` = call_id; answered by `ToolReply`.
+- `ToolCancel`: run worker → tool workers (`ai.control`, `tool-cancel.<call_id>`).
+- `RunCancel`: session service → run workers (`ai.control`, `cancel.<run_id>`).
+- `ToolDecisionCommand`: session service → run worker (`ai.control`, `approval.<call_id>`).
+- `Release`: gateway → gateways (`ai.control`, `release.<device queue>`).
+- `CatchUpRequest` / `CatchUpReply`: gateway → session service (the `ai.run-progress` queue,
+  AMQP type `catchup`, `reply_to`, `correlation_id`).
+"""
+
+from typing import Any, Literal
+
+from pydantic import Field, StrictBool
+
+from .base import WireModel
+from .names import Name
+from .runs import ActiveRun
+
+LIST_TOOLS = "list_tools"
+"""`op` of a `ToolListRequest`."""
+
+
+class HistoryItem(WireModel):
+    """One earlier message: user and assistant text, or a tool call or result (`tool` then
+    holds `kind` "call"|"result", `call_id`, `tool_name`, `parameters`|`result`|`error`)."""
+
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str = ""
+    tool: dict[str, Any] | None = Field(default=None, exclude_if=lambda v: v is None)
+
+
+class RunRequest(WireModel):
+    """One message to answer. `run_id` and `session_id` come first in the JSON: a worker reads
+    them from the first bytes of a request it cannot parse, to fail that run."""
+
+    run_id: Name
+    session_id: Name
+    message_id: str | None = None
+    user_id: str | None = None
+    agent_type: str = "personal"
+    mode: Literal["text", "voice"] = "text"
+    content: str = ""
+    audio_b64: str | None = None
+    client_id: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    history: list[HistoryItem] = Field(default_factory=list)
+    """The conversation before this message, oldest first (the session service cuts it to
+    HISTORY_MAX_MESSAGES / HISTORY_MAX_CHARS)."""
+    history_dropped: int = Field(default=0, ge=0)
+    """How many older messages were left out of `history` (a `warning` says so)."""
+
+
+class ToolCallRequest(WireModel):
+    """Run `tool_name` with `parameters` for `user_id` (whose calls in flight are capped)."""
+
+    call_id: str = ""
+    """Empty: the AMQP `correlation_id` names the call."""
+    tool_name: str
+    parameters: Any = Field(default_factory=dict)
+    user_id: str = ""
+
+
+class ToolListRequest(WireModel):
+    """Which tools the tool workers offer; answered by a `ToolReply` whose `result` is
+    `{"tools": [{"name", "description", "parameters", "source"}]}`."""
+
+    call_id: str = ""
+    op: Literal["list_tools"] = "list_tools"
+
+
+class ToolReply(WireModel):
+    """A tool worker's answer: `result`, or `error` (why the call failed)."""
+
+    result: Any = Field(default=None, exclude_if=lambda v: v is None)
+    error: str | None = Field(default=None, exclude_if=lambda v: v is None)
+
+
+class ToolCancel(WireModel):
+    """The run stopped waiting for `call_id` (cancelled, or timed out): stop it."""
+
+    call_id: str
+
+
+class RunCancel(WireModel):
+    """Stop run `run_id`: it ends with `run_end` `{"status": "cancelled"}`."""
+
+    run_id: str
+    session_id: str
+
+
+class ToolDecisionCommand(WireModel):
+    """A device's decision on a call that requires approval, recorded first in Postgres."""
+
+    call_id: str
+    session_id: str
+    run_id: str
+    approve: StrictBool
+    reason: str | None = None
+    user_id: str | None = None
+    """Who decided."""
+    client_id: str | None = None
+    """From which device."""
+
+
+class Release(WireModel):
+    """A newer connection (`requester`) wants device queue `queue`: its holder lets go."""
+
+    queue: str
+    requester: str
+
+
+class CatchUpRequest(WireModel):
+    session_id: str
+
+
+class CatchUpReply(WireModel):
+    active_run: ActiveRun | None
+    """The session's run in progress so far, null when none."""

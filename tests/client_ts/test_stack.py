@@ -1,0 +1,135 @@
+"""The TypeScript SDK in Node against the real stack (every service a process): 2 000 tokens
+with client acks, a gateway SIGKILLed mid-run with the device resuming on another replica,
+two devices, cancel, and the package README's example run verbatim through a gateway kill."""
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tests.client_ts.balancer import Balancer
+from tests.client_ts.npm import INTEGRATION, PACKAGE, ensure_built, run_node
+from tests.procs import ServiceProcess, free_port
+from tests.stack import Stack, isolated_stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.db, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(scope="module")
+async def lb(postgres_admin_url: str, amqp_url: str) -> AsyncIterator[tuple[Stack, Balancer]]:
+    """A whole stack (shipped defaults) behind a balancer; the scripts know the balancer only."""
+    ensure_built()
+    async with isolated_stack(postgres_admin_url, amqp_url, "ts") as stack:
+        port = int(stack.url.rsplit(":", 1)[1])
+        async with Balancer(port).serving() as balancer:
+            yield stack, balancer
+
+
+async def spare_gateway(stack: Stack) -> int:
+    """Another gateway replica of the stack (same broker prefix and session service); its port."""
+    port = free_port()
+    args = ["--host", "127.0.0.1", "--port", str(port)]
+    spare = ServiceProcess("switchboard-gateway", args, stack.env).start()
+    stack.processes[f"gateway-{port}"] = spare
+    await spare.wait_http(f"http://127.0.0.1:{port}/ai/health", 60)
+    return port
+
+
+def fail_over(stack: Stack, balancer: Balancer, spare: int) -> None:
+    """SIGKILL the gateway behind the balancer; new connections go to the `spare` replica."""
+    for process in stack.processes.values():
+        if process.script == "switchboard-gateway" and process.args[-1] == str(balancer.upstream):
+            process.kill()
+    balancer.upstream = spare
+
+
+async def test_2000_tokens_with_client_acks(lb: tuple[Stack, Balancer]) -> None:
+    stack, balancer = lb
+    code, output = await run_node(INTEGRATION / "tokens.mjs", "2000", url=balancer.url)
+    assert code == 0, f"{output}\n{stack.logs()}"
+    assert json.loads(output.splitlines()[-1])["connects"] == 1
+
+
+async def test_two_devices_see_the_whole_run_and_each_other(lb: tuple[Stack, Balancer]) -> None:
+    stack, balancer = lb
+    code, output = await run_node(INTEGRATION / "devices.mjs", url=balancer.url)
+    assert code == 0, f"{output}\n{stack.logs()}"
+
+
+async def test_cancel_enqueue_and_tool_approval(lb: tuple[Stack, Balancer]) -> None:
+    stack, balancer = lb
+    code, output = await run_node(INTEGRATION / "cancel.mjs", url=balancer.url)
+    assert code == 0, f"{output}\n{stack.logs()}"
+
+
+async def test_a_gateway_sigkill_mid_run_loses_and_doubles_nothing(
+    lb: tuple[Stack, Balancer],
+) -> None:
+    """The script checks the text is t1 … t2000 exactly once and no id came twice."""
+    stack, balancer = lb
+    spare = await spare_gateway(stack)
+    killed: list[str] = []
+
+    async def on_line(line: str) -> None:
+        if line.startswith("PROGRESS"):
+            fail_over(stack, balancer, spare)
+            killed.append(line)
+
+    code, output = await run_node(
+        INTEGRATION / "tokens.mjs", "2000", "200", "300", url=balancer.url, on_line=on_line
+    )
+    assert code == 0 and killed, f"{output}\n{stack.logs()}"
+    summary = json.loads(output.splitlines()[-1])
+    assert summary["connects"] >= 2 and "reconnecting" in summary["states"], summary
+    assert balancer.connections.get(spare, 0) >= 1, "the device resumed on the other replica"
+
+
+def readme_example() -> str:
+    """The README's first ```js block, as is."""
+    match = re.search(r"```js\n(.*?)```", (PACKAGE / "README.md").read_text(), re.S)
+    assert match, "no js block in libs/client-ts/README.md"
+    return match.group(1)
+
+
+async def run_in_progress(url: str, user: str, past_seq: int) -> None:
+    """Wait until `user`'s newest session has a run in progress beyond `past_seq` (as stored)."""
+    async with httpx.AsyncClient(base_url=url, timeout=5) as http:
+        token = (await http.post("/ai/dev/token", json={"user_id": user})).json()["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        async with asyncio.timeout(60):
+            while True:
+                items = (await http.get("/ai/sessions", headers=headers)).json()["items"]
+                if items:
+                    session = (
+                        await http.get(f"/ai/sessions/{items[0]['id']}", headers=headers)
+                    ).json()
+                    if (session.get("active_run") or {}).get("seq", 0) > past_seq:
+                        return
+                await asyncio.sleep(0.05)
+
+
+async def test_the_readme_example_survives_a_gateway_sigkill(lb: tuple[Stack, Balancer]) -> None:
+    """The example, verbatim, streams a run while its gateway is SIGKILLed: it prints the whole
+    text once and exits 0. (Written inside the package so `@switchboard/client` resolves to
+    this build.)"""
+    stack, balancer = lb
+    script = PACKAGE / "integration" / ".readme-example.mjs"
+    script.write_text(readme_example())
+    count = 600
+    spare = await spare_gateway(stack)
+    try:
+        running = asyncio.create_task(
+            run_node(script, f"/tokens {count} rate=100", url=balancer.url)
+        )
+        await run_in_progress(balancer.url, "alice", past_seq=50)
+        assert not running.done(), running.result()
+        fail_over(stack, balancer, spare)
+        code, output = await running
+    finally:
+        script.unlink(missing_ok=True)
+    expected = "".join(f"t{i} " for i in range(1, count + 1))
+    assert code == 0 and output.strip() == expected.strip(), f"{output[-800:]}\n{stack.logs()}"
+    assert balancer.connections.get(spare, 0) >= 1, "the example resumed on the other replica"
