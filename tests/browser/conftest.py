@@ -40,4 +40,11 @@ async def browser() -> AsyncIterator[object]:
             await launched.close()
 
 
-from tests.stack import stack  # noqa: E402,F401  (the real services, for the e2e page test)
+from tests.stack import Stack, isolated_stack, stack  # noqa: E402,F401  (the real services)
+
+
+@pytest.fixture(scope="module")
+async def page_stack(postgres_admin_url: str, amqp_url: str) -> AsyncIterator[Stack]:
+    """One real stack for every test of a module (own database and broker prefix)."""
+    async with isolated_stack(postgres_admin_url, amqp_url, "page") as running:
+        yield running

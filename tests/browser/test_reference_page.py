@@ -4,8 +4,6 @@ cancelled run's partial output, per-message agent labels) at desktop and phone s
 and second tabs mid-answer catch up; a message sent while busy is queued, then answered; the
 session list shows titles; no console errors. Screenshots land in build/browser/."""
 
-from collections.abc import AsyncIterator
-
 import pytest
 from playwright.async_api import Page, expect
 
@@ -22,7 +20,7 @@ from tests.browser.pages import (
     wait_state,
     watch_console,
 )
-from tests.stack import Stack, isolated_stack
+from tests.stack import Stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -32,12 +30,6 @@ SCRIPT = [  # (message, how its run ends)
     ("/speak hello there", "completed"),
     ("/error", "failed"),
 ]
-
-
-@pytest.fixture(scope="module")
-async def page_stack(postgres_admin_url: str, amqp_url: str) -> AsyncIterator[Stack]:
-    async with isolated_stack(postgres_admin_url, amqp_url, "page") as stack:
-        yield stack
 
 
 async def _cancelled_run(page: Page, index: int) -> None:
