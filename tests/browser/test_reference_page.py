@@ -54,6 +54,7 @@ async def test_a_reload_renders_the_conversation_as_the_live_view_did(
         await send(page, message)
         await run_ended(page, index, status)
     await _cancelled_run(page, len(SCRIPT))
+    await expect(tid(page, "session-title").first).to_have_text(SCRIPT[0][0])
 
     assert await tid(page, "tool-card").count() == 1
     await expect(tid(page, "tool-result")).to_contain_text('"timezone":"UTC"')
@@ -141,3 +142,27 @@ async def test_a_message_sent_while_busy_is_queued_then_answered(
     await expect(queued).to_have_attribute("data-state", "sent")
     assert (await final_reply(page, -1)).split() == ["t1", "t2", "t3"]
     assert errors == []
+
+
+async def test_a_duplicated_tab_takes_a_device_id_of_its_own(browser, page_stack: Stack) -> None:  # type: ignore[no-untyped-def]
+    """A browser's "duplicate tab" copies sessionStorage, device id included: the tab that is
+    replaced (close 4409) takes a new id and reconnects, so both stay live."""
+    context = await browser.new_context()
+    first = await context.new_page()
+    errors = watch_console(first)
+    await sign_in(first, page_stack.url, user="twins")
+    await new_session(first)
+    same_id = await first.evaluate("window.switchboardTest.clientId()")
+    second = await context.new_page()
+    await second.add_init_script(f"sessionStorage.setItem('sb-client-id', '{same_id}')")
+    await second.goto(first.url)
+    await wait_state(second, "live")
+    renewed = f"window.switchboardTest.clientId() !== '{same_id}'"
+    await first.wait_for_function(renewed, timeout=20_000)  # the older connection was replaced
+    await wait_state(first, "live")
+    assert await second.evaluate("window.switchboardTest.clientId()") == same_id
+    await send(second, "/tokens 3")
+    for page in (first, second):
+        assert (await final_reply(page, -1)).split() == ["t1", "t2", "t3"]
+    assert errors == []
+    await context.close()

@@ -67,11 +67,22 @@ function sessionItem(s) {
   const li = el("li", s.id === state.session ? "active" : "", undefined, "session-item");
   li.dataset.sessionId = s.id;
   const when = new Date(s.created_at).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
-  li.append(el("span", "title", s.title || "New conversation", "session-title"),
+  const title = el("span", "title", s.title || "New conversation", "session-title");
+  if (s.title) title.dataset.titled = "true";
+  li.append(title,
     el("small", "", `${s.agent_type} · ${when}${s.status === "ended" ? " · ended" : ""}`));
   li.title = s.title || s.id;
   li.onclick = () => openSession(s.id);
   return li;
+}
+
+// The list names a session by its first message (as the server does, first 80 characters).
+function titleIfNone(content) {
+  const item = document.querySelector(`#sessions li[data-session-id="${state.session}"] .title`);
+  if (item && !item.dataset.titled) {
+    item.textContent = content.slice(0, 80);
+    item.dataset.titled = "true";
+  }
 }
 
 async function newSession() {
@@ -161,6 +172,7 @@ async function send(event) {
     // while a run is active the message waits its turn (shown as queued), never lost
     const answer = await state.client.sendMessage(state.session, content, { onBusy: "enqueue", clientId: clientId() });
     conv.accepted(entry, answer);
+    titleIfNone(content);
   } catch (err) {
     conv.failed(entry, err);
   }
