@@ -46,17 +46,24 @@ async def run_node(
     url: str,
     timeout: float = 150,
     on_line: Callable[[str], Awaitable[None]] | None = None,
+    node_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> tuple[int, str]:
-    """Run `node script args` with SWITCHBOARD_URL; (exit code, output). `on_line` sees each
-    line of stdout as it comes (to act mid-run)."""
+    """Run `node [node_args] script args` with SWITCHBOARD_URL; (exit code, output). `on_line`
+    sees each line of stdout as it comes (to act mid-run)."""
     node = shutil.which("node")
     assert node, "node is not installed"
     proc = await asyncio.create_subprocess_exec(
         node,
+        *node_args,
         str(script),
         *args,
         cwd=PACKAGE,
-        env={"SWITCHBOARD_URL": url, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        env={
+            "SWITCHBOARD_URL": url,
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            **(env or {}),
+        },
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )

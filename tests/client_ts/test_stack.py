@@ -13,6 +13,7 @@ import pytest
 from tests.client_ts.balancer import Balancer
 from tests.client_ts.npm import INTEGRATION, PACKAGE, ensure_built, run_node
 from tests.procs import ServiceProcess, free_port
+from tests.reliability.helpers import token
 from tests.stack import Stack, isolated_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.db, pytest.mark.timeout(300)]
@@ -48,14 +49,49 @@ def fail_over(stack: Stack, balancer: Balancer, spare: int) -> None:
 
 async def test_2000_tokens_with_client_acks(lb: tuple[Stack, Balancer]) -> None:
     stack, balancer = lb
-    code, output = await run_node(INTEGRATION / "tokens.mjs", "2000", url=balancer.url)
+    # acks every half window only (no quiet-time acks): the gateway's contract says that
+    # alone never stalls, under its shipped defaults
+    code, output = await run_node(
+        INTEGRATION / "tokens.mjs", "2000", url=balancer.url, env={"ACK_DELAY": "off"}
+    )
     assert code == 0, f"{output}\n{stack.logs()}"
     assert json.loads(output.splitlines()[-1])["connects"] == 1
+
+
+async def test_the_runtime_s_global_websocket_is_used_when_there_is_one(
+    lb: tuple[Stack, Balancer],
+) -> None:
+    """Node 20 has a global WebSocket only behind a flag; the SDK takes it when none is given."""
+    stack, balancer = lb
+    code, output = await run_node(
+        INTEGRATION / "tokens.mjs",
+        "300",
+        url=balancer.url,
+        node_args=("--experimental-websocket", "--no-warnings"),
+        env={"SWITCHBOARD_GLOBAL_WS": "1"},
+    )
+    assert code == 0, f"{output}\n{stack.logs()}"
+
+
+async def test_a_token_is_refreshed_in_band_before_it_expires(lb: tuple[Stack, Balancer]) -> None:
+    """The first token lives 4 s; the run takes 6 s on one connection (no 4401)."""
+    stack, balancer = lb
+    first = token("ts-refresh", ttl_s=4)
+    code, output = await run_node(
+        INTEGRATION / "refresh.mjs", url=balancer.url, env={"FIRST_TOKEN": first}
+    )
+    assert code == 0, f"{output}\n{stack.logs()}"
 
 
 async def test_two_devices_see_the_whole_run_and_each_other(lb: tuple[Stack, Balancer]) -> None:
     stack, balancer = lb
     code, output = await run_node(INTEGRATION / "devices.mjs", url=balancer.url)
+    assert code == 0, f"{output}\n{stack.logs()}"
+
+
+async def test_a_device_joining_mid_run_catches_up(lb: tuple[Stack, Balancer]) -> None:
+    stack, balancer = lb
+    code, output = await run_node(INTEGRATION / "catchup.mjs", url=balancer.url)
     assert code == 0, f"{output}\n{stack.logs()}"
 
 

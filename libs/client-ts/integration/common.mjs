@@ -18,8 +18,14 @@ export function check(condition, message) {
   if (!condition) fail(message);
 }
 
+/** A client of `user`; with SWITCHBOARD_GLOBAL_WS=1 it gets no WebSocket constructor, so the
+ * SDK takes the runtime's global one (`node --experimental-websocket` on Node 20). */
 export async function client(user) {
   const token = await SwitchboardClient.devToken(user, url);
+  if (process.env.SWITCHBOARD_GLOBAL_WS === "1") {
+    check(typeof globalThis.WebSocket === "function", "this runtime has a global WebSocket");
+    return new SwitchboardClient(url, { token });
+  }
   return new SwitchboardClient(url, { token, WebSocket });
 }
 

@@ -1,5 +1,7 @@
 // Two devices of one user on one session: both see the whole run and each other's typing;
+// a second connection of a device replaces the first (which stops with Replaced, 4409);
 // each knows its own echo.
+import { Replaced } from "@switchboard/client";
 import { check, client, deadline, expectedTokens, readRun } from "./common.mjs";
 
 deadline(60);
@@ -9,7 +11,6 @@ const laptop = sb.events(session.id, { clientId: "laptop" });
 const phone = sb.events(session.id, { clientId: "phone" });
 await Promise.all([laptop.open(), phone.open()]);
 
-const typed = new Promise((resolve) => phone.on("typing", (e) => resolve(e.metadata.client_id)));
 const echoes = { laptop: [], phone: [] };
 laptop.on("message", (e) => echoes.laptop.push(e.data.client_id));
 phone.on("message", (e) => echoes.phone.push(e.data.client_id));
@@ -25,6 +26,13 @@ await Promise.all([watcher.start(), typing.open()]);
 const typedOnPhone = new Promise((resolve) => watcher.on("typing", (e) => resolve(e.metadata.client_id)));
 check(typing.typing(), "typing sent");
 check((await typedOnPhone) === "laptop-2", "the other device learns who types");
-void typed;
+const replaced = await (async () => {
+  try {
+    for await (const _ of phone.values({ keepOpen: true }));
+  } catch (error) {
+    return error;
+  }
+})();
+check(replaced instanceof Replaced && replaced.code === 4409, `the old phone stream: ${replaced}`);
 await sb.close();
 console.log(JSON.stringify({ ok: true }));

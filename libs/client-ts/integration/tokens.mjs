@@ -1,12 +1,14 @@
 // N tokens with ack=client (the default): the whole text, in order, nothing doubled.
 // Prints `PROGRESS k` once after token `progressAt` (the test kills a gateway then).
+// ACK_DELAY=off: no quiet-time acks, only one every half window (which alone must suffice).
 import { check, client, deadline, duplicateIds, expectedTokens, readRun } from "./common.mjs";
 
 const [count = "2000", rate = "0", progressAt = "0"] = process.argv.slice(2);
 deadline(120);
 const sb = await client("ts-tokens");
 const session = await sb.createSession({ clientId: "node-1" });
-const stream = sb.events(session.id, { clientId: "node-1" });
+const options = process.env.ACK_DELAY === "off" ? { ackDelayMs: null } : {};
+const stream = sb.events(session.id, { clientId: "node-1", options });
 const states = [];
 stream.on("state", (s) => states.push(s));
 await stream.open();

@@ -33,6 +33,11 @@ export interface ClientOptions {
   streamOptions?: StreamOptions;
 }
 
+/** Every REST call takes a `signal`: aborting it abandons the request. */
+export interface RequestOptions {
+  signal?: AbortSignal;
+}
+
 export interface EventsOptions {
   /** The device or tab: `[A-Za-z0-9_-]{1,64}`; default a random `ts-xxxxxxxx`. */
   clientId?: string;
@@ -66,7 +71,12 @@ export class SwitchboardClient {
   // -- REST ------------------------------------------------------------------------------
 
   createSession(
-    options: { agentType?: string; mode?: Mode; metadata?: Record<string, unknown>; clientId?: string } = {},
+    options: {
+      agentType?: string;
+      mode?: Mode;
+      metadata?: Record<string, unknown>;
+      clientId?: string;
+    } & RequestOptions = {},
   ): Promise<Session> {
     const body: Record<string, unknown> = {
       agent_type: options.agentType ?? "personal",
@@ -74,32 +84,38 @@ export class SwitchboardClient {
       metadata: options.metadata ?? {},
     };
     if (options.clientId !== undefined) body.client_id = options.clientId;
-    return this.rest.json("POST", "/ai/sessions", { body });
+    return this.rest.json("POST", "/ai/sessions", { body, signal: options.signal });
   }
 
   /** The caller's sessions, newest first: `{items, next_cursor}`. */
   listSessions(
-    options: { status?: "active" | "ended"; limit?: number; cursor?: string } = {},
+    options: { status?: "active" | "ended"; limit?: number; cursor?: string } & RequestOptions = {},
   ): Promise<SessionPage> {
-    return this.rest.json("GET", "/ai/sessions", { query: { ...options } });
+    const { signal, ...query } = options;
+    return this.rest.json("GET", "/ai/sessions", { query, signal });
   }
 
   /** The session with a page of its history (the newest `messagesLimit` messages with
    * `seq < before`, oldest first), `messages_before` and `active_run`. */
   getSession(
     sessionId: string,
-    options: { messagesLimit?: number; before?: number } = {},
+    options: { messagesLimit?: number; before?: number } & RequestOptions = {},
   ): Promise<SessionDetail> {
     const query = { messages_limit: options.messagesLimit, before: options.before };
-    return this.rest.json("GET", `/ai/sessions/${encodeURIComponent(sessionId)}`, { query });
+    const path = `/ai/sessions/${encodeURIComponent(sessionId)}`;
+    return this.rest.json("GET", path, { query, signal: options.signal });
   }
 
   /** The whole conversation, page by page from the newest back to the first; each page is
    * oldest first. */
-  async *history(sessionId: string, pageSize = 100): AsyncGenerator<HistoryMessage[]> {
+  async *history(
+    sessionId: string,
+    pageSize = 100,
+    options: RequestOptions = {},
+  ): AsyncGenerator<HistoryMessage[]> {
     let before: number | undefined;
     for (;;) {
-      const page = await this.getSession(sessionId, { messagesLimit: pageSize, before });
+      const page = await this.getSession(sessionId, { ...options, messagesLimit: pageSize, before });
       if (page.messages.length > 0) yield page.messages;
       if (page.messages_before === null || page.messages_before === undefined) return;
       before = page.messages_before;
@@ -116,7 +132,11 @@ export class SwitchboardClient {
   async sendMessage(
     sessionId: string,
     content: string,
-    options: { onBusy?: OnBusy; metadata?: Record<string, unknown>; clientId?: string } = {},
+    options: {
+      onBusy?: OnBusy;
+      metadata?: Record<string, unknown>;
+      clientId?: string;
+    } & RequestOptions = {},
   ): Promise<MessageAccepted> {
     const streams = await this.openStreams(sessionId);
     const clientId = options.clientId ?? streams[0]?.clientId;
@@ -124,13 +144,14 @@ export class SwitchboardClient {
     if (options.onBusy !== undefined) body.on_busy = options.onBusy;
     const headers: Record<string, string> = clientId ? { "X-Client-Id": clientId } : {};
     const path = `/ai/sessions/${encodeURIComponent(sessionId)}/message`;
-    return this.rest.json("POST", path, { body, headers });
+    return this.rest.json("POST", path, { body, headers, signal: options.signal });
   }
 
   /** Stop the session's active run (it ends with `run_end` `cancelled`); 409 `no_active_run`
    * throws `Busy`. */
-  async cancel(sessionId: string): Promise<void> {
-    await this.rest.call("POST", `/ai/sessions/${encodeURIComponent(sessionId)}/cancel`);
+  async cancel(sessionId: string, options: RequestOptions = {}): Promise<void> {
+    const path = `/ai/sessions/${encodeURIComponent(sessionId)}/cancel`;
+    await this.rest.call("POST", path, options);
   }
 
   /** Answer a `tool_call` whose data has `requires_approval`: the first decision from any device
@@ -140,20 +161,21 @@ export class SwitchboardClient {
     callId: string,
     approve: boolean,
     reason?: string,
+    options: RequestOptions = {},
   ): Promise<ToolDecisionAccepted> {
     const body: Record<string, unknown> = { call_id: callId, approve };
     if (reason !== undefined) body.reason = reason;
     const path = `/ai/sessions/${encodeURIComponent(sessionId)}/tool_decisions`;
-    return this.rest.json("POST", path, { body });
+    return this.rest.json("POST", path, { body, signal: options.signal });
   }
 
-  async deleteSession(sessionId: string): Promise<void> {
-    await this.rest.call("DELETE", `/ai/sessions/${encodeURIComponent(sessionId)}`);
+  async deleteSession(sessionId: string, options: RequestOptions = {}): Promise<void> {
+    await this.rest.call("DELETE", `/ai/sessions/${encodeURIComponent(sessionId)}`, options);
   }
 
   /** The caller's counts (sessions, messages, runs, live connections). */
-  stats(): Promise<Record<string, unknown>> {
-    return this.rest.json("GET", "/ai/stats");
+  stats(options: RequestOptions = {}): Promise<Record<string, unknown>> {
+    return this.rest.json("GET", "/ai/stats", options);
   }
 
   // -- live events -------------------------------------------------------------------------

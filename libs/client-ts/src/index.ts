@@ -1,5 +1,5 @@
 export { SwitchboardClient, DEFAULT_URL } from "./client.js";
-export type { ClientOptions, EventsOptions } from "./client.js";
+export type { ClientOptions, EventsOptions, RequestOptions } from "./client.js";
 export { EventStream, FATAL } from "./stream.js";
 export type { StreamOptions } from "./stream.js";
 export type { Listener, StreamEvents } from "./listeners.js";

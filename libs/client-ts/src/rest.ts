@@ -73,9 +73,17 @@ export function buildUrl(baseUrl: string, path: string, query?: CallOptions["que
   return url.toString();
 }
 
+/** The caller's signal and the timeout, whichever aborts first. */
 function withTimeout(signal: AbortSignal | undefined, timeoutMs: number): AbortSignal {
   const timeout = AbortSignal.timeout(timeoutMs);
-  return signal ? AbortSignal.any([signal, timeout]) : timeout;
+  if (!signal) return timeout;
+  if (typeof AbortSignal.any === "function") return AbortSignal.any([signal, timeout]);
+  const both = new AbortController(); // browsers without AbortSignal.any
+  const abort = (s: AbortSignal) => () => both.abort(s.reason);
+  signal.addEventListener("abort", abort(signal), { once: true });
+  timeout.addEventListener("abort", abort(timeout), { once: true });
+  if (signal.aborted) both.abort(signal.reason);
+  return both.signal;
 }
 
 /** `POST /ai/dev/token` (dev mode only). */

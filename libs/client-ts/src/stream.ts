@@ -18,7 +18,7 @@ import type { TokenSource } from "./tokens.js";
 import type {
   ControlFrame,
   EventType,
-  Hello,
+  HelloFrame,
   ReloadNotice,
   ReloadReason,
   RunCatchUp,
@@ -176,9 +176,8 @@ export class EventStream implements AsyncIterable<StreamItem> {
     this.pump = (async () => {
       try {
         for (let r = await items.next(); !r.done; r = await items.next());
-        this.listeners.emit("closed", null);
-      } catch (error) {
-        this.listeners.emit("closed", error as Error);
+      } catch {
+        // `closed` listeners heard it
       }
     })();
     await this.opening();
@@ -262,6 +261,7 @@ export class EventStream implements AsyncIterable<StreamItem> {
   }
 
   private async *run(): AsyncGenerator<Inner> {
+    let failure: Error | null = null;
     try {
       while (!this.closing) {
         this.setState(this.connects === 0 ? "connecting" : "reconnecting");
@@ -275,9 +275,13 @@ export class EventStream implements AsyncIterable<StreamItem> {
         }
         if (!now && !this.closing) await this.sleep(this.backoff.nextDelay());
       }
+    } catch (error) {
+      failure = error as Error;
+      throw error;
     } finally {
       this.conn = null;
       this.setState("closed");
+      this.listeners.emit("closed", failure);
     }
   }
 
@@ -325,7 +329,7 @@ export class EventStream implements AsyncIterable<StreamItem> {
   }
 
   /** Authenticate, read the hello, and take its settings. */
-  private async handshake(conn: Connection): Promise<Hello> {
+  private async handshake(conn: Connection): Promise<HelloFrame> {
     conn.send(frame("auth", { token: await this.tokens.get() }));
     const hello = await this.hello(conn);
     const wasConnected = this.connects > 0;
@@ -339,7 +343,7 @@ export class EventStream implements AsyncIterable<StreamItem> {
     return hello;
   }
 
-  private async hello(conn: Connection): Promise<Hello> {
+  private async hello(conn: Connection): Promise<HelloFrame> {
     const deadline = Date.now() + this.options.helloTimeoutMs;
     for (;;) {
       const raw = await conn.next(Math.max(0, deadline - Date.now()));
@@ -348,14 +352,14 @@ export class EventStream implements AsyncIterable<StreamItem> {
         throw new Dropped(ABNORMAL, "no hello in time");
       }
       const message = asObject(raw);
-      if (message.type === "connected") return message as unknown as Hello;
+      if (message.type === "connected") return message as unknown as HelloFrame;
       this.warn("frame before hello ignored", message);
     }
   }
 
   /** The hello's `active_run`, when it tells this device more than it has seen: its events up
    * to `seq` are skipped from now on. */
-  private takeCatchUp(hello: Hello): RunCatchUp | null {
+  private takeCatchUp(hello: HelloFrame): RunCatchUp | null {
     const catchUp = catchUpFrom(this.sessionId, hello.active_run);
     if (catchUp === null || !this.seqs.catchUp(catchUp.run_id, catchUp.seq)) return null;
     this.catchUp = catchUp;
@@ -369,7 +373,7 @@ export class EventStream implements AsyncIterable<StreamItem> {
       const message = asObject(await this.recv(conn));
       const id = message.id;
       if (typeof id !== "string") {
-        await this.listeners.control(message as ControlFrame);
+        await this.listeners.control(message as unknown as ControlFrame);
         continue;
       }
       if (this.recent.has(id)) {

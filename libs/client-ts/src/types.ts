@@ -1,10 +1,15 @@
 /** The REST shapes and server control frames (docs/protocol.md), and the items a stream yields. */
-import type { SwitchboardEvent } from "./generated/protocol.js";
+import type {
+  ActiveRun as WireActiveRun,
+  EventType,
+  ServerFrame,
+  SwitchboardEvent,
+} from "./generated/protocol.js";
 
+// Every model of docs/protocol.schema.json a client sees or sends (events, frames, ActiveRun,
+// Run, ErrorEnvelope, CloseCode, ...); the REST bodies the schema lacks are written below.
 export type * from "./generated/protocol.js";
 
-/** Every event type, e.g. `"token"`. */
-export type EventType = SwitchboardEvent["type"];
 /** The event of one type: `EventOf<"token">` is `TokenEvent`. */
 export type EventOf<T extends EventType> = Extract<SwitchboardEvent, { type: T }>;
 
@@ -35,14 +40,7 @@ export interface ToolCallState {
 }
 
 /** A run in progress, up to and including `seq` (`text`: its tokens so far). */
-export interface ActiveRun {
-  run_id: string;
-  seq: number;
-  agent_type: string;
-  text: string;
-  tool_calls: ToolCallState[];
-  [key: string]: unknown;
-}
+export type ActiveRun = Omit<WireActiveRun, "tool_calls"> & { tool_calls: ToolCallState[] };
 
 export interface HistoryMessage {
   id: string;
@@ -81,25 +79,9 @@ export interface ToolDecisionAccepted {
   status: "approved" | "denied";
 }
 
-/** The server's hello. */
-export interface Hello {
-  type: "connected";
-  session_id: string;
-  client_id: string;
-  resumed: boolean;
-  heartbeat_s: number;
-  ack_window: number;
-  active_run?: ActiveRun | null;
-}
-
-/** A frame from the server that is not an event: `message_accepted`, `tool_decision_accepted`,
- * `error` (no `id`), `pong`. */
-export interface ControlFrame {
-  type: string;
-  code?: string;
-  message?: string;
-  [key: string]: unknown;
-}
+/** A frame from the server that is not an event (the hello, `message_accepted`,
+ * `tool_decision_accepted`, `error` without an `id`, `pong`). */
+export type ControlFrame = Exclude<ServerFrame, { type: "connected" }>;
 
 export type ReloadReason = "seq_gap" | "buffer_expired" | "joined_mid_run";
 

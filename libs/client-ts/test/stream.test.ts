@@ -163,10 +163,30 @@ describe("EventStream against a fake gateway", () => {
     expect(items[1]!.type === "reload" && items[1]!.reason).toBe("buffer_expired");
   });
 
-  it("stops with a typed error on a fatal close code", async () => {
+  it("stops with a typed error on a fatal close code, and says so to `closed`", async () => {
     const { gateway, stream } = setup();
+    const closed: (Error | null)[] = [];
+    stream.on("closed", (e) => void closed.push(e));
     gateway.closeNext = [4404];
     await expect(stream.open()).rejects.toBeInstanceOf(SessionNotFound);
+    expect(closed.length === 1 && closed[0]).toBeInstanceOf(SessionNotFound);
+  });
+
+  it("opens the session's streams before sending, and names the device", async () => {
+    const { gateway, client, stream } = setup();
+    const order: string[] = [];
+    stream.on("state", (s) => void order.push(s));
+    const posted = vi.fn(async (_url: string | URL | Request, init?: RequestInit) => {
+      order.push("POST");
+      expect((init?.headers as Record<string, string>)["X-Client-Id"]).toBe("c1");
+      return new Response(JSON.stringify({ message_id: "m", run_id: "r" }), { status: 202 });
+    });
+    (client.rest as unknown as { fetchImpl: unknown }).fetchImpl = posted;
+    await client.sendMessage("s1", "hi");
+    expect(order).toEqual(["connecting", "live", "POST"]);
+    expect(gateway.sockets.length).toBe(1);
+    await client.close();
+    expect(stream.state).toBe("closed");
   });
 
   it("reconnects on 4408 and 1013, then resumes", async () => {

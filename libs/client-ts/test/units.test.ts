@@ -113,6 +113,25 @@ describe("REST", () => {
     expect(calls[1]!.url).toBe("http://gw/ai/sessions?status=active&limit=5");
   });
 
+  it("abandons a request when its signal aborts", async () => {
+    const controller = new AbortController();
+    const fetch = vi.fn(
+      (_url: string | URL | Request, init?: RequestInit) =>
+        new Promise<Response>((_, reject) => {
+          if (init?.signal?.aborted) reject(init.signal.reason); // as fetch does
+          init?.signal?.addEventListener("abort", () => reject(init.signal!.reason));
+        }),
+    );
+    const sb = new SwitchboardClient("http://gw", {
+      token: "t",
+      fetch: fetch as unknown as typeof globalThis.fetch,
+      WebSocket: class {} as never,
+    });
+    const pending = sb.getSession("s1", { signal: controller.signal });
+    controller.abort(new Error("user left"));
+    await expect(pending).rejects.toThrow("user left");
+  });
+
   it("pages through the history, newest page first", async () => {
     const message = (seq: number) => ({ id: `m${seq}`, seq });
     const { sb, calls } = client([
