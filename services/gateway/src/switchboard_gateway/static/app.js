@@ -145,7 +145,8 @@ const STATUS = new Set(["thinking", "typing", "waiting"]);
 function onItem(item) {
   if (item.type === "catch_up") conv.catchUp(item);
   else if (item.type === "reload") conv.load(item.session);
-  else if (STATUS.has(item.type)) return indicate(item.data.message || `${item.type}…`);
+  else if (STATUS.has(item.type)) return indicate(item.data.message || `${item.type}…`, item.type === "typing");
+  else if (!item.run_id && (item.type === "error" || item.type === "warning")) flash(`${item.data.code}: ${item.data.message}`);
   else {
     if (["token", "response", "run_end", "error"].includes(item.type)) indicate(null);
     conv.apply(item);
@@ -201,10 +202,13 @@ function typing() {
 }
 
 // ---- small views ------------------------------------------------------------------------
-function indicate(text) {
+let indicatorTimer = 0;
+function indicate(text, briefly = false) {
   const node = $("[data-testid=indicator]");
   node.hidden = !text;
   node.textContent = text || "";
+  clearTimeout(indicatorTimer);
+  if (briefly) indicatorTimer = setTimeout(() => indicate(null), 4000); // another device typing
 }
 
 let flashTimer = 0;
