@@ -39,9 +39,10 @@ async def test_history_carries_each_runs_outcome_and_the_senders_device(client, 
         await publish(make_event(kind, data, **envelope))
     await end_run(publish, sid, run["run_id"], "failed")
 
-    async def folded() -> bool:
+    async def folded() -> bool:  # run_end is stored by one consumer, the notices by another
         got = (await client.get(f"/ai/sessions/{sid}", headers=ALICE)).json()
-        return bool(got["runs"]) and got["runs"][0]["status"] == "failed"
+        runs = got["runs"]
+        return bool(runs) and runs[0]["status"] == "failed" and len(runs[0]["notices"]) == 2
 
     await wait_until(folded)
     got = (await client.get(f"/ai/sessions/{sid}", headers=ALICE)).json()
