@@ -166,3 +166,26 @@ async def test_a_duplicated_tab_takes_a_device_id_of_its_own(browser, page_stack
         assert (await final_reply(page, -1)).split() == ["t1", "t2", "t3"]
     assert errors == []
     await context.close()
+
+
+async def test_a_tool_call_waiting_for_approval_survives_a_reload(
+    browser, page_stack: Stack
+) -> None:  # type: ignore[no-untyped-def]
+    page = await browser.new_page()
+    errors = watch_console(page)
+    await sign_in(page, page_stack.url, user="approver")
+    await new_session(page)
+    await send(page, "/approve get_time timezone=UTC")
+    await expect(tid(page, "approve-button")).to_be_enabled(timeout=20_000)
+    await page.reload()  # the call still waits: its buttons come back from the catch-up state
+    await wait_state(page, "live")
+    await expect(tid(page, "approve-button")).to_be_enabled(timeout=20_000)
+    await tid(page, "approve-button").click()
+    await run_ended(page, 0, "completed")
+    await expect(tid(page, "approval-state")).to_have_text("approved")
+    live = await conversation(page)
+    await page.reload()
+    await wait_state(page, "live")
+    await expect(page.locator("#messages [data-testid]")).to_have_count(len(live))
+    assert await conversation(page) == live
+    assert errors == []
