@@ -21,7 +21,14 @@ $(TS_STAMP): $(CLIENT_TS)/package.json
 	cd $(CLIENT_TS) && npm install --no-package-lock --no-audit --no-fund
 	touch $(TS_STAMP)
 
-install: $(STAMP) $(TS_STAMP)
+# The demo page runs on the SDK's built ES modules, served by the gateway at /static/sdk/.
+SDK_STATIC := services/gateway/src/switchboard_gateway/static/sdk
+SDK_SOURCES := $(CLIENT_TS)/tsconfig.build.json $(wildcard $(CLIENT_TS)/src/*.ts $(CLIENT_TS)/src/*/*.ts)
+$(SDK_STATIC)/index.js: $(TS_STAMP) $(SDK_SOURCES)
+	cd $(CLIENT_TS) && npm run build
+	rm -rf $(SDK_STATIC) && mkdir -p $(SDK_STATIC) && cp -R $(CLIENT_TS)/dist/. $(SDK_STATIC)/
+
+install: $(STAMP) $(TS_STAMP) $(SDK_STATIC)/index.js
 
 test: install
 	$(BIN)/python -m pytest -m "not fault"
@@ -56,4 +63,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(CLIENT_TS)/node_modules $(CLIENT_TS)/dist
+	rm -rf $(VENV) $(CLIENT_TS)/node_modules $(CLIENT_TS)/dist $(SDK_STATIC)

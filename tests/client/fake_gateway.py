@@ -172,7 +172,7 @@ class FakeGateway:
         if (user := self._user(request)) is None:
             return problem(401, "unauthorized", "bad token")
         mine = [_public(s) for s in self.sessions.values() if s["user_id"] == user]
-        return {"sessions": list(reversed(mine)), "next_cursor": None}
+        return {"items": list(reversed(mine)), "next_cursor": None}
 
     async def _get(self, request: Request, sid: str) -> Any:
         user, session = self._owned(request, sid)

@@ -13,7 +13,7 @@ async def test_session_lifecycle_over_rest(gateway: FakeGateway) -> None:
     async with SwitchboardClient(gateway.url, token) as client:
         session = await client.create_session(agent_type="personal")
         listed = await client.list_sessions()
-        assert [s["id"] for s in listed["sessions"]] == [session["id"]]
+        assert [s["id"] for s in listed["items"]] == [session["id"]]
         accepted = await client.send_message(session["id"], "/sleep 5")
         assert set(accepted) == {"message_id", "run_id"}
         with pytest.raises(Busy) as busy:

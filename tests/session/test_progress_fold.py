@@ -8,7 +8,12 @@ from switchboard_session.tables import RunRow
 
 def _row() -> RunRow:
     return RunRow(
-        id="r1", progress_seq=0, progress_text="", progress_tool_calls=[], progress_agent_type=None
+        id="r1",
+        progress_seq=0,
+        progress_text="",
+        progress_tool_calls=[],
+        progress_notices=[],
+        progress_agent_type=None,
     )
 
 
@@ -51,15 +56,38 @@ def test_what_postgres_cannot_store_is_replaced_not_retried() -> None:
     assert row.progress_tool_calls[0]["parameters"] == {"deep": {"n": None}, "k\ufffd": "v"}
 
 
-def test_a_folded_run_end_ends_the_run_for_catch_up_and_the_history_writer_agrees() -> None:
+def test_a_folded_run_end_ends_the_run_for_catch_up() -> None:
     """A device joining between the fold of `run_end` and the history writer's store must not be
-    offered the run as in progress: its buffer, bound after `run_end` was routed, never ends it."""
+    offered the run as in progress: its buffer, bound after `run_end` was routed, never ends it.
+    The run's own `status` stays the history writer's (persist.py)."""
     row = _row()
     row.status = "running"
     fold(row, _run_events(_line(1, "run_start", {"message_id": "m"})))
-    assert row.status == "running" and row.ended_at is None
+    assert row.progress_end is None
     fold(row, _run_events(_line(2, "run_end", {"status": "completed"})))
-    assert row.status == "completed" and row.ended_at is not None
-    stamp = row.ended_at
+    assert (row.progress_end, row.status) == ("completed", "running")
     fold(row, _run_events(_line(3, "run_end", {"status": "failed"})))  # a late duplicate end
-    assert (row.status, row.ended_at) == ("completed", stamp)
+    assert row.progress_end == "completed"
+
+
+def test_switches_audio_errors_and_warnings_fold_into_notices() -> None:
+    switch = {"from": "personal", "to": "travel", "reason": "asked"}
+    audio = {"audio": "UklGRg==", "format": "wav", "chunk": 0, "final": False}
+    body = b"\n".join(
+        [
+            _line(1, "agent_switch", switch),
+            _line(2, "tts", audio),
+            _line(3, "tts", audio | {"chunk": 1, "final": True}),
+            _line(4, "warning", {"code": "w", "message": "careful"}),
+            _line(5, "error", {"code": "boom", "message": "it broke"}),
+        ]
+    )
+    row = _row()
+    fold(row, _run_events(body))
+    fold(row, _run_events(body))  # redelivered: nothing doubles
+    assert row.progress_notices == [
+        {"type": "agent_switch", "data": switch},
+        {"type": "tts", "data": {"chunks": 2, "final": True}},
+        {"type": "warning", "data": {"code": "w", "message": "careful"}},
+        {"type": "error", "data": {"code": "boom", "message": "it broke"}},
+    ]

@@ -34,6 +34,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(proxy.router)
     app.include_router(openapi.router)
+    openapi.mount_assets(app)
     app.add_api_websocket_route("/ai/ws/{session_id}", device_socket)
     limits = BodyLimits(settings.max_json_body_bytes, settings.max_audio_bytes)
     app.add_middleware(BodyGuard, limits=limits, auth=settings)

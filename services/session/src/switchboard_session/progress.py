@@ -32,7 +32,6 @@ from switchboard_protocol import ActiveRun, CatchUpReply, CatchUpRequest, dumps
 from . import leases
 from .app_context import AppContext
 from .store.runs import TERMINAL
-from .store.sessions import now
 from .tables import RunRow, SessionRow
 from .views import active_run_view
 
@@ -140,7 +139,7 @@ class ProgressFolder:
             views: dict[str, ActiveRun] = {
                 sid: active_run_view(run, sessions[sid])
                 for sid, run in active.items()
-                if sessions[sid].active_run_id == run.id and run.status not in TERMINAL
+                if sessions[sid].active_run_id == run.id and run.progress_end is None
             }
         for request, session_id in wanted.items():
             body = dumps(CatchUpReply(active_run=views.get(session_id))).encode()
@@ -173,6 +172,7 @@ def fold(row: RunRow, events: list[dict[str, Any]]) -> None:
     seq = row.progress_seq
     text = [row.progress_text]
     tools = [dict(call) for call in row.progress_tool_calls]
+    notices = [dict(notice) for notice in row.progress_notices]
     agent = row.progress_agent_type
     for event in events:
         if event["seq"] <= seq:
@@ -188,21 +188,43 @@ def fold(row: RunRow, events: list[dict[str, Any]]) -> None:
             _attach_result(tools, data)
         elif event["type"] == "run_end":
             _end(row, data)
+        elif event["type"] in NOTICE_FIELDS or event["type"] == "tts":
+            _notice(notices, event["type"], data)
     row.progress_seq = seq
     row.progress_text = "".join(text)
     row.progress_tool_calls = tools
+    row.progress_notices = notices
     row.progress_agent_type = agent
+
+
+NOTICE_FIELDS = {
+    "agent_switch": ("from", "to", "reason"),
+    "error": ("code", "message"),
+    "warning": ("code", "message"),
+}
+"""The run events kept as notices, with the fields kept of each (tts: a chunk count)."""
+
+
+def _notice(notices: list[dict[str, Any]], kind: str, data: dict[str, Any]) -> None:
+    """Append a notice; a run's `tts` chunks make one notice `{"chunks", "final"}`."""
+    if kind != "tts":
+        fields = {k: _clean(data.get(k)) for k in NOTICE_FIELDS[kind]}
+        notices.append({"type": kind, "data": fields})
+        return
+    audio = next((n for n in notices if n["type"] == "tts"), None)
+    if audio is None:
+        audio = {"type": "tts", "data": {"chunks": 0, "final": False}}
+        notices.append(audio)
+    audio["data"] = {"chunks": audio["data"]["chunks"] + 1, "final": data.get("final") is True}
 
 
 def _end(row: RunRow, data: dict[str, Any]) -> None:
     """The run is over as of this fold, even before the history writer (persist.py) has stored
     its outcome: a catch-up answered after this point must not offer it as in progress (the
-    device's buffer, bound after `run_end` was routed, would never end it). Both writers set the
-    same terminal status; whichever comes second changes nothing."""
+    device's buffer, bound after `run_end` was routed, would never end it)."""
     status = data.get("status")
-    if row.status not in TERMINAL and status in TERMINAL:
-        row.status = str(status)
-        row.ended_at = row.ended_at or now()
+    if row.progress_end is None and status in TERMINAL:
+        row.progress_end = str(status)
 
 
 def _call(data: dict[str, Any]) -> dict[str, Any]:

@@ -56,6 +56,9 @@ class Session(BaseModel):
     expires_at: datetime
     metadata: dict[str, Any]
     ws_url: str
+    title: str | None = None
+    """The first user message (its first 80 characters); null before the first message. Set
+    in `GET /ai/sessions` lists and `GET /ai/sessions/{id}`."""
 
 
 class ToolData(BaseModel):
@@ -79,12 +82,46 @@ class Message(BaseModel):
     run_id: str | None
     tool: ToolData | None = None
     metadata: dict[str, Any]
+    """An assistant message's has its `agent_type`."""
+    client_id: str | None = None
+    """The device that sent a user message (null for the others)."""
     created_at: datetime
+
+
+class Notice(BaseModel):
+    """A run's `agent_switch`, `error` or `warning` event (its `data`), or its audio: `tts`
+    `{"chunks", "final"}` (how many chunks were sent; the audio is not kept)."""
+
+    type: Literal["agent_switch", "error", "warning", "tts"]
+    data: dict[str, Any]
+
+
+class ActiveRunDetail(ActiveRun):
+    """The run in progress (as in the hello), with its notices so far."""
+
+    notices: list[Notice] = Field(default_factory=list)
+    """Its agent switches, errors, warnings and audio so far (as in `RunOutcome`)."""
+
+
+class RunOutcome(BaseModel):
+    """A run of the messages page: how it ended and what it showed besides its messages."""
+
+    id: str
+    message_id: str
+    """The user message that asked for it."""
+    status: Literal["queued", "running", "completed", "failed", "cancelled"]
+    agent_type: str | None
+    """The agent of its last event (null before its first)."""
+    text: str
+    """Its `token` events so far, concatenated: a cancelled or failed run's partial output."""
+    notices: list[Notice]
 
 
 class SessionDetail(Session):
     messages: list[Message]
-    active_run: ActiveRun | None
+    runs: list[RunOutcome] = Field(default_factory=list)
+    """The runs asked for by the user messages of `messages`, oldest first."""
+    active_run: ActiveRunDetail | None
     queued_runs: int = 0
     """Runs waiting for the active one to end (`on_busy: enqueue`/`interrupt`)."""
     messages_before: int | None = None

@@ -106,6 +106,14 @@ class RunRow(Base):
     """The worker that last renewed the run's lease (null: no worker has taken it yet)."""
     lease_expires_at: Mapped[datetime | None] = mapped_column(Stamp)
     """The run is failed `worker_lost` after this unless renewed (leases.py)."""
+    progress_notices: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, default=list, server_default=text("'[]'::jsonb")
+    )
+    """`{"type", "data"}` of the run's `agent_switch`, `error` and `warning` events, and one
+    `tts` entry `{"chunks", "final"}` (the audio itself is not kept), in order (progress.py)."""
+    progress_end: Mapped[str | None] = mapped_column(String(16))
+    """The status of the run's `run_end` once folded (progress.py), which may be a moment before
+    the history writer stores `status`: catch-up then no longer offers the run as in progress."""
 
     __table_args__ = (
         Index("ix_runs_audio_kept", "ended_at", postgresql_where=text("audio_b64 IS NOT NULL")),

@@ -2,7 +2,15 @@
 
 from switchboard_protocol import ActiveRun, Run
 
-from .schemas import Message, Session, SessionDetail, ToolData
+from .schemas import (
+    ActiveRunDetail,
+    Message,
+    Notice,
+    RunOutcome,
+    Session,
+    SessionDetail,
+    ToolData,
+)
 from .settings import SessionSettings
 from .tables import MessageRow, RunRow, SessionRow
 
@@ -12,7 +20,7 @@ def ws_url(settings: SessionSettings, session_id: str) -> str:
     return settings.public_ws_base.rstrip("/") + path if settings.public_ws_base else path
 
 
-def session_view(row: SessionRow, settings: SessionSettings) -> Session:
+def session_view(row: SessionRow, settings: SessionSettings, title: str | None = None) -> Session:
     return Session(
         id=row.id,
         user_id=row.user_id,
@@ -23,6 +31,7 @@ def session_view(row: SessionRow, settings: SessionSettings) -> Session:
         expires_at=row.expires_at,
         metadata=row.metadata_,
         ws_url=ws_url(settings, row.id),
+        title=title,
     )
 
 
@@ -35,6 +44,7 @@ def message_view(row: MessageRow) -> Message:
         run_id=row.run_id,
         tool=ToolData.model_validate(row.tool) if row.tool else None,
         metadata=row.metadata_,
+        client_id=row.client_id,
         created_at=row.created_at,
     )
 
@@ -62,6 +72,23 @@ def active_run_view(row: RunRow, session: SessionRow) -> ActiveRun:
     )
 
 
+def active_run_detail_view(row: RunRow, session: SessionRow) -> ActiveRunDetail:
+    """The active run as `GET /ai/sessions/{id}` shows it: the catch-up state and its notices."""
+    notices = [Notice.model_validate(n) for n in row.progress_notices]
+    return ActiveRunDetail(**active_run_view(row, session).model_dump(), notices=notices)
+
+
+def run_outcome_view(row: RunRow) -> RunOutcome:
+    return RunOutcome(
+        id=row.id,
+        message_id=row.message_id,
+        status=row.status,
+        agent_type=row.progress_agent_type,
+        text=row.progress_text,
+        notices=[Notice.model_validate(n) for n in row.progress_notices],
+    )
+
+
 def detail_view(
     row: SessionRow,
     settings: SessionSettings,
@@ -69,11 +96,14 @@ def detail_view(
     active: RunRow | None,
     queued: int,
     older: int | None = None,
+    outcomes: list[RunRow] | None = None,
+    title: str | None = None,
 ) -> SessionDetail:
     return SessionDetail(
-        **session_view(row, settings).model_dump(),
+        **session_view(row, settings, title).model_dump(),
         messages=[message_view(m) for m in messages],
-        active_run=active_run_view(active, row) if active else None,
+        runs=[run_outcome_view(r) for r in outcomes or []],
+        active_run=active_run_detail_view(active, row) if active else None,
         queued_runs=queued,
         messages_before=older,
     )

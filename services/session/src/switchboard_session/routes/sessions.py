@@ -10,7 +10,7 @@ from ..lifecycle import create_session, end_session
 from ..limits import limit
 from ..schemas import CreateSession, DeviceAccess, OpenDevice, Session, SessionDetail, SessionPage
 from ..store import devices, messages, runs
-from ..store.sessions import get_owned, list_owned
+from ..store.sessions import get_owned, list_owned, title_of
 from ..views import detail_view, session_view
 
 DEFAULT_PAGE = 100
@@ -43,7 +43,8 @@ async def list_sessions(
     """The caller's sessions, newest first; follow `next_cursor` for more."""
     async with ctx.database.begin() as db:
         rows, next_cursor = await list_owned(db, user, status, limit, cursor)
-    return SessionPage(items=[session_view(r, ctx.settings) for r in rows], next_cursor=next_cursor)
+    items = [session_view(row, ctx.settings, title) for row, title in rows]
+    return SessionPage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/{session_id}", response_model=SessionDetail, responses=ERRORS)
@@ -61,7 +62,9 @@ async def get_session(
         history, older = await messages.history(db, row.id, messages_limit, before)
         active = await runs.active_run(db, row)
         queued = await runs.count_waiting(db, row.id)
-    return detail_view(row, ctx.settings, history, active, queued, older)
+        outcomes = await runs.of_messages(db, row.id, [m.id for m in history if m.role == "user"])
+        title = await title_of(db, row.id)
+    return detail_view(row, ctx.settings, history, active, queued, older, outcomes, title)
 
 
 @router.post("/{session_id}/devices", response_model=DeviceAccess, responses=ERRORS)

@@ -5,12 +5,15 @@ import binascii
 import json
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ScalarSelect, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_protocol import NAME_RE
 
 from ..errors import ApiError, not_found
-from ..tables import SessionRow
+from ..tables import MessageRow, SessionRow
+
+TITLE_CHARS = 80
+"""A session's title is its first user message, cut to this many characters."""
 
 
 def now() -> datetime:
@@ -71,11 +74,31 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise bad from exc
 
 
+def _title() -> ScalarSelect[str | None]:
+    """The session's first user message, cut to TITLE_CHARS (null before the first one); one
+    index lookup per session on `uq_messages_session_seq`."""
+    return (
+        select(func.left(MessageRow.content, TITLE_CHARS))
+        .where(MessageRow.session_id == SessionRow.id, MessageRow.role == "user")
+        .order_by(MessageRow.seq)
+        .limit(1)
+        .correlate(SessionRow)
+        .scalar_subquery()
+    )
+
+
+async def title_of(db: AsyncSession, session_id: str) -> str | None:
+    """One session's title (as `list_owned` gives it)."""
+    query = select(_title()).select_from(SessionRow).where(SessionRow.id == session_id)
+    return (await db.execute(query)).scalar_one_or_none()
+
+
 async def list_owned(
     db: AsyncSession, user_id: str, status: str | None, limit: int, cursor: str | None
-) -> tuple[list[SessionRow], str | None]:
-    """The caller's sessions, newest first, one page and the cursor of the next."""
-    query = select(SessionRow).where(SessionRow.user_id == user_id)
+) -> tuple[list[tuple[SessionRow, str | None]], str | None]:
+    """The caller's sessions with their titles, newest first, one page and the cursor of the
+    next."""
+    query = select(SessionRow, _title()).where(SessionRow.user_id == user_id)
     if status:
         query = query.where(SessionRow.status == status)
     if cursor:
@@ -87,7 +110,7 @@ async def list_owned(
             )
         )
     query = query.order_by(SessionRow.created_at.desc(), SessionRow.id.desc()).limit(limit + 1)
-    rows = list((await db.execute(query)).scalars())
+    rows = [(row, title) for row, title in (await db.execute(query)).tuples()]
     more = len(rows) > limit
     rows = rows[:limit]
-    return rows, encode_cursor(rows[-1]) if more else None
+    return rows, encode_cursor(rows[-1][0]) if more else None
