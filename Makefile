@@ -48,6 +48,7 @@ format: install
 # docs/protocol.schema.json and docs/asyncapi.yaml, from libs/protocol.
 schema: install
 	$(BIN)/python -m scripts.protocol_docs docs
+	cd $(CLIENT_TS) && npm run --silent gen-types
 
 docs: schema
 	$(BIN)/python -m scripts.config_table

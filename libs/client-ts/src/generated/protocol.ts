@@ -202,6 +202,8 @@ export interface AgentSwitchData {
   to: string;
 }
 /**
+ * Another agent takes over.
+ *
  * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
  * via the `definition` "AgentSwitchEvent".
  */
@@ -341,6 +343,8 @@ export interface ErrorEnvelope {
   error: ErrorBody;
 }
 /**
+ * A run failed, or a problem to show.
+ *
  * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
  * via the `definition` "ErrorEvent".
  */
@@ -391,6 +395,8 @@ export interface ErrorFrame {
   type: "error";
 }
 /**
+ * A fragment of the reply, as the model generates it.
+ *
  * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
  * via the `definition` "TokenEvent".
  */
@@ -427,6 +433,8 @@ export interface TokenData {
   token: string;
 }
 /**
+ * The complete assistant reply, stored in the conversation.
+ *
  * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
  * via the `definition` "ResponseEvent".
  */
@@ -467,6 +475,8 @@ export interface ResponseData {
   message_id: string;
 }
 /**
+ * The run calls a tool (with `requires_approval`, it waits for a decision).
+ *
  * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
  * via the `definition` "ToolCallEvent".
  */
@@ -513,6 +523,8 @@ export interface ToolCallData {
   tool_name: string;
 }
 /**
+ * A tool's answer, or why there is none.
+ *
  * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
  * via the `definition` "ToolResultEvent".
  */
@@ -560,6 +572,8 @@ export interface ToolResultData {
   tool_name: string;
 }
 /**
+ * One chunk of the spoken reply (voice sessions).
+ *
  * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
  * via the `definition` "TtsEvent".
  */
@@ -599,6 +613,8 @@ export interface TtsData {
   format: string;
 }
 /**
+ * Text heard in a device's audio (voice sessions).
+ *
  * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
  * via the `definition` "SttEvent".
  */
@@ -633,6 +649,8 @@ export interface SttData {
   text: string;
 }
 /**
+ * The session was created.
+ *
  * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
  * via the `definition` "SessionStartEvent".
  */
@@ -667,6 +685,8 @@ export interface SessionStartData {
   mode: "text" | "voice";
 }
 /**
+ * The session ended; its sockets close 4410 right after this event.
+ *
  * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
  * via the `definition` "SessionEndEvent".
  */
@@ -703,6 +723,8 @@ export interface SessionEndData {
   reason: string;
 }
 /**
+ * The run is thinking (an indicator to show).
+ *
  * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
  * via the `definition` "ThinkingEvent".
  */
@@ -743,6 +765,8 @@ export interface StatusData {
   status: string;
 }
 /**
+ * A device of the session is typing (`metadata.client_id` says which).
+ *
  * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
  * via the `definition` "TypingEvent".
  */
@@ -769,6 +793,8 @@ export interface TypingEvent {
   type: "typing";
 }
 /**
+ * The run waits (for a tool, a timer).
+ *
  * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
  * via the `definition` "WaitingEvent".
  */
@@ -795,6 +821,8 @@ export interface WaitingEvent {
   type: "waiting";
 }
 /**
+ * Something worth knowing that did not stop the run.
+ *
  * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
  * via the `definition` "WarningEvent".
  */
@@ -821,6 +849,8 @@ export interface WarningEvent {
   type: "warning";
 }
 /**
+ * A user message, echoed to the session's devices.
+ *
  * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
  * via the `definition` "MessageEvent".
  */
@@ -859,6 +889,8 @@ export interface MessageData {
   message_id: string;
 }
 /**
+ * A run starts: the first event of every run (`seq` 1).
+ *
  * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
  * via the `definition` "RunStartEvent".
  */
@@ -892,6 +924,8 @@ export interface RunStartData {
   message_id: string | null;
 }
 /**
+ * A run ended: the last event of every run.
+ *
  * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
  * via the `definition` "RunEndEvent".
  */
