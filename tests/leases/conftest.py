@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import pytest
 from switchboard_events import BrokerSettings
+from switchboard_stack import ServiceProcess, free_port, stack_env
 
-from tests.procs import ServiceProcess, free_port
-from tests.stack import stack_env, stack_installed
+from tests.stack import TEST_ENV, stack_installed
 
 
 @dataclass
@@ -37,7 +37,7 @@ async def lease_stack(
     if not stack_installed():
         pytest.skip("services not installed")
     session_port, gateway_port = free_port(), free_port()
-    env = stack_env(database_url, broker, session_port)
+    env = stack_env(database_url, broker, f"http://127.0.0.1:{session_port}", TEST_ENV)
     host = ["--host", "127.0.0.1"]
     session = ServiceProcess(
         "switchboard-session", [*host, "--port", str(session_port)], {**env, **session_env}

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from switchboard_events.routing import LOST_RUN_SEQ
 from switchboard_session import leases
-from switchboard_session.context import Context
+from switchboard_session.app_context import AppContext
 
 from tests.session.conftest import auth
 
@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.db, pytest.mark.broker, pytest.mark.timeout(60)]
 QUIET = {"RUN_LEASE_S": 60}
 
 
-def ctx_of(client: httpx.AsyncClient) -> Context:
+def ctx_of(client: httpx.AsyncClient) -> AppContext:
     return client._transport.app.state.ctx  # type: ignore[attr-defined,no-any-return]
 
 

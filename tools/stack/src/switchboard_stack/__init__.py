@@ -8,7 +8,7 @@ from .ports import free_port
 from .postgres import ensure_database, fresh_database, run_token, throwaway_database
 from .process import BIN, ServiceProcess
 from .services import Service
-from .stack import Stack, running_stack
+from .stack import Stack, running_stack, stack_env
 from .urls import asyncpg_dsn, redact, to_asyncpg, with_database
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "running",
     "running_stack",
     "services",
+    "stack_env",
     "throwaway_database",
     "to_asyncpg",
     "with_database",

@@ -54,13 +54,7 @@ async def running_stack(
     `tools`, and `gateway-2`, `worker-2`, ... for the extra replicas."""
     session_port = free_port()
     session_url = f"http://{HOST}:{session_port}"
-    env = {
-        "SWITCHBOARD_ENV": "dev",
-        **broker_env(broker),
-        "DATABASE_URL": database_url,
-        "SESSION_URL": session_url,
-        **(extra_env or {}),
-    }
+    env = stack_env(database_url, broker, session_url, extra_env)
     ports = [free_port() for _ in range(gateways)]
     stage = [services.session(HOST, session_port, env)]
     stage += [
@@ -72,6 +66,20 @@ async def running_stack(
     async with running([stage]) as group:
         urls = [f"http://{HOST}:{port}" for port in ports]
         yield Stack(urls[0], session_url, urls, env, broker, group)
+
+
+def stack_env(
+    database_url: str, broker: BrokerSettings, session_url: str, extra: dict[str, str] | None = None
+) -> dict[str, str]:
+    """What every service of a stack is started with (dev mode, its broker prefix and database,
+    where the session service listens), plus `extra`."""
+    return {
+        "SWITCHBOARD_ENV": "dev",
+        **broker_env(broker),
+        "DATABASE_URL": database_url,
+        "SESSION_URL": session_url,
+        **(extra or {}),
+    }
 
 
 def _nth(name: str, index: int) -> str:
