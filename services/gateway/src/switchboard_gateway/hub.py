@@ -24,7 +24,7 @@ class Hub:
         self.names = names_from(settings)
         self.metrics = Metrics()
         self.pool = ChannelPool(
-            settings.amqp_url,
+            settings.broker_urls,
             settings.consumers_per_channel,
             probe_channels=settings.probe_channels,
         )
