@@ -106,12 +106,15 @@ def broker_env(settings: BrokerSettings) -> dict[str, str]:
     return {
         "AMQP_URL": settings.amqp_url,
         "BROKER_PREFIX": settings.broker_prefix,
+        "QUEUE_TYPE": settings.queue_type,
         "DEVICE_BUFFER_TTL_S": str(settings.device_buffer_ttl_s),
     }
 
 
 @contextlib.asynccontextmanager
-async def isolated_broker(amqp_url: str, prefix: str = "t") -> AsyncIterator[BrokerSettings]:
+async def isolated_broker(
+    amqp_url: str, prefix: str = "t", queue_type: str = "classic"
+) -> AsyncIterator[BrokerSettings]:
     """Broker settings under a fresh name prefix, topology declared; every shared queue and
     exchange of the prefix deleted on exit. Device buffers live 60 s (processes get it through
     `broker_env`), so a run leaves no pile of durable queues behind (they make a broker restart
@@ -120,10 +123,11 @@ async def isolated_broker(amqp_url: str, prefix: str = "t") -> AsyncIterator[Bro
         AMQP_URL=amqp_url,
         BROKER_PREFIX=f"{prefix}{run_token()}.",
         DEVICE_BUFFER_TTL_S=TEST_DEVICE_BUFFER_TTL_S,
+        QUEUE_TYPE=queue_type,
     )
     names = names_from(settings)
     async with broker_connection(settings, "test-setup") as conn:
-        await declare_topology(await conn.channel(), names)
+        await declare_topology(await conn.channel(), names, settings.queue_type)
     try:
         yield settings
     finally:
