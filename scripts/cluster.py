@@ -11,6 +11,7 @@ Stdlib only, so `make cluster-up` needs nothing installed.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -129,10 +130,8 @@ class Cluster:
         """SIGKILL the node's Erlang VM (no goodbye to its peers or clients)."""
         pid = self.pid(node)
         if pid is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self._wait_gone(node, 30)
 
     def stop_app(self, node: Node) -> None:

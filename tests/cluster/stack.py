@@ -23,7 +23,11 @@ class ClusterStack(Stack):
 
 @contextlib.asynccontextmanager
 async def cluster_stack(
-    database_url: str, broker: BrokerSettings, gateways: int = 1, sessions: int = 1, workers: int = 1
+    database_url: str,
+    broker: BrokerSettings,
+    gateways: int = 1,
+    sessions: int = 1,
+    workers: int = 1,
 ) -> AsyncIterator[ClusterStack]:
     host = ["--host", "127.0.0.1"]
     session_ports = [free_port() for _ in range(sessions)]
