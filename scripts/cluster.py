@@ -89,7 +89,7 @@ class Cluster:
         for node in self.nodes:
             self.start_node(node)
         for node in self.nodes:
-            self.ctl(node, "await_startup", timeout=timeout)
+            self.await_node(node, timeout)
         first = self.nodes[0]
         for node in self.nodes[1:]:
             self.ctl(node, "stop_app")
@@ -124,7 +124,17 @@ class Cluster:
             )
 
     def await_node(self, node: Node, timeout: float = 120.0) -> None:
-        self.ctl(node, "await_startup", timeout=timeout)
+        """Until the node has booted (`await_startup` fails while a just-started node has not
+        registered its name yet, so it is asked again)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.ctl(node, "await_startup", timeout=max(deadline - time.monotonic(), 1))
+                return
+            except subprocess.SubprocessError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def kill(self, node: Node) -> None:
         """SIGKILL the node's Erlang VM (no goodbye to its peers or clients)."""

@@ -19,6 +19,7 @@ from tests.stack import Stack, stack_env
 class ClusterStack(Stack):
     gateways: list[str] = field(default_factory=list)
     """Base URLs of every gateway (`url` is the first)."""
+    broker: BrokerSettings | None = None
 
 
 @contextlib.asynccontextmanager
@@ -34,7 +35,7 @@ async def cluster_stack(
     gateway_ports = [free_port() for _ in range(gateways)]
     env = stack_env(database_url, broker, session_ports[0])
     bases = [f"http://127.0.0.1:{port}" for port in gateway_ports]
-    stack = ClusterStack(bases[0], env["SESSION_URL"], env, gateways=bases)
+    stack = ClusterStack(bases[0], env["SESSION_URL"], env, gateways=bases, broker=broker)
     for i, port in enumerate(session_ports):
         stack.processes[f"session-{i}"] = ServiceProcess(
             "switchboard-session", [*host, "--port", str(port)], env
