@@ -11,11 +11,6 @@ def _running(cluster: Cluster) -> Node:
     return next(node for node in cluster.nodes if cluster.pid(node) is not None)
 
 
-def _node_of_pid(cluster: Cluster, pid: str) -> Node:
-    """An Erlang pid as rabbitmqctl prints it: `<sb2@localhost.1665...>`."""
-    return cluster.node_named(pid.strip("<>").split(".")[0])
-
-
 async def leader_of(cluster: Cluster, queue: str) -> Node:
     out = await asyncio.to_thread(
         cluster.ctl, _running(cluster), "list_queues", "name", "leader", "--formatter", "json"
@@ -27,20 +22,21 @@ async def leader_of(cluster: Cluster, queue: str) -> Node:
 
 
 async def consumer_node(cluster: Cluster, queue: str) -> Node:
-    """The node of the connection consuming `queue` (a gateway's device connection)."""
-    out = await asyncio.to_thread(
-        cluster.ctl,
-        _running(cluster),
-        "list_consumers",
-        "queue_name",
-        "channel_pid",
-        "--formatter",
-        "json",
+    """The node of the connection consuming `queue` (a gateway's device connection): the
+    consumer's channel, whose name ends with the node's AMQP port (`a:p -> b:PORT (n)`)."""
+    via = _running(cluster)
+    consumers = await asyncio.to_thread(
+        cluster.ctl, via, "list_consumers", "queue_name", "channel_pid", "--formatter", "json"
     )
-    for row in json.loads(out):
-        if row["queue_name"] == queue:
-            return _node_of_pid(cluster, row["channel_pid"])
-    raise LookupError(f"nobody consumes {queue}")
+    channel = next(
+        row["channel_pid"] for row in json.loads(consumers) if row["queue_name"] == queue
+    )
+    channels = await asyncio.to_thread(
+        cluster.ctl, via, "list_channels", "pid", "name", "--formatter", "json"
+    )
+    name = next(row["name"] for row in json.loads(channels) if row["pid"] == channel)
+    port = int(name.split("->")[1].split()[0].rsplit(":", 1)[1])
+    return cluster.node_on_port(port)
 
 
 async def restart(cluster: Cluster, node: Node) -> None:

@@ -181,7 +181,8 @@ def _account(
         notes=f"{len(phones)} device(s), each counted: the run's events (/tokens {tokens}) "
         f"plus {len(wanted)} events of a confirming test publisher ({source.failed} "
         f"publishes failed unconfirmed and are not counted: {dict(source.errors)}); runs ended "
-        f"{sorted(set(statuses))}; reconnects {[p.connects - 1 for p in phones]}; recovery = "
+        f"{sorted(set(statuses))}; reconnects {[p.connects - 1 for p in phones]} (close codes "
+        f"{[p.closes for p in phones]}); recovery = "
         "longest gap between two events on any device after the fault began",
     )
     return Outcome(figures, missing, statuses)

@@ -154,8 +154,13 @@ class Publisher:
                 raise  # the broker refused it: retrying would not change its mind
             except Exception as exc:
                 remaining = deadline - loop.time()
-                ready = getattr(self._channel, "ready", None)
-                if ready is None or remaining <= 0:
+                ready = getattr(self._channel, "ready", None)  # robust channels only
+                # a channel its owner closed is never restored (aio-pika's RobustChannel flag)
+                if (
+                    ready is None
+                    or remaining <= 0
+                    or getattr(self._channel, "_close_called", False)
+                ):
                     raise
                 log.info("publish to %s lost (%r); retrying when reconnected", key, exc)
                 await asyncio.sleep(min(RETRY_PAUSE_S, remaining))
