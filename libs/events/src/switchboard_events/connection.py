@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 RECONNECT_BASE_S = 0.5
 RECONNECT_MAX_S = 8.0
+CONNECT_TIMEOUT_S = 10.0
+"""One connection attempt's limit: a node that vanished (no refusal) costs this, then the next."""
 _PARENT_ATTEMPT = "_RobustConnection__connect_transport"
 """RobustConnection's private per-attempt method (aio-pika pinned in constraints.txt;
 tests/events/test_failover.py fails if it is renamed)."""
@@ -77,7 +79,7 @@ async def connect_cluster(
     connection = ClusterConnection(
         URL(urls[0]), urls=urls, client_properties={"connection_name": name}
     )
-    await connection.connect()
+    await connection.connect(timeout=CONNECT_TIMEOUT_S)
     return connection
 
 
@@ -88,8 +90,10 @@ async def connect_any(urls: Sequence[str], name: str = "switchboard") -> Abstrac
     error: Exception | None = None
     for url in [*urls[start:], *urls[:start]]:
         try:
-            return await aio_pika.connect(url, client_properties={"connection_name": name})
-        except (OSError, aio_pika.exceptions.AMQPError) as exc:
+            return await aio_pika.connect(
+                url, client_properties={"connection_name": name}, timeout=CONNECT_TIMEOUT_S
+            )
+        except (OSError, TimeoutError, aio_pika.exceptions.AMQPError) as exc:
             log.warning("broker at %s unreachable: %r", URL(url).with_password(None), exc)
             error = exc
     assert error is not None
