@@ -84,7 +84,11 @@ class Cluster:
     # --- lifecycle -------------------------------------------------------------------------
 
     def up(self, timeout: float = 120.0) -> None:
-        """Write the files, start every node, join sb2.. to sb1, wait until all run."""
+        """Write the files, start every node, join sb2.. to sb1, wait until all run. Data left
+        by an earlier cluster whose nodes are gone is removed first."""
+        if any(self.pid(node) is not None for node in self.nodes):
+            raise RuntimeError(f"a cluster already runs from {self.directory}: bring it down first")
+        shutil.rmtree(self.directory, ignore_errors=True)
         self._prepare()
         for node in self.nodes:
             self.start_node(node)
