@@ -120,6 +120,7 @@ class Cluster:
             subprocess.run(
                 [str(SBIN / "rabbitmq-server"), "-detached"],
                 env=self.env(node),
+                cwd=self._cwd(),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -165,6 +166,7 @@ class Cluster:
         done = subprocess.run(
             [str(SBIN / "rabbitmqctl"), "-n", node.name, *args],
             env=self.env(node),
+            cwd=self._cwd(),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -229,6 +231,10 @@ class Cluster:
                 "log.console = false\n"
                 "log.file.level = info\n"
             )
+
+    def _cwd(self) -> Path | None:
+        """Where the Erlang tools run, so a crash dump (erl_crash.dump) stays with the cluster."""
+        return self.directory if self.directory.is_dir() else None
 
     def _wait_gone(self, node: Node, timeout: float) -> None:
         deadline = time.monotonic() + timeout
