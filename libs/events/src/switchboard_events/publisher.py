@@ -14,7 +14,9 @@ Every event's future resolves when the broker confirms its message, or fails wit
 `PublishFailed`: nothing is dropped silently. A message whose channel or connection is lost
 before its confirm (a broker node going away) is sent again once the robust channel is back,
 for up to `publish_retry_s`: its events may then reach a queue twice, and clients drop the
-copy by event id; a nack from the broker is never retried.
+copy by event id. A nack is retried the same way with quorum queues (`queue_type` quorum),
+which nack while they have no leader (seen in the cluster suite: runs of `Basic.Nack` during a
+node's death or restart); with classic queues a nack is final (a full `reject-publish` queue).
 """
 
 import asyncio
@@ -63,6 +65,7 @@ class Publisher:
         self._max = settings.coalesce_max_events
         self._linger = settings.coalesce_window_ms / 1000
         self._retry_s = settings.publish_retry_s
+        self._retry_nacks = settings.queue_type == "quorum"
         self._exchange: AbstractExchange | None = None
         self._lanes: dict[str, _Lane] = {}
         self.messages_sent = 0
@@ -141,8 +144,9 @@ class Publisher:
                 item.future.set_result(None)
 
     async def _publish_retrying(self, message: aio_pika.Message, key: str) -> None:
-        """Publish and wait for the confirm; after a lost channel or connection, wait for the
-        robust channel to be restored and send again, until `publish_retry_s` has passed."""
+        """Publish and wait for the confirm; after a lost channel or connection (or a quorum
+        nack), wait for the robust channel to be restored and send again, until
+        `publish_retry_s` has passed."""
         assert self._exchange is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._retry_s
@@ -150,8 +154,11 @@ class Publisher:
             try:
                 await self._exchange.publish(message, key, mandatory=False)
                 return
-            except aio_pika.exceptions.DeliveryError:
-                raise  # the broker refused it: retrying would not change its mind
+            except aio_pika.exceptions.DeliveryError as exc:
+                if not self._retry_nacks or loop.time() >= deadline:
+                    raise  # classic: the broker refused it, retrying would not change its mind
+                log.info("publish to %s nacked (%r); retrying", key, exc)
+                await asyncio.sleep(RETRY_PAUSE_S)
             except Exception as exc:
                 remaining = deadline - loop.time()
                 ready = getattr(self._channel, "ready", None)  # robust channels only
