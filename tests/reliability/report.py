@@ -96,11 +96,20 @@ devices (`ack=client`, following over the three gateways) while the fault happen
 count every device. Here **recovery** is the longest gap between two events on any device
 after the fault began (a device whose node survived may not reconnect at all).
 
-Open (issue 17, run leases): a run request whose worker's node went away is requeued; when the
-other worker takes it, it fails the run `worker_lost` while the first worker, reconnected, still
-streams it, so the run ends `failed` and then `completed`. No event is lost, but c3 (and c1/c2
-when the killed node held a worker's connection) fails its "run completed" check until a run's
-lease, not its redelivery, decides that its worker is gone."""
+Open (issue 17):
+- Run leases: a run request whose worker's node went away is requeued; when the other worker
+  takes it, it fails the run `worker_lost` while the first worker, reconnected, still streams
+  it (`failed` then `completed`, or tokens after `run_end`). No event is lost, but c3 (and
+  c1/c2 when the killed node held a worker's connection) fails its "run completed" check until
+  a run's lease, not its redelivery, decides that its worker is gone.
+- A consumer whose node was killed stays registered on the quorum queue for a while (RabbitMQ
+  keeps a consumer of an unreachable node as suspected down), so the device's first resume can
+  close 1013 (`device is held`) before the next one succeeds.
+- Seen once in c2: a completed run's events reached the device out of `seq` order after its
+  resume (nothing lost or duplicated); not reproduced since, cause not found.
+- c1: the test publisher (in the test process) stalled up to ~48 s after the kill, 2 of its
+  publishes failing after `PUBLISH_RETRY_S` while every service reconnected in under a second;
+  the recovery figure of c1 is that stall."""
 
 KNOWN = """## Bugs these tests found, now fixed
 
