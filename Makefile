@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CLIENT_TS := libs/client-ts
 TS_STAMP := $(CLIENT_TS)/node_modules/.installed
 
-.PHONY: install test test-fault lint format schema docs reliability-report run bench clean
+.PHONY: install test test-fault test-cluster cluster-up cluster-down lint format schema docs reliability-report run bench clean
 
 $(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,10 +31,21 @@ $(SDK_STATIC)/index.js: $(TS_STAMP) $(SDK_SOURCES)
 install: $(STAMP) $(TS_STAMP) $(SDK_STATIC)/index.js
 
 test: install
-	$(BIN)/python -m pytest -m "not fault"
+	$(BIN)/python -m pytest -m "not fault and not cluster"
 
 test-fault: install
 	$(BIN)/python -m pytest -m fault
+
+# The cluster suite starts (and removes) three RabbitMQ nodes of its own beside the default one.
+test-cluster: install
+	$(BIN)/python -m pytest -m cluster tests/cluster
+
+# Three clustered nodes sb1..sb3@localhost on AMQP ports 5681-5683 (data in .cluster/).
+cluster-up:
+	python3 -m scripts.cluster up
+
+cluster-down:
+	python3 -m scripts.cluster down
 
 lint: install
 	$(BIN)/ruff check .

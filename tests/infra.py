@@ -59,8 +59,10 @@ def postgres_server() -> Iterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def isolated_broker(amqp_url: str, prefix: str = "t") -> AsyncIterator[BrokerSettings]:
+async def isolated_broker(
+    amqp_url: str, prefix: str = "t", queue_type: str = "classic"
+) -> AsyncIterator[BrokerSettings]:
     """The harness's isolated broker prefix with the test run's device buffer lifetime
     (processes get it through `broker_env`)."""
-    async with harness_broker(amqp_url, prefix, TEST_DEVICE_BUFFER_TTL_S) as settings:
+    async with harness_broker(amqp_url, prefix, TEST_DEVICE_BUFFER_TTL_S, queue_type) as settings:
         yield settings

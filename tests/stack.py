@@ -26,10 +26,14 @@ def stack_installed() -> bool:
 
 
 def running_stack(
-    database_url: str, broker: BrokerSettings, extra_env: dict[str, str] | None = None
+    database_url: str,
+    broker: BrokerSettings,
+    extra_env: dict[str, str] | None = None,
+    **replicas: int,
 ) -> contextlib.AbstractAsyncContextManager[Stack]:
-    """Every service as its own process on free ports (shipped defaults but TEST_ENV)."""
-    return harness_stack(database_url, broker, {**TEST_ENV, **(extra_env or {})})
+    """Every service as its own process on free ports (shipped defaults but TEST_ENV);
+    `replicas`: `gateways=`, `sessions=`, `workers=` of the harness's `running_stack`."""
+    return harness_stack(database_url, broker, {**TEST_ENV, **(extra_env or {})}, **replicas)
 
 
 @pytest.fixture

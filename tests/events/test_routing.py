@@ -34,4 +34,16 @@ def test_device_queue_arguments_follow_settings() -> None:
         "x-max-length": 5,
         "x-overflow": "drop-head",
         "x-queue-type": "quorum",
+        "x-queue-leader-locator": "balanced",  # leaders spread over the cluster's nodes
+        "x-single-active-consumer": True,  # quorum queues ignore exclusive consumers
+    }
+
+
+def test_classic_device_queues_keep_their_arguments() -> None:
+    settings = BrokerSettings(DEVICE_BUFFER_TTL_S=60, DEVICE_BUFFER_MAX_EVENTS=5)
+    assert device_queue_arguments(settings) == {
+        "x-expires": 60_000,
+        "x-max-length": 5,
+        "x-overflow": "drop-head",
+        "x-queue-type": "classic",
     }

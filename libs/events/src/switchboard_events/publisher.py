@@ -11,7 +11,12 @@ up to that long for more events before each send (unless `coalesce_max_events` a
 trading latency for fewer, larger messages; the default 0 never lingers.
 
 Every event's future resolves when the broker confirms its message, or fails with
-`PublishFailed`: nothing is dropped silently.
+`PublishFailed`: nothing is dropped silently. A message whose channel or connection is lost
+before its confirm (a broker node going away) is sent again once the robust channel is back,
+for up to `publish_retry_s`: its events may then reach a queue twice, and clients drop the
+copy by event id. A nack is retried the same way with quorum queues (`queue_type` quorum),
+which nack while they have no leader (seen in the cluster suite: runs of `Basic.Nack` during a
+node's death or restart); with classic queues a nack is final (a full `reject-publish` queue).
 """
 
 import asyncio
@@ -29,6 +34,8 @@ from .routing import Names
 from .settings import BrokerSettings
 
 log = logging.getLogger(__name__)
+RETRY_PAUSE_S = 0.1
+"""Pause before re-sending a message whose connection was lost (the loss is noticed first)."""
 
 
 class PublishFailed(RuntimeError):
@@ -58,6 +65,8 @@ class Publisher:
         self._names = names
         self._max = settings.coalesce_max_events
         self._linger = settings.coalesce_window_ms / 1000
+        self._retry_s = settings.publish_retry_s
+        self._retry_nacks = settings.queue_type == "quorum"
         self._exchange: AbstractExchange | None = None
         self._lanes: dict[str, _Lane] = {}
         self.messages_sent = 0
@@ -137,7 +146,7 @@ class Publisher:
         )
         key = self._names.routing_key(session_id, batch[0].event_type)
         try:
-            await self._exchange.publish(message, key, mandatory=False)
+            await self._publish_retrying(message, key)
         except Exception as exc:  # noqa: BLE001 - every failure must reach the callers
             log.warning("publish to %s failed: %r", key, exc)
             for item in batch:
@@ -149,6 +158,36 @@ class Publisher:
         for item in batch:
             if not item.future.done():
                 item.future.set_result(None)
+
+    async def _publish_retrying(self, message: aio_pika.Message, key: str) -> None:
+        """Publish and wait for the confirm; after a lost channel or connection (or a quorum
+        nack), wait for the robust channel to be restored and send again, until
+        `publish_retry_s` has passed."""
+        assert self._exchange is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._retry_s
+        while True:
+            try:
+                await self._exchange.publish(message, key, mandatory=False)
+                return
+            except aio_pika.exceptions.DeliveryError as exc:
+                if not self._retry_nacks or loop.time() >= deadline:
+                    raise  # classic: the broker refused it, retrying would not change its mind
+                log.info("publish to %s nacked (%r); retrying", key, exc)
+                await asyncio.sleep(RETRY_PAUSE_S)
+            except Exception as exc:
+                remaining = deadline - loop.time()
+                ready = getattr(self._channel, "ready", None)  # robust channels only
+                # a channel its owner closed is never restored (aio-pika's RobustChannel flag)
+                if (
+                    ready is None
+                    or remaining <= 0
+                    or getattr(self._channel, "_close_called", False)
+                ):
+                    raise
+                log.info("publish to %s lost (%r); retrying when reconnected", key, exc)
+                await asyncio.sleep(min(RETRY_PAUSE_S, remaining))
+                await asyncio.wait_for(ready(), max(deadline - loop.time(), 0.001))
 
 
 def _take_batch(pending: deque[_Pending], limit: int) -> list[_Pending]:

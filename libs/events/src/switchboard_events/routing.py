@@ -122,11 +122,28 @@ def names_from(settings: BrokerSettings) -> Names:
     return Names(prefix=settings.broker_prefix)
 
 
+def queue_type_arguments(queue_type: str) -> dict[str, Any]:
+    """x-arguments every queue of this type gets: the type, and for quorum queues leaders
+    spread over the cluster's nodes (`balanced`, RabbitMQ 3.10+) instead of all landing on the
+    node the declaring process happens to be connected to."""
+    if queue_type == "quorum":
+        return {"x-queue-type": "quorum", "x-queue-leader-locator": "balanced"}
+    return {"x-queue-type": queue_type}
+
+
 def device_queue_arguments(settings: BrokerSettings) -> dict[str, Any]:
-    """x-arguments of a device queue: lifetime, length cap, drop-head, queue type."""
-    return {
+    """x-arguments of a device queue: lifetime, length cap, drop-head, queue type.
+
+    Quorum queues ignore the exclusive flag of `basic.consume` (RabbitMQ 3.10: a second
+    exclusive consumer is accepted), so a quorum device queue is single-active-consumer: two
+    sockets of one device racing to consume never split its events between them.
+    """
+    arguments: dict[str, Any] = {
         "x-expires": settings.device_buffer_ttl_s * 1000,
         "x-max-length": settings.device_buffer_max_events,
         "x-overflow": "drop-head",
-        "x-queue-type": settings.queue_type,
+        **queue_type_arguments(settings.queue_type),
     }
+    if settings.queue_type == "quorum":
+        arguments["x-single-active-consumer"] = True
+    return arguments

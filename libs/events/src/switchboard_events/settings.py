@@ -10,7 +10,10 @@ class BrokerSettings(BaseSettings):
     """Where the broker is, how names are prefixed, and how device buffers behave."""
 
     amqp_url: str = Field(default="amqp://guest:guest@127.0.0.1:5672/", alias="AMQP_URL")
-    """RabbitMQ URL (a vhost path selects the vhost)."""
+    """RabbitMQ URL (a vhost path selects the vhost); several, comma-separated, for a cluster:
+    a process connects to one and fails over to the others."""
+    amqp_urls: str = Field(default="", alias="AMQP_URLS")
+    """Comma-separated node URLs of a clustered broker; when set, used instead of `AMQP_URL`."""
     broker_prefix: str = Field(default="", alias="BROKER_PREFIX")
     """Prepended to every exchange and queue name (isolates test runs and tenants)."""
     device_buffer_ttl_s: int = Field(default=3600, ge=1, alias="DEVICE_BUFFER_TTL_S")
@@ -26,3 +29,14 @@ class BrokerSettings(BaseSettings):
     session's previous message is confirmed; events arriving meanwhile share one message)."""
     coalesce_max_events: int = Field(default=64, ge=1, alias="COALESCE_MAX_EVENTS")
     """Most events in one AMQP message."""
+    publish_retry_s: float = Field(default=30.0, ge=0, alias="PUBLISH_RETRY_S")
+    """How long a publisher keeps re-sending a message whose connection was lost before its
+    confirm (reconnecting to another node meanwhile); then the publish fails."""
+
+    @property
+    def broker_urls(self) -> list[str]:
+        """Every broker address: `AMQP_URLS` if set, else `AMQP_URL`, split on commas."""
+        urls = [u.strip() for u in (self.amqp_urls or self.amqp_url).split(",") if u.strip()]
+        if not urls:
+            raise ValueError("AMQP_URL names no broker")
+        return urls

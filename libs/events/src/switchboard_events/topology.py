@@ -6,7 +6,12 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
 from switchboard_protocol import PERSISTED_TYPES, PROGRESS_TYPES
 
-from .routing import DEAD_LETTER_SOURCES, Names, device_queue_arguments
+from .routing import (
+    DEAD_LETTER_SOURCES,
+    Names,
+    device_queue_arguments,
+    queue_type_arguments,
+)
 from .settings import BrokerSettings
 
 RUN_KEY = "run"
@@ -23,10 +28,11 @@ async def declare_topology(
     queues (safe to repeat).
 
     `queue_type` ("classic" or "quorum", from `BrokerSettings.queue_type`) applies to the
-    shared durable queues; quorum replicates them on a clustered broker. `dead_letter_max`
+    shared durable queues; quorum replicates them on a clustered broker (every argument used
+    here is honoured by quorum queues on RabbitMQ 3.10: see docs/operating.md). `dead_letter_max`
     (`BrokerSettings.dead_letter_max`) caps each dead-letter queue (oldest dropped).
     """
-    shared: dict[str, Any] = {"x-queue-type": queue_type}
+    shared = queue_type_arguments(queue_type)
     events = await channel.declare_exchange(
         names.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True
     )

@@ -24,6 +24,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 from switchboard_events import Names, Publisher
+from switchboard_events.broker_connection import connect_cluster
 from switchboard_events.routing import CATCHUP_REQUEST
 from switchboard_protocol import ActiveRun, CatchUpReply, CatchUpRequest, Event, Release, dumps
 
@@ -49,9 +50,8 @@ class Control:
         self._ids = itertools.count()
 
     async def start(self) -> None:
-        self._connection = await aio_pika.connect_robust(
-            self._settings.amqp_url,
-            client_properties={"connection_name": "switchboard-gateway-control"},
+        self._connection = await connect_cluster(
+            self._settings.broker_urls, "switchboard-gateway-control"
         )
         channel = await self._connection.channel(publisher_confirms=True)
         self._channel = channel

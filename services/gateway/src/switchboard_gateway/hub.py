@@ -18,7 +18,7 @@ class Hub:
         metrics = Metrics()
         names = names_from(settings)
         pool = ChannelPool(
-            settings.amqp_url,
+            settings.broker_urls,
             settings.consumers_per_channel,
             probe_channels=settings.probe_channels,
         )

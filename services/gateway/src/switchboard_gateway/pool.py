@@ -12,17 +12,19 @@ global=false, one group of channels per prefetch value). Two rules keep sharing 
 - delivery tags are per channel, so devices ack and nack only their own messages, one by one
   (never `multiple=True`), and a leaving device nacks its unacked deliveries back to the queue.
 A shared channel that dies anyway (a consume refused in a race, a lost connection) tells each
-of its devices, which close 1011 and reconnect.
+of its devices, which close 1011 and reconnect (and resume from their queue). The next caller
+reconnects the pool, to any broker node that answers (`connect_any`), so a lost cluster node
+costs each of its devices one resume.
 """
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
+from switchboard_events.connection import connect_any
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +48,13 @@ class SharedChannel:
 class ChannelPool:
     def __init__(
         self,
-        amqp_url: str,
+        urls: str | Sequence[str],
         per_channel: int,
         name: str = "switchboard-gateway",
         probe_channels: int = 4,
     ) -> None:
-        self._url = amqp_url
+        self._urls = [u.strip() for u in urls.split(",")] if isinstance(urls, str) else list(urls)
+        """Broker nodes; a lost connection is replaced by one to any of them that answers."""
         self._per_channel = per_channel
         self._name = name
         self._connection: AbstractConnection | None = None
@@ -147,9 +150,7 @@ class ChannelPool:
                 for shared in self._shared:  # their channels died with the old connection
                     shared.lost()
                 self._shared.clear()
-                self._connection = await aio_pika.connect(
-                    self._url, client_properties={"connection_name": f"{self._name}-devices"}
-                )
+                self._connection = await connect_any(self._urls, f"{self._name}-devices")
                 self._probes.clear()
             return self._connection
 

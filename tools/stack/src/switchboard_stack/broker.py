@@ -25,13 +25,14 @@ def broker_env(settings: BrokerSettings) -> dict[str, str]:
     return {
         "AMQP_URL": settings.amqp_url,
         "BROKER_PREFIX": settings.broker_prefix,
+        "QUEUE_TYPE": settings.queue_type,
         "DEVICE_BUFFER_TTL_S": str(settings.device_buffer_ttl_s),
     }
 
 
 @contextlib.asynccontextmanager
 async def isolated_broker(
-    amqp_url: str, prefix: str, device_buffer_ttl_s: int
+    amqp_url: str, prefix: str, device_buffer_ttl_s: int, queue_type: str = "classic"
 ) -> AsyncIterator[BrokerSettings]:
     """Broker settings under the fresh name prefix `<prefix><run token>.`, topology declared;
     every shared queue and exchange of the prefix deleted on exit. A short
@@ -40,10 +41,11 @@ async def isolated_broker(
         AMQP_URL=amqp_url,
         BROKER_PREFIX=f"{prefix}{run_token()}.",
         DEVICE_BUFFER_TTL_S=device_buffer_ttl_s,
+        QUEUE_TYPE=queue_type,
     )
     names = names_from(settings)
     async with broker_connection(settings, "stack-setup") as conn:
-        await declare_topology(await conn.channel(), names)
+        await declare_topology(await conn.channel(), names, settings.queue_type)
     try:
         yield settings
     finally:

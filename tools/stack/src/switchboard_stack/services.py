@@ -31,8 +31,8 @@ def http_service(name: str, host: str, port: int, env: dict[str, str]) -> Servic
     return Service(name, f"switchboard-{name}", args, env, f"http://{host}:{port}/ai/health")
 
 
-def session(host: str, port: int, env: dict[str, str]) -> Service:
-    return http_service("session", host, port, env)
+def session(host: str, port: int, env: dict[str, str], name: str = "") -> Service:
+    return replace(http_service("session", host, port, env), name=name or "session")
 
 
 def gateway(host: str, port: int, session_url: str, env: dict[str, str], name: str = "") -> Service:

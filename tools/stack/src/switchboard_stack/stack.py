@@ -47,25 +47,30 @@ async def running_stack(
     *,
     gateways: int = 1,
     workers: int = 1,
+    sessions: int = 1,
     tools: bool = True,
 ) -> AsyncIterator[Stack]:
     """Every service as its own process on free ports, all started at once and ready; stopped
     (SIGTERM, then SIGKILL) on exit. Processes are named `session`, `gateway`, `worker`,
-    `tools`, and `gateway-2`, `worker-2`, ... for the extra replicas."""
-    session_port = free_port()
-    session_url = f"http://{HOST}:{session_port}"
-    env = stack_env(database_url, broker, session_url, extra_env)
+    `tools`, and `gateway-2`, `worker-2`, `session-2`, ... for the extra replicas; gateway i
+    talks to session service i % sessions."""
+    session_ports = [free_port() for _ in range(sessions)]
+    session_urls = [f"http://{HOST}:{port}" for port in session_ports]
+    env = stack_env(database_url, broker, session_urls[0], extra_env)
     ports = [free_port() for _ in range(gateways)]
-    stage = [services.session(HOST, session_port, env)]
+    stage = [
+        services.session(HOST, port, env, _nth("session", i))
+        for i, port in enumerate(session_ports)
+    ]
     stage += [
-        services.gateway(HOST, port, session_url, env, _nth("gateway", i))
+        services.gateway(HOST, port, session_urls[i % sessions], env, _nth("gateway", i))
         for i, port in enumerate(ports)
     ]
     stage += [services.worker(env, _nth("worker", i)) for i in range(workers)]
     stage += [services.tools(env)] if tools else []
     async with running([stage]) as group:
         urls = [f"http://{HOST}:{port}" for port in ports]
-        yield Stack(urls[0], session_url, urls, env, broker, group)
+        yield Stack(urls[0], session_urls[0], urls, env, broker, group)
 
 
 def stack_env(

@@ -1,0 +1,188 @@
+"""One cluster fault scenario: devices follow a run (and a confirming test publisher) on one
+session while a fault hits the broker's nodes; then every confirmed event is accounted for."""
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from switchboard_events import BrokerSettings, Publisher, broker_connection, make_event, names_from
+from switchboard_events.ids import new_id
+
+from tests.cluster.stack import ClusterStack
+from tests.reliability.device import Device
+from tests.reliability.helpers import check_run, create_session, send_message, token
+from tests.reliability.results import Figures
+
+Fault = Callable[[str], Awaitable[str]]
+"""Given a device queue's name, does the fault (and its repair) and says what it did."""
+
+
+class ConfirmedPublisher:
+    """Publishes `token` events of one run every `pause_s`, each awaited for its confirm; keeps
+    the ids confirmed and the failures (with their reasons)."""
+
+    def __init__(self, broker: BrokerSettings, session_id: str, pause_s: float = 0.01) -> None:
+        self.broker = broker
+        self.session_id = session_id
+        self.run_id = new_id()
+        self.pause_s = pause_s
+        self.confirmed: list[str] = []
+        self.errors: collections.Counter[str] = collections.Counter()
+        self.stop = asyncio.Event()
+
+    @property
+    def failed(self) -> int:
+        return sum(self.errors.values())
+
+    async def run(self) -> None:
+        async with broker_connection(self.broker, "test-confirmed") as conn:
+            channel = await conn.channel(publisher_confirms=True)
+            publisher = await Publisher(channel, names_from(self.broker), self.broker).start()
+            seq = 0
+            while not self.stop.is_set():
+                seq += 1
+                event = make_event(
+                    "token",
+                    {"token": f"c{seq} "},
+                    session_id=self.session_id,
+                    run_id=self.run_id,
+                    seq=seq,
+                )
+                try:
+                    await publisher.publish(event)
+                    self.confirmed.append(event.id)
+                except Exception as exc:
+                    self.errors[type(exc).__name__] += 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), self.pause_s)
+
+
+class TimedDevice(Device):
+    """A Device that also keeps when each event arrived (for the longest stall)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.arrivals: list[float] = []
+
+    def _take(self, frame: dict[str, Any]) -> None:
+        if "id" in frame and "session_id" in frame:
+            self.arrivals.append(time.monotonic())
+        super()._take(frame)
+
+    def longest_stall_after(self, moment: float) -> float:
+        times = [moment, *(t for t in self.arrivals if t > moment)]
+        return round(max(b - a for a, b in itertools.pairwise(times)) if len(times) > 1 else 0, 3)
+
+
+@dataclass
+class Outcome:
+    figures: Figures
+    missing: int
+    statuses: list[str]
+
+
+async def stream_through(
+    stack: ClusterStack,
+    fault: Fault,
+    *,
+    scenario: str,
+    tokens: int,
+    rate: int,
+    devices: int = 1,
+) -> Outcome:
+    assert stack.broker is not None
+    tok = token()
+    sid = (await create_session(stack.url, tok))["id"]
+    phones = [TimedDevice(sid, f"dev{i}", tok) for i in range(devices)]
+    for i, phone in enumerate(phones):
+        await phone.connect(stack.gateway_urls[i % len(stack.gateway_urls)])
+    run_id = (await send_message(stack.url, tok, sid, f"/tokens {tokens} rate={rate}"))["run_id"]
+    source = ConfirmedPublisher(stack.broker, sid)
+    feeding = asyncio.create_task(source.run())
+    try:
+        await asyncio.gather(
+            *(p.pump(lambda d: len(d.run_events(run_id)) >= 50, 90) for p in phones)
+        )
+        queue = f"{stack.broker.broker_prefix}ai.session.{sid}.dev0"
+        fault_at = time.monotonic()
+        hitting = asyncio.create_task(fault(queue))
+        rotation = itertools.cycle(stack.gateway_urls)
+        await asyncio.gather(
+            *(
+                p.follow(
+                    lambda: next(rotation),
+                    lambda d: hitting.done() and d.has_type("run_end", run_id),
+                    400,
+                )
+                for p in phones
+            )
+        )
+        done = await hitting
+        after = len(source.confirmed)
+        async with asyncio.timeout(60):
+            while len(source.confirmed) < after + 50:
+                await asyncio.sleep(0.1)
+    finally:
+        source.stop.set()
+        await feeding
+    wanted = set(source.confirmed)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.gather(
+            *(p.follow(lambda: next(rotation), lambda d: wanted <= d.seen, 60) for p in phones)
+        )
+    return _account(phones, run_id, tokens, wanted, source, scenario, done, fault_at)
+
+
+def _account(
+    phones: list[TimedDevice],
+    run_id: str,
+    tokens: int,
+    wanted: set[str],
+    source: ConfirmedPublisher,
+    scenario: str,
+    done: str,
+    fault_at: float,
+) -> Outcome:
+    published = delivered = lost = duplicated = missing = 0
+    statuses = []
+    for phone in phones:
+        run = phone.run_events(run_id)
+        ends = [e["data"].get("status", "?") for e in run if e["type"] == "run_end"]
+        status = "+".join(ends) if ends else "none"
+        if ends and run[-1]["type"] != "run_end":
+            status += " (events after run_end)"
+        statuses.append(status)
+        if status == "completed":
+            counts = check_run(run, tokens)
+            published += counts["published"]
+            delivered += counts["delivered"]
+            lost += counts["lost"]
+            duplicated += counts["duplicated"]
+        gone = len(wanted - phone.seen)
+        missing += gone
+        published += len(wanted)
+        delivered += len(wanted & phone.seen)
+        lost += gone
+    stall = max(p.longest_stall_after(fault_at) for p in phones)
+    figures = Figures(
+        scenario=scenario,
+        done=done,
+        published=published,
+        delivered=delivered,
+        lost=lost,
+        duplicated=duplicated,
+        redelivered=sum(p.redelivered for p in phones),
+        recovery_s=stall,
+        notes=f"{len(phones)} device(s), each counted: the run's events (/tokens {tokens}) "
+        f"plus {len(wanted)} events of a confirming test publisher ({source.failed} "
+        f"publishes failed unconfirmed and are not counted: {dict(source.errors)}); runs ended "
+        f"{sorted(set(statuses))}; reconnects {[p.connects - 1 for p in phones]} (close codes "
+        f"{[p.closes for p in phones]}); recovery = "
+        "longest gap between two events on any device after the fault began",
+    )
+    return Outcome(figures, missing, statuses)
