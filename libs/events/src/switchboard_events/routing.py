@@ -25,6 +25,10 @@ PERSISTED_TYPES: tuple[str, ...] = (
 )
 """Event types the session service stores (never the token firehose)."""
 
+TRANSIENT_TYPES: tuple[str, ...] = ("token",)
+"""Event types published non-persistent (TRANSIENT_TOKENS, on by default): a broker restart may
+lose those not yet delivered, and the run's `response` (persistent, stored) has their text."""
+
 PROGRESS_TYPES: tuple[str, ...] = (
     "run_start",
     "token",
