@@ -33,6 +33,11 @@ class StepResult:
     duplicates: int
     latency_ms: dict[str, float]
     cpu_s: dict[str, float]
+    scenario: str = "rate"
+    mode: str = "direct"
+    sessions: int = 0
+    devices: int = 1
+    """Devices per session."""
 
     def ok(self, p99_limit_ms: float) -> bool:
         return self.missing == 0 and self.holes == 0 and self.latency_ms["p99"] < p99_limit_ms

@@ -1,14 +1,23 @@
 """CPU and memory of the processes under test (psutil), including the broker's beam.smp."""
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import psutil
 
 
-def find_broker() -> psutil.Process | None:
-    """The local RabbitMQ node (Erlang VM), if it runs on this machine."""
+def find_broker(amqp_url: str) -> psutil.Process | None:
+    """The local RabbitMQ node (Erlang VM) listening on `amqp_url`'s port, if it runs on this
+    machine (other nodes may run beside it)."""
+    port = urlsplit(amqp_url).port or 5672
     for proc in psutil.process_iter(["name"]):
-        if proc.info["name"] in ("beam.smp", "beam"):
+        if proc.info["name"] not in ("beam.smp", "beam"):
+            continue
+        try:
+            listening = proc.net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in listening):
             return proc
     return None
 
