@@ -120,7 +120,8 @@ async def worker_step(
     headers = {"Authorization": f"Bearer {stack.token}"}
     meter.start()
     t0 = time.time()
-    async with httpx.AsyncClient(base_url=stack.session_url, headers=headers) as client:
+    # a loaded machine answers 50 messages at once slowly: the bench waits, it measures no REST
+    async with httpx.AsyncClient(base_url=stack.session_url, headers=headers, timeout=60) as client:
         answers = await asyncio.gather(
             *(
                 client.post(

@@ -130,8 +130,13 @@ class Publisher:
         )
         try:
             channel = await self._channel.get_underlay_channel()
+            # wait=False: no drain per write; the confirm is what the lane waits for
             await channel.basic_publish(
-                body, exchange=self._exchange.name, routing_key=key, properties=properties
+                body,
+                exchange=self._exchange.name,
+                routing_key=key,
+                properties=properties,
+                wait=False,
             )
         except Exception as exc:  # noqa: BLE001 - every failure must reach the callers
             log.warning("publish to %s failed: %r", key, exc)
