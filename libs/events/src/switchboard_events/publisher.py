@@ -23,8 +23,10 @@ import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass, field
+from typing import cast
 
 from aio_pika.abc import AbstractChannel, AbstractExchange
+from aiormq.channel import Channel
 from pamqp.commands import Basic
 
 from .codec import BATCH_CONTENT_TYPE, SINGLE_CONTENT_TYPE, encode, encode_batch
@@ -129,7 +131,8 @@ class Publisher:
             single, self._transient and batch[0].event_type in TRANSIENT_TYPES, batch[0].event_id
         )
         try:
-            channel = await self._channel.get_underlay_channel()
+            # the concrete aiormq channel (its abstract type lacks `wait`)
+            channel = cast(Channel, await self._channel.get_underlay_channel())
             # wait=False: no drain per write; the confirm is what the lane waits for
             await channel.basic_publish(
                 body,
