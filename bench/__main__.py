@@ -28,6 +28,9 @@ def parse(argv: list[str]) -> BenchSettings:
     parser.add_argument("--fanout", type=int, dest="fanout_devices", help="devices per session")
     parser.add_argument("--many", type=int, dest="many_sessions", help="many slow sessions")
     parser.add_argument("--many-rate", type=float, dest="many_rate")
+    parser.add_argument(
+        "--linger", type=float, nargs="*", dest="linger_ms", help="COALESCE_WINDOW_MS steps"
+    )
     parser.add_argument("--no-worker", dest="worker_step", action="store_false", default=None)
     parser.add_argument("--no-storm", dest="storm", action="store_false", default=None)
     parser.add_argument("--gateways", type=int)

@@ -33,6 +33,9 @@ class BenchSettings(BaseSettings):
     """Sessions of the many-slow-sessions step (0: skip)."""
     many_rate: float = Field(default=2, gt=0)
     """Tokens/s per session of the many-slow-sessions step."""
+    linger_ms: list[float] = Field(default=[50, 100])
+    """COALESCE_WINDOW_MS of the bench publisher in the linger steps (`sessions` x
+    `scale_rate`): the latency/cost dial (at 20 tokens/s a session's tokens are 50 ms apart)."""
     worker_step: bool = True
     """Also run `sessions` x `scale_rate` through the real run workers (`/tokens`)."""
     storm: bool = True

@@ -75,6 +75,8 @@ def _step_row(x: dict[str, Any], r: dict[str, Any]) -> str:
     lat, cpu = x["latency_ms"], x["cpu_us_per_event"]
     raw = raw_at(r, x["offered_per_s"]) if x["mode"] == "direct" else None
     name = x["scenario"] if x["mode"] == "direct" else f"{x['scenario']} (run workers)"
+    if x.get("linger_ms"):
+        name += f" {x['linger_ms']:g} ms ({x['sent'] / max(1, x['messages']):.1f} events/message)"
     return (
         f"| {name} | {x['sessions']} x {x['devices']} | {x['rate_per_session']:g} "
         f"| {x['offered_per_s']:.0f} | {x['delivered_per_s']:.0f} | {lat['p50']} | {lat['p99']} "

@@ -99,9 +99,25 @@ class Lab:
             )
         if b.many_sessions:
             done.append(await self.once(b.many_sessions, 1, b.many_rate, "direct", "many"))
+        for linger in b.linger_ms:
+            done.append(await self.lingering(linger))
         if b.worker_step and self.stack.workers:
             done.append(await self.once(b.sessions, 1, b.scale_rate, "worker", "worker"))
         return done
+
+    async def lingering(self, linger_ms: float) -> StepResult:
+        """`sessions` x `scale_rate` with the publisher lingering `linger_ms` (opt-in dial)."""
+        connection, publisher = await open_publisher(self.stack, linger_ms)
+        default, self.publisher = self.publisher, publisher
+        try:
+            step = await self.once(
+                self.bench.sessions, 1, self.bench.scale_rate, "direct", "linger"
+            )
+        finally:
+            self.publisher = default
+            await connection.close()
+        step.linger_ms = linger_ms
+        return step
 
     async def once(
         self, sessions: int, devices: int, rate: float, mode: str, label: str

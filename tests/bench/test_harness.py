@@ -29,6 +29,7 @@ def bench_settings(amqp_url: str, postgres_admin_url: str, tmp_path) -> BenchSet
         fanout_devices=2,
         many_sessions=5,
         many_rate=2,
+        linger_ms=[150],
         workers=1,
         duration_s=1.0,
         idle_devices=[10],
@@ -53,6 +54,8 @@ async def test_one_small_run_measures_the_gateway_and_the_raw_broker(bench_setti
     assert {("fanout", 3, 2), ("many", 5, 1), ("worker", 3, 1)} <= shapes, shapes
     for x in results["scenarios"]:
         assert x["missing"] == 0 and x["holes"] == 0, x
+    linger = next(x for x in results["scenarios"] if x["scenario"] == "linger")
+    assert linger["linger_ms"] == 150 and linger["messages"] < linger["sent"], "lingering batches"
     fanout = next(x for x in results["scenarios"] if x["scenario"] == "fanout")
     assert fanout["delivered"] == 3 * 2 * 10, "each of a session's devices got every token"
     raw = results["raw"]
