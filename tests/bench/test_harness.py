@@ -2,8 +2,10 @@
 
 import json
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bench.config import BenchSettings
@@ -15,10 +17,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 
 @pytest.fixture
-def bench_settings(amqp_url: str, postgres_admin_url: str, tmp_path) -> BenchSettings:
+async def bench_settings(
+    amqp_url: str, postgres_admin_url: str, tmp_path
+) -> AsyncIterator[BenchSettings]:
     admin = postgres_admin_url.replace("postgresql+asyncpg://", "postgresql://")
     assert admin.startswith("postgresql://"), admin
-    return BenchSettings(
+    settings = BenchSettings(
         AMQP_URL=amqp_url,
         BENCH_POSTGRES_URL=admin,
         BENCH_DATABASE=f"sb_bench_{run_token()}",
@@ -38,6 +42,12 @@ def bench_settings(amqp_url: str, postgres_admin_url: str, tmp_path) -> BenchSet
         out_dir=str(tmp_path),
         name="smoke",
     )
+    yield settings
+    conn = await asyncpg.connect(admin)  # the run's database goes with the test
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{settings.database}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 async def test_one_small_run_measures_the_gateway_and_the_raw_broker(bench_settings) -> None:
