@@ -13,12 +13,14 @@ def plot_steps(results: dict[str, Any], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    every = [*results["steps"], *results["scenarios"]]
     steps = sorted(
-        (x for x in [*results["steps"], *results["scenarios"]] if x["mode"] == "direct"),
+        (x for x in every if x["mode"] == "direct" and x["scenario"] in ("rate", "scale")),
         key=lambda x: x["offered_per_s"],
     )
+    others = [x for x in every if x not in steps]
     raw = [r for r in results["raw"] if r["offered_per_s"]]
-    fig, (thru, lat, cpu) = plt.subplots(1, 3, figsize=(14, 4), dpi=80)
+    fig, (thru, lat, cpu) = plt.subplots(1, 3, figsize=(15, 5), dpi=80)
     for rows, label in ((steps, "gateway path"), (raw, "raw aio-pika")):
         offered = [r["offered_per_s"] for r in rows]
         thru.plot(offered, [r["delivered_per_s"] for r in rows], marker="o", label=label)
@@ -36,6 +38,11 @@ def plot_steps(results: dict[str, Any], path: Path) -> Path:
     cpu.plot(
         [r["offered_per_s"] for r in raw], raw_cpu, marker="o", linestyle="--", label="raw total"
     )
+    for x in others:  # fan-out, many sessions, linger, run workers: one point each
+        label = x["scenario"] + (f" {x['linger_ms']:g} ms" if x.get("linger_ms") else "")
+        lat.plot([x["offered_per_s"]], [max(x["latency_ms"]["p99"], 0.1)], "x", label=label)
+        total = sum(x["cpu_us_per_event"].get(n) or 0 for n in ("gateway", "broker", "publisher"))
+        cpu.plot([x["offered_per_s"]], [total], "x", label=label)
     cpu.set(xlabel="offered events/s", ylabel="CPU µs per event", title="CPU per event")
     for ax in (thru, lat, cpu):
         ax.legend(fontsize="small")
