@@ -20,7 +20,19 @@ def parse(argv: list[str]) -> BenchSettings:
         "--rate", type=float, nargs="+", dest="rates", help="tokens/s per session, stepped up"
     )
     parser.add_argument("--duration", type=float, dest="duration_s", help="seconds per step")
-    parser.add_argument("--mode", choices=["direct", "worker"])
+    parser.add_argument("--mode", choices=["direct", "worker"], help="of the rate steps")
+    parser.add_argument("--scale-rate", type=float, dest="scale_rate")
+    parser.add_argument(
+        "--scale", type=int, nargs="*", dest="scale_sessions", help="sessions of scale-up steps"
+    )
+    parser.add_argument("--fanout", type=int, dest="fanout_devices", help="devices per session")
+    parser.add_argument("--many", type=int, dest="many_sessions", help="many slow sessions")
+    parser.add_argument("--many-rate", type=float, dest="many_rate")
+    parser.add_argument(
+        "--linger", type=float, nargs="*", dest="linger_ms", help="COALESCE_WINDOW_MS steps"
+    )
+    parser.add_argument("--no-worker", dest="worker_step", action="store_false", default=None)
+    parser.add_argument("--no-storm", dest="storm", action="store_false", default=None)
     parser.add_argument("--gateways", type=int)
     parser.add_argument("--workers", type=int)
     parser.add_argument(

@@ -20,9 +20,27 @@ class BenchSettings(BaseSettings):
     mode: Literal["direct", "worker"] = "direct"
     sessions: int = Field(default=50, ge=1, le=2000)
     """Streaming sessions (one device each) in the load steps."""
-    rates: list[float] = Field(default=[10, 20, 40, 80, 120, 160, 240, 320])
-    """Offered tokens/s per session, stepped up until p99 or loss fails."""
-    duration_s: float = Field(default=5.0, gt=0, le=120)
+    rates: list[float] = Field(default=[10, 20, 40])
+    """Offered tokens/s per session at `sessions` sessions, stepped up until one loses events or
+    falls behind."""
+    scale_rate: float = Field(default=20, gt=0)
+    """Tokens/s per session of the scale-up, fan-out and worker steps."""
+    scale_sessions: list[int] = Field(default=[100, 200, 400])
+    """Sessions of the scale-up steps (after `sessions`), until p99 >= the limit or a loss."""
+    fanout_devices: int = Field(default=3, ge=0, le=16)
+    """Devices per session in the fan-out step (0: skip)."""
+    many_sessions: int = Field(default=1000, ge=0, le=5000)
+    """Sessions of the many-slow-sessions step (0: skip)."""
+    many_rate: float = Field(default=2, gt=0)
+    """Tokens/s per session of the many-slow-sessions step."""
+    linger_ms: list[float] = Field(default=[50, 100])
+    """COALESCE_WINDOW_MS of the bench publisher in the linger steps (`sessions` x
+    `scale_rate`): the latency/cost dial (at 20 tokens/s a session's tokens are 50 ms apart)."""
+    worker_step: bool = True
+    """Also run `sessions` x `scale_rate` through the real run workers (`/tokens`)."""
+    storm: bool = True
+    """After the idle levels, drop every idle device and reconnect them all at once."""
+    duration_s: float = Field(default=4.0, gt=0, le=120)
     """Length of each load step."""
     gateways: int = Field(default=1, ge=1, le=8)
     workers: int = Field(default=2, ge=1, le=8)

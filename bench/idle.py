@@ -24,10 +24,14 @@ def device_specs(stack: Stack, sessions: list[str], count: int, start: int) -> l
     return specs
 
 
-async def idle_memory(stack: Stack, levels: list[int], procs: int) -> list[dict[str, Any]]:
-    """Open devices up to each level (cumulatively); RSS above the idle baseline per device."""
+async def idle_memory(
+    stack: Stack, levels: list[int], procs: int, storm: bool
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Open devices up to each level (cumulatively); RSS above the idle baseline per device.
+    With `storm`, then drop them all and reconnect them all at once (a gateway restart as the
+    devices see it): how long until every one has its hello again."""
     if not levels:
-        return []
+        return [], None
     gateway = ps(stack.gateways[0])
     sessions = await stack.create_sessions(-(-max(levels) // DEVICES_PER_SESSION))
     gc.collect()
@@ -39,14 +43,45 @@ async def idle_memory(stack: Stack, levels: list[int], procs: int) -> list[dict[
         for level in sorted(levels):
             pool = ClientPool(device_specs(stack, sessions, level - opened, opened), procs)
             pools.append(pool)
-            report = await pool.open(timeout=300)
+            try:
+                report = await pool.open(timeout=300)
+            except TimeoutError as exc:  # a machine too slow for this level: report, stop
+                print(f"idle level {level}: {exc}", flush=True)
+                rows.append(
+                    {
+                        **_row(level, connected, ClientReport(), rss_bytes(gateway), baseline),
+                        "errors": [repr(exc)],
+                    }
+                )
+                return rows, None
             opened, connected = level, connected + report.connected
             await asyncio.sleep(SETTLE_S)  # let the gateway finish its post-hello bookkeeping
             rows.append(_row(level, connected, report, rss_bytes(gateway), baseline))
     finally:
         for pool in pools:
             await pool.close()
-    return rows
+    return rows, (await reconnect_storm(stack, sessions, opened, procs) if storm else None)
+
+
+async def reconnect_storm(
+    stack: Stack, sessions: list[str], count: int, procs: int
+) -> dict[str, Any]:
+    """`count` devices whose buffers exist reconnect at once (each client process keeps
+    clients.HANDSHAKES_IN_FLIGHT handshakes going): hellos/s on one gateway process."""
+    pool = ClientPool(device_specs(stack, sessions, count, 0), procs)
+    try:
+        report = await pool.open(timeout=300)
+    finally:
+        await pool.close()
+    return {
+        "devices": count,
+        "connected": report.connected,
+        "failed": report.failed,
+        "first_try_failures": report.retried,
+        "seconds": round(report.connect_s, 2),
+        "hellos_per_s": round(report.connected / report.connect_s, 1) if report.connect_s else 0,
+        "errors": report.errors,
+    }
 
 
 def _row(

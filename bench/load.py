@@ -33,6 +33,15 @@ class StepResult:
     duplicates: int
     latency_ms: dict[str, float]
     cpu_s: dict[str, float]
+    scenario: str = "rate"
+    mode: str = "direct"
+    sessions: int = 0
+    devices: int = 1
+    """Devices per session."""
+    linger_ms: float = 0.0
+    """The bench publisher's COALESCE_WINDOW_MS."""
+    messages: int = 0
+    """AMQP messages the bench publisher sent (direct mode)."""
 
     def ok(self, p99_limit_ms: float) -> bool:
         return self.missing == 0 and self.holes == 0 and self.latency_ms["p99"] < p99_limit_ms
@@ -94,12 +103,14 @@ async def direct_step(
         await streams[i].emit("token", {"token": f"t{seq} "}, metadata={"t": scheduled})
 
     meter.start()
-    t0 = time.time()
+    t0, messages = time.time(), publisher.messages_sent
     sent = await open_loop(len(sessions), rate, duration, emit)
     await asyncio.gather(*(s.drain() for s in streams))
     per_session = sent // len(sessions)
     report = await pool.round({s: (run_id, per_session) for s in sessions}, DRAIN_S)
-    return result(rate, len(sessions), sent, report, t0, duration, meter.stop())
+    step = result(rate, len(sessions), sent, report, t0, duration, meter.stop())
+    step.messages = publisher.messages_sent - messages
+    return step
 
 
 async def worker_step(
@@ -115,7 +126,8 @@ async def worker_step(
     headers = {"Authorization": f"Bearer {stack.token}"}
     meter.start()
     t0 = time.time()
-    async with httpx.AsyncClient(base_url=stack.session_url, headers=headers) as client:
+    # a loaded machine answers 50 messages at once slowly: the bench waits, it measures no REST
+    async with httpx.AsyncClient(base_url=stack.session_url, headers=headers, timeout=60) as client:
         answers = await asyncio.gather(
             *(
                 client.post(
@@ -133,7 +145,12 @@ async def worker_step(
     return result(rate, len(sessions), count * len(sessions), report, t0, duration, meter.stop())
 
 
-async def open_publisher(stack: Stack) -> tuple[aio_pika.abc.AbstractConnection, Publisher]:
+async def open_publisher(
+    stack: Stack, linger_ms: float = 0.0
+) -> tuple[aio_pika.abc.AbstractConnection, Publisher]:
+    """The bench's RunStream publisher, with the stack's broker settings (COALESCE_WINDOW_MS
+    `linger_ms` for the linger steps, the shipped 0 otherwise)."""
+    settings = stack.broker.model_copy(update={"coalesce_window_ms": linger_ms})
     connection = await aio_pika.connect(stack.broker.amqp_url)
     channel = await connection.channel(publisher_confirms=True)
-    return connection, await Publisher(channel, names_from(stack.broker), stack.broker).start()
+    return connection, await Publisher(channel, names_from(settings), settings).start()

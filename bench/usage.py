@@ -1,27 +1,33 @@
 """CPU and memory of the processes under test (psutil), including the broker's beam.smp."""
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import psutil
 
 
-def find_broker() -> psutil.Process | None:
-    """The local RabbitMQ node (Erlang VM), if it runs on this machine."""
+def find_broker(amqp_url: str) -> psutil.Process | None:
+    """The local RabbitMQ node (Erlang VM) listening on `amqp_url`'s port, if it runs on this
+    machine (other nodes may run beside it)."""
+    port = urlsplit(amqp_url).port or 5672
     for proc in psutil.process_iter(["name"]):
-        if proc.info["name"] in ("beam.smp", "beam"):
+        if proc.info["name"] not in ("beam.smp", "beam"):
+            continue
+        try:
+            listening = proc.net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in listening):
             return proc
     return None
 
 
 def cpu_seconds(proc: psutil.Process) -> float:
-    """User + system CPU time of a process and its children, 0 once it is gone."""
+    """User + system CPU time of one process (not its children: the bench process is the
+    parent of every service it starts, which are measured each on their own), 0 once gone."""
     try:
         times = proc.cpu_times()
-        total = times.user + times.system
-        for child in proc.children(recursive=True):
-            child_times = child.cpu_times()
-            total += child_times.user + child_times.system
-        return float(total)
+        return float(times.user + times.system)
     except psutil.Error:
         return 0.0
 

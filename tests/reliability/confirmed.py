@@ -15,7 +15,10 @@ from switchboard_events import (
 
 
 class ConfirmedPublisher:
-    """Publishes `token` events of one run every `pause_s`, each awaited for its confirm."""
+    """Publishes `thinking` events of one run every `pause_s`, each awaited for its confirm.
+
+    `thinking`, not `token`: tokens travel transient (TRANSIENT_TOKENS), so a broker restart may
+    drop confirmed tokens still buffered; every other type must survive it."""
 
     def __init__(self, broker: BrokerSettings, session_id: str, pause_s: float = 0.01) -> None:
         self.broker = broker
@@ -34,8 +37,8 @@ class ConfirmedPublisher:
             while not self.stop.is_set():
                 seq += 1
                 event = make_event(
-                    "token",
-                    {"token": f"c{seq} "},
+                    "thinking",
+                    {"status": "thinking", "message": f"c{seq}"},
                     session_id=self.session_id,
                     run_id=self.run_id,
                     seq=seq,

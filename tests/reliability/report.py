@@ -111,6 +111,28 @@ Open (issue 17):
   publishes failing after `PUBLISH_RETRY_S` while every service reconnected in under a second;
   the recovery figure of c1 is that stall."""
 
+
+DURABILITY = """## What a broker restart costs: transient `token` events (issue 13)
+
+`token` events are published non-persistent (`TRANSIENT_TOKENS`, on by default; every other
+type, `response` and `run_end` included, stays persistent). The broker keeps them in memory and
+writes nothing to disk for them, which cuts its CPU per token by about two thirds (430-522
+to 156-182 µs in `python -m bench.publisher_loop`, on a node of its own). A restart of a
+classic-queue broker then loses the tokens still in device buffers and in the run-progress
+queue, and nothing else:
+- a device sees a `seq` hole (or a run with no tokens) and does what docs/protocol.md says for
+  any hole: it takes the run's outcome from the `response` event, or reloads with
+  `GET /ai/sessions/{id}`; the history stores the whole reply (persistent `response`);
+- a device that joins mid-run may get a catch-up text (`active_run.text`) missing the tokens
+  lost, and the run's `response` then carries the whole text;
+- a run in progress during the restart still fails or completes as before (scenario 3 checks the
+  response of a completed run holds every token, and that the test publisher's confirmed
+  events, `thinking` now, all arrive).
+With `QUEUE_TYPE=quorum` every message is durable whatever the delivery mode. Set
+`TRANSIENT_TOKENS=false` to keep tokens through a restart, at the broker's cost per token.
+
+"""
+
 KNOWN = """## Bugs these tests found, now fixed
 
 - **3, RabbitMQ restart**: the gateway's device connection (a plain `aio_pika.connect`) was
@@ -152,7 +174,7 @@ ABUSE = Path(__file__).with_name("abuse.md")
 
 
 def _security() -> str:
-    return KNOWN + "\n" + SECURITY + "\n" + ABUSE.read_text()
+    return DURABILITY + KNOWN + "\n" + SECURITY + "\n" + ABUSE.read_text()
 
 
 def publish(latest: Path = LATEST, published: Path = PUBLISHED, doc: Path = DOC) -> int:

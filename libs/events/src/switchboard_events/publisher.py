@@ -10,6 +10,10 @@ cost every event of a slow stream). `coalesce_window_ms` > 0 adds a linger: a la
 up to that long for more events before each send (unless `coalesce_max_events` are pending),
 trading latency for fewer, larger messages; the default 0 never lingers.
 
+`token` events go out transient (delivery mode 1) unless TRANSIENT_TOKENS is off: the broker
+keeps them in memory only, which saves it a disk write per token; every other type is persistent
+(docs/reliability.md says what a broker restart then costs).
+
 Every event's future resolves when the broker confirms its message, or fails with
 `PublishFailed`: nothing is dropped silently. A message whose channel or connection is lost
 before its confirm (a broker node going away) is sent again once the robust channel is back,
@@ -24,28 +28,34 @@ import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass, field
+from typing import cast
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
+from aiormq.channel import Channel
+from pamqp.commands import Basic
 from switchboard_protocol import Event
 
 from .codec import BATCH_CONTENT_TYPE, SINGLE_CONTENT_TYPE, encode, encode_batch
-from .routing import Names
+from .routing import TRANSIENT_TYPES, Names
 from .settings import BrokerSettings
 
 log = logging.getLogger(__name__)
 RETRY_PAUSE_S = 0.1
 """Pause before re-sending a message whose connection was lost (the loss is noticed first)."""
 
+BasicProperties = Basic.Properties
+
 
 class PublishFailed(RuntimeError):
     """The broker did not confirm a message (nack, channel or connection loss)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     body: bytes
     event_type: str
+    event_id: str
     future: asyncio.Future[None]
     run_id: str | None = None
 
@@ -67,6 +77,7 @@ class Publisher:
         self._linger = settings.coalesce_window_ms / 1000
         self._retry_s = settings.publish_retry_s
         self._retry_nacks = settings.queue_type == "quorum"
+        self._transient = settings.transient_tokens
         self._exchange: AbstractExchange | None = None
         self._lanes: dict[str, _Lane] = {}
         self.messages_sent = 0
@@ -82,7 +93,7 @@ class Publisher:
         lane = self._lanes.get(event.session_id)
         if lane is None:
             lane = self._lanes[event.session_id] = _Lane()
-        lane.pending.append(_Pending(encode(event), event.type, future, event.run_id))
+        lane.pending.append(_Pending(encode(event), event.type, event.id, future, event.run_id))
         if lane.task is None:  # nothing in flight: the lane starts sending at once
             lane.task = asyncio.create_task(self._run_lane(event.session_id, lane))
         elif len(lane.pending) >= self._max:
@@ -136,17 +147,17 @@ class Publisher:
             await asyncio.wait_for(lane.more.wait(), self._linger)
 
     async def _send(self, session_id: str, batch: list[_Pending]) -> None:
+        """One AMQP message for `batch`, straight onto the channel (aiormq): no aio-pika
+        Message object, and properties prebuilt per content type and durability."""
         assert self._exchange is not None, "Publisher.start() was not awaited"
         single = len(batch) == 1
-        message = aio_pika.Message(
-            body=batch[0].body if single else encode_batch([p.body for p in batch]),
-            content_type=SINGLE_CONTENT_TYPE if single else BATCH_CONTENT_TYPE,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            headers={"x-events": len(batch)},
-        )
+        body = batch[0].body if single else encode_batch([p.body for p in batch])
         key = self._names.routing_key(session_id, batch[0].event_type)
+        properties = message_properties(
+            single, self._transient and batch[0].event_type in TRANSIENT_TYPES, batch[0].event_id
+        )
         try:
-            await self._publish_retrying(message, key)
+            await self._publish_retrying(body, key, properties)
         except Exception as exc:  # noqa: BLE001 - every failure must reach the callers
             log.warning("publish to %s failed: %r", key, exc)
             for item in batch:
@@ -159,7 +170,17 @@ class Publisher:
             if not item.future.done():
                 item.future.set_result(None)
 
-    async def _publish_retrying(self, message: aio_pika.Message, key: str) -> None:
+    async def _publish_once(self, body: bytes, key: str, properties: BasicProperties) -> None:
+        """One publish straight onto the aiormq channel, returning at its confirm (a nack
+        raises DeliveryError); wait=False: no drain per write, the confirm is what counts."""
+        assert self._exchange is not None
+        # the concrete aiormq channel (its abstract type lacks `wait`)
+        channel = cast(Channel, await self._channel.get_underlay_channel())
+        await channel.basic_publish(
+            body, exchange=self._exchange.name, routing_key=key, properties=properties, wait=False
+        )
+
+    async def _publish_retrying(self, body: bytes, key: str, properties: BasicProperties) -> None:
         """Publish and wait for the confirm; after a lost channel or connection (or a quorum
         nack), wait for the robust channel to be restored and send again, until
         `publish_retry_s` has passed."""
@@ -168,7 +189,7 @@ class Publisher:
         deadline = loop.time() + self._retry_s
         while True:
             try:
-                await self._exchange.publish(message, key, mandatory=False)
+                await self._publish_once(body, key, properties)
                 return
             except aio_pika.exceptions.DeliveryError as exc:
                 if not self._retry_nacks or loop.time() >= deadline:
@@ -188,6 +209,16 @@ class Publisher:
                 log.info("publish to %s lost (%r); retrying when reconnected", key, exc)
                 await asyncio.sleep(min(RETRY_PAUSE_S, remaining))
                 await asyncio.wait_for(ready(), max(deadline - loop.time(), 0.001))
+
+
+def message_properties(single: bool, transient: bool, message_id: str) -> BasicProperties:
+    """AMQP properties of one publish: content type, delivery mode (1 transient, 2 persistent)
+    and the first event's id as `message_id` (aiormq would draw a random one)."""
+    return BasicProperties(
+        content_type=SINGLE_CONTENT_TYPE if single else BATCH_CONTENT_TYPE,
+        delivery_mode=1 if transient else 2,
+        message_id=message_id,
+    )
 
 
 def _take_batch(pending: deque[_Pending], limit: int) -> list[_Pending]:

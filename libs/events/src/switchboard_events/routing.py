@@ -14,12 +14,17 @@ from .settings import BrokerSettings
 __all__ = [
     "CATCHUP_REQUEST",
     "DEAD_LETTER_SOURCES",
+    "TRANSIENT_TYPES",
     "InvalidName",
     "Names",
     "check_name",
     "device_queue_arguments",
     "names_from",
 ]
+
+TRANSIENT_TYPES: tuple[str, ...] = ("token",)
+"""Event types published non-persistent (TRANSIENT_TOKENS, on by default): a broker restart may
+lose those not yet delivered, and the run's `response` (persistent, stored) has their text."""
 
 CATCHUP_REQUEST = "catchup"
 """AMQP `type` of a catch-up request on the run-progress queue (body `{"session_id"}`, with

@@ -29,6 +29,10 @@ class BrokerSettings(BaseSettings):
     session's previous message is confirmed; events arriving meanwhile share one message)."""
     coalesce_max_events: int = Field(default=64, ge=1, alias="COALESCE_MAX_EVENTS")
     """Most events in one AMQP message."""
+    transient_tokens: bool = Field(default=True, alias="TRANSIENT_TOKENS")
+    """Publish `token` events non-persistent (the broker keeps them in memory, a restart loses
+    those not yet delivered; `response` keeps the whole text); every other type is persistent.
+    Quorum queues keep every message durable whatever this says."""
     publish_retry_s: float = Field(default=30.0, ge=0, alias="PUBLISH_RETRY_S")
     """How long a publisher keeps re-sending a message whose connection was lost before its
     confirm (reconnecting to another node meanwhile); then the publish fails."""

@@ -9,7 +9,8 @@ consumer and nacks (requeue) its own unacked deliveries instead of closing the c
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import cast
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
@@ -32,6 +33,9 @@ class _Held(Exception):
 
 Delivery = AbstractIncomingMessage | None
 """A delivery for the sender; None wakes it to look at the connection's stop code."""
+
+_NACKING: set[asyncio.Future[None]] = set()
+"""Nacks of deliveries that raced a consumer's cancel, referenced until they are sent."""
 
 
 class DeviceQueue:
@@ -107,7 +111,9 @@ class DeviceQueue:
         shared = await self._pool.join(prefetch, id(self), self._lost)
         try:
             self._queue = await self._pool.queue(shared, self.name)
-            self._tag = await self._queue.consume(self._deliver, exclusive=True)
+            # a plain function: aio-pika then calls it without a task per delivery
+            deliver = cast(Callable[[AbstractIncomingMessage], Awaitable[None]], self._deliver)
+            self._tag = await self._queue.consume(deliver, exclusive=True)
         except (AMQPError, aio_pika.exceptions.ChannelClosed) as exc:
             self._pool.leave(shared, id(self))
             log.info("consume of %s refused (%r); retrying", self.name, exc)
@@ -115,18 +121,24 @@ class DeviceQueue:
         self._shared = shared
         return True
 
-    async def _deliver(self, message: AbstractIncomingMessage) -> None:
+    def _deliver(self, message: AbstractIncomingMessage) -> None:
+        """Hand a delivery to the sender, in order; one that raced the consumer's cancel goes
+        back to the queue."""
         if self.closing:
-            await message.nack(requeue=True)
+            task = asyncio.ensure_future(message.nack(requeue=True))
+            _NACKING.add(task)
+            task.add_done_callback(_NACKING.discard)
             return
         self.unacked[message.delivery_tag or 0] = message
         self.inbox.put_nowait(message)
 
     async def ack(self, messages: Iterable[AbstractIncomingMessage]) -> None:
-        """Ack these deliveries one by one (tags are shared with other devices' consumers)."""
+        """Ack these deliveries one by one (tags are shared with other devices' consumers, so
+        never `multiple`), queued for the socket without waiting for each write to drain."""
         for message in messages:
-            if self.unacked.pop(message.delivery_tag or 0, None) is not None:
-                await message.ack()
+            tag = message.delivery_tag or 0
+            if self.unacked.pop(tag, None) is not None:
+                await message.channel.basic_ack(tag, wait=False)
 
     def _lost(self) -> None:
         self._shared = None

@@ -17,10 +17,15 @@ YIELD_EVERY = 64
 async def tokens(ctx: RunContext, directive: Tokens) -> None:
     await ctx.status("thinking", "thinking", f"generating {directive.count} tokens")
     interval = 1.0 / directive.rate if directive.rate else 0.0
+    loop = asyncio.get_running_loop()
+    start = loop.time()
     parts: list[str] = []
     for i in range(1, directive.count + 1):
-        if interval and i > 1:
-            await ctx.control.pause(interval)
+        # token i is due at start + (i - 1) * interval: a fixed schedule, so the time each
+        # emit takes does not slow the stream below its rate
+        delay = start + (i - 1) * interval - loop.time() if interval else 0.0
+        if delay > 0:
+            await ctx.control.pause(delay)
         elif i % YIELD_EVERY == 0:
             await asyncio.sleep(0)
         parts.append(f"t{i} ")

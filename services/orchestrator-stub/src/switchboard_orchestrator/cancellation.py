@@ -17,6 +17,11 @@ LEASE_LOST = "lease_lost"
 """The cancel reason of a run whose lease is gone: it stops and publishes nothing more."""
 
 
+def _wake(sleeper: asyncio.Future[None]) -> None:
+    if not sleeper.done():
+        sleeper.set_result(None)
+
+
 class RunCancelled(Exception):
     """The run was cancelled (a cancel message, or the worker shutting down)."""
 
@@ -24,6 +29,7 @@ class RunCancelled(Exception):
 class RunControl:
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self._sleepers: set[asyncio.Future[None]] = set()
         self.reason = ""
 
     @property
@@ -34,21 +40,29 @@ class RunControl:
         if not self._event.is_set():
             self.reason = reason
             self._event.set()
+            for sleeper in self._sleepers:
+                _wake(sleeper)
 
     def check(self) -> None:
         if self._event.is_set():
             raise RunCancelled(self.reason)
 
     async def pause(self, seconds: float) -> None:
-        """Sleep `seconds` unless cancelled first (then RunCancelled)."""
+        """Sleep `seconds` unless cancelled first (then RunCancelled). A future and a timer,
+        not a task: runs pause between every two tokens."""
         self.check()
         if seconds <= 0:
             return
+        loop = asyncio.get_running_loop()
+        sleeper: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(seconds, _wake, sleeper)
+        self._sleepers.add(sleeper)
         try:
-            await asyncio.wait_for(self._event.wait(), seconds)
-        except TimeoutError:
-            return
-        raise RunCancelled(self.reason)
+            await sleeper
+        finally:
+            timer.cancel()
+            self._sleepers.discard(sleeper)
+        self.check()
 
     async def guard(self, awaitable: Awaitable[T]) -> T:
         """Await `awaitable` unless cancelled first (then it is cancelled; RunCancelled)."""

@@ -4,8 +4,8 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
@@ -21,8 +21,17 @@ def run_process(name: str, settings_type: type[S], serve: Serve[S], ready: str) 
         settings = settings_type()
     except ValidationError as exc:
         sys.exit(f"{name}: bad settings: {exc}")
-    asyncio.run(_until_signalled(settings, serve, ready))
+    _event_loop_runner()(_until_signalled(settings, serve, ready))
     logging.getLogger(name).info("%s stopped", name)
+
+
+def _event_loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
+    """uvloop's runner when it is installed (less CPU per event), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run
+    return uvloop.run
 
 
 async def _until_signalled(settings: S, serve: Serve[S], ready: str) -> None:
