@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from switchboard_events import BrokerSettings, Publisher, broker_connection, make_event, names_from
-from switchboard_events.ids import new_id
+from switchboard_protocol import new_id
 
 from tests.cluster.stack import ClusterStack
 from tests.reliability.device import Device

@@ -6,8 +6,8 @@ import json
 import aio_pika
 import pytest
 from switchboard_events import BrokerSettings, broker_connection, declare_device_queue, names_from
-from switchboard_events.ids import new_id
 from switchboard_events.topology import shared_names
+from switchboard_protocol import new_id
 
 from scripts.cluster import Cluster
 from tests.cluster.faults import leader_of

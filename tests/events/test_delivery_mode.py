@@ -11,9 +11,10 @@ from switchboard_events import (
     RunStream,
     broker_connection,
     declare_device_queue,
-    events_of,
 )
 from switchboard_events.publisher import message_properties
+
+from tests.events.decode import events_of
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]
 

@@ -14,12 +14,12 @@ from switchboard_events import (
     Publisher,
     broker_connection,
     declare_device_queue,
-    events_of,
     make_event,
 )
 from switchboard_events.broker_connection import _PARENT_ATTEMPT, connect_any, connect_cluster
+from switchboard_stack import free_port
 
-from tests.procs import free_port
+from tests.events.decode import events_of
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]
 

@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
-from switchboard_events.connection import connect_any
+from switchboard_events.broker_connection import connect_any
 
 log = logging.getLogger(__name__)
 
