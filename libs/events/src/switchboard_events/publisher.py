@@ -42,6 +42,7 @@ from .settings import BrokerSettings
 
 log = logging.getLogger(__name__)
 RETRY_PAUSE_S = 0.1
+WITHDRAWN_KEPT = 1024
 """Pause before re-sending a message whose connection was lost (the loss is noticed first)."""
 
 BasicProperties = Basic.Properties
@@ -80,6 +81,9 @@ class Publisher:
         self._transient = settings.transient_tokens
         self._exchange: AbstractExchange | None = None
         self._lanes: dict[str, _Lane] = {}
+        self._withdrawn: dict[str, None] = {}
+        """Runs withdrawn lately (insertion-ordered, the last WITHDRAWN_KEPT): a message of one
+        that is still waiting to be sent again after a lost connection is dropped instead."""
         self.messages_sent = 0
         self.events_sent = 0
 
@@ -107,6 +111,9 @@ class Publisher:
     def withdraw(self, session_id: str, run_id: str) -> int:
         """Drop the run's events not yet sent (their futures fail with PublishFailed); how many.
         A message already handed to the broker is not recalled."""
+        self._withdrawn[run_id] = None
+        while len(self._withdrawn) > WITHDRAWN_KEPT:
+            del self._withdrawn[next(iter(self._withdrawn))]
         lane = self._lanes.get(session_id)
         if lane is None:
             return 0
@@ -157,7 +164,7 @@ class Publisher:
             single, self._transient and batch[0].event_type in TRANSIENT_TYPES, batch[0].event_id
         )
         try:
-            await self._publish_retrying(body, key, properties)
+            await self._publish_retrying(body, key, properties, batch[0].run_id)
         except Exception as exc:  # noqa: BLE001 - every failure must reach the callers
             log.warning("publish to %s failed: %r", key, exc)
             for item in batch:
@@ -180,14 +187,19 @@ class Publisher:
             body, exchange=self._exchange.name, routing_key=key, properties=properties, wait=False
         )
 
-    async def _publish_retrying(self, body: bytes, key: str, properties: BasicProperties) -> None:
+    async def _publish_retrying(
+        self, body: bytes, key: str, properties: BasicProperties, run_id: str | None
+    ) -> None:
         """Publish and wait for the confirm; after a lost channel or connection (or a quorum
         nack), wait for the robust channel to be restored and send again, until
-        `publish_retry_s` has passed."""
+        `publish_retry_s` has passed. A message of a run withdrawn meanwhile is not sent again
+        (its run was given up: nothing more of it may reach the devices)."""
         assert self._exchange is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._retry_s
         while True:
+            if run_id is not None and run_id in self._withdrawn:
+                raise PublishFailed(f"run {run_id} withdrawn")
             try:
                 await self._publish_once(body, key, properties)
                 return
