@@ -185,18 +185,6 @@ class Publisher:
             body, exchange=self._exchange.name, routing_key=key, properties=properties, wait=False
         )
 
-    async def _renew(self, nacked: Channel) -> None:
-        """Replace the channel that nacked with a new one (the robust channel reopens itself,
-        with its consumers): the broker then builds its quorum queue client states afresh from
-        the queues' current leaders (see the module's docstring). Lanes sharing the channel
-        renew it once; their messages in flight are re-sent as after any channel loss."""
-        if nacked.is_closed:
-            return
-        log.info("renewing the publishing channel after a quorum nack")
-        # closed with an error (not the default CancelledError), so RobustChannel restores it
-        with contextlib.suppress(Exception):
-            await nacked.close(ChannelClosed(None, "renewed after a quorum queue's nack"))
-
     async def _publish_retrying(self, body: bytes, key: str, properties: BasicProperties) -> None:
         """Publish and wait for the confirm; after a lost channel or connection (or a quorum
         nack), wait for the robust channel to be restored and send again, until
@@ -217,7 +205,7 @@ class Publisher:
                 log.info("publish to %s nacked (%r); retrying on a new channel", key, exc)
                 ready = getattr(self._channel, "ready", None)  # robust channels only
                 if ready is not None and channel is not None:
-                    await self._renew(channel)
+                    await renew_channel(channel)
                 await asyncio.sleep(RETRY_PAUSE_S)
                 if ready is not None:
                     await asyncio.wait_for(ready(), max(deadline - loop.time(), 0.001))
@@ -234,6 +222,21 @@ class Publisher:
                 log.info("publish to %s lost (%r); retrying when reconnected", key, exc)
                 await asyncio.sleep(min(RETRY_PAUSE_S, remaining))
                 await asyncio.wait_for(ready(), max(deadline - loop.time(), 0.001))
+
+
+async def renew_channel(nacked: AbstractChannel | Channel) -> None:
+    """Replace a robust channel whose publish a quorum queue nacked with a new one (closed
+    with an error, RobustChannel reopens it, with its consumers): the broker then builds its
+    quorum queue client states afresh from the queues' current leaders (see the module's
+    docstring). Callers sharing the channel renew it once; their messages in flight are re-sent
+    as after any channel loss. Only for channels without unacked deliveries to lose."""
+    underlay = nacked if isinstance(nacked, Channel) else await nacked.get_underlay_channel()
+    if underlay.is_closed:
+        return
+    log.info("renewing the publishing channel after a quorum nack")
+    # an error (not the default CancelledError), so that RobustChannel restores the channel
+    with contextlib.suppress(Exception):
+        await underlay.close(ChannelClosed(None, "renewed after a quorum queue's nack"))
 
 
 def message_properties(single: bool, transient: bool, message_id: str) -> BasicProperties:
