@@ -2,15 +2,24 @@
 
 import asyncio
 import json
+import os
+import signal
 
 import aio_pika
 import pytest
-from switchboard_events import BrokerSettings, broker_connection, declare_device_queue, names_from
+from switchboard_events import (
+    BrokerSettings,
+    Publisher,
+    broker_connection,
+    declare_device_queue,
+    make_event,
+    names_from,
+)
 from switchboard_events.topology import shared_names
 from switchboard_protocol import new_id
 
 from scripts.cluster import Cluster
-from tests.cluster.faults import leader_of
+from tests.cluster.faults import leader_of, restart
 
 pytestmark = [pytest.mark.cluster, pytest.mark.broker, pytest.mark.timeout(300)]
 
@@ -81,3 +90,41 @@ async def test_quorum_device_queue_drops_head_and_has_one_active_consumer(
             assert second.empty()  # single active consumer: the second got none of them
         finally:
             await channel.queue_delete(queue.name)
+
+
+async def test_a_channel_first_publishing_after_the_leaders_death_is_renewed(
+    cluster: Cluster, cluster_broker: BrokerSettings
+) -> None:
+    """RabbitMQ 3.10 builds a channel's client state for a quorum queue at its first publish
+    to it, from the queue's recorded leader, and never renews it: a channel whose first publish
+    comes after the leader's node died (before the election updates the record) has every
+    publish to that queue nacked for its whole life. The Publisher renews its channel on a
+    quorum nack, so its event is confirmed once a leader is elected, well inside
+    PUBLISH_RETRY_S (the default, 30 s; without the renewal it fails after it)."""
+    names = names_from(cluster_broker)
+    session = new_id()
+    async with broker_connection(cluster_broker, "test-renew-setup") as conn:
+        queue = await declare_device_queue(
+            await conn.channel(), names, cluster_broker, session, "phone"
+        )
+    leader = await leader_of(cluster, queue.name)
+    elsewhere = next(node for node in cluster.nodes if node != leader)
+    settings = cluster_broker.model_copy(update={"amqp_url": elsewhere.url, "amqp_urls": ""})
+    try:
+        async with broker_connection(settings, "test-renew") as conn:
+            channel = await conn.channel(publisher_confirms=True)
+            publisher = await Publisher(channel, names, settings).start()
+            pid = cluster.pid(leader)
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)  # and publish at once, as a client reconnecting fast
+            event = make_event("token", {"token": "t"}, session_id=session, run_id=new_id(), seq=1)
+            await publisher.publish(event)  # PublishFailed after PUBLISH_RETRY_S if stuck
+            reader = await (await conn.channel()).get_queue(queue.name, ensure=False)
+            async with reader.iterator(no_ack=True) as messages:
+                message = await asyncio.wait_for(anext(messages), 10)
+            assert message.message_id == event.id
+    finally:
+        await asyncio.to_thread(cluster.kill, leader)  # waits until it is gone
+        await restart(cluster, leader)
+        async with broker_connection(cluster_broker, "test-renew-cleanup") as conn:
+            await (await conn.channel()).queue_delete(queue.name)

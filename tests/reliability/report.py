@@ -107,9 +107,14 @@ Open (issue 17):
   close 1013 (`device is held`) before the next one succeeds.
 - Seen once in c2: a completed run's events reached the device out of `seq` order after its
   resume (nothing lost or duplicated); not reproduced since, cause not found.
-- c1: the test publisher (in the test process) stalled up to ~48 s after the kill, 2 of its
-  publishes failing after `PUBLISH_RETRY_S` while every service reconnected in under a second;
-  the recovery figure of c1 is that stall."""
+
+Fixed: after a node kill, a publisher's new channel could be nacked by a quorum queue for 30 s
+straight (c2's worker: its run's tokens, then a truncated run; c1's test publisher: a ~48 s
+stall). RabbitMQ 3.10 makes a channel's client state for a quorum queue at the channel's first
+publish to it, from the queue's recorded leader, and never renews it; when that node is dead
+(the record not yet updated by the election), each publish's first step, an rpc to it, fails
+and is answered with `Basic.Nack`. Publishers, lease renewals and the session's outbox now
+renew their channel after a quorum nack (tests/cluster/test_topology.py reproduces it)."""
 
 
 DURABILITY = """## What a broker restart costs: transient `token` events (issue 13)

@@ -18,7 +18,7 @@ from switchboard_protocol import (
 
 from .broker_connection import broker_connection
 from .codec import encode, event_id, split_batch
-from .publisher import Publisher, PublishFailed
+from .publisher import Publisher, PublishFailed, renew_channel
 from .routing import Names, names_from
 from .run_stream import RunStream
 from .settings import BrokerSettings
@@ -47,5 +47,6 @@ __all__ = [
     "new_id",
     "parse_event",
     "queue_exists",
+    "renew_channel",
     "split_batch",
 ]

@@ -18,9 +18,13 @@ Every event's future resolves when the broker confirms its message, or fails wit
 `PublishFailed`: nothing is dropped silently. A message whose channel or connection is lost
 before its confirm (a broker node going away) is sent again once the robust channel is back,
 for up to `publish_retry_s`: its events may then reach a queue twice, and clients drop the
-copy by event id. A nack is retried the same way with quorum queues (`queue_type` quorum),
-which nack while they have no leader (seen in the cluster suite: runs of `Basic.Nack` during a
-node's death or restart); with classic queues a nack is final (a full `reject-publish` queue).
+copy by event id. A nack is retried the same way with quorum queues (`queue_type` quorum), on
+a new channel: RabbitMQ 3.10 gives a channel one client state per quorum queue, made at the
+channel's first publish to it from the queue's recorded leader, and never renews it; if that
+leader's node is dead (a channel opened right after a node kill, before the election updated
+the record), the state's first step (an rpc to that node) fails and every later publish of the
+channel to that queue is nacked, for the channel's whole life. With classic queues a nack is
+final (a full `reject-publish` queue).
 """
 
 import asyncio
@@ -33,6 +37,7 @@ from typing import cast
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
 from aiormq.channel import Channel
+from aiormq.exceptions import ChannelClosed
 from pamqp.commands import Basic
 from switchboard_protocol import Event
 
@@ -177,12 +182,12 @@ class Publisher:
             if not item.future.done():
                 item.future.set_result(None)
 
-    async def _publish_once(self, body: bytes, key: str, properties: BasicProperties) -> None:
+    async def _publish_once(
+        self, channel: Channel, body: bytes, key: str, properties: BasicProperties
+    ) -> None:
         """One publish straight onto the aiormq channel, returning at its confirm (a nack
         raises DeliveryError); wait=False: no drain per write, the confirm is what counts."""
         assert self._exchange is not None
-        # the concrete aiormq channel (its abstract type lacks `wait`)
-        channel = cast(Channel, await self._channel.get_underlay_channel())
         await channel.basic_publish(
             body, exchange=self._exchange.name, routing_key=key, properties=properties, wait=False
         )
@@ -200,14 +205,22 @@ class Publisher:
         while True:
             if run_id is not None and run_id in self._withdrawn:
                 raise PublishFailed(f"run {run_id} withdrawn")
+            channel: Channel | None = None
             try:
-                await self._publish_once(body, key, properties)
+                # the concrete aiormq channel (its abstract type lacks `wait`)
+                channel = cast(Channel, await self._channel.get_underlay_channel())
+                await self._publish_once(channel, body, key, properties)
                 return
             except aio_pika.exceptions.DeliveryError as exc:
                 if not self._retry_nacks or loop.time() >= deadline:
                     raise  # classic: the broker refused it, retrying would not change its mind
-                log.info("publish to %s nacked (%r); retrying", key, exc)
+                log.info("publish to %s nacked (%r); retrying on a new channel", key, exc)
+                ready = getattr(self._channel, "ready", None)  # robust channels only
+                if ready is not None and channel is not None:
+                    await renew_channel(channel)
                 await asyncio.sleep(RETRY_PAUSE_S)
+                if ready is not None:
+                    await asyncio.wait_for(ready(), max(deadline - loop.time(), 0.001))
             except Exception as exc:
                 remaining = deadline - loop.time()
                 ready = getattr(self._channel, "ready", None)  # robust channels only
@@ -221,6 +234,21 @@ class Publisher:
                 log.info("publish to %s lost (%r); retrying when reconnected", key, exc)
                 await asyncio.sleep(min(RETRY_PAUSE_S, remaining))
                 await asyncio.wait_for(ready(), max(deadline - loop.time(), 0.001))
+
+
+async def renew_channel(nacked: AbstractChannel | Channel) -> None:
+    """Replace a robust channel whose publish a quorum queue nacked with a new one (closed
+    with an error, RobustChannel reopens it, with its consumers): the broker then builds its
+    quorum queue client states afresh from the queues' current leaders (see the module's
+    docstring). Callers sharing the channel renew it once; their messages in flight are re-sent
+    as after any channel loss. Only for channels without unacked deliveries to lose."""
+    underlay = nacked if isinstance(nacked, Channel) else await nacked.get_underlay_channel()
+    if underlay.is_closed:
+        return
+    log.info("renewing the publishing channel after a quorum nack")
+    # an error (not the default CancelledError), so that RobustChannel restores the channel
+    with contextlib.suppress(Exception):
+        await underlay.close(ChannelClosed(None, "renewed after a quorum queue's nack"))
 
 
 def message_properties(single: bool, transient: bool, message_id: str) -> BasicProperties:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import aio_pika
 from aio_pika.abc import AbstractChannel
+from switchboard_events import renew_channel
 from switchboard_events.routing import LEASE_RENEWAL
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,10 @@ class Leases:
             await channel.default_exchange.publish(message, queue)
         except Exception as exc:  # noqa: BLE001 - the lease clock keeps running meanwhile
             log.warning("lease renewal not confirmed (%r)", exc)
+            if isinstance(exc, aio_pika.exceptions.DeliveryError):
+                # a quorum queue's nack can stick to the channel (RabbitMQ 3.10): the next
+                # renewal goes out on a new one
+                await renew_channel(channel)
             return
         for run_id in runs:
             if run_id in self._held:

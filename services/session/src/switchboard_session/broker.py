@@ -21,6 +21,7 @@ from switchboard_events import (
     broker_connection,
     declare_device_queue,
     declare_topology,
+    renew_channel,
 )
 from switchboard_events.deadletter import DeadLetter, DeadLetters
 from switchboard_events.deadletter_admin import depth
@@ -127,17 +128,23 @@ class BrokerLink:
             # read leniently (a row a newer replica wrote still goes out); the publisher only
             # encodes it, which an UnknownEvent supports like any event
             await self._publisher.publish(cast(Event, parse_event(body)))
-        elif kind == "run":
-            assert self._commands is not None
-            await self._commands.publish(_json_message(body), RUN_KEY)
+            return
+        if kind == "run":
+            exchange, key = self._commands, RUN_KEY
         elif kind == "cancel":
-            assert self._control is not None
-            await self._control.publish(_json_message(body), self.names.cancel_key(routing))
+            exchange, key = self._control, self.names.cancel_key(routing)
         elif kind == "decision":
-            assert self._control is not None
-            await self._control.publish(_json_message(body), self.names.approval_key(routing))
+            exchange, key = self._control, self.names.approval_key(routing)
         else:
             raise ValueError(f"unknown outbox kind {kind!r}")
+        assert exchange is not None and self._channel is not None
+        try:
+            await exchange.publish(_json_message(body), key)
+        except aio_pika.exceptions.DeliveryError:
+            # a quorum queue's nack can stick to the channel (RabbitMQ 3.10, publisher.py):
+            # the outbox's next attempt goes out on a new one
+            await renew_channel(self._channel)
+            raise
 
     async def live_devices(self, devices: list[tuple[str, str]]) -> int:
         """How many of these (session id, client id) devices are connected now."""
