@@ -97,16 +97,15 @@ count every device. Here **recovery** is the longest gap between two events on a
 after the fault began (a device whose node survived may not reconnect at all).
 
 Open (issue 17):
-- Run leases: a run request whose worker's node went away is requeued; when the other worker
-  takes it, it fails the run `worker_lost` while the first worker, reconnected, still streams
-  it (`failed` then `completed`, or tokens after `run_end`). No event is lost, but c3 (and
-  c1/c2 when the killed node held a worker's connection) fails its "run completed" check until
-  a run's lease, not its redelivery, decides that its worker is gone.
 - A consumer whose node was killed stays registered on the quorum queue for a while (RabbitMQ
   keeps a consumer of an unreachable node as suspected down), so the device's first resume can
   close 1013 (`device is held`) before the next one succeeds.
 - Seen once in c2: a completed run's events reached the device out of `seq` order after its
   resume (nothing lost or duplicated); not reproduced since, cause not found.
+
+Fixed: a run request requeued after its worker's node went away was failed `worker_lost` by
+the worker that took it while the first one, reconnected, still streamed it; a run's lease,
+not its redelivery, now decides that its worker is gone (docs/internals.md, "Run leases").
 
 Fixed: after a node kill, a publisher's new channel could be nacked by a quorum queue for 30 s
 straight (c2's worker: its run's tokens, then a truncated run; c1's test publisher: a ~48 s
