@@ -8,6 +8,11 @@ exclusive consume is refused publishes `release.<device queue>` with body
 The same queue takes the answers to catch-up requests: `catch_up` puts `{"session_id"}` on the
 run-progress queue (reply_to this queue, a correlation id) and the session service answers with
 the session's `active_run` (see switchboard_session.progress).
+
+Requests, releases and typing go out on a channel of their own, without consumers, so that a
+quorum queue's nack can renew it (`renew_channel`: RabbitMQ 3.10 keeps a channel's stale view
+of a quorum queue's leader after that node died, and nacks every publish on it) without
+touching the reply queue's consumer.
 """
 
 import asyncio
@@ -23,7 +28,8 @@ from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractRobustConnection,
 )
-from switchboard_events import Names, Publisher
+from aio_pika.exceptions import DeliveryError
+from switchboard_events import Names, Publisher, renew_channel
 from switchboard_events.broker_connection import connect_cluster
 from switchboard_events.routing import CATCHUP_REQUEST
 from switchboard_protocol import ActiveRun, CatchUpReply, CatchUpRequest, Event, Release, dumps
@@ -32,6 +38,7 @@ from .settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
+RETRY_PAUSE_S = 0.1
 ReleaseHandler = Callable[[str, str], None]
 """Called with (queue name, requester id)."""
 
@@ -44,6 +51,7 @@ class Control:
         self._exchange: AbstractExchange | None = None
         self._publisher: Publisher | None = None
         self._channel: AbstractChannel | None = None
+        self._out: AbstractChannel | None = None
         self._connection: AbstractRobustConnection | None = None
         self._reply_to = ""
         self._waiting: dict[str, asyncio.Future[ActiveRun | None]] = {}
@@ -55,15 +63,16 @@ class Control:
         )
         channel = await self._connection.channel(publisher_confirms=True)
         self._channel = channel
-        self._exchange = await channel.get_exchange(self._names.control_exchange)
+        self._out = await self._connection.channel(publisher_confirms=True)
+        self._exchange = await self._out.get_exchange(self._names.control_exchange)
         # a fixed name: the robust connection redeclares the same queue after a reconnect, so
         # catch-up answers keep finding it
         name = f"{self._names.prefix}ai.gateway.{uuid.uuid4().hex}"
         queue = await channel.declare_queue(name, exclusive=True, auto_delete=True)
-        await queue.bind(self._exchange, "release.#")
+        await queue.bind(self._names.control_exchange, "release.#")
         await queue.consume(self._handle, no_ack=True)
         self._reply_to = queue.name
-        self._publisher = await Publisher(channel, self._names, self._settings).start()
+        self._publisher = await Publisher(self._out, self._names, self._settings).start()
 
     async def close(self) -> None:
         if self._connection is not None:
@@ -100,11 +109,27 @@ class Control:
             expiration=timeout,
         )
         try:
-            await self._channel.default_exchange.publish(request, self._names.progress_queue)
             async with asyncio.timeout(timeout):
+                await self._request(request)
                 return await answer
         finally:
             self._waiting.pop(correlation, None)
+
+    async def _request(self, request: aio_pika.Message) -> None:
+        """Put `request` on the run-progress queue; a quorum nack renews the channel and sends
+        it again (until the caller's timeout)."""
+        assert self._out is not None
+        while True:
+            try:
+                await self._out.default_exchange.publish(request, self._names.progress_queue)
+                return
+            except DeliveryError:
+                log.info("catch-up request nacked; renewing the channel")
+                await renew_channel(self._out)
+                await asyncio.sleep(RETRY_PAUSE_S)
+                ready = getattr(self._out, "ready", None)  # robust channels
+                if ready is not None:
+                    await ready()
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         if message.correlation_id is not None:
