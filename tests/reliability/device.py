@@ -88,6 +88,7 @@ class Device:
             self.redelivered += 1
             return
         self.seen.add(frame["id"])
+        frame["_via"] = self.connects  # which connection brought it (for failure reports)
         self.events.append(frame)
 
     async def flush_ack(self) -> None:

@@ -56,7 +56,7 @@ def check_run(events: list[dict[str, Any]], tokens: int) -> dict[str, int]:
     """Assert one complete `/tokens N` run, in order; its published/delivered/lost figures."""
     seqs = [e["seq"] for e in events]
     duplicated = len(seqs) - len(set(seqs))
-    assert seqs == sorted(seqs), "events out of order"
+    assert seqs == sorted(seqs), f"events out of order: {_inversion(events)}"
     assert duplicated == 0, "a seq delivered twice under different ids"
     published = max(seqs)
     words = [e["data"]["token"] for e in events if e["type"] == "token"]
@@ -69,3 +69,10 @@ def check_run(events: list[dict[str, Any]], tokens: int) -> dict[str, int]:
         "lost": lost,
         "duplicated": duplicated,
     }
+
+
+def _inversion(events: list[dict[str, Any]]) -> str:
+    """The first place where `seq` goes back, with its neighbours (seq@connection)."""
+    at = next(i for i in range(1, len(events)) if events[i]["seq"] < events[i - 1]["seq"])
+    near = events[max(0, at - 8) : at + 8]
+    return " ".join(f"{e['seq']}@{e.get('_via', '?')}{e['type'][0]}" for e in near)

@@ -60,6 +60,8 @@ class DeviceQueue:
         self.inbox: Inbox[Delivery] = Inbox()
         self.unacked: dict[int, AbstractIncomingMessage] = {}
         self.closing = False
+        self._by_close = False
+        """Released by closing the channel: nothing more is acked or nacked on it."""
         self.on_lost: Callable[[], None] = lambda: None
         self._shared: SharedChannel | None = None
         self._queue: AbstractQueue | None = None
@@ -124,8 +126,10 @@ class DeviceQueue:
     def _deliver(self, message: AbstractIncomingMessage) -> None:
         """Hand a delivery to the sender, in order; one that raced the consumer's cancel goes
         back to the queue."""
+        if self._by_close:
+            return  # the channel's close gives it back
         if self.closing:
-            task = asyncio.ensure_future(message.nack(requeue=True))
+            task = asyncio.ensure_future(_give_back(message))
             _NACKING.add(task)
             task.add_done_callback(_NACKING.discard)
             return
@@ -135,6 +139,8 @@ class DeviceQueue:
     async def ack(self, messages: Iterable[AbstractIncomingMessage]) -> None:
         """Ack these deliveries one by one (tags are shared with other devices' consumers, so
         never `multiple`), queued for the socket without waiting for each write to drain."""
+        if self._by_close:
+            return  # released: a write on the closing channel would fail the connection
         for message in messages:
             tag = message.delivery_tag or 0
             if self.unacked.pop(tag, None) is not None:
@@ -148,12 +154,18 @@ class DeviceQueue:
             self.on_lost()
 
     async def close(self) -> None:
-        """Cancel the consumer and give every unacked delivery back to the queue."""
+        """Give every unacked delivery back to the queue and stop consuming: by closing the
+        channel when this device is alone on it (atomic, see `ChannelPool.release_alone`),
+        else by cancelling the consumer and nacking its deliveries."""
         self.closing = True
         shared, self._shared = self._shared, None
         if shared is None or self._queue is None or self._tag is None:
             return
         try:
+            if self._pool.alone(shared, id(self)):
+                self._by_close = True  # nothing more is written on the channel
+                await self._pool.close_alone(shared, id(self))
+                return
             await self._queue.cancel(self._tag)
             await asyncio.sleep(0)  # deliveries that raced the cancel reach _deliver first
             for message in list(self.unacked.values()):
@@ -167,3 +179,12 @@ class DeviceQueue:
 
     def _drain_inbox(self) -> None:
         self.inbox.clear()
+
+
+async def _give_back(message: AbstractIncomingMessage) -> None:
+    """Nack (requeue) a delivery that raced the release; a channel closing meanwhile gives it
+    back anyway."""
+    try:
+        await message.nack(requeue=True)
+    except Exception as exc:  # noqa: BLE001 - the channel is going: the broker requeues it
+        log.debug("giving back a delivery: %r", exc)

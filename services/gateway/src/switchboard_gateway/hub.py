@@ -17,9 +17,12 @@ class Hub:
         self.settings = settings
         metrics = Metrics()
         names = names_from(settings)
+        # quorum device queues: a channel per device, so that every release is a channel's
+        # close (atomic; see ChannelPool.release_alone and docs/operating.md)
+        per_channel = 1 if settings.queue_type == "quorum" else settings.consumers_per_channel
         pool = ChannelPool(
             settings.broker_urls,
-            settings.consumers_per_channel,
+            per_channel,
             probe_channels=settings.probe_channels,
         )
         self.live = LiveSockets(metrics)

@@ -130,6 +130,24 @@ class ChannelPool:
     def leave(self, shared: SharedChannel, device: int) -> None:
         shared.members.pop(device, None)
 
+    def alone(self, shared: SharedChannel, device: int) -> bool:
+        """Whether `device` is the only consumer on `shared` (then `close_alone` releases it)."""
+        return not set(shared.members) - {device}
+
+    async def close_alone(self, shared: SharedChannel, device: int) -> None:
+        """Release `device`, alone on `shared`, by closing the channel.
+
+        A channel's close is the one atomic release AMQP has: the broker drops the consumer
+        and puts its unacked deliveries back at the queue's head in one step, before any next
+        consumer gets a message. A `basic.cancel` followed by nacks is two steps, and a consumer
+        that starts between them (a quorum queue's next single-active consumer starts at the
+        cancel) gets later events before the returned ones: events out of order."""
+        shared.members.pop(device, None)
+        shared.dead = True  # never handed out again
+        self._shared = [s for s in self._shared if s is not shared]
+        if not shared.channel.is_closed:
+            await shared.channel.close()
+
     async def queue(self, shared: SharedChannel, name: str) -> AbstractQueue:
         """A handle on an existing queue on a shared channel (no declare: nothing to fail)."""
         return await shared.channel.get_queue(name, ensure=False)
