@@ -2,7 +2,6 @@
 session while a fault hits the broker's nodes; then every confirmed event is accounted for."""
 
 import asyncio
-import collections
 import contextlib
 import itertools
 import time
@@ -10,56 +9,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from switchboard_events import BrokerSettings, Publisher, broker_connection, make_event, names_from
-from switchboard_protocol import new_id
-
 from tests.cluster.stack import ClusterStack
+from tests.reliability.confirmed import ConfirmedPublisher
 from tests.reliability.device import Device
 from tests.reliability.helpers import check_run, create_session, send_message, token
 from tests.reliability.results import Figures
 
 Fault = Callable[[str], Awaitable[str]]
 """Given a device queue's name, does the fault (and its repair) and says what it did."""
-
-
-class ConfirmedPublisher:
-    """Publishes `token` events of one run every `pause_s`, each awaited for its confirm; keeps
-    the ids confirmed and the failures (with their reasons)."""
-
-    def __init__(self, broker: BrokerSettings, session_id: str, pause_s: float = 0.01) -> None:
-        self.broker = broker
-        self.session_id = session_id
-        self.run_id = new_id()
-        self.pause_s = pause_s
-        self.confirmed: list[str] = []
-        self.errors: collections.Counter[str] = collections.Counter()
-        self.stop = asyncio.Event()
-
-    @property
-    def failed(self) -> int:
-        return sum(self.errors.values())
-
-    async def run(self) -> None:
-        async with broker_connection(self.broker, "test-confirmed") as conn:
-            channel = await conn.channel(publisher_confirms=True)
-            publisher = await Publisher(channel, names_from(self.broker), self.broker).start()
-            seq = 0
-            while not self.stop.is_set():
-                seq += 1
-                event = make_event(
-                    "token",
-                    {"token": f"c{seq} "},
-                    session_id=self.session_id,
-                    run_id=self.run_id,
-                    seq=seq,
-                )
-                try:
-                    await publisher.publish(event)
-                    self.confirmed.append(event.id)
-                except Exception as exc:
-                    self.errors[type(exc).__name__] += 1
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), self.pause_s)
 
 
 class TimedDevice(Device):
@@ -102,7 +59,7 @@ async def stream_through(
     for i, phone in enumerate(phones):
         await phone.connect(stack.gateway_urls[i % len(stack.gateway_urls)])
     run_id = (await send_message(stack.url, tok, sid, f"/tokens {tokens} rate={rate}"))["run_id"]
-    source = ConfirmedPublisher(stack.broker, sid)
+    source = ConfirmedPublisher(stack.broker, sid, "token", confirm_timeout_s=None)
     feeding = asyncio.create_task(source.run())
     try:
         await asyncio.gather(

@@ -5,6 +5,7 @@ import asyncio
 import httpx
 import pytest
 import websockets
+from switchboard_protocol import ErrorEnvelope
 from switchboard_stack import free_port
 
 from tests.gateway.conftest import Stack
@@ -26,7 +27,8 @@ async def test_session_service_down(stack: Stack) -> None:
             ):
                 answer = await call
                 assert answer.status_code == 503
-                assert answer.json()["error"]["code"] == "upstream_unavailable"
+                error = ErrorEnvelope.model_validate_json(answer.content).error  # strict
+                assert error.code == "upstream_unavailable"
             health = await http.get("/ai/health")
             assert health.status_code == 503 and health.json()["failed"] == ["session_service"]
         ws = await websockets.connect(gw.ws_url("01SESSION"), additional_headers=auth)

@@ -6,6 +6,7 @@ import json
 import pytest
 from pydantic import ValidationError
 from switchboard_events import encode, event_id, split_batch
+from switchboard_events.codec import event_head
 from switchboard_protocol import (
     EVENT_CLASSES,
     EVENT_TYPES,
@@ -147,6 +148,16 @@ def test_split_batch_without_parsing() -> None:
     events = [make_event("token", {"token": f"a\nb{i}"}, session_id="s") for i in range(3)]
     body = b"\n".join(encode(e) for e in events)
     assert [parse_event(line) for line in split_batch(body)] == events
+
+
+def test_event_head_reads_routing_fields_only() -> None:
+    event = make_event("token", {"token": "t"}, session_id="s1", run_id="r1", seq=1)
+    raw = json.loads(encode(event)) | {"later_field": 1}
+    assert event_head(json.dumps(raw)) == (event.id, "s1", "token", "r1")
+    assert event_head('{"id": "e", "session_id": "s", "type": "t"}').run_id is None
+    for bad in ('{"id": "e", "type": "t"}', '{"id": 1, "session_id": "s", "type": "t"}', "[1]"):
+        with pytest.raises(ValueError):
+            event_head(bad)
 
 
 def test_event_id_of_foreign_encodings() -> None:

@@ -1,33 +1,58 @@
 """A test publisher that keeps publishing through faults and remembers what the broker confirmed."""
 
 import asyncio
+import collections
 import contextlib
+from typing import Any, Literal
 
 from switchboard_events import (
     BrokerSettings,
     Publisher,
-    PublishFailed,
     broker_connection,
     make_event,
     names_from,
     new_id,
 )
 
+EventType = Literal["thinking", "token"]
+
+
+def _data(event_type: EventType, seq: int) -> dict[str, Any]:
+    if event_type == "token":
+        return {"token": f"c{seq} "}
+    return {"status": "thinking", "message": f"c{seq}"}
+
 
 class ConfirmedPublisher:
-    """Publishes `thinking` events of one run every `pause_s`, each awaited for its confirm.
+    """Publishes `event_type` events of one run every `pause_s`, each awaited for its confirm
+    (at most `confirm_timeout_s`, None: as long as the publisher retries); keeps the ids
+    confirmed and the failures, by exception type.
 
-    `thinking`, not `token`: tokens travel transient (TRANSIENT_TOKENS), so a broker restart may
-    drop confirmed tokens still buffered; every other type must survive it."""
+    A broker restart needs `thinking`, not `token`: tokens travel transient (TRANSIENT_TOKENS),
+    so it may drop confirmed tokens still buffered; every other type must survive it (the
+    cluster scenarios, tests/cluster/scenario.py, publish `token`)."""
 
-    def __init__(self, broker: BrokerSettings, session_id: str, pause_s: float = 0.01) -> None:
+    def __init__(
+        self,
+        broker: BrokerSettings,
+        session_id: str,
+        event_type: EventType = "thinking",
+        pause_s: float = 0.01,
+        confirm_timeout_s: float | None = 5,
+    ) -> None:
         self.broker = broker
         self.session_id = session_id
+        self.event_type = event_type
         self.run_id = new_id()
         self.pause_s = pause_s
+        self.confirm_timeout_s = confirm_timeout_s
         self.confirmed: list[str] = []
-        self.failed = 0
+        self.errors: collections.Counter[str] = collections.Counter()
         self.stop = asyncio.Event()
+
+    @property
+    def failed(self) -> int:
+        return sum(self.errors.values())
 
     async def run(self) -> None:
         async with broker_connection(self.broker, "test-confirmed") as conn:
@@ -37,17 +62,17 @@ class ConfirmedPublisher:
             while not self.stop.is_set():
                 seq += 1
                 event = make_event(
-                    "thinking",
-                    {"status": "thinking", "message": f"c{seq}"},
+                    self.event_type,
+                    _data(self.event_type, seq),
                     session_id=self.session_id,
                     run_id=self.run_id,
                     seq=seq,
                 )
                 try:
-                    await asyncio.wait_for(publisher.publish(event), 5)
+                    await asyncio.wait_for(publisher.publish(event), self.confirm_timeout_s)
                     self.confirmed.append(event.id)
-                except (PublishFailed, TimeoutError, Exception):
-                    self.failed += 1
+                except Exception as exc:
+                    self.errors[type(exc).__name__] += 1
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stop.wait(), self.pause_s)
 

@@ -5,6 +5,7 @@ batch on b"\\n" without parsing, and the gateway forwards each line as one frame
 """
 
 import json
+from typing import NamedTuple
 
 from switchboard_protocol import Event
 
@@ -42,3 +43,27 @@ def event_id(raw: bytes | str) -> str:
     if not isinstance(value, str):
         raise ValueError("event has no string id")
     return value
+
+
+class EventHead(NamedTuple):
+    """What routing an encoded event needs, read without decoding it into a model."""
+
+    id: str
+    session_id: str
+    type: str
+    run_id: str | None
+
+
+def event_head(raw: bytes | str) -> EventHead:
+    """The `id`, `session_id`, `type` and `run_id` of an encoded event; the rest (fields this
+    version may not know) is left to the bytes. ValueError when one is missing or not text."""
+    try:
+        fields = json.loads(raw)
+        head = EventHead(fields["id"], fields["session_id"], fields["type"], fields.get("run_id"))
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise ValueError(f"not an encoded event: {exc!r}") from exc
+    if not all(isinstance(value, str) for value in head[:3]) or not isinstance(
+        head.run_id, str | None
+    ):
+        raise ValueError("an encoded event's id, session_id, type and run_id are strings")
+    return head

@@ -41,7 +41,7 @@ from aiormq.exceptions import ChannelClosed
 from pamqp.commands import Basic
 from switchboard_protocol import Event
 
-from .codec import BATCH_CONTENT_TYPE, SINGLE_CONTENT_TYPE, encode, encode_batch
+from .codec import BATCH_CONTENT_TYPE, SINGLE_CONTENT_TYPE, encode, encode_batch, event_head
 from .routing import TRANSIENT_TYPES, Names
 from .settings import BrokerSettings
 
@@ -98,20 +98,31 @@ class Publisher:
 
     def enqueue(self, event: Event) -> asyncio.Future[None]:
         """Queue an event; the future resolves once the broker confirmed it."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        lane = self._lanes.get(event.session_id)
-        if lane is None:
-            lane = self._lanes[event.session_id] = _Lane()
-        lane.pending.append(_Pending(encode(event), event.type, event.id, future, event.run_id))
-        if lane.task is None:  # nothing in flight: the lane starts sending at once
-            lane.task = asyncio.create_task(self._run_lane(event.session_id, lane))
-        elif len(lane.pending) >= self._max:
-            lane.more.set()
-        return future
+        return self._enqueue(event.session_id, encode(event), event.type, event.id, event.run_id)
+
+    def enqueue_encoded(self, body: bytes) -> asyncio.Future[None]:
+        """Queue an event already encoded (a stored one, perhaps with fields this version
+        does not know): its bytes go out as they are, routed and sent like `enqueue`'s."""
+        head = event_head(body)
+        return self._enqueue(head.session_id, body, head.type, head.id, head.run_id)
 
     async def publish(self, event: Event) -> None:
         """Publish one event and wait for the broker's confirm (raises PublishFailed)."""
         await self.enqueue(event)
+
+    def _enqueue(
+        self, session_id: str, body: bytes, event_type: str, event_id: str, run_id: str | None
+    ) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        lane = self._lanes.get(session_id)
+        if lane is None:
+            lane = self._lanes[session_id] = _Lane()
+        lane.pending.append(_Pending(body, event_type, event_id, future, run_id))
+        if lane.task is None:  # nothing in flight: the lane starts sending at once
+            lane.task = asyncio.create_task(self._run_lane(session_id, lane))
+        elif len(lane.pending) >= self._max:
+            lane.more.set()
+        return future
 
     def withdraw(self, session_id: str, run_id: str) -> int:
         """Drop the run's events not yet sent (their futures fail with PublishFailed); how many.

@@ -117,13 +117,15 @@ class Control:
 
     async def _request(self, request: aio_pika.Message) -> None:
         """Put `request` on the run-progress queue; a quorum nack renews the channel and sends
-        it again (until the caller's timeout)."""
+        it again (until the caller's timeout). A classic queue's nack is final (DeliveryError)."""
         assert self._out is not None
         while True:
             try:
                 await self._out.default_exchange.publish(request, self._names.progress_queue)
                 return
             except DeliveryError:
+                if self._settings.queue_type != "quorum":
+                    raise  # the broker refused it; sending it again would not change its mind
                 log.info("catch-up request nacked; renewing the channel")
                 await renew_channel(self._out)
                 await asyncio.sleep(RETRY_PAUSE_S)

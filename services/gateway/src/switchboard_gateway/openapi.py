@@ -20,6 +20,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from .errors import upstream_unavailable
 from .upstream import SessionService
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,7 @@ async def openapi(request: Request) -> Response:
             upstream = await session_service.openapi()
         except (httpx.HTTPError, ValueError) as exc:
             log.warning("session service OpenAPI unavailable: %r", exc)
-            error = {"code": "upstream_unavailable", "message": "session service unavailable"}
-            return JSONResponse({"error": error}, status_code=503)
+            return upstream_unavailable()
         app.openapi_schema = merge(own_schema(app), upstream)
     return JSONResponse(app.openapi_schema)
 

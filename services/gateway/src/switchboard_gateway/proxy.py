@@ -8,6 +8,7 @@ import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from .errors import error_response, upstream_unavailable
 from .upstream import SessionService
 
 log = logging.getLogger(__name__)
@@ -29,12 +30,6 @@ _DROP_REQUEST = {
 _KEEP_RESPONSE = {"content-type", "retry-after", "location", "cache-control", "www-authenticate"}
 
 
-def upstream_unavailable(message: str) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": "upstream_unavailable", "message": message}}, status_code=503
-    )
-
-
 async def forward(request: Request) -> httpx.Response | JSONResponse:
     """The session service's answer to this request, or 503 when it does not answer."""
     session_service: SessionService = request.app.state.session_service
@@ -51,12 +46,10 @@ async def forward(request: Request) -> httpx.Response | JSONResponse:
             await request.body(),
         )
     except httpx.InvalidURL:
-        return JSONResponse(
-            {"error": {"code": "not_found", "message": "no such resource"}}, status_code=404
-        )
+        return error_response(404, "not_found", "no such resource")
     except httpx.HTTPError as exc:
         log.warning("session service unreachable: %r", exc)
-        return upstream_unavailable("session service unavailable")
+        return upstream_unavailable()
 
 
 def relay(answer: httpx.Response) -> Response:

@@ -5,7 +5,6 @@ persistence consumer."""
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import cast
 
 import aio_pika
 from aio_pika.abc import (
@@ -28,7 +27,6 @@ from switchboard_events.deadletter_admin import depth
 from switchboard_events.retry import reconnecting
 from switchboard_events.routing import DEAD_LETTER_SOURCES
 from switchboard_events.topology import RUN_KEY
-from switchboard_protocol import Event, parse_event
 
 from .errors import ApiError
 
@@ -125,9 +123,9 @@ class BrokerLink:
         self.require()
         if kind == "event":
             assert self._publisher is not None
-            # read leniently (a row a newer replica wrote still goes out); the publisher only
-            # encodes it, which an UnknownEvent supports like any event
-            await self._publisher.publish(cast(Event, parse_event(body)))
+            # as stored, byte for byte: a row a newer replica wrote keeps the fields this
+            # version does not know (only the routing fields are read)
+            await self._publisher.enqueue_encoded(body.encode())
             return
         if kind == "run":
             exchange, key = self._commands, RUN_KEY
