@@ -53,11 +53,17 @@ class Cluster:
     """Nodes `sb1..sbN` under `directory`; `up()` starts and joins them, `down()` removes all."""
 
     def __init__(
-        self, directory: Path = DEFAULT_DIR, size: int = 3, base_port: int = DEFAULT_BASE_PORT
+        self,
+        directory: Path = DEFAULT_DIR,
+        size: int = 3,
+        base_port: int = DEFAULT_BASE_PORT,
+        prefix: str = "sb",
     ) -> None:
+        """`prefix` names the nodes (`<prefix><i>@localhost`): two clusters on one machine
+        need different prefixes as well as different ports."""
         self.directory = directory
         self.nodes = [
-            Node(i, f"sb{i}@localhost", base_port + i, base_port + 20000 + i, directory)
+            Node(i, f"{prefix}{i}@localhost", base_port + i, base_port + 20000 + i, directory)
             for i in range(1, size + 1)
         ]
 

@@ -43,7 +43,9 @@ def cluster() -> Iterator[Cluster]:
     if not (SBIN / "rabbitmq-server").exists():
         pytest.skip(f"no RabbitMQ server in {SBIN}")
     with tempfile.TemporaryDirectory(prefix="sb-cluster-") as directory:
-        nodes = Cluster(Path(directory) / "cluster", base_port=_free_base())
+        base = _free_base()
+        # names of their own too: a node left running by an aborted run keeps its name
+        nodes = Cluster(Path(directory) / "cluster", base_port=base, prefix=f"sb{base}_")
         try:
             nodes.up()
             yield nodes
