@@ -37,6 +37,11 @@ class BrokerSettings(BaseSettings):
     """How long a publisher keeps re-sending a message whose connection was lost before its
     confirm (reconnecting to another node meanwhile); then the publish fails."""
 
+    gc_freeze: bool = Field(default=True, alias="GC_FREEZE")
+    """Freeze the startup heap once the process is up (`switchboard_events.heap`): the cyclic
+    collector's full passes then skip it, which keeps their pauses (and the events they hold
+    up) short. Every service reads it: gateway, session service, run workers."""
+
     @property
     def broker_urls(self) -> list[str]:
         """Every broker address: `AMQP_URLS` if set, else `AMQP_URL`, split on commas."""
