@@ -6,7 +6,6 @@ from typing import Any
 
 import psutil
 from switchboard_events import Publisher
-from switchboard_events.heap import settle_heap
 
 from .config import BenchSettings
 from .device import DeviceSpec
@@ -26,8 +25,6 @@ async def run(bench: BenchSettings) -> dict[str, Any]:
     broker = find_broker(bench.amqp_url)
     async with running_stack(bench, workers) as stack:
         connection, publisher = await open_publisher(stack)
-        if stack.broker.gc_freeze:
-            settle_heap()  # the publisher starts up as the run workers do (shipped default)
         try:
             lab = Lab(bench, stack, publisher, broker)
             steps = await lab.rate_steps()
