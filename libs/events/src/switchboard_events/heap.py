@@ -3,12 +3,13 @@
 A full (generation 2) collection scans every container object the process tracks, holding the
 event loop meanwhile. Most of a service's objects are made at startup (modules, classes,
 pydantic and SQLAlchemy schemas, connection pools: 90 000 in the gateway, 150 000 in the
-session service) and live for good, yet each full collection, every few seconds under load,
-scanned them all again: a pause of tens of ms that held up every event in flight in that
+session service) and live for good, yet each full collection (every few seconds at 1 000
+events/s) scanned them all again: a pause of tens of ms that held up every event in flight in that
 process (issue 13's p99). `settle_heap` collects once, then moves everything alive into the
 permanent generation, which collections never scan (`gc.freeze`): a full collection then costs
 in proportion to what was made since startup. Frozen objects are still freed by reference
-counting; only cyclic garbage among them would stay (none is made at startup on purpose).
+counting; only a cycle among them that became garbage later would stay (the garbage of startup
+itself is collected just before the freeze).
 """
 
 import gc

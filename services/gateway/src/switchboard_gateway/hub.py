@@ -2,7 +2,6 @@
 links, the session service client, the metrics (`parts`) and the open connections (`live`)."""
 
 from switchboard_events import names_from
-from switchboard_events.heap import settle_heap
 
 from .control import Control
 from .live import LiveSockets
@@ -32,8 +31,6 @@ class Hub:
     async def start(self) -> None:
         await self.parts.pool.start()
         await self.parts.control.start()
-        if self.settings.gc_freeze:
-            settle_heap()  # startup is over: app, schemas, broker links
 
     async def close(self) -> None:
         try:
