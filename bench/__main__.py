@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 
 from pydantic import ValidationError
+from switchboard_events import BrokerSettings
+from switchboard_events.heap import settle_heap
 
 from .clients import raise_fd_limit
 from .config import BenchSettings
@@ -53,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: bad settings:\n{exc}", file=sys.stderr)
         return 2
     raise_fd_limit()
+    if BrokerSettings().gc_freeze:
+        settle_heap()  # the bench publishes tokens: it starts up as the run workers do
     try:
         import uvloop
 

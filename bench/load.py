@@ -42,6 +42,9 @@ class StepResult:
     """The bench publisher's COALESCE_WINDOW_MS."""
     messages: int = 0
     """AMQP messages the bench publisher sent (direct mode)."""
+    started_at: float = 0.0
+    ended_at: float = 0.0
+    """Wall clock (epoch s) of the step's first publish and last receipt (`bench.stalls`)."""
 
     def ok(self, p99_limit_ms: float) -> bool:
         return self.missing == 0 and self.holes == 0 and self.latency_ms["p99"] < p99_limit_ms
@@ -84,6 +87,8 @@ def result(
         duplicates=report.duplicates,
         latency_ms=report.latency.summary_ms(),
         cpu_s=cpu,
+        started_at=t0,
+        ended_at=report.last_at or t0 + duration,
     )
 
 

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from switchboard_events.body_guard import BodyGuard, BodyLimits
+from switchboard_events.heap import settle_heap
 
 from . import health, openapi, proxy
 from .endpoint import device_socket
@@ -22,6 +23,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             await hub.start()
+            if settings.gc_freeze:
+                settle_heap()  # startup is over: app, schemas, broker links
             yield
         finally:
             await hub.close()

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from switchboard_events import broker_connection
+from switchboard_events.heap import settle_heap
 
 from .backend import AgentBackend, ScriptedBackend
 from .process import run_process
@@ -42,6 +43,8 @@ async def serve(
     ):
         worker = RunWorker(settings, connection, backend)
         await worker.start()
+        if settings.gc_freeze:
+            settle_heap()  # startup is over: backend, broker links, tools
         on_ready(worker)
         try:
             await stop.wait()

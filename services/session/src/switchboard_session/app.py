@@ -10,6 +10,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from switchboard_events import PublishFailed, names_from
 from switchboard_events.body_guard import BodyGuard, BodyLimits
+from switchboard_events.heap import settle_heap
 
 from . import progress
 from .app_context import AppContext
@@ -93,6 +94,8 @@ async def _migrate_then_serve(ctx: AppContext) -> None:
         except Exception as exc:  # noqa: BLE001 - keep serving 503 until it works
             log.warning("migration failed (%r); retrying", exc)
             await asyncio.sleep(1)
+    if ctx.settings.broker.gc_freeze:
+        settle_heap()  # startup is over: migrations, app, schemas
     async with asyncio.TaskGroup() as group:
         group.create_task(run_relay(ctx))
         group.create_task(run_sweeper(ctx))

@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import Callable
 
 from switchboard_events import broker_connection, names_from
+from switchboard_events.heap import settle_heap
 
 from ..process import run_process
 from ..settings import ToolSettings
@@ -44,6 +45,8 @@ async def _serve(
             dead_letter_max=settings.dead_letter_max,
         )
         await server.start()
+        if settings.gc_freeze:
+            settle_heap()  # startup is over: tools, MCP clients, broker link
         on_ready(server)
         try:
             await stop.wait()

@@ -1,0 +1,45 @@
+"""settle_heap: what is alive at startup leaves the cyclic collector's generations."""
+
+import gc
+import weakref
+from collections.abc import Iterator
+
+import pytest
+from switchboard_events import BrokerSettings
+from switchboard_events.heap import settle_heap
+
+
+@pytest.fixture
+def thawed() -> Iterator[None]:
+    """Each test starts and ends with nothing frozen (the rest of the suite is unaffected)."""
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+def test_objects_alive_at_startup_are_frozen_and_new_ones_are_not(thawed: None) -> None:
+    startup = {"a": [1, 2]}
+    frozen = settle_heap()
+    later = {"b": [3]}
+    assert frozen == gc.get_freeze_count() > 0
+    tracked = {id(o) for o in gc.get_objects()}
+    assert id(startup) not in tracked  # the permanent generation is never scanned
+    assert id(later) in tracked
+
+
+class _Node:
+    me: "_Node"
+
+
+def test_cyclic_garbage_of_startup_is_collected_not_frozen(thawed: None) -> None:
+    node = _Node()
+    node.me = node
+    gone = weakref.ref(node)
+    del node
+    settle_heap()
+    assert gone() is None
+
+
+def test_on_by_default() -> None:
+    assert BrokerSettings().gc_freeze is True
+    assert BrokerSettings(GC_FREEZE="false").gc_freeze is False
