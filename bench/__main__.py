@@ -19,7 +19,7 @@ def parse(argv: list[str]) -> BenchSettings:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--sessions", type=int, help="streaming sessions (one device each)")
     parser.add_argument(
-        "--rate", type=float, nargs="+", dest="rates", help="tokens/s per session, stepped up"
+        "--rate", type=float, nargs="*", dest="rates", help="tokens/s per session, stepped up"
     )
     parser.add_argument("--duration", type=float, dest="duration_s", help="seconds per step")
     parser.add_argument("--mode", choices=["direct", "worker"], help="of the rate steps")
@@ -35,6 +35,7 @@ def parse(argv: list[str]) -> BenchSettings:
     )
     parser.add_argument("--no-worker", dest="worker_step", action="store_false", default=None)
     parser.add_argument("--no-storm", dest="storm", action="store_false", default=None)
+    parser.add_argument("--no-raw", dest="raw", action="store_false", default=None)
     parser.add_argument("--gateways", type=int)
     parser.add_argument("--workers", type=int)
     parser.add_argument(

@@ -22,7 +22,7 @@ class BenchSettings(BaseSettings):
     """Streaming sessions (one device each) in the load steps."""
     rates: list[float] = Field(default=[10, 20, 40])
     """Offered tokens/s per session at `sessions` sessions, stepped up until one loses events or
-    falls behind."""
+    falls behind (none: no rate steps)."""
     scale_rate: float = Field(default=20, gt=0)
     """Tokens/s per session of the scale-up, fan-out and worker steps."""
     scale_sessions: list[int] = Field(default=[100, 200, 400])
@@ -40,6 +40,8 @@ class BenchSettings(BaseSettings):
     """Also run `sessions` x `scale_rate` through the real run workers (`/tokens`)."""
     storm: bool = True
     """After the idle levels, drop every idle device and reconnect them all at once."""
+    raw: bool = True
+    """Run the raw aio-pika path at the offered rates and flat out, after the rest."""
     duration_s: float = Field(default=4.0, gt=0, le=120)
     """Length of each load step."""
     gateways: int = Field(default=1, ge=1, le=8)

@@ -8,7 +8,7 @@ from .clients import ClientReport
 from .device import DeviceSpec
 from .pool import ClientPool
 from .stack import Stack, ps
-from .usage import rss_bytes
+from .usage import CpuMeter, rss_bytes
 
 DEVICES_PER_SESSION = 15
 """With the creating device, the shipped MAX_DEVICES_PER_SESSION (16)."""
@@ -67,12 +67,18 @@ async def reconnect_storm(
     stack: Stack, sessions: list[str], count: int, procs: int
 ) -> dict[str, Any]:
     """`count` devices whose buffers exist reconnect at once (each client process keeps
-    clients.HANDSHAKES_IN_FLIGHT handshakes going): hellos/s on one gateway process."""
+    clients.HANDSHAKES_IN_FLIGHT handshakes going): hellos/s on one gateway process, and the
+    CPU ms per hello of the gateway and the session service (steadier than hellos/s on a
+    shared machine)."""
     pool = ClientPool(device_specs(stack, sessions, count, 0), procs)
+    meter = CpuMeter({"gateway": [ps(stack.gateways[0])], "session": [ps(stack.session)]})
+    meter.start()
     try:
         report = await pool.open(timeout=300)
+        cpu = meter.stop()
     finally:
         await pool.close()
+    hellos = max(1, report.connected)
     return {
         "devices": count,
         "connected": report.connected,
@@ -80,6 +86,7 @@ async def reconnect_storm(
         "first_try_failures": report.retried,
         "seconds": round(report.connect_s, 2),
         "hellos_per_s": round(report.connected / report.connect_s, 1) if report.connect_s else 0,
+        "cpu_ms_per_hello": {name: round(s * 1000 / hellos, 3) for name, s in cpu.items()},
         "errors": report.errors,
     }
 

@@ -103,5 +103,7 @@ def _storm_line(storm: dict[str, Any] | None) -> str:
     return (
         f"Reconnect storm: {storm['connected']} of {storm['devices']} devices had their hello "
         f"again {storm['seconds']} s after all reconnected at once: **{storm['hellos_per_s']} "
-        f"hellos/s** on one gateway process ({storm['failed']} failed)."
+        f"hellos/s** on one gateway process ({storm['failed']} failed); CPU ms per hello: "
+        + ", ".join(f"{k} {v}" for k, v in storm.get("cpu_ms_per_hello", {}).items())
+        + "."
     )

@@ -36,7 +36,7 @@ async def run(bench: BenchSettings) -> dict[str, Any]:
     offered = sorted(
         {s.offered_per_s for s in [*steps, *scenarios] if s.mode == "direct" and s.devices == 1}
     )
-    raw = await raw_steps(bench, offered, broker)
+    raw = await raw_steps(bench, offered, broker) if bench.raw else []
     return {
         "settings": bench.model_dump(),
         "started_at": started,
@@ -69,8 +69,10 @@ class Lab:
     async def rate_steps(self) -> list[StepResult]:
         """`sessions` sessions, one device each, at each rate until one loses or falls behind."""
         b = self.bench
-        pool, sessions = await self._devices(b.sessions, 1)
         steps: list[StepResult] = []
+        if not b.rates:
+            return steps
+        pool, sessions = await self._devices(b.sessions, 1)
         try:
             for rate in b.rates:
                 steps.append(await self._step(pool, sessions, rate, b.mode, "rate", 1))

@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 from switchboard_stack import asyncpg_dsn, run_token
 
+from bench.__main__ import parse
 from bench.config import BenchSettings
 from bench.report import write
 from bench.runner import run
@@ -79,6 +80,16 @@ async def test_one_small_run_measures_the_gateway_and_the_raw_broker(bench_setti
     assert raw[0]["delivered"] == raw[0]["sent"] and raw[-1]["delivered_per_s"] > 0
     assert results["idle"][0]["connected"] == 10
     assert results["storm"]["connected"] == 10 and results["storm"]["hellos_per_s"] > 0
+    assert set(results["storm"]["cpu_ms_per_hello"]) == {"gateway", "session"}
     saved = json.loads(paths[0].read_text())
     assert {t["target"] for t in saved["targets"]} and "| target |" in paths[1].read_text()
     assert os.path.getsize(paths[2]) > 1000, "the plot was drawn"
+
+
+def test_the_idle_devices_and_the_storm_run_alone() -> None:
+    """`--rate` with no value skips the rate steps, `--no-raw` the raw path; defaults unchanged."""
+    alone = parse("--rate --scale --fanout 0 --many 0 --linger --no-worker --no-raw".split())
+    assert alone.rates == [] and alone.scale_sessions == [] and not alone.raw
+    assert alone.storm and alone.idle_devices == [1000, 5000]
+    default = parse([])
+    assert default.rates == [10, 20, 40] and default.raw

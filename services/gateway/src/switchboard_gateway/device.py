@@ -34,6 +34,9 @@ class _Held(Exception):
 Delivery = AbstractIncomingMessage | None
 """A delivery for the sender; None wakes it to look at the connection's stop code."""
 
+FIRST_PAUSE_S = 0.02
+"""Pause before the first retry of a held device's consume (doubling up to 0.25 s)."""
+
 _NACKING: set[asyncio.Future[None]] = set()
 """Nacks of deliveries that raced a consumer's cancel, referenced until they are sent."""
 
@@ -83,18 +86,25 @@ class DeviceQueue:
 
     async def open(self, requester: str, prefetch: int) -> tuple[bool, bool]:
         """Consume exclusively, asking a holder to let go (at most once a second, while
-        retrying for TAKEOVER_TIMEOUT_S): (resumed, taken over)."""
+        retrying for TAKEOVER_TIMEOUT_S): (resumed, taken over). The first try goes without
+        building a retrier: nobody holds a device's queue on most connects."""
+        try:
+            return await self._open_once(prefetch), False
+        except _Held:
+            pass
         asked_at: float | None = None
 
-        async def ask(_: RetryCallState) -> None:
+        async def ask(_: RetryCallState | None) -> None:
             nonlocal asked_at
             now = time.monotonic()
             if asked_at is None or now - asked_at > 1.0:
                 await self._control.request_release(self.name, requester)
                 asked_at = now
 
+        await ask(None)  # as the retrier would have before its first pause
+        await asyncio.sleep(FIRST_PAUSE_S)
         timeout = self._settings.takeover_timeout_s
-        retrying = retry_for(timeout, _Held, 0.02, max_every=0.25, before_sleep=ask)
+        retrying = retry_for(timeout, _Held, FIRST_PAUSE_S, max_every=0.25, before_sleep=ask)
         try:
             existed: bool = await retrying(self._open_once, prefetch)
         except _Held:

@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    # httpx logs each call to the session service at INFO (one line per connect, which the
+    # session service's access log already has): a few % of the CPU of a reconnect storm
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.root.level))
     settings = GatewaySettings()
     app = create_app(settings)
     config = uvicorn.Config(

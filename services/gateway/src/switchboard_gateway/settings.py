@@ -59,7 +59,11 @@ class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings):
     upstream_timeout_s: float = Field(default=10.0, gt=0, alias="UPSTREAM_TIMEOUT_S")
     """Timeout of one call to the session service (REST proxy, device checks)."""
     upstream_connections: int = Field(default=100, ge=1, alias="UPSTREAM_CONNECTIONS")
-    """HTTP connections to the session service, all kept alive between calls."""
+    """HTTP connections to the session service for REST (proxy, frames' calls), all kept alive
+    between calls."""
+    device_check_connections: int = Field(default=8, ge=1, le=256, alias="DEVICE_CHECK_CONNECTIONS")
+    """HTTP connections (kept alive) for the device check each WebSocket connect makes; that
+    many checks run at once, the others wait their turn (within UPSTREAM_TIMEOUT_S)."""
     max_json_body_bytes: int = Field(default=64 * 1024, ge=1024, alias="MAX_JSON_BODY_BYTES")
     """Largest REST request body other than audio (413 `body_too_large` beyond, found while
     the body streams in)."""

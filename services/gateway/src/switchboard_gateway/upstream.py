@@ -52,28 +52,49 @@ class Answer:
 
 
 class SessionService:
-    """The session service at `base_url`, over `http` (a pooled client the owner closes)."""
+    """The session service at `base_url`, over `http` (a pooled client the owner closes).
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str) -> None:
+    Device checks (`open_device`, one per WebSocket connect) go over `checks`, a pool of their
+    own, at most `check_slots` at once, waiting their turn here rather than in the pool: an
+    httpx pool scans all its connections and queued requests on every request and release
+    (a `poll` per idle connection), which made a reconnect storm spend most of the gateway's
+    CPU in the pool. A few connections keep the session service busy; REST requests keep the
+    large pool."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        checks: httpx.AsyncClient | None = None,
+        check_slots: int = 8,
+        check_timeout_s: float = 10.0,
+    ) -> None:
         self._http = http
+        self._checks = checks or http
+        self._check_slots = asyncio.Semaphore(check_slots)
+        self._check_timeout_s = check_timeout_s
         self._base = base_url.rstrip("/")
         self._lookups: dict[tuple[str, str, str], asyncio.Future[Answer]] = {}
 
     @classmethod
     def from_settings(cls, settings: GatewaySettings) -> "SessionService":
-        """A client with its own connection pool (UPSTREAM_CONNECTIONS, UPSTREAM_TIMEOUT_S);
-        close it with `aclose`."""
-        http = httpx.AsyncClient(
-            timeout=settings.upstream_timeout_s,
-            limits=httpx.Limits(
-                max_connections=settings.upstream_connections,
-                max_keepalive_connections=settings.upstream_connections,
-            ),
+        """Clients with their own connection pools (UPSTREAM_CONNECTIONS for REST,
+        DEVICE_CHECK_CONNECTIONS for device checks; UPSTREAM_TIMEOUT_S); close with `aclose`."""
+        slots = settings.device_check_connections
+        return cls(
+            _client(settings.upstream_timeout_s, settings.upstream_connections),
+            settings.session_url,
+            _client(settings.upstream_timeout_s, slots),
+            slots,
+            settings.upstream_timeout_s,
         )
-        return cls(http, settings.session_url)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        try:
+            await self._http.aclose()
+        finally:
+            if self._checks is not self._http:
+                await self._checks.aclose()
 
     def url(self, path: str) -> str:
         """The session service's URL of `path` (the one place it is assembled)."""
@@ -110,12 +131,26 @@ class SessionService:
         shared = self._lookups.get(key)
         if shared is not None:
             return await asyncio.shield(shared)
-        path = f"/ai/sessions/{session_id}/devices"
-        call = self._call("POST", path, token, json={"client_id": client_id})
-        lookup = asyncio.ensure_future(call)
+        lookup = asyncio.ensure_future(self._check(token, session_id, client_id))
         self._lookups[key] = lookup
         lookup.add_done_callback(lambda done: self._forget(key, done))
         return await asyncio.shield(lookup)
+
+    async def _check(self, token: str, session_id: str, client_id: str) -> Answer:
+        """`POST /ai/sessions/{id}/devices` on the checks pool, once a slot is free (the wait
+        counts toward UPSTREAM_TIMEOUT_S, as a wait for a pooled connection would)."""
+        path = f"/ai/sessions/{session_id}/devices"
+        try:
+            async with asyncio.timeout(self._check_timeout_s):
+                await self._check_slots.acquire()
+        except TimeoutError as exc:
+            raise UpstreamUnavailable("no connection to the session service in time") from exc
+        try:
+            return await self._call(
+                "POST", path, token, json={"client_id": client_id}, http=self._checks
+            )
+        finally:
+            self._check_slots.release()
 
     def _forget(self, key: tuple[str, str, str], done: "asyncio.Future[Answer]") -> None:
         self._lookups.pop(key, None)
@@ -159,6 +194,7 @@ class SessionService:
         json: Any = None,
         content: bytes | None = None,
         content_type: str | None = None,
+        http: httpx.AsyncClient | None = None,
     ) -> Answer:
         headers = {"Authorization": f"Bearer {token}"}
         if client_id:
@@ -167,7 +203,12 @@ class SessionService:
             headers["Content-Type"] = content_type
         try:
             response = await request(
-                self._http, method, self.url(path), headers=headers, json=json, content=content
+                http or self._http,
+                method,
+                self.url(path),
+                headers=headers,
+                json=json,
+                content=content,
             )
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(f"session service unreachable: {exc!r}") from exc
@@ -176,3 +217,9 @@ class SessionService:
         except ValueError:
             body = None
         return Answer(response.status_code, body)
+
+
+def _client(timeout: float, connections: int) -> httpx.AsyncClient:
+    """A pooled client whose connections are all kept alive between calls."""
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(timeout=timeout, limits=limits)
