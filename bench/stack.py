@@ -10,7 +10,7 @@ import httpx
 import psutil
 from switchboard_events import BrokerSettings
 from switchboard_events.auth import AuthSettings, issue_dev_token
-from switchboard_stack import ServiceProcess, isolated_broker, throwaway_database
+from switchboard_stack import ServiceProcess, fresh_database, isolated_broker
 from switchboard_stack import Stack as HarnessStack
 from switchboard_stack import running_stack as harness_stack
 
@@ -89,7 +89,7 @@ async def running_stack(bench: BenchSettings, workers: int) -> AsyncIterator[Sta
     drop the database and the broker prefix."""
     async with (
         isolated_broker(bench.amqp_url, "bench", DEVICE_BUFFER_TTL_S) as broker,
-        throwaway_database(bench.postgres_url, bench.database) as database_url,
+        fresh_database(bench.postgres_url, bench.database) as database_url,
         harness_stack(
             database_url, broker, BENCH_ENV, gateways=bench.gateways, workers=workers, tools=False
         ) as harness,
