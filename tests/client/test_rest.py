@@ -19,7 +19,7 @@ async def test_session_lifecycle_over_rest(gateway: FakeGateway) -> None:
         with pytest.raises(Busy) as busy:
             await client.send_message(session["id"], "again")
         assert busy.value.status == 409 and busy.value.code == "busy"
-        await client.cancel(session["id"])
+        assert await client.cancel(session["id"]) == accepted["run_id"]
         await client.delete_session(session["id"])
         assert (await client.get_session(session["id"]))["status"] == "ended"
 

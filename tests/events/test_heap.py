@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from switchboard_events import BrokerSettings
-from switchboard_events.heap import settle_heap
+from switchboard_events.heap import release_heap, settle_heap
 
 
 @pytest.fixture
@@ -37,6 +37,20 @@ def test_cyclic_garbage_of_startup_is_collected_not_frozen(thawed: None) -> None
     gone = weakref.ref(node)
     del node
     settle_heap()
+    assert gone() is None
+
+
+def test_a_stopped_service_releases_what_it_froze(thawed: None) -> None:
+    """A service started inside another process (tests do) must not keep its app for good."""
+    app = _Node()
+    app.me = app  # an app's graph is full of cycles
+    gone = weakref.ref(app)
+    settle_heap()
+    del app
+    gc.collect()
+    assert gone() is not None  # frozen: the collector never looks at it
+    release_heap()
+    gc.collect()
     assert gone() is None
 
 

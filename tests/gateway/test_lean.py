@@ -125,7 +125,8 @@ async def test_device_checks_go_over_their_own_pool_a_few_at_a_time() -> None:
 
 
 async def test_a_device_check_without_a_free_slot_in_time_is_unavailable() -> None:
-    """Waiting for a slot counts toward UPSTREAM_TIMEOUT_S (the connect then closes 1013)."""
+    """Waiting for a slot and the call share one UPSTREAM_TIMEOUT_S (the connect then closes
+    1013): a check stuck longer fails too, and frees its slot."""
     never, entered = asyncio.Event(), asyncio.Event()
 
     async def hang(request: httpx.Request) -> httpx.Response:
@@ -139,8 +140,11 @@ async def test_a_device_check_without_a_free_slot_in_time_is_unavailable() -> No
         await entered.wait()
         with pytest.raises(UpstreamUnavailable):
             await sessions.open_device("tok", "s1", "b")
+        with pytest.raises(UpstreamUnavailable):
+            await held  # began first, so its deadline passed first
         never.set()
-        assert (await held).status == 200
+        entered.clear()
+        assert (await sessions.open_device("tok", "s1", "c")).status == 200  # the slot is free
 
 
 @pytest.mark.broker
@@ -158,6 +162,33 @@ async def test_probe_channels_serve_callers_at_once_and_survive_a_failure(
         async with pool.probing() as fresh:
             assert not fresh.is_closed
             await fresh.declare_queue(exclusive=True)
+    finally:
+        await pool.close()
+
+
+@pytest.mark.broker
+async def test_shared_channels_spill_onto_more_connections_and_die_with_theirs(
+    broker_settings: BrokerSettings,
+) -> None:
+    """A channel per device (quorum queues) would pass the broker's `channel_max` on one
+    connection; the pool opens more connections, and a lost one loses only its devices."""
+    pool = ChannelPool(broker_settings.amqp_url, 1, channels_per_connection=2)
+    lost: list[int] = []
+    await pool.start()
+    try:
+        shared = [
+            await pool.join(16, device, lambda d=device: lost.append(d)) for device in range(5)
+        ]
+        connections = {id(s.connection) for s in shared}
+        assert len(connections) == 3  # 2 + 2 + 1
+        assert pool.channels == 5
+        doomed = shared[4].connection
+        assert doomed is not None
+        await doomed.close()
+        assert lost == [4]
+        assert pool.channels == 4
+        again = await pool.join(16, 9, lambda: lost.append(9))  # a fresh connection for it
+        assert again.connection is not doomed and not again.channel.is_closed
     finally:
         await pool.close()
 

@@ -147,11 +147,11 @@ export class SwitchboardClient {
     return this.rest.json("POST", path, { body, headers, signal: options.signal });
   }
 
-  /** Stop the session's active run (it ends with `run_end` `cancelled`); 409 `no_active_run`
-   * throws `Busy`. */
-  async cancel(sessionId: string, options: RequestOptions = {}): Promise<void> {
+  /** Stop the session's active run (it ends with `run_end` `cancelled`); resolves to its run
+   * id. 409 `no_active_run` throws `Busy`. */
+  async cancel(sessionId: string, options: RequestOptions = {}): Promise<string> {
     const path = `/ai/sessions/${encodeURIComponent(sessionId)}/cancel`;
-    await this.rest.call("POST", path, options);
+    return (await this.rest.json<{ run_id: string }>("POST", path, options)).run_id;
   }
 
   /** Answer a `tool_call` whose data has `requires_approval`: the first decision from any device

@@ -87,6 +87,12 @@ describe("REST", () => {
     expect(calls[0]!.init.headers).toMatchObject({ Authorization: "Bearer t1", "X-Client-Id": "tab" });
   });
 
+  it("cancel resolves to the cancelled run's id", async () => {
+    const { sb, calls } = client([json(202, { run_id: "r1" })]);
+    expect(await sb.cancel("s1")).toBe("r1");
+    expect(calls[0]!.url).toBe("http://gw/ai/sessions/s1/cancel");
+  });
+
   it("maps error envelopes to typed errors", async () => {
     const { sb } = client([
       json(409, { error: { code: "run_active", message: "busy" } }),

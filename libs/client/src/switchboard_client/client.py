@@ -125,9 +125,11 @@ class SwitchboardClient:
                 log.warning("stream %s not connected before sending: %r", stream.client_id, exc)
         return streams
 
-    async def cancel(self, session_id: str) -> None:
-        """Stop the session's active run (it ends with `run_end` `cancelled`)."""
-        await self.rest.call("POST", f"/ai/sessions/{session_id}/cancel")
+    async def cancel(self, session_id: str) -> str:
+        """Stop the session's active run (it ends with `run_end` `cancelled`); its run id. No
+        active run raises `Busy` (`no_active_run`)."""
+        answer = await self.rest.json("POST", f"/ai/sessions/{session_id}/cancel")
+        return str(answer["run_id"])
 
     async def decide_tool(
         self, session_id: str, call_id: str, approve: bool, reason: str | None = None

@@ -7,16 +7,9 @@ in, the bearer token is checked before a body is read, and (session service) JSO
   sees an empty body (and answers 401 itself, audited) and the connection closes after it.
 - Otherwise the body is read up to the limit (413 as soon as it is passed, the rest never
   read) and handed to the app as one message.
-
-A refusal closes the connection with a lingering close (RFC 9112, 9.6): the response is sent,
-then up to the route's limit of what the client still sends is read and dropped, for at most
-LINGER_S, before the close. Closing a socket with unread data makes the kernel answer with a
-reset, which can reach the client before it read the response: a client uploading audio with an
-expired token got "connection reset" instead of its 401.
 """
 
 import asyncio
-import contextlib
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -33,8 +26,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-LINGER_S = 1.0
-"""Longest a refused request's connection stays open reading (and dropping) its body."""
 AUDIO_PATH = re.compile(r"^/ai/sessions/[^/]+/audio$")
 OPEN_PATHS = frozenset({"/ai/dev/token"})
 """Routes that take a body without a token."""
@@ -63,16 +54,15 @@ class BodyGuard:
             return
         limit = self.limits.limit_for(scope["path"])
         declared = _header(scope, b"content-length")
-        lingering = _lingering(send, receive, limit)
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _refuse(lingering, 413, "body_too_large", f"request body: at most {limit} bytes")
+            await _refuse(send, 413, "body_too_large", f"request body: at most {limit} bytes")
             return
         if scope["path"] not in OPEN_PATHS and not self._token_ok(scope):
-            await self.app(scope, _empty_body(), lingering)
+            await self.app(scope, _empty_body(), _closing(send))
             return
         body = await _read(receive, limit)
         if body is None:
-            await _refuse(lingering, 413, "body_too_large", f"request body: at most {limit} bytes")
+            await _refuse(send, 413, "body_too_large", f"request body: at most {limit} bytes")
             return
         if self.limits.check_json and body and _is_json(scope):
             try:
@@ -153,33 +143,15 @@ def _empty_body() -> Receive:
     return empty
 
 
-def _lingering(send: Send, receive: Receive, limit: int) -> Send:
-    """`send` for a refusal whose body is left unread: `Connection: close` on the response,
-    and a lingering close after it (see the module's docstring)."""
+def _closing(send: Send) -> Send:
+    """`send` that closes the connection after the response (its body was left unread)."""
 
-    async def lingering(message: Message) -> None:
+    async def closing(message: Message) -> None:
         if message["type"] == "http.response.start":
-            headers = list(message.get("headers", []))
-            message = {**message, "headers": headers if _CLOSE in headers else [*headers, _CLOSE]}
-        elif message["type"] == "http.response.body" and not message.get("more_body", False):
-            await send({**message, "more_body": True})  # the whole answer is out
-            await _drop_body(receive, limit, LINGER_S)
-            message = {"type": "http.response.body", "body": b"", "more_body": False}
+            message = {**message, "headers": [*message.get("headers", []), _CLOSE]}
         await send(message)
 
-    return lingering
-
-
-async def _drop_body(receive: Receive, limit: int, seconds: float) -> None:
-    """Read and drop what the client still sends: up to `limit` bytes, for `seconds` at most."""
-    dropped = 0
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            while dropped <= limit:
-                message = await receive()
-                if message["type"] != "http.request" or not message.get("more_body", False):
-                    return
-                dropped += len(message.get("body", b""))
+    return closing
 
 
 _CLOSE = (b"connection", b"close")

@@ -21,3 +21,9 @@ def settle_heap() -> int:
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
+
+
+def release_heap() -> None:
+    """Undo `settle_heap` as a service stops: what it froze is collectable again (a service run
+    inside another process, as tests do, would otherwise keep every frozen app it started)."""
+    gc.unfreeze()

@@ -7,9 +7,11 @@ a head are counted as they arrive (431 and close past MAX_HEADER_BYTES) and a he
 complete within HEADER_TIMEOUT_S of its first byte or of the connection opening (408 and close).
 
 A connection closed with a request body still unread (a refusal: 413, 401) lingers: the answer
-is sent, the write side shut, and what the client still sends is read and dropped for up to
-LINGER_S or LINGER_BYTES. Closing at once would make the kernel reset the connection and most
-clients would see the reset instead of the answer.
+is sent, the write side shut, and what the client still sends is read and dropped, up to
+LINGER_BYTES; then reading stops (the client's writes block) until LINGER_S has passed, and the
+connection closes. Closing at once, or as soon as LINGER_BYTES had come (a fast client sends
+8 MiB in milliseconds), makes the kernel reset the connection, and a client that was still
+sending saw the reset instead of the answer.
 """
 
 import asyncio
@@ -83,8 +85,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self.lingering is not None:
             self.lingering += len(data)
-            if self.lingering > LINGER_BYTES:
-                self.transport._transport.close()  # type: ignore[attr-defined]
+            if self.lingering > LINGER_BYTES:  # no more reading; the LINGER_S timer closes
+                self.transport._transport.pause_reading()  # type: ignore[attr-defined]
             return
         while data:
             if not self._in_head:

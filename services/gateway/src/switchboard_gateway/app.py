@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from switchboard_events.body_guard import BodyGuard, BodyLimits
-from switchboard_events.heap import settle_heap
+from switchboard_events.heap import release_heap, settle_heap
 
 from . import health, openapi, proxy
 from .endpoint import device_socket
@@ -28,6 +28,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             yield
         finally:
             await hub.close()
+            release_heap()
 
     app = FastAPI(
         title="Switchboard", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None

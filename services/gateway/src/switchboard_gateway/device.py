@@ -1,9 +1,10 @@
 """A device's buffer queue on the broker: declared, consumed exclusively, taken over if held.
 
-The consumer lives on a channel shared with other devices (pool.py), so this class never lets
-an error reach that channel: it learns on the probe channel whether the queue exists and
-whether someone consumes it, consumes only when nobody does, and on leaving cancels its
-consumer and nacks (requeue) its own unacked deliveries instead of closing the channel.
+The consumer may live on a channel shared with other devices (pool.py), so this class never
+lets an error reach that channel: it learns on the probe channel whether the queue exists and
+whether someone consumes it, and consumes only when nobody does. On leaving, a device alone on
+its channel (always with quorum queues) closes the channel, the one atomic release; one that
+shares it cancels its consumer and nacks (requeue) its own unacked deliveries.
 """
 
 import asyncio
@@ -165,7 +166,7 @@ class DeviceQueue:
 
     async def close(self) -> None:
         """Give every unacked delivery back to the queue and stop consuming: by closing the
-        channel when this device is alone on it (atomic, see `ChannelPool.release_alone`),
+        channel when this device is alone on it (atomic, see `ChannelPool.close_alone`),
         else by cancelling the consumer and nacking its deliveries."""
         self.closing = True
         shared, self._shared = self._shared, None

@@ -18,7 +18,7 @@ class Hub:
         metrics = Metrics()
         names = names_from(settings)
         # quorum device queues: a channel per device, so that every release is a channel's
-        # close (atomic; see ChannelPool.release_alone and docs/operating.md)
+        # close (atomic; see ChannelPool.close_alone and docs/operating.md)
         per_channel = 1 if settings.queue_type == "quorum" else settings.consumers_per_channel
         pool = ChannelPool(
             settings.broker_urls,

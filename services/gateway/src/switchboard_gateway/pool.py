@@ -10,7 +10,10 @@ global=false, one group of channels per prefetch value). Two rules keep sharing 
   is replaced by a fresh one. PROBE_CHANNELS of them let that many handshakes probe at once
   (one channel made every connect wait for the one before it);
 - delivery tags are per channel, so devices ack and nack only their own messages, one by one
-  (never `multiple=True`), and a leaving device nacks its unacked deliveries back to the queue.
+  (never `multiple=True`), and a leaving device nacks its unacked deliveries back to the queue
+  (or, alone on its channel, closes the channel: `close_alone`). With quorum queues every
+  device is alone on its channel (per_channel 1), and channels spill onto more connections
+  below the broker's `channel_max`.
 A shared channel that dies anyway (a consume refused in a race, a lost connection) tells each
 of its devices, which close 1011 and reconnect (and resume from their queue). The next caller
 reconnects the pool, to any broker node that answers (`connect_any`), so a lost cluster node
@@ -35,6 +38,7 @@ class SharedChannel:
 
     channel: AbstractChannel
     prefetch: int
+    connection: AbstractConnection | None = None
     members: dict[int, Callable[[], None]] = field(default_factory=dict)
     dead: bool = False
 
@@ -52,6 +56,7 @@ class ChannelPool:
         per_channel: int,
         name: str = "switchboard-gateway",
         probe_channels: int = 4,
+        channels_per_connection: int | None = None,
     ) -> None:
         self._urls = [u.strip() for u in urls.split(",")] if isinstance(urls, str) else list(urls)
         """Broker nodes; a lost connection is replaced by one to any of them that answers."""
@@ -65,13 +70,22 @@ class ChannelPool:
         self._open_lock = asyncio.Lock()
         self._connect_lock = asyncio.Lock()
         self._shared: list[SharedChannel] = []
+        self._probe_count = probe_channels
+        self._channels_per_connection = channels_per_connection
+        """Shared channels one connection holds (None: what the broker allows, less room for
+        the probes): a channel per device (quorum queues) would pass RabbitMQ's `channel_max`
+        (2 047), and the broker then closes the whole connection."""
+        self._extra: list[AbstractConnection] = []
+        """Connections opened for shared channels once the main one is full."""
 
     async def start(self) -> None:
         await self._connected()
 
     async def close(self) -> None:
-        if self._connection is not None and not self._connection.is_closed:
-            await self._connection.close()
+        for connection in [self._connection, *self._extra]:
+            if connection is not None and not connection.is_closed:
+                await connection.close()
+        self._extra.clear()
         self._shared.clear()
 
     @property
@@ -153,21 +167,46 @@ class ChannelPool:
         return await shared.channel.get_queue(name, ensure=False)
 
     async def _open_shared(self, prefetch: int) -> SharedChannel:
-        connection = await self._connected()
+        connection = await self._with_room()
         channel = await connection.channel(publisher_confirms=False)
         await channel.set_qos(prefetch_count=prefetch, global_=False)
-        shared = SharedChannel(channel, prefetch)
+        shared = SharedChannel(channel, prefetch, connection)
         channel.close_callbacks.add(lambda *_: shared.lost())
         self._shared.append(shared)
         log.info("shared channel %d opened (prefetch %d)", len(self._shared), prefetch)
         return shared
 
+    async def _with_room(self) -> AbstractConnection:
+        """A live connection with room for one more shared channel (a new one if none has)."""
+        main = await self._connected()
+        self._extra = [c for c in self._extra if _alive(c)]
+        for connection in [main, *self._extra]:
+            held = sum(1 for s in self._shared if s.connection is connection)
+            if held < self._room(connection):
+                return connection
+        extra = await connect_any(self._urls, f"{self._name}-devices-{len(self._extra) + 2}")
+        extra.close_callbacks.add(lambda *_: self._drop(extra))
+        self._extra.append(extra)
+        log.info("device connection %d opened (the others are full)", len(self._extra) + 1)
+        return extra
+
+    def _drop(self, connection: AbstractConnection | None) -> None:
+        """The shared channels of a lost `connection` are lost (their devices close 1011)."""
+        gone = [s for s in self._shared if s.connection is connection]
+        self._shared = [s for s in self._shared if s.connection is not connection]
+        for shared in gone:
+            shared.lost()
+
+    def _room(self, connection: AbstractConnection) -> int:
+        """How many shared channels `connection` may hold."""
+        if self._channels_per_connection is not None:
+            return self._channels_per_connection
+        return max(1, _channel_max(connection) - self._probe_count - CHANNEL_HEADROOM)
+
     async def _connected(self) -> AbstractConnection:
         async with self._connect_lock:
             if self._connection is None or not _alive(self._connection):
-                for shared in self._shared:  # their channels died with the old connection
-                    shared.lost()
-                self._shared.clear()
+                self._drop(self._connection)  # their channels died with the old connection
                 self._connection = await connect_any(self._urls, f"{self._name}-devices")
                 self._probes.clear()
             return self._connection
@@ -180,6 +219,19 @@ def _forget(tasks: set[asyncio.Future[None]]) -> Callable[[asyncio.Future[None]]
             log.debug("closing a probe channel: %r", task.exception())
 
     return done
+
+
+CHANNEL_HEADROOM = 8
+"""Channel numbers a connection keeps free beyond the probes (aiormq's own, races)."""
+DEFAULT_CHANNEL_MAX = 2047
+"""RabbitMQ's default `channel_max`, when the connection does not say what it negotiated."""
+
+
+def _channel_max(connection: AbstractConnection) -> int:
+    """The `channel_max` the broker negotiated for `connection` (0 means no limit)."""
+    tune = getattr(getattr(connection.transport, "connection", None), "connection_tune", None)
+    negotiated = int(getattr(tune, "channel_max", 0) or 0)
+    return min(negotiated or 65535, 65535) if tune is not None else DEFAULT_CHANNEL_MAX
 
 
 def _alive(connection: AbstractConnection | None) -> bool:

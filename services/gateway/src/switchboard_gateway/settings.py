@@ -46,7 +46,8 @@ class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings):
     takeover_timeout_s: float = Field(default=5.0, gt=0, alias="TAKEOVER_TIMEOUT_S")
     """How long a connect waits for the device's previous connection to let go (else 1013)."""
     consumers_per_channel: int = Field(default=100, ge=1, alias="CONSUMERS_PER_CHANNEL")
-    """Device consumers sharing one AMQP channel (a channel lost closes them 1011)."""
+    """Device consumers sharing one AMQP channel (a channel lost closes them 1011); with
+    QUEUE_TYPE=quorum each device has a channel of its own whatever this says."""
     probe_channels: int = Field(default=4, ge=1, le=64, alias="PROBE_CHANNELS")
     """AMQP channels for the handshake's queue checks: how many devices connect at once."""
     ws_impl: Literal["websockets-sansio", "websockets", "wsproto"] = Field(

@@ -137,20 +137,16 @@ class SessionService:
         return await asyncio.shield(lookup)
 
     async def _check(self, token: str, session_id: str, client_id: str) -> Answer:
-        """`POST /ai/sessions/{id}/devices` on the checks pool, once a slot is free (the wait
-        counts toward UPSTREAM_TIMEOUT_S, as a wait for a pooled connection would)."""
+        """`POST /ai/sessions/{id}/devices` on the checks pool, once a slot is free: the wait
+        and the call together within UPSTREAM_TIMEOUT_S."""
         path = f"/ai/sessions/{session_id}/devices"
         try:
-            async with asyncio.timeout(self._check_timeout_s):
-                await self._check_slots.acquire()
+            async with asyncio.timeout(self._check_timeout_s), self._check_slots:
+                return await self._call(
+                    "POST", path, token, json={"client_id": client_id}, http=self._checks
+                )
         except TimeoutError as exc:
-            raise UpstreamUnavailable("no connection to the session service in time") from exc
-        try:
-            return await self._call(
-                "POST", path, token, json={"client_id": client_id}, http=self._checks
-            )
-        finally:
-            self._check_slots.release()
+            raise UpstreamUnavailable("the session service did not answer in time") from exc
 
     def _forget(self, key: tuple[str, str, str], done: "asyncio.Future[Answer]") -> None:
         self._lookups.pop(key, None)

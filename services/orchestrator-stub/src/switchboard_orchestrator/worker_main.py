@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from switchboard_events import broker_connection
-from switchboard_events.heap import settle_heap
+from switchboard_events.heap import release_heap, settle_heap
 
 from .backend import AgentBackend, ScriptedBackend
 from .process import run_process
@@ -50,6 +50,7 @@ async def serve(
             await stop.wait()
         finally:
             await worker.stop()
+            release_heap()
 
 
 def main() -> None:

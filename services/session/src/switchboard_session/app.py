@@ -10,7 +10,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from switchboard_events import PublishFailed, names_from
 from switchboard_events.body_guard import BodyGuard, BodyLimits
-from switchboard_events.heap import settle_heap
+from switchboard_events.heap import release_heap, settle_heap
 
 from . import progress
 from .app_context import AppContext
@@ -69,6 +69,7 @@ def _lifespan(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await engine.dispose()
+            release_heap()
 
     return lifespan
 

@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import Callable
 
 from switchboard_events import broker_connection, names_from
-from switchboard_events.heap import settle_heap
+from switchboard_events.heap import release_heap, settle_heap
 
 from ..process import run_process
 from ..settings import ToolSettings
@@ -52,6 +52,7 @@ async def _serve(
             await stop.wait()
         finally:
             await server.stop()
+            release_heap()
 
 
 def main() -> None:
