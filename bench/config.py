@@ -18,6 +18,8 @@ class BenchSettings(BaseSettings):
     """Admin connection used to (re)create the benchmark's database."""
     database: str = Field(default="switchboard_bench", alias="BENCH_DATABASE")
     """Prefix of the run's database (`<prefix>_<run token>`, its own per run, dropped after)."""
+    queue_type: Literal["classic", "quorum"] = Field(default="classic", alias="QUEUE_TYPE")
+    """The stack's queue type (quorum: every device consumes on a channel of its own)."""
     mode: Literal["direct", "worker"] = "direct"
     sessions: int = Field(default=50, ge=1, le=2000)
     """Streaming sessions (one device each) in the load steps."""

@@ -87,7 +87,7 @@ async def running_stack(bench: BenchSettings, workers: int) -> AsyncIterator[Sta
     """Start session service, gateways (and run workers when `workers`); stop all on exit, then
     drop the database and the broker prefix."""
     async with (
-        isolated_broker(bench.amqp_url, "bench", DEVICE_BUFFER_TTL_S) as broker,
+        isolated_broker(bench.amqp_url, "bench", DEVICE_BUFFER_TTL_S, bench.queue_type) as broker,
         fresh_database(bench.postgres_url, bench.database) as database_url,
         harness_stack(
             database_url, broker, BENCH_ENV, gateways=bench.gateways, workers=workers, tools=False
