@@ -36,28 +36,28 @@ class LostLink:
         await self.back.wait()
 
 
-async def test_a_message_waiting_to_be_resent_is_dropped_when_its_run_is_withdrawn() -> None:
+async def _lost_then_withdrawn(run_id: str, withdrawn: str) -> tuple[LostLink, Any]:
+    """A token of `run_id` whose publish was lost; `withdrawn` given up while it waits to be
+    sent again; then the link comes back. The link and the token's confirm future."""
     link = LostLink()
     settings = BrokerSettings(PUBLISH_RETRY_S=5)
     publisher = await Publisher(link, Names(), settings).start()  # type: ignore[arg-type]
-    token = make_event("token", {"token": "t1 "}, session_id="s1", run_id="r1", seq=1)
+    token = make_event("token", {"token": "t1 "}, session_id="s1", run_id=run_id, seq=1)
     sent = publisher.enqueue(token)
     await link.waiting.wait()  # the publish was lost; the lane waits for the link
-    publisher.withdraw("s1", "r1")
+    publisher.withdraw("s1", withdrawn)
     link.back.set()
+    return link, sent
+
+
+async def test_a_message_waiting_to_be_resent_is_dropped_when_its_run_is_withdrawn() -> None:
+    link, sent = await _lost_then_withdrawn("r1", withdrawn="r1")
     with pytest.raises(PublishFailed, match="withdrawn"):
         await sent
     assert link.publishes == 1, "the withdrawn run's message was sent again"
 
 
 async def test_other_runs_are_still_sent_again() -> None:
-    link = LostLink()
-    settings = BrokerSettings(PUBLISH_RETRY_S=5)
-    publisher = await Publisher(link, Names(), settings).start()  # type: ignore[arg-type]
-    token = make_event("token", {"token": "t1 "}, session_id="s1", run_id="r2", seq=1)
-    sent = publisher.enqueue(token)
-    await link.waiting.wait()
-    publisher.withdraw("s1", "another-run")
-    link.back.set()
+    link, sent = await _lost_then_withdrawn("r2", withdrawn="another-run")
     await sent
     assert link.publishes == 2

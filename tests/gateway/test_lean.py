@@ -194,6 +194,22 @@ async def test_shared_channels_spill_onto_more_connections_and_die_with_theirs(
 
 
 @pytest.mark.broker
+async def test_a_connection_holds_the_channels_the_broker_allows_less_the_probes(
+    broker_settings: BrokerSettings,
+) -> None:
+    """Without a cap, a connection's room comes from the `channel_max` the broker negotiated."""
+    pool = ChannelPool(broker_settings.amqp_url, 1, probe_channels=4)
+    await pool.start()
+    try:
+        shared = await pool.join(16, 1, lambda: None)
+        assert shared.connection is not None
+        negotiated = shared.connection.transport.connection.connection_tune.channel_max  # type: ignore[union-attr]
+        assert 0 < pool._room(shared.connection) < (negotiated or 65536) - 4
+    finally:
+        await pool.close()
+
+
+@pytest.mark.broker
 async def test_an_event_on_an_idle_lane_goes_out_at_once(
     broker_settings: BrokerSettings, names: Names
 ) -> None:
