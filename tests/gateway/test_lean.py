@@ -1,17 +1,14 @@
 """What keeps an idle device cheap and a connect fast: lazy per-connection state, the ASGI fast
-path, concurrent probe channels, shared in-flight ownership lookups, device checks on a small
-pool of their own, and a publisher that sends
-an event on an idle lane at once."""
+path, concurrent probe channels, and a publisher that sends an event on an idle lane at once
+(device checks: test_device_checks.py)."""
 
 import asyncio
 
-import httpx
 import pytest
 from switchboard_events import BrokerSettings, Names, Publisher, broker_connection, make_event
 from switchboard_gateway.asgi import _session_of
 from switchboard_gateway.inbox import Inbox
 from switchboard_gateway.pool import ChannelPool
-from switchboard_gateway.upstream import SessionService, UpstreamUnavailable
 from switchboard_gateway.window import AckWindow, UnknownEvent
 
 pytestmark = pytest.mark.timeout(30)
@@ -62,89 +59,6 @@ def test_fast_path_takes_exactly_the_device_socket_route() -> None:
     assert _session_of("/ai/ws/") is None
     assert _session_of("/ai/ws/s1/extra") is None
     assert _session_of("/ai/sessions") is None
-
-
-async def test_identical_lookups_in_flight_share_one_call_and_nothing_is_cached() -> None:
-    calls: list[str] = []
-    release = asyncio.Event()
-
-    async def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(request.headers["authorization"])
-        await release.wait()
-        return httpx.Response(200, json={"id": "s1", "status": "active"})
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-        sessions = SessionService(http, "http://session")
-        alice = [
-            asyncio.create_task(sessions.open_device("tok-a", "s1", "phone")) for _ in range(5)
-        ]
-        bob = asyncio.create_task(sessions.open_device("tok-b", "s1", "phone"))
-        while len(calls) < 2:
-            await asyncio.sleep(0.01)
-        release.set()
-        answers = await asyncio.gather(*alice, bob)
-        assert {a.status for a in answers} == {200}
-        assert sorted(calls) == ["Bearer tok-a", "Bearer tok-b"]  # never shared across tokens
-        await sessions.open_device("tok-a", "s1", "phone")
-        assert len(calls) == 3  # a later connect asks again
-
-
-async def test_device_checks_go_over_their_own_pool_a_few_at_a_time() -> None:
-    """A reconnect storm's checks wait their turn for one of `check_slots` (an httpx pool
-    scans every connection and waiting request on each call); REST calls keep their pool."""
-    in_flight, most, release = 0, 0, asyncio.Event()
-
-    async def check(request: httpx.Request) -> httpx.Response:
-        nonlocal in_flight, most
-        in_flight += 1
-        most = max(most, in_flight)
-        await release.wait()
-        in_flight -= 1
-        return httpx.Response(200, json={"status": "active", "mode": "text"})
-
-    async def rest(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(202, json={"message_id": "m", "run_id": "r"})
-
-    rest_http = httpx.AsyncClient(transport=httpx.MockTransport(rest))
-    check_http = httpx.AsyncClient(transport=httpx.MockTransport(check))
-    sessions = SessionService(rest_http, "http://session", check_http, check_slots=3)
-    try:
-        checks = [
-            asyncio.create_task(sessions.open_device("tok", "s1", f"d{n}")) for n in range(10)
-        ]
-        while in_flight < 3:
-            await asyncio.sleep(0.01)
-        sent = await sessions.post_message("tok", "s1", "d0", {"content": "hi"})
-        assert sent.status == 202, "a REST call does not wait behind the checks"
-        release.set()
-        assert {a.status for a in await asyncio.gather(*checks)} == {200}
-        assert most == 3
-    finally:
-        await sessions.aclose()
-    assert rest_http.is_closed and check_http.is_closed
-
-
-async def test_a_device_check_without_a_free_slot_in_time_is_unavailable() -> None:
-    """Waiting for a slot and the call share one UPSTREAM_TIMEOUT_S (the connect then closes
-    1013): a check stuck longer fails too, and frees its slot."""
-    never, entered = asyncio.Event(), asyncio.Event()
-
-    async def hang(request: httpx.Request) -> httpx.Response:
-        entered.set()
-        await never.wait()
-        return httpx.Response(200, json={})
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(hang)) as http:
-        sessions = SessionService(http, "http://session", check_slots=1, check_timeout_s=0.2)
-        held = asyncio.create_task(sessions.open_device("tok", "s1", "a"))
-        await entered.wait()
-        with pytest.raises(UpstreamUnavailable):
-            await sessions.open_device("tok", "s1", "b")
-        with pytest.raises(UpstreamUnavailable):
-            await held  # began first, so its deadline passed first
-        never.set()
-        entered.clear()
-        assert (await sessions.open_device("tok", "s1", "c")).status == 200  # the slot is free
 
 
 @pytest.mark.broker

@@ -179,6 +179,8 @@ async def test_ops_endpoints(client: httpx.AsyncClient) -> None:
     assert (await client.get("/ai/stats", headers=auth("bob"))).json()["sessions"] == 0
     metrics = await client.get("/metrics")
     assert metrics.status_code == 200 and "session_http_requests_total" in metrics.text
+    by_route = 'session_http_requests_total{method="GET",route="/ai/stats",status="200"} 2.0'
+    assert by_route in metrics.text  # counted by route template and status
     dev = await client.post("/ai/dev/token", json={"user_id": "carol"})
     assert dev.status_code == 200
     me = await client.get("/ai/stats", headers={"Authorization": f"Bearer {dev.json()['token']}"})

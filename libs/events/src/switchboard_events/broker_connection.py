@@ -10,6 +10,9 @@ aio-pika's RobustConnection restores channels, queues, bindings and consumers af
 reconnect; it takes one URL, so `ClusterConnection` points it at the next URL before each
 attempt. Publishes in flight when a connection dies fail (`PublishFailed` in Publisher): a
 message is reported sent only once a node confirmed it.
+
+Both kinds of connection write through `corked.CorkedWriter`: the frames of one event-loop
+turn leave in one send.
 """
 
 import logging
@@ -23,6 +26,7 @@ from aio_pika import RobustConnection
 from aio_pika.abc import AbstractConnection, AbstractRobustConnection
 from yarl import URL
 
+from .corked import CorkedTransportFactory
 from .settings import BrokerSettings
 
 log = logging.getLogger(__name__)
@@ -36,11 +40,20 @@ _PARENT_ATTEMPT = "_RobustConnection__connect_transport"
 tests/events/test_failover.py fails if it is renamed)."""
 
 
+class CorkedConnection(aio_pika.Connection):
+    """aio-pika's plain connection over a CorkedWriter."""
+
+    def __init__(self, url: URL, loop: Any = None, **kwargs: Any):
+        super().__init__(url, loop, **kwargs)
+        self.kwargs["transport_factory"] = CorkedTransportFactory()
+
+
 class ClusterConnection(RobustConnection):
     """A robust connection that tries the next of several URLs on every (re)connect attempt."""
 
     def __init__(self, url: URL, loop: Any = None, *, urls: Sequence[str], **kwargs: Any):
         super().__init__(url, loop, **kwargs)
+        self.kwargs["transport_factory"] = CorkedTransportFactory()
         self._urls = [URL(u) for u in urls]
         self._turn = random.randrange(len(self._urls))
         self._failures = 0
@@ -91,7 +104,10 @@ async def connect_any(urls: Sequence[str], name: str = "switchboard") -> Abstrac
     for url in [*urls[start:], *urls[:start]]:
         try:
             return await aio_pika.connect(
-                url, client_properties={"connection_name": name}, timeout=CONNECT_TIMEOUT_S
+                url,
+                client_properties={"connection_name": name},
+                timeout=CONNECT_TIMEOUT_S,
+                connection_class=CorkedConnection,
             )
         except (OSError, TimeoutError, aio_pika.exceptions.AMQPError) as exc:
             log.warning("broker at %s unreachable: %r", URL(url).with_password(None), exc)

@@ -12,7 +12,7 @@ from switchboard_events.http_guard import server_options
 from .app import create_app
 from .asgi import SocketFastPath
 from .hub import Hub
-from .lean_ws import LeanSansIOProtocol
+from .lean_ws import PROTOCOL_LOGGER, LeanSansIOProtocol
 from .settings import GatewaySettings
 
 
@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     # httpx logs each call to the session service at INFO (one line per connect, which the
     # session service's access log already has): a few % of the CPU of a reconnect storm
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.root.level))
+    logging.getLogger(PROTOCOL_LOGGER).setLevel(max(logging.WARNING, logging.root.level))
     settings = GatewaySettings()
     app = create_app(settings)
     config = uvicorn.Config(

@@ -62,9 +62,10 @@ class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings):
     upstream_connections: int = Field(default=100, ge=1, alias="UPSTREAM_CONNECTIONS")
     """HTTP connections to the session service for REST (proxy, frames' calls), all kept alive
     between calls."""
-    device_check_connections: int = Field(default=8, ge=1, le=256, alias="DEVICE_CHECK_CONNECTIONS")
-    """HTTP connections (kept alive) for the device check each WebSocket connect makes; that
-    many checks run at once, the others wait their turn (within UPSTREAM_TIMEOUT_S)."""
+    device_check_connections: int = Field(default=2, ge=1, le=256, alias="DEVICE_CHECK_CONNECTIONS")
+    """Device-check requests (the check each WebSocket connect makes) in flight at once, each
+    on a kept-alive HTTP connection of its own; connects that come while all are busy go
+    together in the next request, up to 128 (within UPSTREAM_TIMEOUT_S)."""
     max_json_body_bytes: int = Field(default=64 * 1024, ge=1024, alias="MAX_JSON_BODY_BYTES")
     """Largest REST request body other than audio (413 `body_too_large` beyond, found while
     the body streams in)."""

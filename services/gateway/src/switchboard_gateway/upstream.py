@@ -3,17 +3,24 @@ forwarded; a proxied REST request; the health and OpenAPI fetches) goes through 
 which alone knows its URL."""
 
 import asyncio
+import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from .checks import CheckFailed, CheckQueue, DeviceCheck
 from .settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+BATCH_PATH = "/internal/device-checks"
+"""The session service's batch of device checks (each device's `POST .../devices` answer)."""
+_ONE_BY_ONE = frozenset({401, 403, 404, 405, 422})
+"""Batch answers after which each device is asked on its own (see `_send_checks`)."""
 _CLOSED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 """How a kept-alive connection the server had already closed fails when it is reused."""
 
@@ -55,10 +62,11 @@ class SessionService:
     """The session service at `base_url`, over `http` (a pooled client the owner closes).
 
     Device checks (`open_device`, one per WebSocket connect) go over `checks`, a pool of their
-    own, at most `check_slots` at once, waiting their turn here rather than in the pool: an
-    httpx pool scans all its connections and queued requests on every request and release
-    (a `poll` per idle connection), which made a reconnect storm spend most of the gateway's
-    CPU in the pool. A few connections keep the session service busy; REST requests keep the
+    own, at most `check_slots` requests at once, the connects that come meanwhile waiting here
+    and going together in the next request (checks.py): an httpx pool scans all its
+    connections and queued requests on every request and release (a `poll` per idle
+    connection), and the session service pays a request and a transaction per call, which made
+    a reconnect storm spend most of both services' CPU on the checks. REST requests keep the
     large pool."""
 
     def __init__(
@@ -71,7 +79,7 @@ class SessionService:
     ) -> None:
         self._http = http
         self._checks = checks or http
-        self._check_slots = asyncio.Semaphore(check_slots)
+        self._check_queue = CheckQueue(self._send_checks, check_slots)
         self._check_timeout_s = check_timeout_s
         self._base = base_url.rstrip("/")
         self._lookups: dict[tuple[str, str, str], asyncio.Future[Answer]] = {}
@@ -90,6 +98,7 @@ class SessionService:
         )
 
     async def aclose(self) -> None:
+        await self._check_queue.aclose()
         try:
             await self._http.aclose()
         finally:
@@ -136,17 +145,51 @@ class SessionService:
         lookup.add_done_callback(lambda done: self._forget(key, done))
         return await asyncio.shield(lookup)
 
+    @property
+    def checks_waiting(self) -> int:
+        """Device checks queued behind the DEVICE_CHECK_CONNECTIONS requests in flight."""
+        return self._check_queue.waiting
+
     async def _check(self, token: str, session_id: str, client_id: str) -> Answer:
-        """`POST /ai/sessions/{id}/devices` on the checks pool, once a slot is free: the wait
-        and the call together within UPSTREAM_TIMEOUT_S."""
-        path = f"/ai/sessions/{session_id}/devices"
+        """This device's check, in the next batch to go: the wait and the call together within
+        UPSTREAM_TIMEOUT_S."""
         try:
-            async with asyncio.timeout(self._check_timeout_s), self._check_slots:
-                return await self._call(
-                    "POST", path, token, json={"client_id": client_id}, http=self._checks
-                )
+            async with asyncio.timeout(self._check_timeout_s):
+                return await self._check_queue.check(DeviceCheck(token, session_id, client_id))
         except TimeoutError as exc:
             raise UpstreamUnavailable("the session service did not answer in time") from exc
+        except CheckFailed as exc:
+            raise UpstreamUnavailable(str(exc)) from exc
+
+    async def _send_checks(self, checks: Sequence[DeviceCheck]) -> list[Answer]:
+        """One answer per check, from one batch request (each device with its own token; the
+        first token authorises the request body). A session service without the batch route
+        (404, an older release during a rolling upgrade) or that refused the batch's body (the
+        first token expired on the way: 401, or 422 for the body it then did not read) is asked
+        device by device."""
+        body = {"devices": [dataclasses.asdict(check) for check in checks]}
+        try:
+            batch = await self._call(
+                "POST", BATCH_PATH, checks[0].token, json=body, http=self._checks
+            )
+        except UpstreamUnavailable as exc:
+            raise CheckFailed(str(exc)) from exc
+        if batch.status in _ONE_BY_ONE:
+            return list(await asyncio.gather(*(self._check_one(check) for check in checks)))
+        if batch.status != 200:
+            return [batch] * len(checks)  # the batch's own error is every device's
+        results = batch.body.get("results") if isinstance(batch.body, dict) else None
+        if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+            raise CheckFailed("the session service's device checks answer is malformed")
+        return [Answer(int(r.get("status") or 502), r.get("body")) for r in results]
+
+    async def _check_one(self, check: DeviceCheck) -> Answer:
+        path = f"/ai/sessions/{check.session_id}/devices"
+        body = {"client_id": check.client_id}
+        try:
+            return await self._call("POST", path, check.token, json=body, http=self._checks)
+        except UpstreamUnavailable as exc:
+            raise CheckFailed(str(exc)) from exc
 
     def _forget(self, key: tuple[str, str, str], done: "asyncio.Future[Answer]") -> None:
         self._lookups.pop(key, None)

@@ -180,6 +180,35 @@ class DeviceAccess(BaseModel):
     active_run_id: str | None
 
 
+MAX_DEVICE_CHECKS = 256
+"""Most devices one `POST /internal/device-checks` asks about."""
+
+
+class DeviceCheck(_Strict):
+    """One device a gateway is about to let in: its caller's token, session and client id."""
+
+    token: str = Field(min_length=1, max_length=8192)
+    session_id: str = Field(min_length=1, max_length=256)
+    client_id: str = Field(default="default", pattern=NAME_PATTERN)
+
+
+class DeviceChecks(_Strict):
+    devices: list[DeviceCheck] = Field(min_length=1, max_length=MAX_DEVICE_CHECKS)
+
+
+class DeviceCheckResult(BaseModel):
+    """What `POST /ai/sessions/{id}/devices` would have answered this device: its status and
+    body (`DeviceAccess`, or the error envelope)."""
+
+    status: int
+    body: dict[str, Any]
+
+
+class DeviceCheckResults(BaseModel):
+    results: list[DeviceCheckResult]
+    """One per asked device, in the order asked."""
+
+
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     checks: dict[str, Literal["ok", "down"]]

@@ -4,12 +4,22 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
+from .. import access
 from ..deps import ContextDep, UserDep, client_ip
 from ..errors import ErrorResponse
 from ..lifecycle import create_session, end_session
 from ..limits import limit
-from ..schemas import CreateSession, DeviceAccess, OpenDevice, Session, SessionDetail, SessionPage
-from ..store import devices, messages, runs
+from ..schemas import (
+    CreateSession,
+    DeviceAccess,
+    DeviceCheckResults,
+    DeviceChecks,
+    OpenDevice,
+    Session,
+    SessionDetail,
+    SessionPage,
+)
+from ..store import messages, runs
 from ..store.sessions import get_owned, list_owned, title_of
 from ..views import detail_view, session_view
 
@@ -18,6 +28,8 @@ MAX_PAGE = 500
 """Most messages one `GET /ai/sessions/{id}` returns (`messages_limit`)."""
 
 router = APIRouter(prefix="/ai/sessions", tags=["sessions"])
+internal_router = APIRouter(include_in_schema=False)
+"""Service-to-service routes: the gateway does not forward them (proxy.py)."""
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (401, 403, 404, 422, 429, 503)
 }
@@ -75,14 +87,19 @@ async def open_device(
     status and active run, no history; a new `client_id` is registered within the caps."""
     async with ctx.database.begin() as db:
         row = await get_owned(db, user, session_id)
-        if row.status == "active" and body.client_id not in row.client_ids:
-            await devices.register(db, ctx.settings, row, body.client_id)
-        return DeviceAccess(
-            status="ended" if row.status == "ended" else "active",
-            mode="voice" if row.mode == "voice" else "text",
-            agent_type=row.agent_type,
-            active_run_id=row.active_run_id,
-        )
+        return await access.open_device(db, ctx.settings, row, body.client_id)
+
+
+@internal_router.post(access.BATCH_PATH, response_model=DeviceCheckResults)
+async def check_devices(
+    body: DeviceChecks, caller: UserDep, ctx: ContextDep, request: Request
+) -> DeviceCheckResults:
+    """Many devices' `POST /ai/sessions/{id}/devices` at once, each with its own token (the
+    gateway's batches; not proxied to clients). Each result is what that call would answer. The
+    request itself needs a valid token too (the gateway sends its first device's), as every
+    body does here."""
+    results = await access.check_devices(ctx, body.devices, client_ip(request))
+    return DeviceCheckResults(results=results)
 
 
 @router.delete("/{session_id}", status_code=204, response_class=Response, responses=ERRORS)

@@ -1,0 +1,102 @@
+"""Device checks: may a token's owner connect this device of this session (the gateway asks on
+every WebSocket connect)? One device (`POST /ai/sessions/{id}/devices`) or many at once
+(`POST /internal/device-checks`, what a gateway sends when connects queue up, as in a reconnect
+storm): each device gets the same answer either way; a batch costs one request, one
+transaction and one query for its sessions instead of one of each per device."""
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from switchboard_events.auth import AuthError, verify_token
+from switchboard_protocol import NAME_RE, ErrorBody, ErrorEnvelope
+
+from .app_context import AppContext
+from .errors import ApiError, not_found
+from .schemas import DeviceAccess, DeviceCheck, DeviceCheckResult
+from .settings import SessionSettings
+from .store import audit, devices
+from .tables import SessionRow
+
+BATCH_PATH = "/internal/device-checks"
+
+
+async def open_device(
+    db: AsyncSession, settings: SessionSettings, row: SessionRow, client_id: str
+) -> DeviceAccess:
+    """The session's status, mode, agent and active run; a new `client_id` of an active session
+    is registered within the caps (ApiError 429 `too_many_devices` over them)."""
+    if row.status == "active" and client_id not in row.client_ids:
+        await devices.register(db, settings, row, client_id)
+    return DeviceAccess(
+        status="ended" if row.status == "ended" else "active",
+        mode="voice" if row.mode == "voice" else "text",
+        agent_type=row.agent_type,
+        active_run_id=row.active_run_id,
+    )
+
+
+async def check_devices(
+    ctx: AppContext, checks: Sequence[DeviceCheck], ip: str | None
+) -> list[DeviceCheckResult]:
+    """Each device's answer, in order: tokens first (401/403; one audit row for the batch's
+    refusals), then the sessions in one transaction (404 for a missing or foreign one, 429 over
+    a device cap)."""
+    results: list[DeviceCheckResult | None] = [None] * len(checks)
+    users: dict[int, str] = {}
+    refused: list[AuthError] = []
+    for i, check in enumerate(checks):
+        try:
+            users[i] = verify_token(check.token, ctx.settings.auth).user_id
+        except AuthError as exc:
+            refused.append(exc)
+            results[i] = _refusal(exc)
+    if refused:  # one audit row per batch: a batch of bad tokens is not that many writes
+        await audit.record_now(
+            ctx.database, "auth.failed", user_id=None, ip=ip, path=BATCH_PATH,
+            reason=refused[0].reason, message=refused[0].message, devices=len(refused),
+        )  # fmt: skip
+    async with ctx.database.begin() as db:
+        rows = await _sessions(db, {checks[i].session_id for i in users})
+        for i, user in users.items():
+            row = rows.get(checks[i].session_id)
+            results[i] = await _check_one(db, ctx.settings, row, user, checks[i].client_id)
+    return [result for result in results if result is not None]
+
+
+async def _sessions(db: AsyncSession, ids: set[str]) -> dict[str, SessionRow]:
+    """The sessions of these ids (ids that cannot exist never reach Postgres)."""
+    wanted = [sid for sid in ids if NAME_RE.fullmatch(sid)]
+    if not wanted:
+        return {}
+    found = await db.execute(select(SessionRow).where(SessionRow.id.in_(wanted)))
+    return {row.id: row for row in found.scalars()}
+
+
+async def _check_one(
+    db: AsyncSession, settings: SessionSettings, row: SessionRow | None, user: str, client_id: str
+) -> DeviceCheckResult:
+    if row is None or row.user_id != user:
+        return _error(not_found())
+    if row.status != "active" or client_id in row.client_ids:
+        return _ok(await open_device(db, settings, row, client_id))
+    try:
+        async with db.begin_nested():  # a refused registration undoes only its own
+            return _ok(await open_device(db, settings, row, client_id))
+    except ApiError as exc:
+        return _error(exc)
+
+
+def _refusal(exc: AuthError) -> DeviceCheckResult:
+    if exc.reason == "forbidden":
+        return _error(ApiError(403, "forbidden", exc.message))
+    return _error(ApiError(401, "unauthenticated", exc.message))
+
+
+def _ok(access: DeviceAccess) -> DeviceCheckResult:
+    return DeviceCheckResult(status=200, body=access.model_dump(mode="json"))
+
+
+def _error(exc: ApiError) -> DeviceCheckResult:
+    envelope = ErrorEnvelope(error=ErrorBody(code=exc.code, message=exc.message))
+    return DeviceCheckResult(status=exc.status, body=envelope.model_dump(mode="json"))
