@@ -63,6 +63,18 @@ async def test_drain_and_close_send_what_is_held_first() -> None:
     assert transport.sent == [b"x", b"y"]  # the turn's flush finds nothing more
 
 
+async def test_what_is_held_when_the_connection_goes_is_dropped_quietly() -> None:
+    """A turn's writes on a transport that closed meanwhile: dropped as the transport would,
+    not raised into the loop's exception handler (aiormq's reader reports the loss)."""
+    writer, transport = _writer()
+    errors: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _, context: errors.append(context))
+    writer.write(b"late")
+    transport.closed = True
+    await asyncio.sleep(0)
+    assert transport.sent == [] and errors == []
+
+
 async def test_every_broker_connection_writes_through_it(broker_settings: BrokerSettings) -> None:
     """Both kinds of connection the services open, used for a confirmed round trip."""
     urls = broker_settings.broker_urls

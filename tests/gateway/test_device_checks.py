@@ -9,7 +9,12 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 from switchboard_gateway.checks import MAX_BATCH
-from switchboard_gateway.upstream import BATCH_PATH, SessionService, UpstreamUnavailable
+from switchboard_gateway.upstream import (
+    BATCH_PATH,
+    MAX_CHECK_TOKEN_CHARS,
+    SessionService,
+    UpstreamUnavailable,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -180,3 +185,78 @@ async def test_a_device_check_without_an_answer_in_time_is_unavailable() -> None
         assert asked == ["a", "c"]  # b gave up before a slot freed: never sent
     finally:
         await sessions.aclose()
+
+
+async def test_refused_batches_fall_back_to_one_call_per_device_failing_each_alone() -> None:
+    """413 (a session service with a smaller body limit), and a transport failure on one
+    device's own call: that device alone gets no answer."""
+    singles: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == BATCH_PATH:
+            return httpx.Response(413, json={"error": {"code": "body_too_large", "message": ""}})
+        client_id = json.loads(request.content)["client_id"]
+        singles.append(client_id)
+        if client_id == "broken":
+            raise httpx.ConnectError("reset")
+        return httpx.Response(200, json={"status": "active", "client": client_id})
+
+    sessions = _service(handler, check_slots=1)
+    try:
+        first = asyncio.create_task(sessions.open_device("tok", "s1", "first"))
+        await first
+        calls = [sessions.open_device("tok", "s1", c) for c in ("a", "broken", "b")]
+        answers = await asyncio.gather(*calls, return_exceptions=True)
+        assert [getattr(a, "body", {}).get("client") for a in answers] == ["a", None, "b"]
+        assert isinstance(answers[1], UpstreamUnavailable)
+        assert singles == ["first", "a", "broken", "b"]
+    finally:
+        await sessions.aclose()
+
+
+async def test_a_token_too_long_for_a_batch_is_asked_about_alone() -> None:
+    paths: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        if request.url.path == BATCH_PATH:
+            return _answer(_devices(request))
+        return httpx.Response(200, json={"status": "active", "client": "long"})
+
+    sessions = _service(handler)
+    try:
+        answer = await sessions.open_device("t" * (MAX_CHECK_TOKEN_CHARS + 1), "s1", "long")
+        assert answer.status == 200 and paths == ["/ai/sessions/s1/devices"]
+    finally:
+        await sessions.aclose()
+
+
+async def test_closing_fails_checks_in_flight_and_waiting_and_rest_never_waits() -> None:
+    """REST calls keep their own pool while checks are stuck; closing answers every check."""
+    entered = asyncio.Event()
+
+    async def stuck(request: httpx.Request) -> httpx.Response:
+        entered.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def rest(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(202, json={"message_id": "m", "run_id": "r"})
+
+    rest_http = httpx.AsyncClient(transport=httpx.MockTransport(rest))
+    check_http = httpx.AsyncClient(transport=httpx.MockTransport(stuck))
+    sessions = SessionService(rest_http, "http://session", check_http, check_slots=1)
+    in_flight = asyncio.create_task(sessions.open_device("tok", "s1", "a"))
+    await entered.wait()
+    waiting = asyncio.create_task(sessions.open_device("tok", "s1", "b"))
+    while sessions.checks_waiting < 1:
+        await asyncio.sleep(0.01)
+    sent = await sessions.post_message("tok", "s1", "a", {"content": "hi"})
+    assert sent.status == 202, "a REST call does not wait behind the checks"
+    await sessions.aclose()
+    for task in (in_flight, waiting):
+        with pytest.raises(UpstreamUnavailable):
+            await asyncio.wait_for(task, 5)
+    with pytest.raises(UpstreamUnavailable):
+        await sessions.open_device("tok", "s1", "c")
+    assert rest_http.is_closed and check_http.is_closed

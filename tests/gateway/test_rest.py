@@ -1,6 +1,8 @@
 """The gateway as the one public URL: REST proxied to the real session service, stats with
 live connections, health, metrics, and an OpenAPI document that describes it all."""
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -63,3 +65,29 @@ async def test_openapi_describes_the_proxied_routes(stack: Stack) -> None:
     assert "live_connections" in str(stats) or "live_connections" in str(spec["components"])
     assert "/ai/health" in paths and "/metrics" in paths
     assert not any("{rest" in path for path in paths)  # no catch-all routes in the contract
+
+
+async def _raw_get(base: str, path: str, headers: dict[str, str]) -> int:
+    """The status of a GET sent with exactly this path (an HTTP client would resolve `..`)."""
+    host, port = base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n{head}Connection: close\r\n\r\n".encode())
+        async with asyncio.timeout(10):
+            status_line = await reader.readline()
+        return int(status_line.split()[1])
+    finally:
+        writer.close()
+
+
+async def test_the_proxy_does_not_climb_out_of_the_routes_it_forwards(stack: Stack) -> None:
+    """`/ai/sessions/../../metrics` must not reach the session service's own /metrics (or its
+    internal routes): httpx would resolve the dot segments on the way."""
+    for path in (
+        "/ai/sessions/../../metrics",
+        "/ai/sessions/%2e%2e/%2E%2E/internal/device-checks",
+        "/ai/sessions/x/./devices",
+    ):
+        assert await _raw_get(stack.a.http, path, _auth()) == 404, path
+    assert await _raw_get(stack.a.http, "/ai/sessions", _auth()) == 200

@@ -2,10 +2,13 @@
 its own `POST /ai/sessions/{id}/devices` answers, and one device's refusal changes nothing for
 the others."""
 
+import time
+
 import httpx
+import jwt
 import pytest
 
-from tests.session.conftest import AppFactory, auth, fetch, token
+from tests.session.conftest import AUTH, AppFactory, auth, fetch, token
 
 pytestmark = [pytest.mark.db, pytest.mark.broker]
 
@@ -75,6 +78,27 @@ async def test_a_device_over_the_cap_is_refused_alone(make_app: AppFactory) -> N
     assert batch[1][1]["error"]["code"] == "too_many_devices"
     again = await _one_by_one(client, [(alice, full, "tab-1"), (alice, full, "tab-2")])
     assert [status for status, _ in again] == [200, 429]  # tab-1 was kept, tab-2 was not
+
+
+def _long_token(user: str) -> str:
+    """A token the size of an identity provider's RS256 one with a few claims (~900 chars)."""
+    claims = {"sub": user, "exp": int(time.time()) + 600, "scope": "chat " * 120}
+    return jwt.encode(claims, AUTH.jwt_secret.get_secret_value(), algorithm="HS256")
+
+
+async def test_a_full_batch_of_long_tokens_and_one_session_twice_over_its_cap(
+    make_app: AppFactory,
+) -> None:
+    client = await make_app(MAX_DEVICES_PER_SESSION=2)  # the creating device and one more
+    sid = await _session(client)
+    alice = _long_token("alice")
+    devices = [(alice, sid, "tab-a"), (alice, sid, "tab-b")]
+    devices += [(alice, "01NOSUCHSESSION", f"d{n}") for n in range(126)]
+    assert len(alice) > 800 and len(alice) * len(devices) > 64 * 1024  # past MAX_JSON_BODY_BYTES
+    batch = await _batch(client, devices)
+    assert [status for status, _ in batch[:2]] == [200, 429]
+    assert batch[1][1]["error"]["code"] == "too_many_devices"
+    assert {status for status, _ in batch[2:]} == {404}
 
 
 async def test_bad_batches_are_refused_whole(client: httpx.AsyncClient) -> None:

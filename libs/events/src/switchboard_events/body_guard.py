@@ -37,8 +37,14 @@ class BodyLimits:
     max_audio_bytes: int
     check_json: bool = False
     """Refuse (422) JSON bodies `safe_json` refuses, before the app parses them."""
+    by_path: tuple[tuple[str, int], ...] = ()
+    """(exact path, limit) of routes with a limit of their own (the session service's batch of
+    device checks carries up to 256 tokens)."""
 
     def limit_for(self, path: str) -> int:
+        for exact, limit in self.by_path:
+            if path == exact:
+                return limit
         return self.max_audio_bytes if AUDIO_PATH.match(path) else self.max_json_bytes
 
 

@@ -13,11 +13,14 @@ anything that waits on the socket (`drain`, `close`, `write_eof`) sends what is 
 """
 
 import asyncio
+import logging
 from typing import Any
 
 from aiormq.connection import SSLContextProvider, TransportFactory
 from aiormq.exceptions import AMQPConnectionError
 from yarl import URL
+
+log = logging.getLogger(__name__)
 
 STREAM_LIMIT = 2**16
 """The StreamReader's buffer limit, as `asyncio.open_connection` sets it."""
@@ -40,15 +43,22 @@ class CorkedWriter(asyncio.StreamWriter):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not self._held:
             self._turn_loop.call_soon(self.flush)
-        self._held.append(bytes(data))
+        self._held.append(data if isinstance(data, bytes) else bytes(data))
 
     def flush(self) -> None:
-        """Send what this turn wrote (no-op when nothing is held)."""
+        """Send what this turn wrote (no-op when nothing is held). On a transport already
+        closing it is dropped, as the transport would: the connection's loss reaches aiormq's
+        reader, not the loop's exception log."""
         if not self._held:
             return
         data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
         self._held = []
-        super().write(data)
+        if self.transport.is_closing():
+            return
+        try:
+            super().write(data)
+        except (OSError, RuntimeError) as exc:  # uvloop: a handle closed under it
+            log.debug("broker connection write dropped: %r", exc)
 
     async def drain(self) -> None:
         self.flush()

@@ -47,12 +47,16 @@ class _Waiting(Generic[T]):
 
 class CheckQueue(Generic[T]):
     """Device checks waiting for a slot; `send` asks about a batch and returns one answer per
-    check, in order, or raises CheckFailed."""
+    check, in order (a CheckFailed in place of a device's answer fails that device alone), or
+    raises CheckFailed for the whole batch."""
 
-    def __init__(self, send: Callable[[Sequence[DeviceCheck]], Awaitable[list[T]]], slots: int):
+    def __init__(
+        self, send: Callable[[Sequence[DeviceCheck]], Awaitable[list[T | CheckFailed]]], slots: int
+    ):
         self._send = send
         self._slots = slots
         self._busy = 0
+        self._closed = False
         self._waiting: deque[_Waiting[T]] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -64,6 +68,8 @@ class CheckQueue(Generic[T]):
     async def check(self, check: DeviceCheck) -> T:
         """This device's answer; raises CheckFailed (or the caller's timeout) without one. A
         caller that gives up leaves no work behind: its check is skipped if not yet sent."""
+        if self._closed:
+            raise CheckFailed("the gateway is shutting down")
         waiting: _Waiting[T] = _Waiting(check)
         self._waiting.append(waiting)
         if self._busy < self._slots:
@@ -77,9 +83,13 @@ class CheckQueue(Generic[T]):
             waiting.answer.cancel()  # no-op once answered; skipped by a later batch otherwise
 
     async def aclose(self) -> None:
+        """Stop: checks in flight and waiting fail (CheckFailed), later ones at once."""
+        self._closed = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        while self._waiting:
+            _settle(self._waiting.popleft().answer, CheckFailed("the gateway is shutting down"))
 
     async def _drain(self) -> None:
         """Send batches until nobody waits."""
@@ -104,14 +114,18 @@ class CheckQueue(Generic[T]):
             answers = await self._send([waiting.check for waiting in batch])
             if len(answers) != len(batch):
                 raise CheckFailed(f"{len(answers)} answers to {len(batch)} device checks")
-        except Exception as exc:  # every waiting connect learns of it
-            if not isinstance(exc, CheckFailed):
-                log.exception("device checks failed")
+        except BaseException as exc:  # every waiting connect learns of it, cancelled or not
+            if not isinstance(exc, CheckFailed | asyncio.CancelledError):
+                log.error("device checks failed", exc_info=exc)
             for waiting in batch:
-                _settle(waiting.answer, CheckFailed(str(exc)))
+                _settle(waiting.answer, CheckFailed(str(exc) or type(exc).__name__))
+            if not isinstance(exc, Exception):
+                raise
             return
         for waiting, answer in zip(batch, answers, strict=True):
-            if not waiting.answer.done():
+            if isinstance(answer, CheckFailed):
+                _settle(waiting.answer, answer)
+            elif not waiting.answer.done():
                 waiting.answer.set_result(answer)
 
 

@@ -3,6 +3,7 @@
 Bodies arrive already limited and read by `BodyGuard` (see app.py): nothing here reads more."""
 
 import logging
+from urllib.parse import unquote
 
 import httpx
 from fastapi import APIRouter, Request, Response
@@ -37,6 +38,8 @@ async def forward(request: Request) -> httpx.Response | JSONResponse:
     if request.client:  # the peer, or what a TRUSTED_PROXIES proxy said the client was
         headers["x-forwarded-for"] = request.client.host
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    if _climbs(raw_path.decode("latin-1")):
+        return error_response(404, "not_found", "no such resource")
     try:
         return await session_service.forward(
             request.method,
@@ -50,6 +53,12 @@ async def forward(request: Request) -> httpx.Response | JSONResponse:
     except httpx.HTTPError as exc:
         log.warning("session service unreachable: %r", exc)
         return upstream_unavailable()
+
+
+def _climbs(path: str) -> bool:
+    """Whether the path has a `.` or `..` segment (also percent-encoded): httpx resolves them,
+    so `/ai/sessions/../../internal/...` would reach a route this proxy does not forward."""
+    return any(unquote(part) in (".", "..") for part in path.split("?", 1)[0].split("/"))
 
 
 def relay(answer: httpx.Response) -> Response:

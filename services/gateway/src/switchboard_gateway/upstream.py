@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 BATCH_PATH = "/internal/device-checks"
 """The session service's batch of device checks (each device's `POST .../devices` answer)."""
-_ONE_BY_ONE = frozenset({401, 403, 404, 405, 422})
+_ONE_BY_ONE = frozenset({401, 403, 404, 405, 413, 422})
+MAX_CHECK_TOKEN_CHARS = 8192
+"""The longest token the session service takes in a batch (its `DeviceCheck.token`)."""
 """Batch answers after which each device is asked on its own (see `_send_checks`)."""
 _CLOSED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 """How a kept-alive connection the server had already closed fails when it is reused."""
@@ -74,7 +76,7 @@ class SessionService:
         http: httpx.AsyncClient,
         base_url: str,
         checks: httpx.AsyncClient | None = None,
-        check_slots: int = 8,
+        check_slots: int = 2,
         check_timeout_s: float = 10.0,
     ) -> None:
         self._http = http
@@ -161,12 +163,21 @@ class SessionService:
         except CheckFailed as exc:
             raise UpstreamUnavailable(str(exc)) from exc
 
-    async def _send_checks(self, checks: Sequence[DeviceCheck]) -> list[Answer]:
+    async def _send_checks(self, checks: Sequence[DeviceCheck]) -> list[Answer | CheckFailed]:
         """One answer per check, from one batch request (each device with its own token; the
         first token authorises the request body). A session service without the batch route
-        (404, an older release during a rolling upgrade) or that refused the batch's body (the
-        first token expired on the way: 401, or 422 for the body it then did not read) is asked
-        device by device."""
+        (404, an older release during a rolling upgrade) or that refused the batch (the first
+        token expired on the way: 401, or 422 for the body it then did not read; 413) is asked
+        device by device. A token too long for a batch is asked about alone."""
+        batched = [c for c in checks if len(c.token) <= MAX_CHECK_TOKEN_CHARS]
+        answers: dict[DeviceCheck, Answer | CheckFailed] = {}
+        if batched:
+            answers.update(zip(batched, await self._send_batch(batched), strict=True))
+        alone = [c for c in checks if c not in answers]
+        answers.update(zip(alone, await self._one_by_one(alone), strict=True))
+        return [answers[check] for check in checks]
+
+    async def _send_batch(self, checks: Sequence[DeviceCheck]) -> list[Answer | CheckFailed]:
         body = {"devices": [dataclasses.asdict(check) for check in checks]}
         try:
             batch = await self._call(
@@ -175,7 +186,7 @@ class SessionService:
         except UpstreamUnavailable as exc:
             raise CheckFailed(str(exc)) from exc
         if batch.status in _ONE_BY_ONE:
-            return list(await asyncio.gather(*(self._check_one(check) for check in checks)))
+            return await self._one_by_one(checks)
         if batch.status != 200:
             return [batch] * len(checks)  # the batch's own error is every device's
         results = batch.body.get("results") if isinstance(batch.body, dict) else None
@@ -183,13 +194,19 @@ class SessionService:
             raise CheckFailed("the session service's device checks answer is malformed")
         return [Answer(int(r.get("status") or 502), r.get("body")) for r in results]
 
-    async def _check_one(self, check: DeviceCheck) -> Answer:
-        path = f"/ai/sessions/{check.session_id}/devices"
-        body = {"client_id": check.client_id}
-        try:
-            return await self._call("POST", path, check.token, json=body, http=self._checks)
-        except UpstreamUnavailable as exc:
-            raise CheckFailed(str(exc)) from exc
+    async def _one_by_one(self, checks: Sequence[DeviceCheck]) -> list[Answer | CheckFailed]:
+        """Each device's own call, one after another (this is one slot's work)."""
+        answers: list[Answer | CheckFailed] = []
+        for check in checks:
+            path = f"/ai/sessions/{check.session_id}/devices"
+            body = {"client_id": check.client_id}
+            try:
+                answers.append(
+                    await self._call("POST", path, check.token, json=body, http=self._checks)
+                )
+            except UpstreamUnavailable as exc:
+                answers.append(CheckFailed(str(exc)))
+        return answers
 
     def _forget(self, key: tuple[str, str, str], done: "asyncio.Future[Answer]") -> None:
         self._lookups.pop(key, None)

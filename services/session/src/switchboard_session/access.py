@@ -1,8 +1,9 @@
 """Device checks: may a token's owner connect this device of this session (the gateway asks on
 every WebSocket connect)? One device (`POST /ai/sessions/{id}/devices`) or many at once
 (`POST /internal/device-checks`, what a gateway sends when connects queue up, as in a reconnect
-storm): each device gets the same answer either way; a batch costs one request, one
-transaction and one query for its sessions instead of one of each per device."""
+storm): each device gets the same answer either way. A batch reads all its sessions in one
+query, with no lock held; only a device seen for the first time costs a transaction of its own
+(its registration, as on the single route), so one device's refusal or failure is its own."""
 
 from collections.abc import Sequence
 
@@ -12,10 +13,11 @@ from switchboard_events.auth import AuthError, verify_token
 from switchboard_protocol import NAME_RE, ErrorBody, ErrorEnvelope
 
 from .app_context import AppContext
-from .errors import ApiError, not_found
+from .errors import ApiError, not_found, unexpected_error
 from .schemas import DeviceAccess, DeviceCheck, DeviceCheckResult
 from .settings import SessionSettings
 from .store import audit, devices
+from .store.sessions import get_owned
 from .tables import SessionRow
 
 BATCH_PATH = "/internal/device-checks"
@@ -40,8 +42,8 @@ async def check_devices(
     ctx: AppContext, checks: Sequence[DeviceCheck], ip: str | None
 ) -> list[DeviceCheckResult]:
     """Each device's answer, in order: tokens first (401/403; one audit row for the batch's
-    refusals), then the sessions in one transaction (404 for a missing or foreign one, 429 over
-    a device cap)."""
+    refusals), then every session in one read (404 for a missing or foreign one), then each new
+    device's registration on its own (429 over a device cap)."""
     results: list[DeviceCheckResult | None] = [None] * len(checks)
     users: dict[int, str] = {}
     refused: list[AuthError] = []
@@ -56,11 +58,17 @@ async def check_devices(
             ctx.database, "auth.failed", user_id=None, ip=ip, path=BATCH_PATH,
             reason=refused[0].reason, message=refused[0].message, devices=len(refused),
         )  # fmt: skip
-    async with ctx.database.begin() as db:
+    async with ctx.database.begin() as db:  # reads only: no lock is held across the batch
         rows = await _sessions(db, {checks[i].session_id for i in users})
         for i, user in users.items():
             row = rows.get(checks[i].session_id)
-            results[i] = await _check_one(db, ctx.settings, row, user, checks[i].client_id)
+            if row is None or row.user_id != user:
+                results[i] = _error(not_found())
+            elif row.status != "active" or checks[i].client_id in row.client_ids:
+                results[i] = _ok(await open_device(db, ctx.settings, row, checks[i].client_id))
+    for i in users:
+        if results[i] is None:  # a new device: registered in a transaction of its own
+            results[i] = await _register(ctx, checks[i].session_id, users[i], checks[i].client_id)
     return [result for result in results if result is not None]
 
 
@@ -73,18 +81,19 @@ async def _sessions(db: AsyncSession, ids: set[str]) -> dict[str, SessionRow]:
     return {row.id: row for row in found.scalars()}
 
 
-async def _check_one(
-    db: AsyncSession, settings: SessionSettings, row: SessionRow | None, user: str, client_id: str
+async def _register(
+    ctx: AppContext, session_id: str, user: str, client_id: str
 ) -> DeviceCheckResult:
-    if row is None or row.user_id != user:
-        return _error(not_found())
-    if row.status != "active" or client_id in row.client_ids:
-        return _ok(await open_device(db, settings, row, client_id))
+    """What the single route answers a new device, in a transaction of its own as there: a
+    refusal or a failure is this device's alone, and no lock outlives its registration."""
     try:
-        async with db.begin_nested():  # a refused registration undoes only its own
-            return _ok(await open_device(db, settings, row, client_id))
+        async with ctx.database.begin() as db:
+            row = await get_owned(db, user, session_id)
+            return _ok(await open_device(db, ctx.settings, row, client_id))
     except ApiError as exc:
         return _error(exc)
+    except Exception as exc:  # noqa: BLE001 - this device's 500/503, as its own call would get
+        return _error(unexpected_error(exc, f"{BATCH_PATH} registering a device"))
 
 
 def _refusal(exc: AuthError) -> DeviceCheckResult:

@@ -13,7 +13,7 @@ from switchboard_events import PublishFailed, names_from
 from switchboard_events.body_guard import BodyGuard, BodyLimits
 from switchboard_events.heap import release_heap, settle_heap
 
-from . import progress
+from . import access, progress
 from .app_context import AppContext
 from .broker import BrokerLink
 from .database import make_engine, make_sessionmaker
@@ -25,6 +25,7 @@ from .outbox import Outbox
 from .persist import Persister
 from .relay import run_relay
 from .routes import ops, runs, sessions
+from .schemas import MAX_DEVICE_CHECKS_BYTES
 from .settings import SessionSettings
 from .sweeper import run_sweeper
 
@@ -48,7 +49,12 @@ def create_app(settings: SessionSettings | None = None) -> FastAPI:
     app.include_router(ops.router)
     if settings.auth.env == "dev":
         app.include_router(ops.dev_router)
-    limits = BodyLimits(settings.max_json_body_bytes, settings.max_audio_bytes, check_json=True)
+    limits = BodyLimits(
+        settings.max_json_body_bytes,
+        settings.max_audio_bytes,
+        check_json=True,
+        by_path=((access.BATCH_PATH, MAX_DEVICE_CHECKS_BYTES),),
+    )
     app.add_middleware(BodyGuard, limits=limits, auth=settings.auth)
     app.add_middleware(Observe)
     return app
@@ -138,7 +144,8 @@ class Observe:
                 raise  # the answer had begun: nothing else can be said on it
             request = Request(scope, receive)
             await (await unexpected(request, exc))(scope, receive, sending)
-        _record(scope, status or 500, time.perf_counter() - start)
+        finally:
+            _record(scope, status or 500, time.perf_counter() - start)
 
 
 def _record(scope: Scope, status: int, seconds: float) -> None:

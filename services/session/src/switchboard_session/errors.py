@@ -100,11 +100,17 @@ async def unexpected(request: Request, exc: Exception) -> JSONResponse:
     Called by the app's outermost middleware (app.py), not as Starlette's catch-all handler:
     that one re-raises after answering, and uvicorn then closes the keep-alive connection the
     gateway shares among users."""
+    error = unexpected_error(exc, f"{request.method} {request.url.path}")
+    return error_json(error.status, error.code, error.message)
+
+
+def unexpected_error(exc: Exception, where: str) -> ApiError:
+    """The answer to an exception no handler expected (logged here): 503 for an outage."""
     if _is_connection_error(exc) or _is_connection_error(exc.__cause__ or exc):
         log.warning("database unavailable: %r", exc)
-        return error_json(503, "database_unavailable", "the database is unavailable; retry")
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return error_json(500, "internal_error", "unexpected error")
+        return ApiError(503, "database_unavailable", "the database is unavailable; retry")
+    log.error("unexpected error on %s", where, exc_info=exc)
+    return ApiError(500, "internal_error", "unexpected error")
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -182,12 +182,16 @@ class DeviceAccess(BaseModel):
 
 MAX_DEVICE_CHECKS = 256
 """Most devices one `POST /internal/device-checks` asks about."""
+MAX_CHECK_TOKEN_CHARS = 8192
+"""Longest token a device check in a batch carries (a gateway asks about a longer one alone)."""
+MAX_DEVICE_CHECKS_BYTES = MAX_DEVICE_CHECKS * (MAX_CHECK_TOKEN_CHARS + 1024)
+"""The batch route's body limit (room for every device at the longest token)."""
 
 
 class DeviceCheck(_Strict):
     """One device a gateway is about to let in: its caller's token, session and client id."""
 
-    token: str = Field(min_length=1, max_length=8192)
+    token: str = Field(min_length=1, max_length=MAX_CHECK_TOKEN_CHARS)
     session_id: str = Field(min_length=1, max_length=256)
     client_id: str = Field(default="default", pattern=NAME_PATTERN)
 
