@@ -20,9 +20,9 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 BATCH_PATH = "/internal/device-checks"
 """The session service's batch of device checks (each device's `POST .../devices` answer)."""
 _ONE_BY_ONE = frozenset({401, 403, 404, 405, 413, 422})
+"""Batch answers after which each device is asked on its own (see `_send_checks`)."""
 MAX_CHECK_TOKEN_CHARS = 8192
 """The longest token the session service takes in a batch (its `DeviceCheck.token`)."""
-"""Batch answers after which each device is asked on its own (see `_send_checks`)."""
 _CLOSED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 """How a kept-alive connection the server had already closed fails when it is reused."""
 

@@ -67,9 +67,14 @@ class Delivery:
 class ProgressFolder:
     """Consumer callback plus the flush loop; one per broker connection."""
 
-    def __init__(self, ctx: AppContext, channel: AbstractChannel) -> None:
+    def __init__(
+        self, ctx: AppContext, channel: AbstractChannel, underlay: aiormq.abc.AbstractChannel
+    ) -> None:
         self.ctx = ctx
         self.channel = channel
+        self._underlay = underlay
+        """The aiormq channel the queue is consumed on: delivery tags are its own (after a
+        reconnect an ack fails here, not on the channel that replaced it)."""
         self._runs: dict[str, list[dict[str, Any]]] = {}
         self._requests: list[Delivery] = []
         self._renewals: list[Delivery] = []
@@ -116,8 +121,7 @@ class ProgressFolder:
             if requests:
                 await self._answer(requests)
             if last is not None:
-                underlay = await self.channel.get_underlay_channel()
-                await underlay.basic_ack(last.tag, multiple=True)
+                await self._underlay.basic_ack(last.tag, multiple=True)
         except Exception as exc:  # noqa: BLE001 - keep the deliveries; try again shortly
             log.warning("run progress not stored (%r); retrying", exc)
             for run_id, events in runs.items():
@@ -323,12 +327,12 @@ def _clean(value: Any, depth: int = 0) -> Any:
 async def consume(ctx: AppContext, channel: AbstractChannel) -> None:
     """Consume the run-progress queue on `channel` and flush, until the channel or task ends."""
     await channel.set_qos(prefetch_count=ctx.settings.progress_prefetch)
-    folder = ProgressFolder(ctx, channel)
+    underlay = await channel.get_underlay_channel()
+    folder = ProgressFolder(ctx, channel, underlay)
     closed = asyncio.Event()
     channel.close_callbacks.add(lambda *_: closed.set())
     flushing = asyncio.create_task(folder.run())
     try:
-        underlay = await channel.get_underlay_channel()
         await underlay.basic_consume(ctx.broker.names.progress_queue, folder)
         watching = asyncio.create_task(closed.wait())
         await asyncio.wait([flushing, watching], return_when=asyncio.FIRST_COMPLETED)
