@@ -3,6 +3,9 @@ path, concurrent probe channels, and a publisher that sends an event on an idle 
 (device checks: test_device_checks.py)."""
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 from switchboard_events import BrokerSettings, Names, Publisher, broker_connection, make_event
@@ -12,6 +15,17 @@ from switchboard_gateway.pool import ChannelPool
 from switchboard_gateway.window import AckWindow, UnknownEvent
 
 pytestmark = pytest.mark.timeout(30)
+
+
+@asynccontextmanager
+async def _pool(url: str, per_channel: int, **kwargs: Any) -> AsyncIterator[ChannelPool]:
+    """A started pool, closed after the block."""
+    pool = ChannelPool(url, per_channel, **kwargs)
+    await pool.start()
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 async def test_inbox_is_fifo_and_wakes_its_reader() -> None:
@@ -65,9 +79,7 @@ def test_fast_path_takes_exactly_the_device_socket_route() -> None:
 async def test_probe_channels_serve_callers_at_once_and_survive_a_failure(
     broker_settings: BrokerSettings,
 ) -> None:
-    pool = ChannelPool(broker_settings.amqp_url, 10, probe_channels=3)
-    await pool.start()
-    try:
+    async with _pool(broker_settings.amqp_url, 10, probe_channels=3) as pool:
         async with pool.probing() as a, pool.probing() as b, pool.probing() as c:
             assert len({id(a), id(b), id(c)}) == 3
         async with pool.probing() as failing:
@@ -76,8 +88,6 @@ async def test_probe_channels_serve_callers_at_once_and_survive_a_failure(
         async with pool.probing() as fresh:
             assert not fresh.is_closed
             await fresh.declare_queue(exclusive=True)
-    finally:
-        await pool.close()
 
 
 @pytest.mark.broker
@@ -86,10 +96,8 @@ async def test_shared_channels_spill_onto_more_connections_and_die_with_theirs(
 ) -> None:
     """A channel per device (quorum queues) would pass the broker's `channel_max` on one
     connection; the pool opens more connections, and a lost one loses only its devices."""
-    pool = ChannelPool(broker_settings.amqp_url, 1, channels_per_connection=2)
     lost: list[int] = []
-    await pool.start()
-    try:
+    async with _pool(broker_settings.amqp_url, 1, channels_per_connection=2) as pool:
         shared = [
             await pool.join(16, device, lambda d=device: lost.append(d)) for device in range(5)
         ]
@@ -103,8 +111,6 @@ async def test_shared_channels_spill_onto_more_connections_and_die_with_theirs(
         assert pool.channels == 4
         again = await pool.join(16, 9, lambda: lost.append(9))  # a fresh connection for it
         assert again.connection is not doomed and not again.channel.is_closed
-    finally:
-        await pool.close()
 
 
 @pytest.mark.broker
@@ -112,15 +118,11 @@ async def test_a_connection_holds_the_channels_the_broker_allows_less_the_probes
     broker_settings: BrokerSettings,
 ) -> None:
     """Without a cap, a connection's room comes from the `channel_max` the broker negotiated."""
-    pool = ChannelPool(broker_settings.amqp_url, 1, probe_channels=4)
-    await pool.start()
-    try:
+    async with _pool(broker_settings.amqp_url, 1, probe_channels=4) as pool:
         shared = await pool.join(16, 1, lambda: None)
         assert shared.connection is not None
         negotiated = shared.connection.transport.connection.connection_tune.channel_max  # type: ignore[union-attr]
         assert 0 < pool._room(shared.connection) < (negotiated or 65536) - 4
-    finally:
-        await pool.close()
 
 
 @pytest.mark.broker
