@@ -1,4 +1,4 @@
-# One entry point: `make install`, `make test`, `make lint`, `make run`, `make bench`.
+# One entry point: `make help` lists the targets (each `target: ... ## what it does`).
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +8,10 @@ STAMP := $(VENV)/.installed
 CLIENT_TS := libs/client-ts
 TS_STAMP := $(CLIENT_TS)/node_modules/.installed
 
-.PHONY: install test test-fault test-cluster cluster-up cluster-down lint format schema docs reliability-report run bench clean
+.PHONY: help install test test-fault test-cluster cluster-up cluster-down lint format schema docs reliability-report run bench clean
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 28
 
 $(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,51 +31,51 @@ $(SDK_STATIC)/index.js: $(TS_STAMP) $(SDK_SOURCES)
 	cd $(CLIENT_TS) && npm run build
 	rm -rf $(SDK_STATIC) && mkdir -p $(SDK_STATIC) && cp -R $(CLIENT_TS)/dist/. $(SDK_STATIC)/
 
-install: $(STAMP) $(TS_STAMP) $(SDK_STATIC)/index.js
+install: $(STAMP) $(TS_STAMP) $(SDK_STATIC)/index.js ## the venv, every package pinned, the TypeScript SDK built
 
-test: install
+test: install ## the test suite against real RabbitMQ and Postgres (not fault, not cluster)
 	$(BIN)/python -m pytest -m "not fault and not cluster"
 
-test-fault: install
+test-fault: install ## the long fault scenarios (restarts the local RabbitMQ and Postgres)
 	$(BIN)/python -m pytest -m fault
 
 # The cluster suite starts (and removes) three RabbitMQ nodes of its own beside the default one.
-test-cluster: install
+test-cluster: install ## the cluster suite on three RabbitMQ nodes it starts and removes
 	$(BIN)/python -m pytest -m cluster tests/cluster
 
 # Three clustered nodes sb1..sb3@localhost on AMQP ports 5681-5683 (data in .cluster/).
-cluster-up:
+cluster-up: ## start three clustered RabbitMQ nodes by hand (docs/operating.md)
 	python3 -m scripts.cluster up
 
-cluster-down:
+cluster-down: ## stop and remove them
 	python3 -m scripts.cluster down
 
-lint: install
+lint: install ## ruff check, ruff format --check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(filter-out $(CLIENT_TS)/src,$(wildcard libs/*/src)) services/*/src tools/*/src
 
-format: install
+format: install ## ruff format and ruff check --fix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 # docs/protocol.schema.json and docs/asyncapi.yaml, from libs/protocol.
-schema: install
+schema: install ## docs/protocol.schema.json, docs/asyncapi.yaml and the SDK's types
 	$(BIN)/python -m scripts.protocol_docs docs
 	cd $(CLIENT_TS) && npm run --silent gen-types
 
-docs: schema
+docs: schema ## the schema, and the table of docs/configuration.md
 	$(BIN)/python -m scripts.config_table
 
 # On purpose only: the reliability figures of this checkout's last runs into docs/reliability.md.
-reliability-report: install
+reliability-report: install ## docs/reliability.md from the reliability scenarios' last figures
 	$(BIN)/python -m tests.reliability.report
 
-run: install
+run: install ## the whole stack and the demo page at http://127.0.0.1:8000/
 	$(BIN)/python -m switchboard_stack
 
-bench: install
+bench: install ## the benchmark (bench/README.md), into bench/results/
 	$(BIN)/python -m bench
 
-clean:
+clean: ## remove the venv, node_modules and built SDK
 	rm -rf $(VENV) $(CLIENT_TS)/node_modules $(CLIENT_TS)/dist $(SDK_STATIC)

@@ -1,6 +1,6 @@
-"""Render the README's configuration table from the settings classes themselves.
+"""Render the configuration table of docs/configuration.md from the settings classes themselves.
 
-`python -m scripts.config_table` rewrites the table between the README's config markers;
+`python -m scripts.config_table` rewrites the table between that file's config markers;
 `tests/test_docs.py` fails when the table is stale.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
-README = Path(__file__).parents[1] / "README.md"
+CONFIG_DOC = Path(__file__).parents[1] / "docs" / "configuration.md"
 START, END = "<!-- config:start -->", "<!-- config:end -->"
 
 
@@ -93,11 +93,11 @@ def update(text: str) -> str:
 
 
 def main() -> None:
-    text = README.read_text()
+    text = CONFIG_DOC.read_text()
     if START not in text:
-        sys.exit(f"{README} has no {START} marker")
-    README.write_text(update(text))
-    print(f"updated the configuration table in {README}")
+        sys.exit(f"{CONFIG_DOC} has no {START} marker")
+    CONFIG_DOC.write_text(update(text))
+    print(f"updated the configuration table in {CONFIG_DOC}")
 
 
 if __name__ == "__main__":

@@ -1,21 +1,49 @@
-"""Docs that are generated from code must match it."""
+"""Docs that are generated from code must match it, and the README stays a short front door."""
 
+import subprocess
 from pathlib import Path
 
-from scripts.config_table import README, update
+from scripts.config_table import CONFIG_DOC, START, update
 
 ROOT = Path(__file__).parents[1]
+README = ROOT / "README.md"
 
 
-def test_readme_configuration_table_is_current() -> None:
+def test_configuration_table_is_current() -> None:
+    text = CONFIG_DOC.read_text()
+    assert START in text
+    assert update(text) == text, "run `make docs` to regenerate docs/configuration.md's table"
+
+
+def test_readme_is_short_and_has_no_configuration_table() -> None:
     text = README.read_text()
-    assert update(text) == text, "run `make docs` to regenerate the README's configuration table"
+    assert len(text.splitlines()) <= 200
+    assert START not in text and "| variable |" not in text
+    assert "docs/configuration.md" in text and "docs/performance.md" in text
+
+
+def test_readme_links_exist() -> None:
+    for path in ("docs/configuration.md", "docs/performance.md", "bench/README.md"):
+        assert (ROOT / path).is_file(), path
+        assert path in README.read_text()
 
 
 def test_readme_commands_exist_in_the_makefile() -> None:
     makefile = (ROOT / "Makefile").read_text()
-    for target in ("run", "test", "lint", "bench", "install"):
+    for target in ("run", "test", "lint", "bench", "install", "help"):
         assert f"\n{target}:" in makefile
+
+
+def test_make_help_lists_every_target_with_a_line() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    phony = makefile.split(".PHONY:", 1)[1].split("\n", 1)[0].split()
+    out = subprocess.run(
+        ["make", "--no-print-directory", "help"], cwd=ROOT, capture_output=True, text=True,
+        timeout=30, check=True,
+    ).stdout  # fmt: skip
+    listed = [line.split()[1] for line in out.splitlines() if line.strip()]
+    assert sorted(listed) == sorted(phony)
+    assert all(len(line.split()) > 2 for line in out.splitlines() if line.strip())
 
 
 def test_ci_runs_the_readme_test_command() -> None:
