@@ -49,7 +49,6 @@ async def test_tokens_usage_and_history_reach_the_model(
     async with running_worker(openai_settings(broker_settings, model)):
         run = await client.send(device, "tell me", history=history, history_dropped=3)
         events = await device.run(run)
-        scripted = await device.run(await client.send(device, "/tokens 2"))
 
     expected = ["run_start", "thinking", "warning", *["token"] * 5, "response", "run_end"]
     assert types(events) == expected
@@ -81,8 +80,38 @@ async def test_tokens_usage_and_history_reach_the_model(
         {"role": "assistant", "content": "hello"},
         {"role": "user", "content": "tell me"},
     ]  # the orphan result is left out: the chat format refuses it
-    assert types(scripted)[-2:] == ["response", "run_end"]  # directives stay scripted
     assert len(model.requests) == 1
+
+
+async def test_directives_are_plain_text_for_a_model(client: Client, broker_settings, model, tools):
+    """With a model, `/tool`, `/sleep`, ... are what the user typed: sent to the model, never
+    run (no user may call a tool the model did not ask for, with parameters of their own)."""
+    model.replies = [Reply(text=["no"]), Reply(text=["no"])]
+    device = await client.device()
+    async with running_worker(openai_settings(broker_settings, model)):
+        tool = await device.run(await client.send(device, '/tool echo secret="x"'))
+        sleep = await device.run(await client.send(device, "/sleep 30"))
+
+    for events in (tool, sleep):
+        assert types(events) == ["run_start", "thinking", "token", "response", "run_end"]
+        assert events[-1].data.status == "completed"
+    sent = [request["body"]["messages"][-1] for request in model.requests]
+    assert sent == [
+        {"role": "user", "content": '/tool echo secret="x"'},
+        {"role": "user", "content": "/sleep 30"},
+    ]
+
+
+async def test_directives_flag_scripts_them_with_a_model(
+    client: Client, broker_settings, model, tools
+):
+    # DIRECTIVES=true locally: the development flag that scripts directives with a model too
+    device = await client.device()
+    async with running_worker(openai_settings(broker_settings, model, DIRECTIVES="true")):
+        events = await device.run(await client.send(device, "/tool echo a=1"))
+
+    assert types(events) == ["run_start", "tool_call", "tool_result", "response", "run_end"]
+    assert model.requests == []
 
 
 async def test_parallel_tool_calls_run_and_their_results_go_back(

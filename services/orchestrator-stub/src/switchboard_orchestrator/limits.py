@@ -1,7 +1,8 @@
 """What one run may cost: its duration, the stub's directive caps, and how much it speaks.
 
 The defaults live here once; `WorkerSettings` reads them from the environment (`MAX_RUN_S`,
-`STUB_MAX_SLEEP_S`, `STUB_MAX_TOKENS`, `MAX_TTS_CHARS`, `MAX_TOOL_STEPS`) and builds a `RunLimits`.
+`STUB_MAX_SLEEP_S`, `STUB_MAX_TOKENS`, `MAX_TTS_CHARS`, `MAX_TOOL_STEPS`, `DIRECTIVES`) and builds a
+`RunLimits`.
 """
 
 from dataclasses import dataclass
@@ -28,3 +29,6 @@ class RunLimits:
     """Most characters spoken per reply (`/speak` refuses more; voice replies are cut)."""
     max_tool_steps: int = MAX_TOOL_STEPS
     """Model turns that may call tools in one run; the next turn must answer."""
+    directives: bool = True
+    """Whether `/tokens`, `/tool`, `/sleep` ... are run as directives (DIRECTIVES); when not,
+    a message starting with one is plain text for the model."""

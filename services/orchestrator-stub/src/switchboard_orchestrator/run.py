@@ -14,7 +14,7 @@ from .actions import ACTIONS
 from .audio import BadAudio, transcribe
 from .backend import BackendError
 from .cancellation import LEASE_LOST, RunCancelled
-from .directives import BadDirective, parse
+from .directives import BadDirective, Chat, parse
 from .limits import RUN_TIMEOUT
 from .run_context import RunContext, RunFailed
 
@@ -36,7 +36,7 @@ async def execute(ctx: RunContext) -> str:
     timer = loop.call_later(ctx.limits.max_run_s, ctx.control.cancel, RUN_TIMEOUT)
     try:
         text = await _transcript(ctx) if request.audio_b64 else request.content
-        directive = parse(text, ctx.limits)
+        directive = parse(text, ctx.limits) if ctx.limits.directives else Chat(text.strip())
         await ACTIONS[type(directive)](ctx, directive)
         status = "completed"
     except RunCancelled as exc:

@@ -35,6 +35,12 @@ class WorkerSettings(BrokerSettings):
     model_backend: Literal["stub", "openai"] = Field(default="stub", alias="MODEL_BACKEND")
     """`stub` (scripted agent) or `openai` (any OpenAI-compatible endpoint, through the
     official `openai` SDK, with the tool workers' tools offered as function tools)."""
+    directives: bool | None = Field(default=None, alias="DIRECTIVES")
+    """Whether messages starting with `/tokens`, `/tool`, `/approve`, `/sleep`, `/speak`,
+    `/agent` or `/error` run as the stub's directives. Unset: only with `MODEL_BACKEND=stub`;
+    with a model they are plain text sent to it (a directive would let any user call any tool
+    with any parameters, bypassing the model). `true` enables them with a model too: for
+    development only."""
     openai_base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL")
     """Base URL of the OpenAI-compatible API (e.g. `http://127.0.0.1:11434/v1`)."""
     openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")
@@ -94,7 +100,13 @@ class WorkerSettings(BrokerSettings):
             self.stub_max_tokens,
             self.max_tts_chars,
             self.max_tool_steps,
+            self.directives_enabled,
         )
+
+    @property
+    def directives_enabled(self) -> bool:
+        """DIRECTIVES when set, else whether the backend is the stub."""
+        return self.model_backend == "stub" if self.directives is None else self.directives
 
     @model_validator(mode="after")
     def _renew_within_lease(self) -> "WorkerSettings":
