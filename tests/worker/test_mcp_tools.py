@@ -12,7 +12,13 @@ from switchboard_events import new_id
 from switchboard_orchestrator.tools.server import ToolServer
 from switchboard_stack import free_port
 
-from tests.worker.harness import running_tools, tool_settings
+from tests.worker.harness import (
+    Client,
+    running_tools,
+    running_worker,
+    tool_settings,
+    worker_settings,
+)
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(90)]
 
@@ -68,6 +74,34 @@ async def test_stdio_server_tools_are_served_and_a_dead_server_is_reconnected(br
         [again] = example_processes()
         assert again.pid != process.pid
     assert example_processes() == []  # the tool worker stopped its server
+
+
+async def test_each_user_sees_only_their_own_notes(client: Client, broker_settings):
+    """Runs of two users, as the session service sends them: the identity of each run travels
+    with its tool calls (the MCP request's `_meta`), and the example server keeps notes per user."""
+    tools = tool_settings(broker_settings, MCP_SERVERS=stdio_servers())
+    async with running_tools(tools), running_worker(worker_settings(broker_settings)):
+        alice, bob = await client.device(), await client.device()
+        added = await alice.run(await client.send(alice, "/tool add_note text=alice-only"))
+        bobs = await bob.run(await client.send(bob, "/tool list_notes", user_id="bob"))
+        alices = await alice.run(await client.send(alice, "/tool list_notes"))
+
+    def result(events):
+        [data] = [e.data for e in events if e.type == "tool_result"]
+        assert data.error is None, data.error
+        return data.result
+
+    assert result(added) == {"notes": 1}
+    assert result(bobs) == {"notes": []}
+    assert result(alices) == {"notes": ["alice-only"]}
+
+
+async def test_a_call_without_a_user_keeps_no_notes(broker_settings):
+    settings = tool_settings(broker_settings, MCP_SERVERS=stdio_servers())
+    async with running_tools(settings) as server:
+        body = {"call_id": new_id(), "tool_name": "list_notes", "parameters": {}}
+        reply = await server.answer(json.dumps(body).encode())
+    assert "switchboard/user_id" in reply["error"]
 
 
 @pytest.fixture

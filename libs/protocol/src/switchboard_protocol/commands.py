@@ -58,13 +58,18 @@ class RunRequest(WireModel):
 
 
 class ToolCallRequest(WireModel):
-    """Run `tool_name` with `parameters` for `user_id` (whose calls in flight are capped)."""
+    """Run `tool_name` with `parameters` for `user_id` (whose calls in flight are capped).
+
+    `user_id`, `session_id` and `run_id` say on whose behalf the call runs: every tool gets
+    them (MCP servers in the request's `_meta`), so a tool keeps each user's state apart."""
 
     call_id: str = ""
     """Empty: the AMQP `correlation_id` names the call."""
     tool_name: str
     parameters: Any = Field(default_factory=dict)
     user_id: str = ""
+    session_id: str = ""
+    run_id: str = ""
 
 
 class ToolListRequest(WireModel):

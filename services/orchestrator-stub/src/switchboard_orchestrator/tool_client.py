@@ -45,10 +45,21 @@ class ToolClient:
         return self
 
     async def call(
-        self, call_id: str, tool_name: str, parameters: dict[str, Any], user_id: str = ""
+        self,
+        call_id: str,
+        tool_name: str,
+        parameters: dict[str, Any],
+        user_id: str = "",
+        *,
+        session_id: str = "",
+        run_id: str = "",
     ) -> dict[str, Any]:
-        """The reply (`{"result": ...}` or `{"error": ...}`); `{"error": "timeout"}` if late."""
-        return await self._ask(ToolRequest(call_id, tool_name, parameters, user_id))
+        """The reply (`{"result": ...}` or `{"error": ...}`); `{"error": "timeout"}` if late.
+        The call runs for `user_id` in `session_id`/`run_id` (every tool is told)."""
+        request = ToolRequest(
+            call_id, tool_name, parameters, user_id, session_id=session_id, run_id=run_id
+        )
+        return await self._ask(request)
 
     async def list_tools(self) -> list[dict[str, Any]]:
         """The tools a tool worker serves (`{"name", "description", "parameters", ...}`);

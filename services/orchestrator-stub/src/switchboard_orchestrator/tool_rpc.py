@@ -1,7 +1,8 @@
 """The tool RPC between the run worker and the tool workers (the messages are
 switchboard_protocol's `ToolCallRequest`, `ToolListRequest`, `ToolReply`, `ToolCancel`).
 
-A request on `ai.commands`/`tool`: `{"call_id", "tool_name", "parameters", "user_id"}` with
+A request on `ai.commands`/`tool`: `{"call_id", "tool_name", "parameters", "user_id",
+"session_id", "run_id"}` (who the call is for: every tool is given it) with
 `reply_to` and `correlation_id` = call_id. A cancel, when the run stopped waiting (it was
 cancelled, or the call timed out): `{"call_id"}` on `ai.control` with `tool-cancel.<call_id>`,
 which every tool worker hears; the one running the call cancels it.
@@ -41,6 +42,8 @@ class ToolRequest:
     user_id: str
     op: str = "call"
     """`call` (run `tool_name`) or `list_tools`."""
+    session_id: str = ""
+    run_id: str = ""
 
     def body(self) -> bytes:
         if self.op == LIST_TOOLS:
@@ -50,6 +53,8 @@ class ToolRequest:
             tool_name=self.tool_name,
             parameters=self.parameters,
             user_id=self.user_id,
+            session_id=self.session_id,
+            run_id=self.run_id,
         )
         return dumps(call).encode()
 
@@ -62,4 +67,11 @@ class ToolRequest:
             return cls(listing.call_id or correlation_id or "", "", {}, "", LIST_TOOLS)
         call = ToolCallRequest.read(request)
         call_id = call.call_id or correlation_id or ""
-        return cls(call_id, call.tool_name, call.parameters, call.user_id)
+        return cls(
+            call_id,
+            call.tool_name,
+            call.parameters,
+            call.user_id,
+            session_id=call.session_id,
+            run_id=call.run_id,
+        )

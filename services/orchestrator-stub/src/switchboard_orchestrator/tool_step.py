@@ -48,8 +48,15 @@ async def _execute(
     ctx: RunContext, base: dict[str, Any], parameters: dict[str, Any]
 ) -> dict[str, Any]:
     """The tool worker's answer (over RPC) as the `tool_result` it emits."""
-    user = ctx.request.user_id or ""
-    call = ctx.tools.call(base["call_id"], base["tool_name"], parameters, user)
+    request = ctx.request
+    call = ctx.tools.call(
+        base["call_id"],
+        base["tool_name"],
+        parameters,
+        request.user_id or "",
+        session_id=request.session_id,
+        run_id=request.run_id,
+    )
     reply = await ctx.control.guard(call)
     if "error" in reply:
         data = {**base, "error": str(reply["error"])}

@@ -1,4 +1,7 @@
-"""The tools every tool worker serves: get_time, calculate, create_family, echo, slow."""
+"""The tools every tool worker serves: get_time, calculate, create_family, echo, slow.
+
+Each handler gets the call's `Caller` (user, session, run); none of these keeps state, so
+none needs it yet: a built-in that does keeps it per `caller.user_id`."""
 
 import asyncio
 import hashlib
@@ -7,10 +10,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .calc import CalcError, calculate
-from .registry import Tool, ToolError
+from .registry import Caller, Tool, ToolError
 
 
-async def get_time(params: dict[str, Any]) -> dict[str, Any]:
+async def get_time(params: dict[str, Any], caller: Caller) -> dict[str, Any]:
     name = params.get("timezone", "UTC")
     try:
         zone = ZoneInfo(name)
@@ -21,7 +24,7 @@ async def get_time(params: dict[str, Any]) -> dict[str, Any]:
     return {"timezone": name, "iso": iso, "weekday": now.strftime("%A")}
 
 
-async def calc(params: dict[str, Any]) -> dict[str, Any]:
+async def calc(params: dict[str, Any], caller: Caller) -> dict[str, Any]:
     expression = str(params["expression"])
     try:
         return {"expression": expression, "value": calculate(expression)}
@@ -29,19 +32,19 @@ async def calc(params: dict[str, Any]) -> dict[str, Any]:
         raise ToolError(str(exc)) from None
 
 
-async def create_family(params: dict[str, Any]) -> dict[str, Any]:
+async def create_family(params: dict[str, Any], caller: Caller) -> dict[str, Any]:
     """A family group (deterministic id, so repeating the call is harmless)."""
     members = params.get("members", [])
     digest = hashlib.sha256(f"{params['name']}\0{members}".encode()).hexdigest()[:12]
     return {"family_id": f"fam_{digest}", "name": params["name"], "members": members}
 
 
-async def echo(params: dict[str, Any]) -> dict[str, Any]:
+async def echo(params: dict[str, Any], caller: Caller) -> dict[str, Any]:
     return {"echo": params}
 
 
 def slow_tool(max_seconds: float) -> Tool:
-    async def slow(params: dict[str, Any]) -> dict[str, Any]:
+    async def slow(params: dict[str, Any], caller: Caller) -> dict[str, Any]:
         seconds = float(params.get("seconds", 1))
         await asyncio.sleep(seconds)
         return {"slept": seconds}

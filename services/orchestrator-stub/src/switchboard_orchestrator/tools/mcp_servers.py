@@ -1,6 +1,8 @@
 """The tool worker as an MCP client: each server in MCP_SERVERS (a stdio command or a
 streamable-HTTP URL) is connected at start, its tools are listed and served next to the
-built-ins (same registry, same RPC), and calls to them go to that server.
+built-ins (same registry, same RPC), and calls to them go to that server, each with the
+caller's identity in the `tools/call` request's `_meta` (`switchboard/user_id`,
+`switchboard/session_id`, `switchboard/run_id`, `switchboard/call_id`; registry.Caller).
 
 One supervising task per server keeps it connected: it connects, registers the server's
 tools, then checks it every `health_s` (a fresh `tools/list`, which also picks up changed
@@ -12,14 +14,15 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+from typing import Any, cast
 
 from mcp import Client, StdioServerParameters
+from mcp.types import RequestParamsMeta
 from switchboard_events.retry import reconnecting
 from switchboard_protocol import NAME_RE
 
 from .mcp_config import McpServerConfig
-from .registry import Tool, ToolError, ToolRegistry
+from .registry import Caller, Tool, ToolError, ToolRegistry
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +88,8 @@ class McpServer:
             log.warning("MCP server %s: tool %r not served (not a valid name)", self.name, name)
             return None
 
-        async def handler(params: dict[str, Any]) -> Any:
-            return await self.call(name, params)
+        async def handler(params: dict[str, Any], caller: Caller) -> Any:
+            return await self.call(name, params, caller)
 
         return Tool(
             name,
@@ -97,12 +100,14 @@ class McpServer:
             requires_approval=self.config.requires_approval,
         )
 
-    async def call(self, name: str, params: dict[str, Any]) -> Any:
+    async def call(self, name: str, params: dict[str, Any], caller: Caller) -> Any:
+        """The server's answer; the caller's identity goes in the request's `_meta`."""
         client = self._client
         if client is None:
             raise ToolError(f"MCP server {self.name} is unavailable (reconnecting); try later")
         try:
-            result = await client.call_tool(name, params)
+            meta = cast(RequestParamsMeta, caller.meta())
+            result = await client.call_tool(name, params, meta=meta)
         except Exception as exc:  # noqa: BLE001 - any failure is the tool's error
             self._suspect.set()
             raise ToolError(f"MCP server {self.name} failed: {exc}") from None

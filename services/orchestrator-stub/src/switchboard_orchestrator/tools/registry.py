@@ -6,7 +6,30 @@ from typing import Any
 
 import jsonschema_rs
 
-Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+
+@dataclass(frozen=True)
+class Caller:
+    """On whose behalf a call runs (from the tool request): a tool that keeps state keeps
+    it per user; MCP servers get it as the `tools/call` request's `_meta` (`meta()`)."""
+
+    user_id: str = ""
+    session_id: str = ""
+    run_id: str = ""
+    call_id: str = ""
+
+    def meta(self) -> dict[str, str]:
+        """The MCP `_meta` keys (prefixed `switchboard/`, as MCP asks of custom keys)."""
+        return {
+            f"{META_PREFIX}user_id": self.user_id,
+            f"{META_PREFIX}session_id": self.session_id,
+            f"{META_PREFIX}run_id": self.run_id,
+            f"{META_PREFIX}call_id": self.call_id,
+        }
+
+
+META_PREFIX = "switchboard/"
+NOBODY = Caller()
+Handler = Callable[[dict[str, Any], Caller], Awaitable[Any]]
 
 
 class ToolError(Exception):
@@ -80,10 +103,10 @@ class ToolRegistry:
     def describe(self) -> list[dict[str, Any]]:
         return [self._tools[name].describe() for name in self.names()]
 
-    async def call(self, name: str, parameters: Any) -> Any:
-        """The tool's result; ToolError for an unknown tool or bad parameters."""
+    async def call(self, name: str, parameters: Any, caller: Caller = NOBODY) -> Any:
+        """The tool's result for `caller`; ToolError for an unknown tool or bad parameters."""
         tool = self._tools.get(name)
         if tool is None:
             raise ToolError(f"unknown tool {name!r}; known: {', '.join(self.names())}")
         tool.check(parameters)
-        return await tool.handler(parameters)
+        return await tool.handler(parameters, caller)

@@ -28,7 +28,7 @@ from ..tool_rpc import (
     call_id_of_cancel,
 )
 from .calls import CallLimitReached, RunningCalls
-from .registry import ToolError, ToolRegistry
+from .registry import Caller, ToolError, ToolRegistry
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,8 @@ class ToolServer:
     async def _result(self, request: ToolRequest) -> dict[str, Any]:
         name = request.tool_name
         try:
-            return {"result": await self._registry.call(name, request.parameters)}
+            caller = Caller(request.user_id, request.session_id, request.run_id, request.call_id)
+            return {"result": await self._registry.call(name, request.parameters, caller)}
         except ToolError as exc:
             return {"error": str(exc)}
         except Exception as exc:
