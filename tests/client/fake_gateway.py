@@ -65,6 +65,8 @@ class FakeGateway:
         self.devices: dict[tuple[str, str], Device] = {}
         self.frames: list[dict[str, Any]] = []
         self.hellos: list[dict[str, Any]] = []
+        self.created: list[dict[str, Any]] = []
+        """Bodies of `POST /ai/sessions`, as sent."""
         self.auth_tokens: list[str] = []
         self.sent_ids: list[str] = []
         self.runs: dict[str, Run] = {}
@@ -163,6 +165,7 @@ class FakeGateway:
         if (user := self._user(request)) is None:
             return problem(401, "unauthorized", "bad token")
         body = await request.json()
+        self.created.append(body)
         if body.get("mode", "text") not in ("text", "voice"):
             return problem(422, "invalid", "mode must be text or voice")
         session = self.new_session(user, agent_type=body.get("agent_type", "personal"))

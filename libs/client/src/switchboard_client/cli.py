@@ -9,6 +9,7 @@ import httpx
 
 from .chat import Chat
 from .client import DEFAULT_URL, SwitchboardClient
+from .device import config_dir, device_id
 from .errors import SwitchboardError
 
 
@@ -24,6 +25,10 @@ def parser() -> argparse.ArgumentParser:
     chat.add_argument("--token", default=os.environ.get("SWITCHBOARD_TOKEN"))
     chat.add_argument("--agent", default="personal", help="agent type of a new session")
     chat.add_argument("--url", default=os.environ.get("SWITCHBOARD_URL", DEFAULT_URL))
+    chat.add_argument(
+        "--device",
+        help=f"this device's client_id (default: one per machine, kept in {config_dir()})",
+    )
     return root
 
 
@@ -34,13 +39,14 @@ async def print_token(args: argparse.Namespace) -> int:
 
 async def chat(args: argparse.Namespace) -> int:
     token = args.token or await SwitchboardClient.dev_token(args.user, args.url)
+    client_id = args.device or device_id()
     async with SwitchboardClient(args.url, token) as client:
         if args.session:
             session = await client.get_session(args.session)
-        else:
-            session = await client.create_session(agent_type=args.agent)
+        else:  # named here, so the session has no device but this one
+            session = await client.create_session(agent_type=args.agent, client_id=client_id)
         print(f"session {session['id']} (agent {session.get('agent_type')}); Ctrl-C exits")
-        return await Chat(client, str(session["id"])).run()
+        return await Chat(client, str(session["id"]), client_id).run()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,18 @@ class RateLimited(ApiError):
     retry_after: float | None = None
 
 
+class GatewayUnreachable(SwitchboardError, ConnectionError):
+    """A REST call got no answer from the gateway (refused, reset, timed out, bad address);
+    one line naming the gateway; the transport's own error is `transport_error` (not chained,
+    so an uncaught one is a short traceback, not httpx's forty lines)."""
+
+    def __init__(self, base_url: str, exc: BaseException) -> None:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        super().__init__(f"cannot reach the gateway at {base_url}: {detail}")
+        self.base_url = base_url
+        self.transport_error = exc
+
+
 class StreamClosed(SwitchboardError):
     """The event stream ended for good (a close code that reconnecting cannot fix)."""
 

@@ -4,7 +4,7 @@ from typing import Any
 
 import httpx
 
-from .errors import RateLimited, Unauthorized, api_error
+from .errors import GatewayUnreachable, RateLimited, Unauthorized, api_error
 from .tokens import TokenSource
 
 
@@ -50,15 +50,23 @@ class RestApi:
 
     async def _send(self, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
-        return await self.http.request(method, path, headers=headers, **kwargs)
+        return await request(self.http, method, path, headers=headers, **kwargs)
 
     async def json(self, method: str, path: str, **kwargs: Any) -> Any:
         return (await self.call(method, path, **kwargs)).json()
 
 
+async def request(http: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """`http.request`, a transport failure raised as `GatewayUnreachable` (one line)."""
+    try:
+        return await http.request(method, path, **kwargs)
+    except httpx.TransportError as exc:
+        raise GatewayUnreachable(str(http.base_url).rstrip("/"), exc) from None
+
+
 async def fetch_dev_token(http: httpx.AsyncClient, user_id: str) -> str:
     """`POST /ai/dev/token` (dev mode only)."""
-    response = await http.post("/ai/dev/token", json={"user_id": user_id})
+    response = await request(http, "POST", "/ai/dev/token", json={"user_id": user_id})
     if response.status_code == 401:
         raise Unauthorized(401, "unauthorized", "dev tokens refused")
     raise_for_error(response)

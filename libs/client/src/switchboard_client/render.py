@@ -1,4 +1,7 @@
-"""How the CLI shows events: tokens in place, tool calls, status, agent switches, audio."""
+"""How the CLI shows events: tokens in place, tool calls, status, agent switches, audio, and
+the prompt, which is never written inside a reply: output first takes the prompt off its line
+(a terminal's line is cleared, a pipe gets a line break), and `prompt()` puts it back only
+between replies."""
 
 import json
 import sys
@@ -25,9 +28,35 @@ class Renderer:
     def __init__(self, client_id: str, out: TextIO | None = None, color: bool | None = None):
         self.client_id = client_id
         self.out = out or sys.stdout
-        self.color = self.out.isatty() if color is None else color
+        self.tty = self.out.isatty()
+        self.color = self.tty if color is None else color
         self.streaming = False
         self.agent = ""
+        self.prompt_shown = ""
+
+    # -- the prompt ------------------------------------------------------------------
+    def prompt(self, text: str) -> None:
+        """Show `text` as the prompt (empty: none) unless a reply is streaming."""
+        if self.prompt_shown == text or self.streaming:
+            return
+        self._hide_prompt()
+        if text:
+            self.out.write(text)
+            self.out.flush()
+            self.prompt_shown = text
+
+    def line_entered(self) -> None:
+        """The user pressed Enter: the prompt's line is done, the cursor on a fresh one."""
+        self.prompt_shown = ""
+
+    def note(self, text: str, style: str = "") -> None:
+        """A line of the CLI's own (not an event)."""
+        self._line(text, style)
+
+    def _hide_prompt(self) -> None:
+        if self.prompt_shown:
+            self.out.write("\r\033[K" if self.tty else "\n")
+            self.prompt_shown = ""
 
     def show(self, item: Item) -> None:
         if isinstance(item, RunCatchUp):
@@ -59,6 +88,7 @@ class Renderer:
         return f"{style}{text}{RESET}" if self.color and style else text
 
     def _write(self, text: str) -> None:
+        self._hide_prompt()
         self.out.write(text)
         self.out.flush()
 
@@ -87,7 +117,8 @@ class Renderer:
 
     def _on_tool_call(self, event: Any) -> None:
         params = json.dumps(event.data.parameters)
-        self._line(f"⚙ {event.data.tool_name}({params})", CYAN)
+        waits = " (waits for approval)" if event.data.requires_approval else ""
+        self._line(f"⚙ {event.data.tool_name}({params}){waits}", CYAN)
 
     def _on_tool_result(self, event: Any) -> None:
         outcome = event.data.error if event.data.error else json.dumps(event.data.result)
@@ -113,6 +144,9 @@ class Renderer:
 
     def _on_run_end(self, event: Event) -> None:
         status = getattr(event.data, "status", "")
+        if self.streaming:  # a reply that ended without its `response`
+            self._write("\n")
+            self.streaming = False
         if status != "completed":
             self._line(f"(run {status})", DIM)
 
