@@ -32,6 +32,7 @@ $(SDK_STATIC)/index.js: $(TS_STAMP) $(SDK_SOURCES)
 	rm -rf $(SDK_STATIC) && mkdir -p $(SDK_STATIC) && cp -R $(CLIENT_TS)/dist/. $(SDK_STATIC)/
 
 install: $(STAMP) $(TS_STAMP) $(SDK_STATIC)/index.js ## the venv, every package pinned, the TypeScript SDK built
+	@command -v espeak-ng >/dev/null || echo "make install: espeak-ng is missing (the default text-to-speech of voice replies); install it: apt-get install -y espeak-ng" >&2
 
 test: install ## the test suite against real RabbitMQ and Postgres (not fault, not cluster)
 	$(BIN)/python -m pytest -m "not fault and not cluster"

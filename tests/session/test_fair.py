@@ -9,13 +9,14 @@ import asyncio
 import httpx
 import pytest
 from switchboard_events import make_event
+from switchboard_protocol.wav import write_wav
 
 from tests.conftest import wait_until
 from tests.session.conftest import auth, fetch
 
 pytestmark = [pytest.mark.db, pytest.mark.broker, pytest.mark.timeout(60)]
 ALICE, BOB = auth("alice"), auth("bob")
-WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(1000)
+WAV = write_wav(bytes(1000), 8000)
 
 
 async def new_session(client: httpx.AsyncClient, headers: dict[str, str], **body: object) -> str:

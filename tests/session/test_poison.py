@@ -3,7 +3,6 @@ run worker and the tool worker in this process, real RabbitMQ and Postgres. Each
 next to a bystander (bob) whose run must complete and be stored meanwhile."""
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from switchboard_events import (
 )
 from switchboard_events.codec import encode_batch
 from switchboard_events.deadletter_admin import depth, peek
+from switchboard_protocol.wav import write_wav
 from switchboard_session.persist import Persister
 
 from tests.conftest import wait_until
@@ -30,6 +30,8 @@ ALICE, BOB = auth("alice"), auth("bob")
 POISON = {"x": "\u0000"}
 """A NUL in tool parameters: the stub refuses it (`bad_directive`), but a model's tool
 arguments or an MCP tool's result can carry one, so a producer publishes it here."""
+SILENCE = write_wav(bytes(16000), 16000)
+"""Half a second of silence: a readable WAV in which nothing is heard (`no_speech`)."""
 
 
 @pytest.fixture
@@ -233,15 +235,13 @@ async def test_unreadable_run_request_frees_the_session(client, workers, monkeyp
 
 
 async def test_audio_is_not_kept_after_its_run_ends(client, workers) -> None:
-    """Random bytes as audio: the run fails `bad_audio` and its audio is gone from `runs`."""
+    """Silence as audio: the run fails `no_speech` and its audio is gone from `runs`."""
     sid = await new_session(client, ALICE, mode="voice", client_id="phone")
     headers = {**ALICE, "Content-Type": "audio/wav", "X-Client-Id": "phone"}
-    answer = await client.post(
-        f"/ai/sessions/{sid}/audio", content=os.urandom(64 * 1024), headers=headers
-    )
+    answer = await client.post(f"/ai/sessions/{sid}/audio", content=SILENCE, headers=headers)
     assert answer.status_code == 202, answer.text
     run = await wait_run_ended(client, answer.json()["run_id"])
-    assert run["status"] == "failed" and run["error"].startswith("bad_audio")
+    assert run["status"] == "failed" and run["error"].startswith("no_speech")
     assert run["audio_b64"] is None
     await bystander_run(client)
 
@@ -251,7 +251,7 @@ async def test_audio_retention_setting_keeps_it_until_the_sweeper(make_app, work
     client = await make_app(AUDIO_RETENTION_S=0.5, SWEEP_INTERVAL_S=0.2)
     sid = await new_session(client, ALICE, mode="voice", client_id="phone")
     headers = {**ALICE, "Content-Type": "audio/wav", "X-Client-Id": "phone"}
-    answer = await client.post(f"/ai/sessions/{sid}/audio", content=b"RIFF", headers=headers)
+    answer = await client.post(f"/ai/sessions/{sid}/audio", content=SILENCE, headers=headers)
     assert answer.status_code == 202, answer.text
     run_id = answer.json()["run_id"]
     await wait_run_ended(client, run_id)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from switchboard_events import make_event
+from switchboard_protocol.wav import write_wav
 
 from tests.conftest import wait_until
 from tests.session.conftest import auth, fetch
@@ -178,7 +179,7 @@ async def test_audio_in_voice_session(client, tap, names) -> None:
     text_sid = await new_session(client)
     voice_sid = await new_session(client, mode="voice")
     commands = await tap(names.commands_exchange, "run")
-    wav = b"RIFF....WAVEfmt fake"
+    wav = write_wav(bytes(3200), 16000)  # a tenth of a second of silence
     headers = {**ALICE, "Content-Type": "audio/wav", "X-Client-Id": "phone"}
     wrong = await client.post(f"/ai/sessions/{text_sid}/audio", content=wav, headers=headers)
     assert wrong.status_code == 409 and wrong.json()["error"]["code"] == "not_voice_session"
@@ -195,6 +196,28 @@ async def test_audio_in_voice_session(client, tap, names) -> None:
 
     assert base64.b64decode(request["audio_b64"]) == wav and request["mode"] == "voice"
     assert request["client_id"] == "phone"
+
+
+async def test_audio_that_is_not_a_readable_wav_is_refused_and_nothing_is_stored(client) -> None:
+    sid = await new_session(client, mode="voice")
+    headers = {**ALICE, "Content-Type": "audio/wav", "X-Client-Id": "phone"}
+    url = f"/ai/sessions/{sid}/audio"
+    wav = write_wav(bytes(32000), 16000)
+    cases = [
+        (b"ID3\x04\x00" + bytes(2000), 415, "unsupported_media_type", "not a WAV file"),
+        (b"OggS" + bytes(2000), 415, "unsupported_media_type", "not a WAV file"),
+        (wav[: len(wav) // 2], 422, "bad_audio", "truncated"),
+        (wav[:30], 422, "bad_audio", "truncated"),
+    ]
+    for body, status, code, problem in cases:
+        answer = await client.post(url, content=body, headers=headers)
+        assert answer.status_code == status, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == code and problem in error["message"], error
+    got = (await client.get(f"/ai/sessions/{sid}", headers=ALICE)).json()
+    assert got["messages"] == [] and got["active_run"] is None
+    query = "SELECT count(*) AS n FROM runs WHERE session_id = $1"
+    assert (await fetch(client.database_url, query, sid))[0]["n"] == 0
 
 
 async def test_message_right_after_run_end_waits_for_the_finishing_run(client, publish) -> None:

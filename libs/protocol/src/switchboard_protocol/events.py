@@ -78,7 +78,10 @@ class TtsData(_Data):
 
 class SttData(_Data):
     text: str
+    """What was heard so far (the whole utterance when `final`)."""
     final: bool = False
+    duration_s: float | None = None
+    """Seconds of audio heard so far (the utterance's true length when `final`)."""
 
 
 class AgentSwitchData(_Data):

@@ -29,7 +29,7 @@ async def tokens(ctx: RunContext, directive: Tokens) -> None:
         elif i % YIELD_EVERY == 0:
             await asyncio.sleep(0)
         parts.append(f"t{i} ")
-        await ctx.emit("token", {"token": parts[-1]})
+        await ctx.token(parts[-1])
     await ctx.respond("".join(parts))
 
 

@@ -76,7 +76,7 @@ async def _stream_turn(
         while (chunk := await ctx.control.guard(_next(chunks))) is not None:
             if isinstance(chunk, str):
                 turn.text.append(chunk)
-                await ctx.emit("token", {"token": chunk})
+                await ctx.token(chunk)
             elif isinstance(chunk, Retrying):
                 await ctx.emit("warning", _retry_warning(chunk))
             else:

@@ -9,14 +9,17 @@ import base64
 import logging
 
 from switchboard_events import Publisher, RunStream
+from switchboard_protocol.wav import read_wav
 
 from .actions import ACTIONS
-from .audio import BadAudio, transcribe
 from .backend import BackendError
 from .cancellation import LEASE_LOST, RunCancelled
 from .directives import BadDirective, Chat, parse
 from .limits import RUN_TIMEOUT
+from .pcm import to_pcm16k
 from .run_context import RunContext, RunFailed
+from .stt import SttError
+from .tts import TtsError
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,10 @@ async def execute(ctx: RunContext) -> str:
         status = await _failed(ctx, RunFailed(exc.code, str(exc)))
     except BackendError as exc:
         status = await _failed(ctx, RunFailed("model_error", str(exc)))
+    except SttError as exc:
+        status = await _failed(ctx, RunFailed("stt_error", str(exc)))
+    except TtsError as exc:
+        status = await _failed(ctx, RunFailed("tts_error", str(exc)))
     except RunFailed as exc:
         status = await _failed(ctx, exc)
     except Exception as exc:
@@ -54,6 +61,7 @@ async def execute(ctx: RunContext) -> str:
         status = await _failed(ctx, RunFailed("internal_error", f"the agent crashed: {exc!r}"))
     finally:
         timer.cancel()
+        await ctx.close()
     if _lost(ctx):
         return LOST
     await ctx.stream.emit("run_end", _run_end(status, ctx))
@@ -85,15 +93,25 @@ async def _failed(ctx: RunContext, failure: RunFailed) -> str:
 
 
 async def _transcript(ctx: RunContext) -> str:
-    """`stt` events for the request's audio (a partial, then the final text)."""
-    try:
-        text = transcribe(base64.b64decode(ctx.request.audio_b64 or "", validate=True))
-    except (ValueError, BadAudio) as exc:
-        raise RunFailed("bad_audio", f"could not read the audio: {exc}") from exc
-    words = text.split()
-    await ctx.emit("stt", {"text": " ".join(words[: max(1, len(words) // 2)]), "final": False})
-    await ctx.emit("stt", {"text": text, "final": True})
+    """`stt` events for the request's audio (partial results, then the final text); a run
+    in which nothing was heard ends with `error` `no_speech`."""
+    pcm = await asyncio.to_thread(_pcm_of, ctx.request.audio_b64 or "")
+    heard = aiter(ctx.voice.stt.transcribe(pcm))
+    text, duration = "", 0.0
+    while (item := await ctx.control.guard(anext(heard, None))) is not None:
+        text, duration = item.text, round(item.duration_s, 3)
+        await ctx.emit("stt", {"text": text, "final": item.final, "duration_s": duration})
+    if not text.strip():
+        raise RunFailed("no_speech", f"no speech was recognised in {duration:g} s of audio")
     return text
+
+
+def _pcm_of(audio_b64: str) -> bytes:
+    """The upload as 16 kHz mono PCM (the session service checked it; this is a backstop)."""
+    try:
+        return to_pcm16k(read_wav(base64.b64decode(audio_b64, validate=True)))
+    except ValueError as exc:
+        raise RunFailed("bad_audio", f"could not read the audio: {exc}") from exc
 
 
 async def fail_unreadable_run(publisher: Publisher, session_id: str, run_id: str) -> None:

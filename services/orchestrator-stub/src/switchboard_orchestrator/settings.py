@@ -60,6 +60,34 @@ class WorkerSettings(BrokerSettings):
     """Most characters spoken per reply: `/speak` refuses more, a longer voice reply is spoken
     up to this and a `warning` `tts_truncated` says so."""
 
+    stt_backend: Literal["pocketsphinx", "openai"] = Field(
+        default="pocketsphinx", alias="STT_BACKEND"
+    )
+    """Speech to text: `pocketsphinx` (offline, the English model its wheel ships) or `openai`
+    (`audio.transcriptions` of the OpenAI-compatible server at OPENAI_BASE_URL)."""
+    stt_decoders: int = Field(default=2, ge=1, le=64, alias="STT_DECODERS")
+    """Utterances one worker decodes at once with pocketsphinx (a decoder each, its model
+    loaded once, ~0.7 s); more wait for a free one."""
+    stt_openai_model: str = Field(default="whisper-1", alias="STT_OPENAI_MODEL")
+    """Model name of `audio.transcriptions` requests (STT_BACKEND=openai)."""
+    stt_openai_stream: bool = Field(default=False, alias="STT_OPENAI_STREAM")
+    """Ask the server to stream its transcript (`stream=True`; its deltas become partial
+    `stt` events). Off: one final `stt` event (whisper servers do not stream)."""
+    tts_backend: Literal["espeak-ng", "openai"] = Field(default="espeak-ng", alias="TTS_BACKEND")
+    """Text to speech: `espeak-ng` (the program, Debian package `espeak-ng`) or `openai`
+    (`audio.speech` of the OpenAI-compatible server at OPENAI_BASE_URL)."""
+    espeak_voice: str = Field(
+        default="en-us", pattern=r"^[A-Za-z0-9][A-Za-z0-9_+-]*$", alias="ESPEAK_VOICE"
+    )
+    """espeak-ng voice (`espeak-ng --voices` lists them)."""
+    tts_openai_model: str = Field(default="tts-1", alias="TTS_OPENAI_MODEL")
+    """Model name of `audio.speech` requests (TTS_BACKEND=openai)."""
+    tts_openai_voice: str = Field(default="alloy", alias="TTS_OPENAI_VOICE")
+    """Voice of `audio.speech` requests (TTS_BACKEND=openai)."""
+    tts_processes: int = Field(default=4, ge=1, le=256, alias="TTS_PROCESSES")
+    """Syntheses one worker runs at once (espeak-ng processes or speech requests); a voice
+    reply speaks one sentence at a time, so this many replies are spoken side by side."""
+
     approval_timeout_s: float = Field(default=APPROVAL_TIMEOUT_S, gt=0, alias="APPROVAL_TIMEOUT_S")
     """How long a tool call that needs approval waits for a `tool_decision` before its result
     is `{"error": "approval_timeout"}` (capped by MAX_RUN_S)."""
@@ -116,8 +144,15 @@ class WorkerSettings(BrokerSettings):
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> "WorkerSettings":
-        if self.model_backend == "openai" and not self.openai_base_url:
-            raise ValueError("MODEL_BACKEND=openai needs OPENAI_BASE_URL")
+        if self.openai_base_url:
+            return self
+        for name, value in [
+            ("MODEL_BACKEND", self.model_backend),
+            ("STT_BACKEND", self.stt_backend),
+            ("TTS_BACKEND", self.tts_backend),
+        ]:
+            if value == "openai":
+                raise ValueError(f"{name}=openai needs OPENAI_BASE_URL")
         return self
 
 

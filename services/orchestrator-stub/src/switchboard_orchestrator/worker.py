@@ -39,6 +39,7 @@ from .run_context import RunContext
 from .settings import WorkerSettings
 from .tool_catalog import ToolCatalog
 from .tool_client import ToolClient
+from .voice import Voice, default_voice
 
 log = logging.getLogger(__name__)
 HANDED_BACK = "x-handed-back"
@@ -53,8 +54,15 @@ class _Active:
 
 
 class RunWorker:
-    def __init__(self, settings: WorkerSettings, connection: Connection, backend: AgentBackend):
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        connection: Connection,
+        backend: AgentBackend,
+        voice: Voice | None = None,
+    ):
         self.settings = settings
+        self._voice = voice or default_voice()
         self.names = names_from(settings)
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self._connection = connection
@@ -198,6 +206,7 @@ class RunWorker:
                 self.settings.run_limits,
                 self._approvals,
                 self._catalog,
+                voice=self._voice,
             )
             status = await execute(ctx)
         finally:

@@ -10,6 +10,7 @@ from switchboard_events.heap import release_heap, settle_heap
 from .backend import AgentBackend, ScriptedBackend
 from .process import run_process
 from .settings import WorkerSettings
+from .voice import voice_from
 from .worker import RunWorker
 
 
@@ -40,8 +41,9 @@ async def serve(
     async with (
         broker_connection(settings, "switchboard-worker") as connection,
         backend_from(settings) as backend,
+        voice_from(settings) as voice,
     ):
-        worker = RunWorker(settings, connection, backend)
+        worker = RunWorker(settings, connection, backend, voice)
         await worker.start()
         if settings.gc_freeze:
             settle_heap()  # startup is over: backend, broker links, tools

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from switchboard_events.retry import retry_for
+from switchboard_protocol.wav import BadWav, NotWav, read_wav
 
 from ..app_context import AppContext
 from ..decisions import decide
@@ -101,13 +102,20 @@ async def send_audio(
 
 
 async def _read_wav(request: Request) -> bytes:
-    """The utterance; BodyGuard (app.py) has already held it to MAX_AUDIO_BYTES (413)."""
+    """The utterance, a readable WAV file (415 another format, 422 `bad_audio` a corrupt or
+    truncated one); BodyGuard (app.py) has already held it to MAX_AUDIO_BYTES (413)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in ("audio/wav", "audio/x-wav", "audio/wave"):
         raise ApiError(415, "unsupported_media_type", "Content-Type must be audio/wav")
     audio = await request.body()
     if not audio:
         raise ApiError(422, "validation_error", "body: empty audio")
+    try:
+        read_wav(audio)  # refused here, before anything is stored or run
+    except NotWav as exc:
+        raise ApiError(415, "unsupported_media_type", f"body: {exc}") from exc
+    except BadWav as exc:
+        raise ApiError(422, "bad_audio", f"body: {exc}") from exc
     return audio
 
 
