@@ -139,6 +139,7 @@ def test_unreachable_broker_exits_non_zero_with_advice() -> None:
     )
     assert done.returncode == 2
     assert "docker compose up -d rabbitmq postgres" in done.stderr
+    assert done.stderr.startswith("devstack: RabbitMQ is not reachable")  # no aiormq line first
 
 
 def test_bad_settings_exit_non_zero() -> None:

@@ -3,6 +3,7 @@ over stdio (started by the tool worker) and over streamable HTTP (started here).
 
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import AsyncIterator
 
@@ -131,3 +132,15 @@ async def test_streamable_http_server_tools_are_served(broker_settings, http_exa
 def test_mcp_servers_setting_is_checked(broker_settings):
     with pytest.raises(ValueError, match="either `command` or `url`"):
         tool_settings(broker_settings, MCP_SERVERS='[{"name": "x"}]')
+
+
+async def test_an_mcp_url_that_does_not_answer_is_named_at_start(broker_settings, caplog):
+    url = f"http://127.0.0.1:{free_port()}/mcp"
+    servers = json.dumps([{"name": "crm", "url": url}])
+    settings = tool_settings(broker_settings, MCP_SERVERS=servers)
+    with caplog.at_level(logging.WARNING):
+        async with running_tools(settings) as server:
+            warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+            assert any(f"MCP server crm ({url}) did not connect" in w for w in warnings), warnings
+            reply = await call(server, "list_notes")  # listed by nobody: the server never came
+    assert "error" in reply

@@ -3,9 +3,11 @@ server (tests/worker/fake_model.py) that speaks the real chunk format and record
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
+from switchboard_stack import free_port
 
 from tests.worker.fake_model import FakeModel, Reply, fake_model
 from tests.worker.harness import Client, assert_seq, running_worker, types, worker_settings
@@ -213,3 +215,30 @@ async def test_cancel_closes_the_model_stream(client: Client, broker_settings, m
 def test_openai_backend_needs_a_base_url(broker_settings):
     with pytest.raises(ValueError, match="OPENAI_BASE_URL"):
         worker_settings(broker_settings, MODEL_BACKEND="openai")
+
+
+async def test_an_unreachable_model_server_is_named_at_start_and_in_the_run_error(
+    client: Client, broker_settings, tools, caplog
+):
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    # No retries: the run's error comes at once instead of after 1 + 2 + 4 s of backoff.
+    settings = worker_settings(
+        broker_settings, MODEL_BACKEND="openai", OPENAI_BASE_URL=url, MODEL_MAX_RETRIES=0
+    )
+    device = await client.device()
+    with caplog.at_level(logging.WARNING):
+        async with running_worker(settings):
+            warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+            assert any(f"OPENAI_BASE_URL={url}" in w for w in warnings), warnings
+            events = await device.run(await client.send(device, "hello"))
+    error = next(e for e in events if e.type == "error")
+    assert error.data.code == "model_error"
+    assert url in error.data.message and "unreachable" in error.data.message
+    assert events[-1].data.status == "failed"
+
+
+async def test_a_reachable_model_server_gets_no_start_up_warning(broker_settings, model, caplog):
+    with caplog.at_level(logging.WARNING):
+        async with running_worker(openai_settings(broker_settings, model)):
+            pass
+    assert not [r for r in caplog.records if "OPENAI_BASE_URL" in r.getMessage()]

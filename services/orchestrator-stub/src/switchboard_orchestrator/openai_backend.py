@@ -10,6 +10,7 @@ is seen. Closing the generator (a cancel) closes the HTTP response at once.
 """
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ from openai import AsyncOpenAI
 from .backend import BackendError, Chunk, Message, ModelToolCall, Retrying, TurnEnd, Usage
 
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+PROBE_TIMEOUT_S = 3.0
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class OpenAIBackend:
         self._client = client
         self._model = model
         self._retry = retry
+        self._where = f"model server {str(client.base_url).rstrip('/')} (MODEL_BACKEND=openai)"
 
     async def turn(
         self,
@@ -58,16 +62,16 @@ class OpenAIBackend:
             except openai.APIError as exc:
                 attempt += 1
                 if not _retryable(exc) or attempt > self._retry.max_retries:
-                    raise BackendError(_describe(exc)) from exc
+                    raise BackendError(f"{self._where}: {_describe(exc)}") from exc
                 delay = self._retry.delay(attempt, _retry_after(exc))
-                yield Retrying(attempt, delay, _describe(exc))
+                yield Retrying(attempt, delay, f"{self._where}: {_describe(exc)}")
                 await asyncio.sleep(delay)
         async with stream:
             try:
                 async for item in _read(stream):
                     yield item
             except openai.APIError as exc:
-                raise BackendError(_describe(exc)) from exc
+                raise BackendError(f"{self._where}: {_describe(exc)}") from exc
 
     async def _open(
         self, messages: Sequence[Message], tools: Sequence[dict[str, Any]], final: bool
@@ -128,10 +132,34 @@ def _retry_after(exc: openai.APIError) -> float | None:
 
 def _describe(exc: openai.APIError) -> str:
     if isinstance(exc, openai.APIStatusError):
-        return f"model answered {exc.status_code}: {str(exc.message)[:200]}"
+        return f"answered {exc.status_code}: {str(exc.message)[:200]}"
+    if isinstance(exc, openai.APITimeoutError):
+        return "no answer in time (OPENAI_TIMEOUT_S)"
     if isinstance(exc, openai.APIConnectionError):
-        return f"model unreachable: {exc!r}"[:300]
-    return f"model stream failed: {str(exc)[:200]}"
+        cause = exc.__cause__
+        return f"unreachable ({cause or exc})"[:300] if cause is not None else "unreachable"
+    return f"stream failed: {str(exc)[:200]}"
+
+
+async def check_model_server(client: AsyncOpenAI, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+    """At start-up, one `GET /models`: a server that does not answer, or refuses the key, is
+    named in a warning (the worker starts anyway; each run then fails with `model_error`).
+    Any other answer, even 404 from a server without that route, counts as reachable."""
+    where = f"model server OPENAI_BASE_URL={str(client.base_url).rstrip('/')}"
+    try:
+        await asyncio.wait_for(client.models.list(), timeout_s)
+    except TimeoutError:
+        log.warning("%s: no answer within %ss; runs will fail until it answers", where, timeout_s)
+        return False
+    except openai.AuthenticationError as exc:
+        log.warning("%s refused the API key (OPENAI_API_KEY): %s", where, exc.status_code)
+        return False
+    except openai.APIStatusError:
+        return True
+    except openai.APIError as exc:
+        log.warning("%s: %s; runs will fail until it answers", where, _describe(exc))
+        return False
+    return True
 
 
 def openai_client(base_url: str, api_key: str | None, timeout_s: float) -> AsyncOpenAI:

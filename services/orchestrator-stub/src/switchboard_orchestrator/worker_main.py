@@ -20,7 +20,12 @@ async def backend_from(settings: WorkerSettings) -> AsyncIterator[AgentBackend]:
     if settings.model_backend != "openai":
         yield ScriptedBackend(settings.word_delay_s)
         return
-    from .openai_backend import OpenAIBackend, RetryPolicy, openai_client  # only when used
+    from .openai_backend import (  # only when used
+        OpenAIBackend,
+        RetryPolicy,
+        check_model_server,
+        openai_client,
+    )
 
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     assert settings.openai_base_url is not None
@@ -29,6 +34,7 @@ async def backend_from(settings: WorkerSettings) -> AsyncIterator[AgentBackend]:
         settings.model_max_retries, settings.model_retry_base_s, settings.model_retry_max_s
     )
     try:
+        await check_model_server(client)
         yield OpenAIBackend(client, settings.openai_model, retry)
     finally:
         await client.close()

@@ -3,7 +3,8 @@ environment that puts a process on it, and whether RabbitMQ answers at all."""
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 
 import aio_pika
 from switchboard_events import (
@@ -54,9 +55,11 @@ async def isolated_broker(
 
 
 async def check_rabbitmq(url: str, timeout: float = 5.0) -> str | None:
-    """None when the broker accepts a connection, else what to do about it."""
+    """None when the broker accepts a connection, else what to do about it. aiormq's own
+    "error when creating transport" line is held back meanwhile: the advice says it all."""
     try:
-        connection = await asyncio.wait_for(aio_pika.connect(url), timeout)
+        with _silenced("aiormq.connection"):
+            connection = await asyncio.wait_for(aio_pika.connect(url), timeout)
     except Exception as exc:  # noqa: BLE001 - every failure becomes advice
         return (
             f"RabbitMQ is not reachable at {redact(url)} ({exc!r}).\n"
@@ -66,3 +69,15 @@ async def check_rabbitmq(url: str, timeout: float = 5.0) -> str | None:
         )
     await connection.close()
     return None
+
+
+@contextlib.contextmanager
+def _silenced(name: str) -> Iterator[None]:
+    """No record of logger `name` below CRITICAL while inside."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

@@ -42,8 +42,9 @@ class McpServer:
     ) -> None:
         self.config = config
         self.name = config.name
+        self.where = f"MCP server {config.name} ({config.url or config.command})"
         self._registry = registry
-        self._retry_s = retry_s
+        self.retry_s = retry_s
         self._health_s = health_s
         self._client: Client | None = None
         self._suspect = asyncio.Event()
@@ -53,7 +54,7 @@ class McpServer:
 
     async def supervise(self) -> None:
         """Connect, serve, and reconnect every `retry_s` after any failure, until cancelled."""
-        await reconnecting(self._retry_s, log, f"MCP server {self.name}")(self._connect)
+        await reconnecting(self.retry_s, log, self.where)(self._connect)
 
     async def _connect(self) -> None:
         try:
@@ -150,6 +151,14 @@ class McpServers:
             _, late = await asyncio.wait(waits, timeout=timeout_s)
             for wait in late:
                 wait.cancel()
+        for server in self.servers:
+            if not server.connected.is_set():
+                log.warning(
+                    "%s did not connect at start-up; its tools answer with an error "
+                    "until it does (retrying every %ss)",
+                    server.where,
+                    server.retry_s,
+                )
 
     async def stop(self) -> None:
         for task in self._tasks:
