@@ -1,14 +1,19 @@
-"""docs/protocol.md's REST table says what the session service answers: each call's success
-status, and the body of every answer it spells out as `{"field", ...}` (every 202 does). The
-gateway's own calls (health, metrics) are not the session service's."""
+"""docs/protocol.md says what the code does: the REST table each call's success status and
+the body of every answer it spells out as `{"field", ...}` (every 202 does; the gateway's own
+calls, health and metrics, are not the session service's); the frame error codes every code
+the gateway writes and the cancel frame's refusal; the event table every field of each
+event's data, and which ones are left out when empty."""
 
+import ast
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 from switchboard_events.auth import AuthSettings
 from switchboard_gateway.openapi import PROXIED
+from switchboard_protocol.events import EVENT_CLASSES, EVENT_TYPES
 from switchboard_session.app import create_app
 from switchboard_session.settings import SessionSettings
 
@@ -64,3 +69,82 @@ def test_a_row_says_what_the_service_answers(
     if status == "202" or spelled_out:
         missing = [f for f in fields if f'"{f}"' not in answer.split(";")[0]]
         assert spelled_out and not missing, f"{method} {path}: {status} body lacks {missing}"
+
+
+# -- WebSocket: the frame error codes and the event table ----------------------------------
+GATEWAY = Path(__file__).parents[1] / "services" / "gateway" / "src" / "switchboard_gateway"
+DISPATCH = Path(__file__).parents[1] / "services" / "session" / "src" / "switchboard_session"
+CODE = re.compile(r"`([a-z_]+)`")
+
+
+def section(start: str, end: str) -> str:
+    return PROTOCOL.read_text().split(start, 1)[1].split(end, 1)[0]
+
+
+def _literal(node: ast.expr) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def gateway_frame_codes() -> set[str]:
+    """The code of every error frame the gateway writes itself: `error_frame("code", ...)`,
+    `Refused("code", ...)`, `bad_frame(conn, "code", ...)`."""
+    codes = set()
+    for source in GATEWAY.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+            position = {"error_frame": 0, "Refused": 0, "bad_frame": 1}.get(name)
+            if position is not None and len(node.args) > position:
+                if (code := _literal(node.args[position])) is not None:
+                    codes.add(code)
+    return codes
+
+
+def cancel_codes() -> set[str]:
+    """The session service's refusals of a cancel (the `cancel` frame's upstream call)."""
+    tree = ast.parse((DISPATCH / "dispatch.py").read_text())
+    cancel = next(
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.AsyncFunctionDef) and n.name == "cancel_active"
+    )
+    calls = [n for n in ast.walk(cancel) if isinstance(n, ast.Call) and len(n.args) > 1]
+    return {
+        c for n in calls if getattr(n.func, "id", "") == "ApiError" if (c := _literal(n.args[1]))
+    }
+
+
+def test_every_frame_error_code_is_listed() -> None:
+    listed = set(CODE.findall(section("A frame the gateway cannot accept", "\n### ")))
+    codes = gateway_frame_codes() | cancel_codes()
+    assert {"bad_frame", "unknown_type", "no_active_run"} <= codes, "code sources moved?"
+    assert not codes - listed, f"frame error codes missing from docs/protocol.md: {codes - listed}"
+
+
+def event_rows() -> list[tuple[list[str], str]]:
+    """(event types, data cell) of each row of the event table."""
+    rows = []
+    for line in section("### Event types and their `data`\n", "\n\n").splitlines():
+        if line.startswith("| `"):
+            _, kinds, data, _ = CELL.split(line)
+            rows.append((CODE.findall(kinds), data))
+    return rows
+
+
+def test_the_event_table_names_every_field_and_which_are_left_out() -> None:
+    """A field the code leaves out when empty (`exclude_if`) is never shown as always there
+    (`"field": null` or `bool`); every other field is named."""
+    rows = event_rows()
+    by_type = dict(zip(EVENT_TYPES, EVENT_CLASSES, strict=True))
+    assert {kind for kinds, _ in rows for kind in kinds} == set(EVENT_TYPES)
+    for kinds, cell in rows:
+        for kind in kinds:
+            data = by_type[kind].model_fields["data"].annotation
+            assert isinstance(data, type) and issubclass(data, BaseModel)
+            for name, field in data.model_fields.items():
+                key = f'"{field.alias or name}"'
+                assert key in cell, f"{kind}: {key} is not in the table"
+                if field.exclude_if is not None:
+                    shown_always = re.search(re.escape(key) + r": (null|bool)", cell)
+                    assert not shown_always, f"{kind}: {key} is left out when empty"
