@@ -4,6 +4,26 @@ export class SwitchboardError extends Error {
   override name = "SwitchboardError";
 }
 
+/** A REST call got no answer from the gateway (refused, reset, bad address, timed out): one
+ * line naming the gateway; the `fetch` failure is its `cause`. */
+export class GatewayUnreachable extends SwitchboardError {
+  override name = "GatewayUnreachable";
+  constructor(
+    readonly baseUrl: string,
+    cause: unknown,
+  ) {
+    super(`cannot reach the gateway at ${baseUrl}: ${innermost(cause)}`, { cause });
+  }
+}
+
+/** The deepest `cause`'s message (Node's fetch says "fetch failed", its cause says why). */
+function innermost(error: unknown): string {
+  let found = error;
+  while (found instanceof Error && found.cause instanceof Error) found = found.cause;
+  if (!(found instanceof Error)) return String(found);
+  return found.name === "TimeoutError" ? "no answer in time" : found.message.split("\n")[0]!;
+}
+
 /** A REST call answered with an error (`{"error": {"code", "message"}}`). */
 export class ApiError extends SwitchboardError {
   override name = "ApiError";

@@ -18,6 +18,7 @@ export {
   SwitchboardError,
   ApiError,
   Unauthorized,
+  GatewayUnreachable,
   NotFound,
   Busy,
   RateLimited,

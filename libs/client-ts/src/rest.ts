@@ -1,5 +1,5 @@
 /** The REST half of the protocol over `fetch`, with error mapping and one retry after a 401. */
-import { apiError, ApiError, Unauthorized } from "./errors.js";
+import { apiError, ApiError, GatewayUnreachable, Unauthorized } from "./errors.js";
 import type { TokenSource } from "./tokens.js";
 
 export type FetchLike = typeof fetch;
@@ -56,12 +56,28 @@ export class RestApi {
   private send(method: string, path: string, token: string, options: CallOptions) {
     const headers: Record<string, string> = { Authorization: `Bearer ${token}`, ...options.headers };
     if (options.body !== undefined) headers["Content-Type"] = "application/json";
-    return this.fetchImpl(buildUrl(this.baseUrl, path, options.query), {
+    const url = buildUrl(this.baseUrl, path, options.query);
+    const init = {
       method,
       headers,
       body: options.body === undefined ? undefined : JSON.stringify(options.body),
       signal: withTimeout(options.signal, this.timeoutMs),
-    });
+    };
+    return reach(this.baseUrl, () => this.fetchImpl(url, init), options.signal);
+  }
+}
+
+/** The answer, or `GatewayUnreachable` when none came; the caller's own abort stays as it is. */
+async function reach(
+  baseUrl: string,
+  request: () => Promise<Response>,
+  signal?: AbortSignal,
+): Promise<Response> {
+  try {
+    return await request();
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    throw new GatewayUnreachable(baseUrl.replace(/\/+$/, ""), error);
   }
 }
 
@@ -92,11 +108,13 @@ export async function fetchDevToken(
   userId: string,
   fetchImpl: FetchLike = fetch,
 ): Promise<string> {
-  const response = await fetchImpl(buildUrl(baseUrl, "/ai/dev/token"), {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ user_id: userId }),
-  });
+  const response = await reach(baseUrl, () =>
+    fetchImpl(buildUrl(baseUrl, "/ai/dev/token"), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ user_id: userId }),
+    }),
+  );
   if (response.status === 401) throw new Unauthorized(401, "unauthorized", "dev tokens refused");
   if (!response.ok) throw await errorFrom(response);
   return String(((await response.json()) as { token: unknown }).token);

@@ -1,8 +1,10 @@
+import { createServer } from "node:net";
 import { describe, expect, it, vi } from "vitest";
 import {
   AckState,
   Backoff,
   Busy,
+  GatewayUnreachable,
   RateLimited,
   RecentIds,
   SeqTracker,
@@ -136,6 +138,21 @@ describe("REST", () => {
     const pending = sb.getSession("s1", { signal: controller.signal });
     controller.abort(new Error("user left"));
     await expect(pending).rejects.toThrow("user left");
+  });
+
+  it("a stopped gateway is one line naming it", async () => {
+    const server = createServer();
+    await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+    const { port } = server.address() as { port: number };
+    await new Promise((done) => server.close(done)); // nothing listens there now
+    const url = `http://127.0.0.1:${port}`;
+    const sb = new SwitchboardClient(url + "/", { token: "t", WebSocket: class {} as never });
+    const failed = await sb.createSession().catch((error: unknown) => error);
+    expect(failed).toBeInstanceOf(GatewayUnreachable);
+    const message = (failed as Error).message;
+    expect(message.startsWith(`cannot reach the gateway at ${url}: `)).toBe(true);
+    expect(message).not.toContain("\n");
+    await expect(SwitchboardClient.devToken("alice", url)).rejects.toThrow(GatewayUnreachable);
   });
 
   it("pages through the history, newest page first", async () => {
