@@ -45,6 +45,14 @@ def parse(argv: list[str]) -> BenchSettings:
     parser.add_argument("--out", dest="out_dir")
     parser.add_argument("--name")
     parser.add_argument("--no-plot", dest="plot", action="store_false", default=None)
+    parser.add_argument(
+        "--voice",
+        type=int,
+        nargs="?",
+        const=5,
+        dest="voice_runs",
+        help="only time to first audio (bench/voice.py), over N runs (5)",
+    )
     given = {k: v for k, v in vars(parser.parse_args(argv)).items() if v is not None}
     return BenchSettings(**given)
 
@@ -55,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"bench: bad settings:\n{exc}", file=sys.stderr)
         return 2
+    if bench.voice_runs:
+        from .voice import run_alone
+
+        return run_alone(bench.amqp_url, bench.voice_runs, Path(bench.out_dir))
     raise_fd_limit()
     if BrokerSettings().gc_freeze:
         settle_heap()  # the bench publishes tokens: it starts up as the run workers do

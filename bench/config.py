@@ -52,6 +52,8 @@ class BenchSettings(BaseSettings):
     idle_devices: list[int] = Field(default=[1000, 5000])
     client_procs: int = Field(default=4, ge=1, le=16)
     p99_limit_ms: float = Field(default=50.0, gt=0)
+    voice_runs: int = Field(default=0, ge=0, le=100)
+    """`--voice [N]`: only time to first audio (bench/voice.py), over N voice replies."""
     out_dir: str = "bench/results"
     name: str = "latest"
     plot: bool = True

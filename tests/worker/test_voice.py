@@ -91,7 +91,7 @@ async def test_voice_reply_is_spoken_while_its_tokens_still_arrive(client: Clien
 
     kinds = types(events)
     first_tts, last_token = kinds.index("tts"), len(kinds) - 1 - kinds[::-1].index("token")
-    assert first_tts < last_token  # 16 words make a piece: spoken long before token 100
+    assert first_tts < last_token  # 8 words make the first piece: spoken long before token 100
     tts = [e.data for e in events if e.type == "tts"]
     assert [c.chunk for c in tts] == list(range(len(tts))) and len(tts) >= 2
     assert [c.final for c in tts] == [False] * (len(tts) - 1) + [True]

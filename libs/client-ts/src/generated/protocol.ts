@@ -645,7 +645,14 @@ export interface SttEvent {
  * via the `definition` "SttData".
  */
 export interface SttData {
+  /**
+   * Seconds of audio heard so far (the utterance's true length when `final`).
+   */
+  duration_s: number | null;
   final: boolean;
+  /**
+   * What was heard so far (the whole utterance when `final`).
+   */
   text: string;
 }
 /**

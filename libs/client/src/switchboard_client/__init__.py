@@ -19,6 +19,7 @@ from .errors import (
 from .notices import ReloadNotice, RunCatchUp
 from .options import StreamOptions
 from .stream import EventStream, Item
+from .voice import join_tts, send_audio
 
 __all__ = [
     "DEFAULT_URL",
@@ -41,4 +42,6 @@ __all__ = [
     "SwitchboardClient",
     "SwitchboardError",
     "Unauthorized",
+    "join_tts",
+    "send_audio",
 ]

@@ -2,7 +2,8 @@
 
 `Pieces` cuts the text fed to it into what is spoken as one chunk: a sentence (ended by
 `.`, `!`, `?` or a line break), or, for a long one, its first words at a clause mark (`,`,
-`;`, `:`) once it has `CLAUSE_WORDS`, at `MAX_WORDS` words at the latest. A piece is let go
+`;`, `:`) once it has `CLAUSE_WORDS`, at `MAX_WORDS` words at the latest (the first piece at
+`FIRST_MAX_WORDS`, so the first audio comes soon). A piece is let go
 once the text after it has begun (so the reply's last piece is the one `finish` sends, final).
 `Speaker` synthesises each piece in order in a task of its own (tokens keep flowing) and emits
 `tts {audio, format: "wav", chunk, final}`; at most `max_chars` are spoken, then `finish`
@@ -23,6 +24,8 @@ from .tts import TextToSpeech
 
 CLAUSE_WORDS = 8
 MAX_WORDS = 16
+FIRST_MAX_WORDS = 8
+"""The reply's first piece is cut sooner: its audio starts the reply."""
 SENTENCE_END = re.compile(r"(?:[.!?]+[\"')\]]*\s+|\n\s*)(?=\S)")
 CLAUSE_END = re.compile(r"[,;:]\s+(?=\S)")
 WORD = re.compile(r"\S+\s+(?=\S)")
@@ -48,6 +51,7 @@ class Pieces:
 
     def __init__(self) -> None:
         self._text = ""
+        self._cap = FIRST_MAX_WORDS
 
     def feed(self, text: str) -> list[str]:
         self._text += text
@@ -56,6 +60,7 @@ class Pieces:
             piece, self._text = self._text[:cut].strip(), self._text[cut:].lstrip()
             if piece:
                 pieces.append(piece)
+                self._cap = MAX_WORDS
         return pieces
 
     def rest(self) -> str:
@@ -65,7 +70,7 @@ class Pieces:
     def _cut(self) -> int | None:
         """Where the next piece ends, if it is complete (text after it has begun)."""
         words = [m.end() for m in WORD.finditer(self._text)]
-        cap = words[MAX_WORDS - 1] if len(words) >= MAX_WORDS else None
+        cap = words[self._cap - 1] if len(words) >= self._cap else None
         sentence = SENTENCE_END.search(self._text)
         if sentence and (cap is None or sentence.end() <= cap):
             return sentence.end()
