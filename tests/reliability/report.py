@@ -100,9 +100,22 @@ Open (issue 17):
 - A consumer whose node was killed stays registered on the quorum queue for a while (RabbitMQ
   keeps a consumer of an unreachable node as suspected down), so the device's first resume can
   close 1013 (`device is held`) before the next one succeeds.
-- c2 (the gateway's node killed) fails about one run in four: a completed run's events reach
-  the device out of `seq` order after its resume (nothing lost or duplicated); cause not found
-  yet, so the cluster suite is not a CI step.
+
+Fixed: c2 (the gateway's node killed) failed about one run in four with a completed run's
+events reaching the device out of `seq` order after its resume (nothing lost or duplicated).
+A quorum device queue is single-active-consumer, and RabbitMQ 3.10 (`rabbit_fifo`) activates
+the next waiting consumer as soon as the active one is *cancelled*, while the cancelled one
+keeps its unacked events until it nacks them; they then come after the later events the new
+consumer already got. A second consumer can be waiting because a quorum queue's consumer count
+(the passive declare the gateway asks before consuming) reads 0 when the queue's leader does
+not answer within 250 ms, as during an election. The gateway now releases a device alone on
+its channel by closing the channel (the broker removes the consumer and returns its events in
+one step), and quorum device consumers each get a channel
+(tests/reliability/test_quorum_release.py reproduces it on one node: a waiting consumer got
+seq 385 first before the fix). Classic device queues keep sharing channels
+(`CONSUMERS_PER_CHANNEL`) for memory: a device that is taken over on a shared channel is
+still released by a cancel then nacks, so a new consumer that starts in the milliseconds
+between them could get later events first.
 
 Fixed: a run request requeued after its worker's node went away was failed `worker_lost` by
 the worker that took it while the first one, reconnected, still streamed it; a run's lease,

@@ -1,10 +1,14 @@
 """JWT verification shared by the gateway and the session service.
 
 HS256 with `JWT_SECRET` by default; RS256/ES256 when `JWT_PUBLIC_KEY` (PEM) is set. `sub` and
-`exp` are required; `aud`/`iss` are checked when configured. Dev tokens exist only in dev mode.
+`exp` are required; `aud`/`iss` are checked when configured, and a token with an `aud` is
+refused when no JWT_AUDIENCE is (it was issued for some other service). `sub` is the user id
+in NFKC form; one with control or format characters (zero-width ones included) is refused, so
+no two ids that look alike name two users. Dev tokens exist only in dev mode.
 """
 
 import time
+import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,7 +37,8 @@ class AuthSettings(BaseSettings):
     jwt_public_key: str | None = Field(default=None, alias="JWT_PUBLIC_KEY")
     """PEM public key for RS256/ES256 (the private key stays with the issuer)."""
     jwt_audience: str | None = Field(default=None, alias="JWT_AUDIENCE")
-    """When set, tokens must carry this `aud` (else 403 / close 4403)."""
+    """When set, tokens must carry this `aud` (else 403 / close 4403); when unset, a token
+    with any `aud` is refused the same way (it was meant for another service)."""
     jwt_issuer: str | None = Field(default=None, alias="JWT_ISSUER")
     """When set, tokens must carry this `iss`."""
     dev_token_ttl_s: int = Field(default=24 * 3600, alias="DEV_TOKEN_TTL_S")
@@ -74,7 +79,7 @@ def verify_token(token: str, settings: AuthSettings) -> Claims:
             algorithms=[settings.jwt_algorithm],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
-            options={"require": ["sub", "exp"], "verify_aud": settings.jwt_audience is not None},
+            options={"require": ["sub", "exp"]},  # `aud` checked always: refused when unset
         )
     except (jwt.InvalidAudienceError, jwt.InvalidIssuerError) as exc:
         raise AuthError("forbidden", f"token not allowed here: {exc}") from exc
@@ -82,16 +87,35 @@ def verify_token(token: str, settings: AuthSettings) -> Claims:
         raise AuthError("unauthenticated", "token expired") from exc
     except jwt.PyJWTError as exc:
         raise AuthError("unauthenticated", f"invalid token: {exc}") from exc
-    sub = claims.get("sub")
+    return Claims(user_id=_subject(claims.get("sub")), expires_at=float(claims["exp"]))
+
+
+_INVISIBLE = frozenset({"Cc", "Cf"})
+"""Unicode categories refused in a `sub`: control and format characters (zero-width space and
+joiners, bidi marks, soft hyphen...), which make an id that looks like another."""
+
+
+def _subject(sub: object) -> str:
+    """The user id a `sub` names: NFKC-normalised (fullwidth `bob` is `bob`); AuthError when empty,
+    too long, or holding NUL, a lone surrogate, a control or a format character."""
     if not isinstance(sub, str) or not sub:
         raise AuthError("unauthenticated", "token has no subject")
-    if len(sub) > MAX_SUBJECT_CHARS:
-        raise AuthError("unauthenticated", f"token subject longer than {MAX_SUBJECT_CHARS}")
     try:
         check_text(sub, "sub")
     except UnsafeJson as exc:
         raise AuthError("unauthenticated", f"token subject: {exc.problem}") from exc
-    return Claims(user_id=sub, expires_at=float(claims["exp"]))
+    if len(sub) > MAX_SUBJECT_CHARS:  # before the work of normalising it
+        raise AuthError("unauthenticated", f"token subject longer than {MAX_SUBJECT_CHARS}")
+    user = unicodedata.normalize("NFKC", sub)
+    bad = next((c for c in user if unicodedata.category(c) in _INVISIBLE), None)
+    if bad is not None:
+        name = unicodedata.name(bad, "a control character")
+        raise AuthError(
+            "unauthenticated", f"token subject: U+{ord(bad):04X} ({name}) is not allowed"
+        )
+    if len(user) > MAX_SUBJECT_CHARS:
+        raise AuthError("unauthenticated", f"token subject longer than {MAX_SUBJECT_CHARS}")
+    return user
 
 
 def issue_dev_token(user_id: str, settings: AuthSettings, ttl_s: int | None = None) -> str:

@@ -27,6 +27,9 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 AUDIO_PATH = re.compile(r"^/ai/sessions/[^/]+/audio$")
+MESSAGE_PATH = re.compile(r"^/ai/sessions/[^/]+/message$")
+MAX_ESCAPED_CHAR_BYTES = 12
+"""The most JSON bytes one character can take: an emoji escaped as `\ud83d\ude00`."""
 OPEN_PATHS = frozenset({"/ai/dev/token"})
 """Routes that take a body without a token."""
 
@@ -40,11 +43,17 @@ class BodyLimits:
     by_path: tuple[tuple[str, int], ...] = ()
     """(exact path, limit) of routes with a limit of their own (the session service's batch of
     device checks carries up to 256 tokens)."""
+    max_message_chars: int = 0
+    """MAX_MESSAGE_CHARS: a message body may take `max_json_bytes` plus the longest JSON this
+    many characters can be (`message_body_bytes`), so every message the character limit allows
+    fits, however its client encodes it."""
 
     def limit_for(self, path: str) -> int:
         for exact, limit in self.by_path:
             if path == exact:
                 return limit
+        if MESSAGE_PATH.match(path):
+            return self.max_json_bytes + MAX_ESCAPED_CHAR_BYTES * self.max_message_chars
         return self.max_audio_bytes if AUDIO_PATH.match(path) else self.max_json_bytes
 
 

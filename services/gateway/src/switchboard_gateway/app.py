@@ -40,7 +40,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(openapi.router)
     openapi.mount_assets(app)
     app.add_api_websocket_route("/ai/ws/{session_id}", device_socket)
-    limits = BodyLimits(settings.max_json_body_bytes, settings.max_audio_bytes)
+    limits = BodyLimits(
+        settings.max_json_body_bytes,
+        settings.max_audio_bytes,
+        max_message_chars=settings.max_message_chars,
+    )
     app.add_middleware(BodyGuard, limits=limits, auth=settings)
     _static(app, settings)
     return app

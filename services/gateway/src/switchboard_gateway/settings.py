@@ -71,5 +71,9 @@ class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings):
     the body streams in)."""
     max_audio_bytes: int = Field(default=10 * 1024 * 1024, ge=1, alias="MAX_AUDIO_BYTES")
     """Largest audio utterance (`POST .../audio`)."""
+    max_message_chars: int = Field(default=32_000, ge=1, alias="MAX_MESSAGE_CHARS")
+    """Longest message content (413 `message_too_large` beyond). A message body may be
+    MAX_JSON_BODY_BYTES plus 12 bytes per character (an emoji escaped as `\\ud83d\\ude00`),
+    so every message this allows fits. Same value on the gateway and the session service."""
     static_dir: Path = Field(default=STATIC_DIR, alias="STATIC_DIR")
     """Folder of the demo page served at `/` (the bundled page by default)."""

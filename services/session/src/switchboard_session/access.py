@@ -16,7 +16,7 @@ from .app_context import AppContext
 from .errors import ApiError, not_found, unexpected_error
 from .schemas import DeviceAccess, DeviceCheck, DeviceCheckResult
 from .settings import SessionSettings
-from .store import audit, devices
+from .store import devices
 from .store.sessions import get_owned
 from .tables import SessionRow
 
@@ -41,7 +41,7 @@ async def open_device(
 async def check_devices(
     ctx: AppContext, checks: Sequence[DeviceCheck], ip: str | None
 ) -> list[DeviceCheckResult]:
-    """Each device's answer, in order: tokens first (401/403; one audit row for the batch's
+    """Each device's answer, in order: tokens first (401/403; one audited refusal for the batch's
     refusals), then every session in one read (404 for a missing or foreign one), then each new
     device's registration on its own (429 over a device cap)."""
     results: list[DeviceCheckResult | None] = [None] * len(checks)
@@ -53,8 +53,8 @@ async def check_devices(
         except AuthError as exc:
             refused.append(exc)
             results[i] = _refusal(exc)
-    if refused:  # one audit row per batch: a batch of bad tokens is not that many writes
-        await audit.record_now(
+    if refused:  # one refusal per batch, audited per source and window (refusals.py)
+        await ctx.refusals.record(
             ctx.database, "auth.failed", user_id=None, ip=ip, path=BATCH_PATH,
             reason=refused[0].reason, message=refused[0].message, devices=len(refused),
         )  # fmt: skip

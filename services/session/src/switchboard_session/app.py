@@ -23,6 +23,7 @@ from .metrics import Metrics
 from .migrate import prestart
 from .outbox import Outbox
 from .persist import Persister
+from .refusals import RefusalAudit
 from .relay import run_relay
 from .routes import ops, runs, sessions
 from .schemas import MAX_DEVICE_CHECKS_BYTES
@@ -54,6 +55,7 @@ def create_app(settings: SessionSettings | None = None) -> FastAPI:
         settings.max_audio_bytes,
         check_json=True,
         by_path=((access.BATCH_PATH, MAX_DEVICE_CHECKS_BYTES),),
+        max_message_chars=settings.max_message_chars,
     )
     app.add_middleware(BodyGuard, limits=limits, auth=settings.auth)
     app.add_middleware(Observe)
@@ -67,7 +69,15 @@ def _lifespan(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings)
         broker = BrokerLink(settings.broker, names_from(settings.broker), settings.broker_retry_s)
-        ctx = AppContext(settings, engine, make_sessionmaker(engine), broker, Metrics(), Outbox())
+        ctx = AppContext(
+            settings,
+            engine,
+            make_sessionmaker(engine),
+            broker,
+            Metrics(),
+            Outbox(),
+            refusals=RefusalAudit(settings.audit_refused_window_s),
+        )
         app.state.ctx = ctx
         tasks = [asyncio.create_task(_background(ctx), name="session-background")]
         try:
@@ -76,6 +86,7 @@ def _lifespan(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await ctx.refusals.flush(ctx.database, every=True)
             await engine.dispose()
             release_heap()
 

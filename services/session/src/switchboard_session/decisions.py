@@ -1,10 +1,15 @@
 """Human decisions on tool calls (`POST /ai/sessions/{id}/tool_decisions`, the gateway's
 `tool_decision` frame): recorded once in Postgres, then sent to the waiting run worker.
 
-The first decision from any device counts (a conditional UPDATE, store/approvals.py); later
-ones are 409 `already_decided`. The row is written when the session service persists the
-`tool_call`, which a device may see a moment earlier: while the session has an active run, an
-unknown call id is looked up again for up to `PERSIST_GRACE_S` before 404 `unknown_call`.
+The first decision from any device counts (a conditional UPDATE, store/approvals.py, which no
+other lock guards); later ones are 409 `already_decided`. The row is written when the session
+service persists the `tool_call`, which a device may see a moment earlier: while the session
+has an active run, an unknown call id is looked up again for up to `PERSIST_GRACE_S` before 404
+`unknown_call`. Each look is a short transaction of its own, and no lock on the session row
+is taken: nothing is held between looks. A user has at most MAX_PENDING_DECISIONS_PER_USER
+such waits at once per replica, and all users together `MAX_WAITING` (each wait keeps one of
+the gateway's upstream connections); one more is 429 `too_many_pending_decisions` at once. A
+decision refused so is worth sending again: once its call is stored it needs no wait.
 """
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +25,11 @@ from .tables import ToolApprovalRow
 
 PERSIST_GRACE_S = 2.0
 RETRY_S = 0.05
+RETRY_MAX_S = 0.4
+"""Looks again after 0.05 s, doubling up to 0.4 s: about 8 looks in PERSIST_GRACE_S."""
+MAX_WAITING = 32
+"""Waiting decisions of all users together, per replica: a third of the gateway's default
+UPSTREAM_CONNECTIONS (100) at most, whoever floods."""
 _UNKNOWN = "no tool call of this session awaits a decision with this call_id"
 _ALREADY = {
     "approved": "the call was already approved",
@@ -35,8 +45,27 @@ async def decide(
 ) -> ToolApprovalRow:
     """Record `body` and send it to the worker; 404 (session or call), 409 `already_decided`."""
     ctx.broker.require()
-    grace = retry_for(PERSIST_GRACE_S, NotStoredYet, RETRY_S)
-    return await grace(_decide_once, ctx, user_id, session_id, body, client_id)
+    try:
+        return await _decide_once(ctx, user_id, session_id, body, client_id)
+    except NotStoredYet:
+        pass
+    cap = ctx.settings.max_pending_decisions_per_user
+    with ctx.waiting.hold(user_id, cap, MAX_WAITING, _too_many(cap)):
+        grace = retry_for(PERSIST_GRACE_S, NotStoredYet, RETRY_S, max_every=RETRY_MAX_S)
+        return await grace(_decide_once, ctx, user_id, session_id, body, client_id)
+
+
+def _too_many(cap: int) -> ApiError:
+    message = (
+        f"at most {cap} decisions for calls not stored yet may wait at once "
+        f"(MAX_PENDING_DECISIONS_PER_USER; {MAX_WAITING} of all users); retry in a moment"
+    )
+    return ApiError(
+        429, "too_many_pending_decisions", message, headers={"Retry-After": str(RETRY_AFTER_S)}
+    )
+
+
+RETRY_AFTER_S = 2
 
 
 class NotStoredYet(ApiError):
@@ -47,7 +76,7 @@ async def _decide_once(
     ctx: AppContext, user_id: str, session_id: str, body: ToolDecision, client_id: str | None
 ) -> ToolApprovalRow:
     async with ctx.database.begin() as db:
-        session = await get_owned(db, user_id, session_id, lock=True)
+        session = await get_owned(db, user_id, session_id)  # no lock: the UPDATE decides
         row = await approvals.decide(
             db,
             session_id=session.id,

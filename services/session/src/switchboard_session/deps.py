@@ -9,7 +9,6 @@ from switchboard_events.auth import AuthError, verify_token
 
 from .app_context import AppContext
 from .errors import ApiError
-from .store import audit
 
 _bearer = HTTPBearer(auto_error=False, description="JWT with `sub` and `exp`")
 
@@ -48,7 +47,7 @@ async def current_user(
 
 
 async def _refuse(ctx: AppContext, request: Request, reason: str, message: str) -> None:
-    await audit.record_now(
+    await ctx.refusals.record(
         ctx.database,
         "auth.failed",
         user_id=None,

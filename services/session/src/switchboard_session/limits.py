@@ -1,19 +1,23 @@
-"""Applying the per-user rate limits (and auditing every refusal)."""
+"""Applying the per-user rate limits (refusals audited per source and window, refusals.py)."""
 
 from typing import Any
 
 from .app_context import AppContext
 from .errors import ApiError
-from .store import audit, ratelimit
+from .store import ratelimit
 
 
 async def limit(ctx: AppContext, user_id: str, kind: str, ip: str | None) -> None:
-    """Count one `kind` action ("sessions" or "messages") of `user_id`; 429 past the limit."""
-    per_min = {
-        "sessions": ctx.settings.rate_sessions_per_min,
-        "messages": ctx.settings.rate_messages_per_min,
-    }[kind]
-    await _hit(ctx, user_id, kind, ip, limit=per_min)
+    """Count one `kind` action ("sessions", "messages" or "decisions") of `user_id`; 429
+    past the limit."""
+    settings = ctx.settings
+    per_window = {
+        "sessions": (settings.rate_sessions_per_min, 60.0, "requests"),
+        "messages": (settings.rate_messages_per_min, 60.0, "requests"),
+        "decisions": (settings.rate_decisions_per_s, 1.0, "tool decisions"),
+    }
+    count, window_s, unit = per_window[kind]
+    await _hit(ctx, user_id, kind, ip, limit=count, window_s=window_s, unit=unit)
 
 
 async def limit_audio(ctx: AppContext, user_id: str, size: int, ip: str | None) -> None:
@@ -31,5 +35,7 @@ async def _hit(
             await ratelimit.hit(db, f"{kind}:{user_id}", limit, **extra)
     except ApiError as exc:
         if exc.status == 429:
-            await audit.record_now(ctx.database, "rate_limited", user_id=user_id, ip=ip, kind=kind)
+            await ctx.refusals.record(
+                ctx.database, "rate_limited", user_id=user_id, ip=ip, kind=kind
+            )
         raise

@@ -45,6 +45,16 @@ class SessionSettings(BaseSettings):
     """Sessions one user may create per minute (all replicas together)."""
     rate_messages_per_min: int = Field(default=120, ge=1, alias="RATE_LIMIT_MESSAGES_PER_MIN")
     """Messages one user may send per minute (all replicas together)."""
+    rate_decisions_per_s: int = Field(default=20, ge=1, alias="RATE_LIMIT_DECISIONS_PER_S")
+    """Tool decisions one user may send per second, REST and `tool_decision` frames together
+    (all replicas together; the gateway's FRAME_RATE_PER_S, 20, for one socket's frames);
+    429 `rate_limited` beyond."""
+    max_pending_decisions_per_user: int = Field(
+        default=4, ge=1, alias="MAX_PENDING_DECISIONS_PER_USER"
+    )
+    """Decisions of one user for calls not stored yet that one replica keeps looking up at
+    once (each for up to 2 s while the run is active); one more is 429
+    `too_many_pending_decisions` at once."""
     rate_audio_bytes_per_min: int = Field(
         default=20 * 1024 * 1024, ge=1, le=2**31 - 1, alias="RATE_LIMIT_AUDIO_BYTES_PER_MIN"
     )
@@ -55,7 +65,9 @@ class SessionSettings(BaseSettings):
     would start another is refused with 429 `too_many_runs` (`on_busy: "enqueue"` on a busy
     session still queues behind that session's run)."""
     max_message_chars: int = Field(default=32_000, ge=1, alias="MAX_MESSAGE_CHARS")
-    """Longest message content (413 `message_too_large` beyond)."""
+    """Longest message content (413 `message_too_large` beyond). A message body may be
+    MAX_JSON_BODY_BYTES plus 12 bytes per character (an emoji escaped as `\\ud83d\\ude00`),
+    so every message this allows fits. Same value on the gateway and the session service."""
     history_max_messages: int = Field(default=100, ge=0, le=10_000, alias="HISTORY_MAX_MESSAGES")
     """Most earlier messages (user, assistant, tool calls and results) a run request carries;
     older ones are left out and the run says so in a `warning` `history_truncated`."""
@@ -86,6 +98,12 @@ class SessionSettings(BaseSettings):
     persist_max_tries: int = Field(default=5, ge=1, alias="PERSIST_MAX_TRIES")
     """Tries of a message that fails for a transient reason before it is dead-lettered (a
     database outage is waited out without counting; bad data is dead-lettered at once)."""
+    audit_refused_window_s: float = Field(default=60.0, gt=0, alias="AUDIT_REFUSED_WINDOW_S")
+    """Refused requests (bad tokens, rate limits) are audited once per source (address, user)
+    and window: the first at once, the rest as one row with their count (`repeats`) when the
+    window is over."""
+    audit_retention_s: float = Field(default=90 * 24 * 3600, ge=0, alias="AUDIT_RETENTION_S")
+    """Audit rows older than this are deleted by the sweeper, oldest first (0: kept forever)."""
     audio_retention_s: float = Field(default=0, ge=0, alias="AUDIO_RETENTION_S")
     """How long a run's uploaded audio is kept after the run ended (0: cleared when its
     `run_end` is stored; the sweeper clears the rest)."""

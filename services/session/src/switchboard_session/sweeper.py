@@ -1,4 +1,5 @@
-"""Expires idle sessions. Safe with several replicas: rows are claimed with SKIP LOCKED."""
+"""Expires idle sessions, writes the counts of refused requests (refusals.py) and deletes audit
+rows past AUDIT_RETENTION_S. Safe with several replicas: rows are claimed with SKIP LOCKED."""
 
 import asyncio
 import logging
@@ -11,10 +12,13 @@ from .app_context import AppContext
 from .lifecycle import end_session
 from .store.runs import TERMINAL
 from .store.sessions import now
-from .tables import RateLimitRow, RunRow, SessionRow
+from .tables import AuditRow, RateLimitRow, RunRow, SessionRow
 
 log = logging.getLogger(__name__)
 BATCH = 100
+AUDIT_BATCH = 1000
+AUDIT_BATCHES = 10
+"""Audit rows deleted per sweep at most: AUDIT_BATCHES transactions of AUDIT_BATCH."""
 
 
 async def sweep_once(ctx: AppContext) -> int:
@@ -51,12 +55,38 @@ async def _drop_old_audio(db: AsyncSession, retention_s: float) -> None:
     )
 
 
+async def prune_audit(ctx: AppContext) -> int:
+    """Delete audit rows older than AUDIT_RETENTION_S, oldest first (by id, which follows
+    time): only the AUDIT_BATCH lowest ids are looked at per transaction, so no sweep scans
+    the table. How many were deleted."""
+    retention_s = ctx.settings.audit_retention_s
+    if not retention_s:
+        return 0
+    deleted = 0
+    for _ in range(AUDIT_BATCHES):
+        cutoff = now() - timedelta(seconds=retention_s)
+        oldest = select(AuditRow.id).order_by(AuditRow.id).limit(AUDIT_BATCH).scalar_subquery()
+        query = (
+            delete(AuditRow)
+            .where(AuditRow.id.in_(oldest), AuditRow.at < cutoff)
+            .returning(AuditRow.id)
+        )
+        async with ctx.database.begin() as db:
+            count = len((await db.execute(query)).all())
+        deleted += count
+        if count < AUDIT_BATCH:
+            break
+    return deleted
+
+
 async def run_sweeper(ctx: AppContext) -> None:
     """Sweep every SWEEP_INTERVAL_S until cancelled; failures are logged and retried."""
     while True:
         try:
             while await sweep_once(ctx) == BATCH:
                 pass
+            await ctx.refusals.flush(ctx.database)
+            await prune_audit(ctx)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the sweeper must outlive outages

@@ -145,8 +145,8 @@ async def tool_decision(
 ) -> ToolDecisionAccepted:
     """Approve or deny a `tool_call` that has `"requires_approval": true`: the first decision
     from any device counts (409 `already_decided` after it; 404 `unknown_call` for a call id
-    that awaits no decision). Counts as a message for the rate limit."""
-    await limit(ctx, user, "messages", client_ip(request))
+    that awaits no decision). Rate-limited per user (RATE_LIMIT_DECISIONS_PER_S)."""
+    await limit(ctx, user, "decisions", client_ip(request))
     row = await decide(ctx, user, session_id, body, client_id)
     status = "approved" if body.approve else "denied"
     return ToolDecisionAccepted(call_id=row.call_id, approve=body.approve, status=status)
