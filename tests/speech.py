@@ -8,7 +8,8 @@ import asyncio
 import struct
 import subprocess
 
-from switchboard_orchestrator.pcm import to_pcm16k
+import numpy as np
+from switchboard_orchestrator.pcm import resample, samples, to_pcm16k
 from switchboard_orchestrator.stt import PocketSphinx
 from switchboard_protocol.wav import read_wav
 
@@ -26,6 +27,18 @@ def espeak_wav(text: str) -> bytes:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def float_stereo(wav: bytes, rate: int) -> bytes:
+    """`wav` again as 32-bit float stereo at `rate` Hz (WAVE_FORMAT_IEEE_FLOAT), a shape far
+    from the 16 kHz mono 16-bit the recogniser takes."""
+    audio = read_wav(wav)
+    mono = resample(samples(audio).mean(axis=1), audio.rate, rate)
+    data = np.repeat(mono, 2).astype("<f4").tobytes()
+    fmt = struct.pack("<HHIIHH", 3, 2, rate, rate * 8, 8, 32)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data"
+    body += struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
 def data_size(wav: bytes) -> int:

@@ -8,7 +8,7 @@ import wave
 import pytest
 from switchboard_client.voice import join_tts
 
-from tests.speech import SENTENCE, data_size, espeak_wav, hear, heard_words
+from tests.speech import SENTENCE, data_size, espeak_wav, float_stereo, hear, heard_words
 from tests.worker.harness import Client, assert_seq, types
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]
@@ -39,6 +39,15 @@ async def test_spoken_sentence_becomes_partial_then_final_stt_and_a_run(client: 
     assert [s.final for s in stt] == [False] * (len(stt) - 1) + [True] and len(stt) >= 2
     assert len(heard_words(stt[-1].text)) >= 3, stt[-1].text
     assert events[-1].data.status == "completed"
+
+
+async def test_a_48_khz_float_stereo_recording_is_heard_too(client: Client, worker):
+    wav = float_stereo(espeak_wav(SENTENCE), 48000)
+    device = await client.device()
+    events = await device.run(await client.send(device, audio_b64=b64(wav)))
+
+    final = next(e.data for e in events if e.type == "stt" and e.data.final)
+    assert len(heard_words(final.text)) >= 3, final.text
 
 
 async def test_a_streaming_header_reports_the_true_duration(client: Client, worker):
