@@ -105,3 +105,15 @@ async def test_voice_reply_is_spoken_while_its_tokens_still_arrive(client: Clien
     assert [c.chunk for c in tts] == list(range(len(tts))) and len(tts) >= 2
     assert [c.final for c in tts] == [False] * (len(tts) - 1) + [True]
     assert kinds[-2:] == ["response", "run_end"] and kinds[-3] == "tts"
+
+
+async def test_a_cancel_stops_the_speech_of_a_voice_reply(client: Client, worker):
+    device = await client.device()
+    run_id = await client.send(device, "/tokens 200 rate=20", mode="voice")
+    before = await device.until("tts", run_id)
+    await client.cancel(device, run_id)
+    after = await device.until("run_end", run_id)
+
+    assert after[-1].data.status == "cancelled"
+    assert before[-1].data.chunk == 0 and not before[-1].data.final
+    assert all(not e.data.final for e in after if e.type == "tts")  # never finished speaking
