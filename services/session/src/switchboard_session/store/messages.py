@@ -50,6 +50,13 @@ async def add_message(
     return (await db.execute(query)).scalar_one_or_none() is not None
 
 
+async def fill_transcript(db: AsyncSession, message_id: str, text: str) -> None:
+    """The text of an utterance's message, stored empty on upload (set once: a redelivered
+    `stt` changes nothing)."""
+    query = update(MessageRow).where(MessageRow.id == message_id, MessageRow.content == "")
+    await db.execute(query.values(content=text))
+
+
 async def history(
     db: AsyncSession, session_id: str, limit: int, before: int | None = None
 ) -> tuple[list[MessageRow], int | None]:
