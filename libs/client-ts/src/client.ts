@@ -216,7 +216,7 @@ export class SwitchboardClient {
       recent,
       signal: options.signal,
     });
-    if (options.onState) stream.on("state", options.onState);
+    if (options.onState) stream.on("connection", options.onState);
     this.streams = [...this.streams.filter((s) => s.state !== "closed"), stream];
     return stream;
   }

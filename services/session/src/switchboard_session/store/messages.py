@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,17 +56,3 @@ async def fill_transcript(db: AsyncSession, message_id: str, text: str) -> None:
     query = update(MessageRow).where(MessageRow.id == message_id, MessageRow.content == "")
     await db.execute(query.values(content=text))
 
-
-async def history(
-    db: AsyncSession, session_id: str, limit: int, before: int | None = None
-) -> tuple[list[MessageRow], int | None]:
-    """The newest `limit` messages with `seq < before` (all when None), oldest first, and the
-    `before` of the page preceding them (None when they start the conversation)."""
-    query = select(MessageRow).where(MessageRow.session_id == session_id)
-    if before is not None:
-        query = query.where(MessageRow.seq < before)
-    query = query.order_by(MessageRow.seq.desc()).limit(limit + 1)
-    rows = list((await db.execute(query)).scalars())
-    older = len(rows) > limit
-    page = rows[:limit][::-1]
-    return page, (page[0].seq if older and page else None)
