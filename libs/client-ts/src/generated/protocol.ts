@@ -186,9 +186,15 @@ export interface ActiveRun {
   started_at: string | null;
   status: "queued" | "running" | "completed" | "failed" | "cancelled";
   /**
-   * The concatenated `token` events 1..seq.
+   * The concatenated `token` events 1..seq, from character `text_offset` on: the tail of at
+   * most CATCHUP_TEXT_CHARS characters (16 000); the head is `GET
+   * /ai/sessions/{id}/runs/{run_id}/text?offset=0&limit=...` (a `TextPiece`).
    */
   text: string;
+  /**
+   * Characters of the run's text before `text` (0: `text` is all of it).
+   */
+  text_offset: number;
   /**
    * `{"call_id", "tool_name", "parameters"}`, with `result` or `error` once it came.
    */
