@@ -55,4 +55,3 @@ async def fill_transcript(db: AsyncSession, message_id: str, text: str) -> None:
     `stt` changes nothing)."""
     query = update(MessageRow).where(MessageRow.id == message_id, MessageRow.content == "")
     await db.execute(query.values(content=text))
-
