@@ -59,6 +59,11 @@ class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings):
     small (turn it on for few clients on slow links)."""
     upstream_timeout_s: float = Field(default=10.0, gt=0, alias="UPSTREAM_TIMEOUT_S")
     """Timeout of one call to the session service (REST proxy, device checks)."""
+    rest_requests_per_user: int = Field(default=8, ge=1, alias="REST_REQUESTS_PER_USER")
+    """REST requests one user (one address, without a valid token) may have in flight through
+    one gateway, each until its answer's last byte is sent; one more is 429
+    `too_many_concurrent_requests` at once. Answers stream through, one chunk at a time; a
+    client that takes none of a chunk for UPSTREAM_TIMEOUT_S loses the connection."""
     upstream_connections: int = Field(default=100, ge=1, alias="UPSTREAM_CONNECTIONS")
     """HTTP connections to the session service for REST (proxy, frames' calls), all kept alive
     between calls."""

@@ -1,7 +1,9 @@
 """A plain message: the agent loop. The model streams its answer as `token` events; when it
 asks for tools, each call is a `tool_call`, runs on a tool worker, its `tool_result` is
 published and fed back, and the model is asked again, until it answers without tools or
-MAX_TOOL_STEPS turns called tools (then it must answer without them).
+MAX_TOOL_STEPS turns called tools (then it must answer without them). Every backend goes
+through this loop: an AG-UI agent's own events come as `Emit`, and when it pauses for a human
+answer (`TurnEnd.interrupts`) the decisions resume it in the next turn (interrupts.py).
 """
 
 import asyncio
@@ -12,8 +14,9 @@ from typing import Any
 
 from switchboard_protocol import new_id
 
-from .backend import Chunk, Message, ModelToolCall, Retrying, TurnEnd
+from .backend import Chunk, Emit, Message, ModelToolCall, Retrying, TurnEnd, TurnInput
 from .conversation import assistant_calls, chat_messages, function_call, result_text, tool_message
+from .interrupts import Answers, answer_interrupts
 from .run_context import RunContext
 from .tool_client import ToolsUnavailable
 from .tool_step import run_tool_call
@@ -32,13 +35,19 @@ async def chat(ctx: RunContext, text: str) -> None:
     tools = await _offered_tools(ctx)
     answer: list[str] = []
     steps = ctx.limits.max_tool_steps
+    answers = Answers()
     for step in range(steps + 1):
         final = step == steps and bool(tools)
         if final:
             message = f"the model called tools {steps} times; it must answer now (MAX_TOOL_STEPS)"
             await ctx.emit("warning", {"code": "tool_steps_exhausted", "message": message})
-        turn = await _stream_turn(ctx, messages, tools, final)
+        turn = await _stream_turn(ctx, messages, tools, final, answers)
         answer.extend(turn.text)
+        messages.extend(turn.end.transcript)
+        if turn.end.interrupts:
+            answers = await answer_interrupts(ctx, messages, turn.end.interrupts)
+            continue
+        answers = Answers()
         if not turn.end.tool_calls or step == steps:
             break
         await _tool_step(ctx, messages, "".join(turn.text), turn.end.tool_calls)
@@ -67,10 +76,17 @@ async def _offered_tools(ctx: RunContext) -> list[dict[str, Any]]:
 
 
 async def _stream_turn(
-    ctx: RunContext, messages: list[Message], tools: list[dict[str, Any]], final: bool
+    ctx: RunContext,
+    messages: list[Message],
+    tools: list[dict[str, Any]],
+    final: bool,
+    answers: Answers,
 ) -> _Turn:
-    """One model turn: tokens published as they come, retries announced; its text and end."""
-    chunks = ctx.backend.turn(messages, tools, ctx.stream.agent_type, final=final)
+    """One model turn: tokens published as they come, retries announced, the agent's own
+    events published; its text and end."""
+    request = ctx.request
+    about = TurnInput(request.session_id, request.run_id, answers.resume, answers.refused)
+    chunks = ctx.backend.turn(messages, tools, ctx.stream.agent_type, final=final, about=about)
     turn = _Turn()
     try:
         while (chunk := await ctx.control.guard(_next(chunks))) is not None:
@@ -79,6 +95,8 @@ async def _stream_turn(
                 await ctx.token(chunk)
             elif isinstance(chunk, Retrying):
                 await ctx.emit("warning", _retry_warning(chunk))
+            elif isinstance(chunk, Emit):
+                await ctx.emit(chunk.event_type, chunk.data)
             else:
                 turn.end = chunk
     finally:
@@ -106,7 +124,9 @@ async def _tool_step(
     ctx: RunContext, messages: list[Message], text: str, calls: list[ModelToolCall]
 ) -> None:
     """Run the turn's calls side by side; add the call turn and each result to `messages`."""
-    planned = [(new_id(), call.name, parse_arguments(call.arguments)) for call in calls]
+    planned = [
+        (call.call_id or new_id(), call.name, parse_arguments(call.arguments)) for call in calls
+    ]
     messages.append(
         assistant_calls(text, [function_call(cid, name, params) for cid, name, params in planned])
     )

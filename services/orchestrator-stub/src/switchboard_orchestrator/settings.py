@@ -32,9 +32,15 @@ class WorkerSettings(BrokerSettings):
     """Pause between the words of a plain reply (0 in tests)."""
     cancel_memory_s: float = Field(default=600.0, gt=0, alias="CANCEL_MEMORY_S")
     """How long a cancel is remembered for a run that has not started yet."""
-    model_backend: Literal["stub", "openai"] = Field(default="stub", alias="MODEL_BACKEND")
-    """`stub` (scripted agent) or `openai` (any OpenAI-compatible endpoint, through the
-    official `openai` SDK, with the tool workers' tools offered as function tools)."""
+    model_backend: Literal["stub", "openai", "agui"] = Field(default="stub", alias="MODEL_BACKEND")
+    """`stub` (scripted agent), `openai` (any OpenAI-compatible endpoint, through the
+    official `openai` SDK, with the tool workers' tools offered as function tools) or `agui`
+    (any AG-UI agent at AGUI_URL, the tool workers' tools offered as frontend tools)."""
+    agui_url: str | None = Field(default=None, alias="AGUI_URL")
+    """The AG-UI agent's endpoint (`MODEL_BACKEND=agui`): each turn POSTs a `RunAgentInput`
+    there and reads the `text/event-stream` it answers."""
+    agui_timeout_s: float = Field(default=60.0, gt=0, alias="AGUI_TIMEOUT_S")
+    """Timeout of one AG-UI request (connect, and each wait for the next event)."""
     directives: bool | None = Field(default=None, alias="DIRECTIVES")
     """Whether messages starting with `/tokens`, `/tool`, `/approve`, `/sleep`, `/speak`,
     `/agent` or `/error` run as the stub's directives. Unset: only with `MODEL_BACKEND=stub`;
@@ -153,6 +159,12 @@ class WorkerSettings(BrokerSettings):
         ]:
             if value == "openai":
                 raise ValueError(f"{name}=openai needs OPENAI_BASE_URL")
+        return self
+
+    @model_validator(mode="after")
+    def _agui_needs_url(self) -> "WorkerSettings":
+        if self.model_backend == "agui" and not self.agui_url:
+            raise ValueError("MODEL_BACKEND=agui needs AGUI_URL (the AG-UI agent's endpoint)")
         return self
 
 

@@ -17,6 +17,16 @@ from .worker import RunWorker
 @asynccontextmanager
 async def backend_from(settings: WorkerSettings) -> AsyncIterator[AgentBackend]:
     """The configured backend, with its HTTP client closed on exit."""
+    if settings.model_backend == "agui":
+        from .agui_backend import AguiBackend, agui_client  # only when used
+
+        assert settings.agui_url is not None
+        http = agui_client(settings.agui_timeout_s)
+        try:
+            yield AguiBackend(http, settings.agui_url)
+        finally:
+            await http.aclose()
+        return
     if settings.model_backend != "openai":
         yield ScriptedBackend(settings.word_delay_s)
         return
