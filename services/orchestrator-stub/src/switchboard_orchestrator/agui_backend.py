@@ -17,6 +17,7 @@ from .backend import BackendError, Chunk, Message, TurnInput
 
 class AguiBackend:
     offers_tools = True
+    offers_transfers = False
 
     def __init__(self, client: httpx.AsyncClient, url: str) -> None:
         self._client = client

@@ -108,6 +108,8 @@ Chunk = str | Retrying | Emit | TurnEnd
 class AgentBackend(Protocol):
     offers_tools: bool
     """Whether the run offers the tool workers' tools to this backend."""
+    offers_transfers: bool
+    """Whether the run offers the other agents (AGENTS) as `transfer_to_<name>` tools."""
 
     def turn(
         self,
@@ -159,6 +161,7 @@ class ScriptedBackend:
     `word_delay_s` (it receives the conversation, and calls no tools)."""
 
     offers_tools = False
+    offers_transfers = False
 
     def __init__(self, word_delay_s: float) -> None:
         self._delay = word_delay_s

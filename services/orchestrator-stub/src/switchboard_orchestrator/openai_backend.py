@@ -48,6 +48,7 @@ class RetryPolicy:
 
 class OpenAIBackend:
     offers_tools = True
+    offers_transfers = True
 
     def __init__(self, client: AsyncOpenAI, model: str, retry: RetryPolicy) -> None:
         self._client = client
