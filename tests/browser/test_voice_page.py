@@ -95,7 +95,10 @@ async def test_hold_to_talk_is_heard_the_reply_plays_and_stop_silences(
     await expect(audio_line).to_contain_text("(complete)")
     chunks = int((await audio_line.inner_text()).split("audio: ")[1].split(" ")[0])
     player = tid(page, "player")
-    await expect(player).to_have_attribute("data-played", "1", timeout=30_000)
+    await page.wait_for_function(
+        "() => Number(document.querySelector('[data-testid=player]').dataset.played) >= 1",
+        timeout=30_000,
+    )
     await page.screenshot(path=str(tmp_path / "voice-2-speaking.png"))
     await expect(player).to_have_attribute("data-played", str(chunks), timeout=120_000)
     await expect(player).to_have_attribute("data-state", "idle")
