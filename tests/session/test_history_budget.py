@@ -102,6 +102,7 @@ async def test_a_page_stops_at_its_byte_budget_and_pages_on_exactly(client, publ
         if before is None:
             break
         assert before == body["messages"][0]["seq"]
+        assert len(page.content) > PAGE_BYTES // 2  # a page is filled, not cut short
     assert pages > 1  # 24 cut answers of ~32 000 é-heavy characters pass 1 MiB
     assert [m["seq"] for m in seen] == list(range(1, 49))  # every message once, in order
     answers = [m for m in seen if m["role"] == "assistant"]

@@ -7,7 +7,7 @@ first HISTORY_CONTENT_CHARS characters, never the whole text."""
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Text, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 from switchboard_protocol import TextPiece
@@ -16,7 +16,6 @@ from ..tables import MessageRow, RunRow
 
 ROW_OVERHEAD_BYTES = 400
 """What a message or run costs besides its texts: ids, stamps, field names."""
-MAX_UTF8_BYTES = 4
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,13 @@ class CutRun:
 
 
 def _cut_bytes(column: Any, chars: int) -> Any:
-    return func.least(func.octet_length(column), MAX_UTF8_BYTES * chars)
+    """The bytes of a text cut to `chars` characters: its own size when that cannot be more
+    (read from the stored length, the text untouched), else its head's (Postgres reads only
+    that far; a run text's tail is reckoned at its head's density)."""
+    return case(
+        (func.octet_length(column) <= chars, func.octet_length(column)),
+        else_=func.octet_length(func.substr(column, 1, chars)),
+    )
 
 
 def _json_bytes(column: Any) -> Any:
