@@ -3,6 +3,7 @@ import { RecentIds } from "./dedupe.js";
 import { wsUrl } from "./frames.js";
 import { fetchDevToken, RestApi, type FetchLike } from "./rest.js";
 import { defaultWebSocket, type WebSocketConstructor } from "./socket.js";
+import { complete, messagePath, readText, runPath } from "./texts.js";
 import { EventStream, type StreamOptions } from "./stream.js";
 import { TokenSource, type TokenProvider } from "./tokens.js";
 import type {
@@ -97,13 +98,29 @@ export class SwitchboardClient {
 
   /** The session with a page of its history (the newest `messagesLimit` messages with
    * `seq < before`, oldest first), `messages_before` and `active_run`. */
-  getSession(
+  async getSession(
     sessionId: string,
-    options: { messagesLimit?: number; before?: number } & RequestOptions = {},
+    options: { messagesLimit?: number; before?: number; fullTexts?: boolean } & RequestOptions = {},
   ): Promise<SessionDetail> {
     const query = { messages_limit: options.messagesLimit, before: options.before };
     const path = `/ai/sessions/${encodeURIComponent(sessionId)}`;
-    return this.rest.json("GET", path, { query, signal: options.signal });
+    const session: SessionDetail = await this.rest.json("GET", path, { query, signal: options.signal });
+    return options.fullTexts ? complete(this.rest, session, options.signal) : session;
+  }
+
+  /** A message's whole content (a `truncated` one's, read piece by piece). */
+  messageContent(sessionId: string, messageId: string, options: RequestOptions = {}): Promise<string> {
+    return readText(this.rest, messagePath(sessionId, messageId), 0, undefined, options.signal);
+  }
+
+  /** A run's text (its tokens so far) up to code point `end` (all when absent): the head before
+   * a catch-up's or a run outcome's `text_offset`. */
+  runText(
+    sessionId: string,
+    runId: string,
+    options: { end?: number } & RequestOptions = {},
+  ): Promise<string> {
+    return readText(this.rest, runPath(sessionId, runId), 0, options.end, options.signal);
   }
 
   /** The whole conversation, page by page from the newest back to the first; each page is
@@ -145,6 +162,24 @@ export class SwitchboardClient {
     const headers: Record<string, string> = clientId ? { "X-Client-Id": clientId } : {};
     const path = `/ai/sessions/${encodeURIComponent(sessionId)}/message`;
     return this.rest.json("POST", path, { body, headers, signal: options.signal });
+  }
+
+  /** POST one WAV utterance to a voice session: 202 `{message_id, run_id}`. Its `stt` events
+   * (partial, then `final`) and the run of the transcript follow on the session's streams,
+   * which it first opens, as `sendMessage` does. Throws `ApiError`: 415
+   * `unsupported_media_type` (not a WAV file), 422 `bad_audio` (corrupt or truncated), `Busy`
+   * (409 `not_voice_session`, `run_active`). */
+  async sendAudio(
+    sessionId: string,
+    wav: Uint8Array | Blob,
+    options: { clientId?: string } & RequestOptions = {},
+  ): Promise<MessageAccepted> {
+    const streams = await this.openStreams(sessionId);
+    const clientId = options.clientId ?? streams[0]?.clientId;
+    const headers: Record<string, string> = { "Content-Type": "audio/wav" };
+    if (clientId) headers["X-Client-Id"] = clientId;
+    const path = `/ai/sessions/${encodeURIComponent(sessionId)}/audio`;
+    return this.rest.json("POST", path, { content: wav, headers, signal: options.signal });
   }
 
   /** Stop the session's active run (it ends with `run_end` `cancelled`); resolves to its run
@@ -192,13 +227,14 @@ export class SwitchboardClient {
       sessionId,
       clientId,
       tokens: this.tokens,
-      fetchSession: (id) => this.getSession(id),
+      fetchSession: (id) => this.getSession(id, { fullTexts: true }),
+      fetchRunText: (id, runId, end) => this.runText(id, runId, { end }),
       WebSocket: this.options.WebSocket ?? defaultWebSocket(),
       options: streamOptions,
       recent,
       signal: options.signal,
     });
-    if (options.onState) stream.on("state", options.onState);
+    if (options.onState) stream.on("connection", options.onState);
     this.streams = [...this.streams.filter((s) => s.state !== "closed"), stream];
     return stream;
   }

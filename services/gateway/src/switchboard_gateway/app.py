@@ -12,6 +12,7 @@ from switchboard_events.heap import release_heap, settle_heap
 from . import health, openapi, proxy
 from .endpoint import device_socket
 from .hub import Hub
+from .restslots import RestSlots
 from .settings import GatewaySettings
 
 
@@ -35,6 +36,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     )
     app.state.hub = hub
     app.state.session_service = hub.parts.session_service
+    app.state.settings = settings
+    app.state.rest_slots = RestSlots(settings.rest_requests_per_user)
     app.include_router(health.router)
     app.include_router(proxy.router)
     app.include_router(openapi.router)

@@ -12,7 +12,7 @@ from switchboard_events.http_guard import server_options
 from .app import create_app
 from .asgi import SocketFastPath
 from .hub import Hub
-from .lean_ws import PROTOCOL_LOGGER, LeanSansIOProtocol
+from .lean_ws import PROTOCOL_LOGGER, LeanSansIOProtocol, match_edge_limits
 from .settings import GatewaySettings
 
 
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.root.level))
     logging.getLogger(PROTOCOL_LOGGER).setLevel(max(logging.WARNING, logging.root.level))
     settings = GatewaySettings()
+    match_edge_limits(settings, settings.ws_impl)
     app = create_app(settings)
     config = uvicorn.Config(
         SocketFastPath(app),

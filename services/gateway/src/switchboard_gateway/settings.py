@@ -43,6 +43,9 @@ class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings):
     """Client frames one socket may send at once before FRAME_RATE_PER_S applies."""
     rate_limit_strikes: int = Field(default=20, ge=1, alias="RATE_LIMIT_STRIKES")
     """Frames refused for rate in a row (without the bucket refilling) before closing 4429."""
+    typing_interval_s: float = Field(default=1.0, ge=0, alias="TYPING_INTERVAL_S")
+    """Least time between two `typing` events of one device; `typing` frames that come sooner
+    go out as one when it has passed (0: each frame is an event)."""
     takeover_timeout_s: float = Field(default=5.0, gt=0, alias="TAKEOVER_TIMEOUT_S")
     """How long a connect waits for the device's previous connection to let go (else 1013)."""
     consumers_per_channel: int = Field(default=100, ge=1, alias="CONSUMERS_PER_CHANNEL")
@@ -59,6 +62,11 @@ class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings):
     small (turn it on for few clients on slow links)."""
     upstream_timeout_s: float = Field(default=10.0, gt=0, alias="UPSTREAM_TIMEOUT_S")
     """Timeout of one call to the session service (REST proxy, device checks)."""
+    rest_requests_per_user: int = Field(default=8, ge=1, alias="REST_REQUESTS_PER_USER")
+    """REST requests one user (one address, without a valid token) may have in flight through
+    one gateway, each until its answer's last byte is sent; one more is 429
+    `too_many_concurrent_requests` at once. Answers stream through, one chunk at a time; a
+    client that takes none of a chunk for UPSTREAM_TIMEOUT_S loses the connection."""
     upstream_connections: int = Field(default=100, ge=1, alias="UPSTREAM_CONNECTIONS")
     """HTTP connections to the session service for REST (proxy, frames' calls), all kept alive
     between calls."""

@@ -1,18 +1,21 @@
 """Settings of the run worker and the tool worker (environment variables, read once)."""
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, SecretStr, StringConstraints, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 from switchboard_events import BrokerSettings
 from switchboard_events.routing import RUN_LEASE_S
 
 from . import limits
+from .agent_config import AGENT_NAME_PATTERN, AgentConfig, read_agents
 from .approval import APPROVAL_TIMEOUT_S, Approvals
 from .limits import RunLimits
 from .tool_rpc import MAX_TOOL_CALLS_PER_USER
 from .tools.mcp_config import McpServerConfig
+
+AgentName = Annotated[str, StringConstraints(pattern=AGENT_NAME_PATTERN)]
 
 
 class WorkerSettings(BrokerSettings):
@@ -32,9 +35,29 @@ class WorkerSettings(BrokerSettings):
     """Pause between the words of a plain reply (0 in tests)."""
     cancel_memory_s: float = Field(default=600.0, gt=0, alias="CANCEL_MEMORY_S")
     """How long a cancel is remembered for a run that has not started yet."""
-    model_backend: Literal["stub", "openai"] = Field(default="stub", alias="MODEL_BACKEND")
-    """`stub` (scripted agent) or `openai` (any OpenAI-compatible endpoint, through the
-    official `openai` SDK, with the tool workers' tools offered as function tools)."""
+    model_backend: Literal["stub", "openai", "agui"] = Field(default="stub", alias="MODEL_BACKEND")
+    """`stub` (scripted agent), `openai` (any OpenAI-compatible endpoint, through the
+    official `openai` SDK, with the tool workers' tools offered as function tools) or `agui`
+    (any AG-UI agent at AGUI_URL, the tool workers' tools offered as frontend tools)."""
+    agui_url: str | None = Field(default=None, alias="AGUI_URL")
+    """The AG-UI agent's endpoint (`MODEL_BACKEND=agui`): each turn POSTs a `RunAgentInput`
+    there and reads the `text/event-stream` it answers."""
+    agui_timeout_s: float = Field(default=60.0, gt=0, alias="AGUI_TIMEOUT_S")
+    """Timeout of one AG-UI request (connect, and each wait for the next event)."""
+    agents: Annotated[dict[AgentName, AgentConfig], NoDecode] = Field(
+        default_factory=dict, alias="AGENTS"
+    )
+    """Each agent type, as JSON (or the path of a JSON file): `{"name": {"backend", "model",
+    "url", "instructions", "tools", "description"}}`, every field optional. `instructions` are
+    the system message; `tools` the tools it may use (unset: all); with `openai` every other
+    agent is offered as a `transfer_to_<name>` tool (`agent_switch`). Agent types not listed
+    use MODEL_BACKEND with no instructions and every tool."""
+
+    @field_validator("agents", mode="before")
+    @classmethod
+    def _agents_json(cls, value: Any) -> Any:
+        return read_agents(value)
+
     directives: bool | None = Field(default=None, alias="DIRECTIVES")
     """Whether messages starting with `/tokens`, `/tool`, `/approve`, `/sleep`, `/speak`,
     `/agent` or `/error` run as the stub's directives. Unset: only with `MODEL_BACKEND=stub`;
@@ -153,6 +176,18 @@ class WorkerSettings(BrokerSettings):
         ]:
             if value == "openai":
                 raise ValueError(f"{name}=openai needs OPENAI_BASE_URL")
+        return self
+
+    @model_validator(mode="after")
+    def _agui_needs_url(self) -> "WorkerSettings":
+        if self.model_backend == "agui" and not self.agui_url:
+            raise ValueError("MODEL_BACKEND=agui needs AGUI_URL (the AG-UI agent's endpoint)")
+        for name, agent in self.agents.items():
+            backend = agent.backend or self.model_backend
+            if backend == "agui" and not (agent.url or self.agui_url):
+                raise ValueError(f"AGENTS: {name!r} has backend agui and no url (nor AGUI_URL)")
+            if backend == "openai" and not self.openai_base_url:
+                raise ValueError(f"AGENTS: {name!r} has backend openai: it needs OPENAI_BASE_URL")
         return self
 
 

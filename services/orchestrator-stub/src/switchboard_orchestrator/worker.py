@@ -29,8 +29,8 @@ from switchboard_events.routing import LEASE_RENEWAL
 from switchboard_events.topology import RUN_KEY
 from switchboard_protocol import RunRequest
 
+from .agents import Agents
 from .approval import APPROVAL_BINDING
-from .backend import AgentBackend
 from .cancellation import LEASE_LOST, CancelRegistry
 from .lease import Leases
 from .request import readable_ids
@@ -58,7 +58,7 @@ class RunWorker:
         self,
         settings: WorkerSettings,
         connection: Connection,
-        backend: AgentBackend,
+        agents: Agents,
         voice: Voice | None = None,
     ):
         self.settings = settings
@@ -66,7 +66,7 @@ class RunWorker:
         self.names = names_from(settings)
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self._connection = connection
-        self._backend = backend
+        self._agents = agents
         self._cancels = CancelRegistry(settings.cancel_memory_s)
         self._approvals = settings.approvals
         self._active: dict[str, _Active] = {}
@@ -201,7 +201,7 @@ class RunWorker:
                 stream,
                 control,
                 self._tools,
-                self._backend,
+                self._agents,
                 self.worker_id,
                 self.settings.run_limits,
                 self._approvals,

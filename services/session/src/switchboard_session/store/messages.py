@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,16 +50,8 @@ async def add_message(
     return (await db.execute(query)).scalar_one_or_none() is not None
 
 
-async def history(
-    db: AsyncSession, session_id: str, limit: int, before: int | None = None
-) -> tuple[list[MessageRow], int | None]:
-    """The newest `limit` messages with `seq < before` (all when None), oldest first, and the
-    `before` of the page preceding them (None when they start the conversation)."""
-    query = select(MessageRow).where(MessageRow.session_id == session_id)
-    if before is not None:
-        query = query.where(MessageRow.seq < before)
-    query = query.order_by(MessageRow.seq.desc()).limit(limit + 1)
-    rows = list((await db.execute(query)).scalars())
-    older = len(rows) > limit
-    page = rows[:limit][::-1]
-    return page, (page[0].seq if older and page else None)
+async def fill_transcript(db: AsyncSession, message_id: str, text: str) -> None:
+    """The text of an utterance's message, stored empty on upload (set once: a redelivered
+    `stt` changes nothing)."""
+    query = update(MessageRow).where(MessageRow.id == message_id, MessageRow.content == "")
+    await db.execute(query.values(content=text))
