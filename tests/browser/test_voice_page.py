@@ -95,7 +95,10 @@ async def test_hold_to_talk_is_heard_the_reply_plays_and_stop_silences(
     await expect(audio_line).to_contain_text("(complete)")
     chunks = int((await audio_line.inner_text()).split("audio: ")[1].split(" ")[0])
     player = tid(page, "player")
-    await expect(player).to_have_attribute("data-played", "1", timeout=30_000)
+    await page.wait_for_function(
+        "() => Number(document.querySelector('[data-testid=player]').dataset.played) >= 1",
+        timeout=30_000,
+    )
     await page.screenshot(path=str(tmp_path / "voice-2-speaking.png"))
     await expect(player).to_have_attribute("data-played", str(chunks), timeout=120_000)
     await expect(player).to_have_attribute("data-state", "idle")
@@ -129,3 +132,27 @@ async def test_hold_to_talk_is_heard_the_reply_plays_and_stop_silences(
     assert box is not None and box["x"] + box["width"] <= 360, box
     await page.screenshot(path=str(tmp_path / "voice-4-phone.png"))
     assert errors == [], errors
+
+
+async def test_the_talk_button_works_from_the_keyboard(voice_browser, stack: Stack) -> None:  # type: ignore[no-untyped-def]
+    """Space held on the focused button records; its release sends (no pointer at all)."""
+    browser, seconds = voice_browser
+    page = await browser.new_page()
+    await sign_in(page, stack.url)
+    await tid(page, "voice-mode").check()
+    await tid(page, "new-session").click()
+    await wait_state(page, "live")
+    talk = tid(page, "talk-button")
+    await talk.focus()
+    await page.keyboard.down("Space")
+    await expect(talk).to_have_attribute("aria-pressed", "true")
+    await page.wait_for_function(
+        "s => Number(document.querySelector('[data-testid=talk-button]').dataset.recordedS) > s",
+        arg=seconds + 0.8,
+        timeout=30_000,
+    )
+    await page.keyboard.up("Space")
+    await expect(talk).to_have_attribute("aria-pressed", "false")
+    utterance = page.locator("[data-testid=msg-user][data-heard=final]")
+    await expect(utterance).to_be_visible(timeout=60_000)
+    assert len(heard_words(await utterance.inner_text())) >= 3

@@ -20,7 +20,7 @@ const SHAPE_KEYS = ["type", "$ref", "anyOf", "oneOf", "allOf", "enum", "const", 
 
 /** What the server sends (events, frames, REST bodies) and what clients send. Broker
  * commands between services are left out: no client sees them. */
-const SERVER_ROOTS = ["Event", "ServerFrame", "ActiveRun", "Run", "ErrorEnvelope"];
+const SERVER_ROOTS = ["Event", "ServerFrame", "ActiveRun", "Run", "TextPiece", "ErrorEnvelope"];
 const CLIENT_ROOTS = ["ClientFrame"];
 const PLAIN = ["EventType", "CloseCode", "Name"];
 

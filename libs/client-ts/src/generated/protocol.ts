@@ -135,6 +135,7 @@ export interface SwitchboardProtocol {
   StatusData: StatusData;
   SttData: SttData;
   SttEvent: SttEvent;
+  TextPiece: TextPiece;
   ThinkingEvent: ThinkingEvent;
   TokenData: TokenData;
   TokenEvent: TokenEvent;
@@ -1105,6 +1106,25 @@ export interface ToolDecisionAcceptedFrame {
   call_id: string;
   status: "approved" | "denied";
   type: "tool_decision_accepted";
+}
+/**
+ * A piece of a long text (a message's `content`, a run's `text`): characters `offset`
+ * up to `next_offset` of `total_chars`.
+ *
+ * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
+ * via the `definition` "TextPiece".
+ */
+export interface TextPiece {
+  /**
+   * Where the next piece starts; null when this piece ends the text.
+   */
+  next_offset: number | null;
+  offset: number;
+  text: string;
+  /**
+   * The whole text's length in characters (Unicode code points).
+   */
+  total_chars: number;
 }
 
 /** Any event (the union of every event type). */

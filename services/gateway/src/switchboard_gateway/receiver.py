@@ -165,7 +165,7 @@ async def on_typing(conn: Connection, frame: dict[str, Any]) -> None:
         agent_type=c.agent_type,
         metadata={"client_id": c.client_id},
     )
-    conn.spawn(_publish(conn, conn.parts.control.publish_event(event)))
+    conn.typing(lambda: conn.spawn(_publish(conn, conn.parts.control.publish_event(event))))
 
 
 async def on_refresh(conn: Connection, frame: dict[str, Any]) -> None:

@@ -43,6 +43,9 @@ class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings):
     """Client frames one socket may send at once before FRAME_RATE_PER_S applies."""
     rate_limit_strikes: int = Field(default=20, ge=1, alias="RATE_LIMIT_STRIKES")
     """Frames refused for rate in a row (without the bucket refilling) before closing 4429."""
+    typing_interval_s: float = Field(default=1.0, ge=0, alias="TYPING_INTERVAL_S")
+    """Least time between two `typing` events of one device; `typing` frames that come sooner
+    go out as one when it has passed (0: each frame is an event)."""
     takeover_timeout_s: float = Field(default=5.0, gt=0, alias="TAKEOVER_TIMEOUT_S")
     """How long a connect waits for the device's previous connection to let go (else 1013)."""
     consumers_per_channel: int = Field(default=100, ge=1, alias="CONSUMERS_PER_CHANNEL")

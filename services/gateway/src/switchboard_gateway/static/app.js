@@ -107,7 +107,7 @@ async function openSession(id) {
   document.body.classList.remove("drawer-open");
   $("#empty").hidden = true;
   $("#composer").hidden = false;
-  const detail = await state.client.getSession(id);
+  const detail = await state.client.getSession(id, { fullTexts: true }); // long answers whole
   if (opening !== state.opening) return;
   conv.load(detail);
   $("#talk").hidden = detail.mode !== "voice";
