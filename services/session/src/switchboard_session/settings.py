@@ -63,6 +63,14 @@ class SessionSettings(BrokerSettings, AuthSettings, EdgeSettings):
     """Tool decisions one user may send per second, REST and `tool_decision` frames together
     (all replicas together; the gateway's FRAME_RATE_PER_S, 20, for one socket's frames);
     429 `rate_limited` beyond."""
+    rate_connects_per_min: int = Field(default=300, ge=1, alias="RATE_LIMIT_CONNECTS_PER_MIN")
+    """WebSocket connects one user may make per minute, every device and gateway replica
+    together (refused ones count too); close 4429 `connect_rate_limited` beyond."""
+    rate_device_connects_per_min: int = Field(
+        default=30, ge=1, alias="RATE_LIMIT_DEVICE_CONNECTS_PER_MIN"
+    )
+    """WebSocket connects of one device (session and `client_id`) per minute, on any gateway
+    replica (refused ones count too); close 4429 `connect_rate_limited` beyond."""
     max_pending_decisions_per_user: int = Field(
         default=4, ge=1, alias="MAX_PENDING_DECISIONS_PER_USER"
     )
