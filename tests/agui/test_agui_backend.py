@@ -89,6 +89,28 @@ async def test_the_agents_own_tool_is_published_with_its_result(
     assert len(agent.inputs) == 1
 
 
+async def test_the_agents_shared_state_becomes_state_events(
+    client: Client, broker_settings, agent: AgentServer, tools
+):
+    device = await client.device()
+    async with running_worker(agui_settings(broker_settings, agent.url)):
+        events = await device.run(await client.send(device, "plan a trip"))
+
+    kinds = [t for t in types(events) if t not in ("thinking", "token")]
+    assert kinds == [
+        "run_start",
+        "tool_call",
+        "tool_result",
+        "state",
+        "state",
+        "response",
+        "run_end",
+    ]
+    snapshot, delta = (e.data for e in events if e.type == "state")
+    assert snapshot.snapshot == {"city": "Rome", "steps": []} and snapshot.delta is None
+    assert delta.delta == [{"op": "add", "path": "/steps/-", "value": "book"}]
+
+
 async def test_a_switchboard_tool_runs_here_and_its_result_goes_back_in_the_next_input(
     client: Client, broker_settings, agent: AgentServer, tools
 ):
