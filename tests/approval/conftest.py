@@ -4,9 +4,8 @@ timeout and a tool that always needs approval (for the tests that need those, sa
 from collections.abc import AsyncIterator
 
 import pytest
-from switchboard_stack import fresh_database
 
-from tests.infra import isolated_broker
+from tests.infra import isolated_broker, migrated_database
 from tests.stack import Stack, running_stack, stack_installed
 
 SHORT_TIMEOUT_S = 2
@@ -23,7 +22,7 @@ async def _stack(amqp_url: str, admin_url: str, env: dict[str, str]) -> AsyncIte
     if not stack_installed():
         pytest.skip("services not installed")
     async with (
-        fresh_database(admin_url) as database_url,
+        migrated_database(admin_url) as database_url,
         isolated_broker(amqp_url) as broker,
         running_stack(database_url, broker, env) as running,
     ):
