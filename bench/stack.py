@@ -79,6 +79,7 @@ BENCH_ENV = {
     # its devices are many users' devices (each session stays within the per-session cap).
     "MAX_ACTIVE_RUNS_PER_USER": "1000000",
     "MAX_DEVICES_PER_USER": "1000000",
+    "RATE_LIMIT_CONNECTS_PER_MIN": "1000000",
 }
 
 

@@ -7,6 +7,8 @@ scripted `FunctionModel` (no network). What the model does depends on the user's
   what came back in the next input;
 - `delete ...`: calls the agent's `delete_file(path)`, which requires approval (a deferred
   tool: the run ends with an interrupt), then says whether it was deleted;
+- `plan ...`: calls the agent's own `plan_trip(city)`, which shares state (a snapshot, then a
+  JSON Patch delta), then answers;
 - `fail ...`: the model raises (the adapter sends RUN_ERROR);
 - `hang ...`: streams "Working" and then waits forever (for cancel).
 
@@ -20,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
-from pydantic_ai import Agent, DeferredToolRequests
+from ag_ui.core import StateDeltaEvent, StateSnapshotEvent
+from pydantic_ai import Agent, DeferredToolRequests, ToolReturn
 from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart, UserPromptPart
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel
 from pydantic_ai.ui.ag_ui import AGUIAdapter
@@ -72,6 +75,8 @@ def _model(server: AgentServer) -> FunctionModel:
             yield {0: DeltaToolCall("forecast", '{"city": "Oslo"}', tool_call_id="fc-1")}
         elif word == "echo":
             yield {0: DeltaToolCall("echo", '{"text": "ping"}', tool_call_id="ec-1")}
+        elif word == "plan":
+            yield {0: DeltaToolCall("plan_trip", '{"city": "Rome"}', tool_call_id="pl-1")}
         elif word == "delete":
             yield {0: DeltaToolCall("delete_file", '{"path": "/tmp/x"}', tool_call_id="del-1")}
         elif word == "fail":
@@ -95,6 +100,13 @@ def _agent(server: AgentServer) -> Agent[None, str | DeferredToolRequests]:
     def forecast(city: str) -> str:
         """The weather in a city."""
         return f"sunny in {city}"
+
+    @agent.tool_plain
+    def plan_trip(city: str) -> ToolReturn:
+        """Plan a trip; the plan is shared state."""
+        snapshot = StateSnapshotEvent(snapshot={"city": city, "steps": []})
+        delta = StateDeltaEvent(delta=[{"op": "add", "path": "/steps/-", "value": "book"}])
+        return ToolReturn(return_value=f"planned {city}", metadata=[snapshot, delta])
 
     @agent.tool_plain(requires_approval=True)
     def delete_file(path: str) -> str:

@@ -89,6 +89,28 @@ async def test_the_agents_own_tool_is_published_with_its_result(
     assert len(agent.inputs) == 1
 
 
+async def test_the_agents_shared_state_becomes_state_events(
+    client: Client, broker_settings, agent: AgentServer, tools
+):
+    device = await client.device()
+    async with running_worker(agui_settings(broker_settings, agent.url)):
+        events = await device.run(await client.send(device, "plan a trip"))
+
+    kinds = [t for t in types(events) if t not in ("thinking", "token")]
+    assert kinds == [
+        "run_start",
+        "tool_call",
+        "tool_result",
+        "state",
+        "state",
+        "response",
+        "run_end",
+    ]
+    snapshot, delta = (e.data for e in events if e.type == "state")
+    assert snapshot.snapshot == {"city": "Rome", "steps": []} and snapshot.delta is None
+    assert delta.delta == [{"op": "add", "path": "/steps/-", "value": "book"}]
+
+
 async def test_a_switchboard_tool_runs_here_and_its_result_goes_back_in_the_next_input(
     client: Client, broker_settings, agent: AgentServer, tools
 ):
@@ -197,3 +219,23 @@ async def test_an_unreachable_agent_or_an_http_error_fails_the_run_naming_the_ur
 def test_agui_needs_its_url(broker_settings):
     with pytest.raises(ValueError, match="AGUI_URL"):
         worker_settings(broker_settings, MODEL_BACKEND="agui")
+
+
+async def test_an_agents_entry_puts_one_agent_type_on_the_agui_agent(
+    client: Client, broker_settings, agent: AgentServer, tools
+):
+    research = {"backend": "agui", "url": agent.url, "instructions": "Be brief."}
+    env = {"AGENTS": json.dumps({"research": research})}  # MODEL_BACKEND stays the stub
+    device = await client.device()
+    async with running_worker(worker_settings(broker_settings, **env)):
+        by_agent = await device.run(await client.send(device, "hello", agent_type="research"))
+        by_stub = await device.run(await client.send(device, "hello", agent_type="personal"))
+
+    assert by_agent[-2].data.content == "Hello there"
+    assert "personal agent" in by_stub[-2].data.content  # the stub's scripted reply
+    assert len(agent.inputs) == 1
+    assert agent.inputs[0]["messages"][0] == {
+        "id": "system",
+        "role": "system",
+        "content": "Be brief.",
+    }

@@ -100,3 +100,29 @@ def test_run_finished_carries_offered_calls_and_usage() -> None:
         4,
         2,
     )
+
+
+def test_an_interrupt_names_a_call_published_already_it_is_asked_once_more() -> None:
+    mapper = TurnMapper(WHERE, frozenset())
+    chunks = feed(
+        mapper,
+        {"type": "TOOL_CALL_START", "toolCallId": "d1", "toolCallName": "delete_file"},
+        {"type": "TOOL_CALL_ARGS", "toolCallId": "d1", "delta": '{"path": "/x"}'},
+        {"type": "TOOL_CALL_END", "toolCallId": "d1"},
+        {"type": "TEXT_MESSAGE_CONTENT", "messageId": "m", "delta": "May I?"},
+        {
+            "type": "RUN_FINISHED",
+            "threadId": "t",
+            "runId": "r",
+            "outcome": {
+                "type": "interrupt",
+                "interrupts": [{"id": "i1", "reason": "tool_call", "toolCallId": "d1"}],
+            },
+        },
+    )
+    assert [c.event_type if isinstance(c, Emit) else c for c in chunks] == ["tool_call", "May I?"]
+    end = mapper.finish()
+    assert [(i.interrupt_id, i.call_id, i.tool_name, i.parameters) for i in end.interrupts] == [
+        ("i1", "d1", "delete_file", {"path": "/x"})
+    ]
+    assert end.transcript == []  # the paused call joins the next input once, with its answer

@@ -36,7 +36,7 @@ from switchboard_protocol.commands import (
 )
 from switchboard_protocol.errors import ErrorBody, ErrorEnvelope
 from switchboard_protocol.events import EVENT_CLASSES
-from switchboard_protocol.runs import ActiveRun, Run
+from switchboard_protocol.runs import ActiveRun, Run, TextPiece
 from switchboard_protocol.schema import MODELS, protocol_schema
 
 from .test_events import SAMPLE_DATA
@@ -102,6 +102,7 @@ SAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     ErrorEnvelope: {"error": {"code": "validation_error", "message": "m", "fields": []}},
     Run: {k: ACTIVE[k] for k in ("id", "status", "message_id", "created_at")},
     ActiveRun: ACTIVE,
+    TextPiece: {"offset": 0, "text": "Hel", "total_chars": 5, "next_offset": 3},
 }
 EVENT_SAMPLES = {
     cls: {

@@ -97,7 +97,9 @@ async def _check_session(
     except UpstreamUnavailable as exc:
         raise Close(closes.TRY_AGAIN, "session service unavailable") from exc
     if answer.status in _BY_STATUS:
-        raise Close(_BY_STATUS[answer.status], answer.error()[1] or "session check refused")
+        code, message = answer.error()
+        reason = f"{code}: {message}" if answer.status == 429 else message  # which limit
+        raise Close(_BY_STATUS[answer.status], reason or "session check refused")
     if answer.status >= 500:
         raise Close(closes.TRY_AGAIN, f"session check failed ({answer.status})")
     if not answer.ok or not isinstance(answer.body, dict):

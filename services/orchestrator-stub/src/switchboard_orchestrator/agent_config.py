@@ -34,7 +34,8 @@ class AgentConfig(BaseModel):
     url: str | None = None
     """The AG-UI agent's endpoint (`agui`); unset: AGUI_URL."""
     instructions: str = Field(default="", max_length=100_000)
-    """Sent as the system message of every request (`openai`; `agui`: a system message)."""
+    """The system message of every request (`openai`; with `agui` the first message, which an
+    agent that keeps its own prompt, as Pydantic AI's adapter does by default, ignores)."""
     tools: list[str] | None = None
     """The tools it may use (tool workers' names); unset: all of them, `[]`: none."""
     description: str = Field(default="", max_length=1000)

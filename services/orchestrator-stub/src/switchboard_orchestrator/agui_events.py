@@ -224,8 +224,13 @@ class TurnMapper:
 
     def _interrupt(self, interrupt_id: str, call_id: str | None, interrupt: Any) -> Interrupt:
         """The interrupt as a call to approve: the agent's call it names (held back until
-        now), else the interrupt itself (`tool_name` its reason, `parameters` its message)."""
+        now, or published already when the agent went on meanwhile: then asked again, once
+        in the next input), else the interrupt itself (`tool_name` its reason, `parameters` its
+        message)."""
         call = self.calls.pop(call_id or "", None)
+        if call is None and call_id in self.shown:
+            call = self.shown.pop(call_id)
+            self.transcript[:] = [m for m in self.transcript if m != _asked(call)]
         if call is not None:
             return Interrupt(interrupt_id, call.call_id, call.name, call.parameters())
         message = {"message": interrupt.message} if interrupt.message else {}

@@ -20,7 +20,6 @@ from switchboard_events import Names, declare_topology
 from switchboard_events.deadletter import DeadLetter, DeadLetters
 
 from ..tool_rpc import (
-    CANCEL_BINDING,
     LIST_TOOLS,
     MAX_TOOL_CALLS_PER_USER,
     TOO_MANY,
@@ -57,7 +56,7 @@ class ToolServer:
         await declare_topology(self._channel, self._names, self._queue_type, self._dead_letter_max)
         self._dead_letters = DeadLetters(self._channel, self._names, "tools")
         cancels = await self._channel.declare_queue(exclusive=True, auto_delete=True)
-        await cancels.bind(self._names.control_exchange, CANCEL_BINDING)
+        await cancels.bind(self._names.control_exchange, Names.binding(Names.TOOL_CANCEL))
         await cancels.consume(self._on_cancel, no_ack=True)
         queue = await self._channel.declare_queue(self._names.tool_queue, passive=True)
         self._consumer = (queue, await queue.consume(self._on_message))
