@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 from switchboard_events import Names
-from switchboard_events.routing import CATCHUP_REQUEST
+from switchboard_events.routing import CATCHUP_REQUEST, LEASE_RENEWAL
 from switchboard_events.topology import RUN_KEY, TOOL_KEY
 from switchboard_orchestrator.tool_rpc import cancel_key as tool_cancel_key
 from switchboard_protocol import commands, schema
@@ -153,6 +153,14 @@ def _channels(names: Names) -> dict[str, Any]:
             (commands.CatchUpRequest, commands.CatchUpReply),
             servers=[{"$ref": "#/servers/broker"}],
         ),
+        "leases": _channel(
+            names.progress_queue,
+            f"Run worker → session service on the `{names.progress_queue}` queue (default "
+            f"exchange), AMQP `type` `{LEASE_RENEWAL}`, `reply_to` the worker's control queue; "
+            "the reply (same `type`) names the runs the worker no longer holds.",
+            (commands.LeaseRenewal, commands.LeaseReply),
+            servers=[{"$ref": "#/servers/broker"}],
+        ),
     }
 
 
@@ -222,6 +230,12 @@ def _operations() -> dict[str, Any]:
             "catchUp",
             "A gateway asks; the session service replies.",
             (commands.CatchUpRequest, commands.CatchUpReply),
+        ),
+        "leases": _operation(
+            "send",
+            "leases",
+            "A run worker renews its runs' leases; the session service replies.",
+            (commands.LeaseRenewal, commands.LeaseReply),
         ),
     }
 
