@@ -18,7 +18,6 @@ from pydantic import BaseModel
 from switchboard_events import Names
 from switchboard_events.routing import CATCHUP_REQUEST, LEASE_RENEWAL
 from switchboard_events.topology import RUN_KEY, TOOL_KEY
-from switchboard_orchestrator.tool_rpc import cancel_key as tool_cancel_key
 from switchboard_protocol import commands, schema
 from switchboard_protocol.commands import COMMANDS
 from switchboard_protocol.events import EVENT_CLASSES
@@ -129,7 +128,7 @@ def _channels(names: Names) -> dict[str, Any]:
             bindings=_amqp(names.control_exchange),
         ),
         "toolCancels": _channel(
-            tool_cancel_key("{call_id}"),
+            names.tool_cancel_key("{call_id}"),
             f"Run worker → tool workers: stop `call_id` (`{names.control_exchange}`).",
             (commands.ToolCancel,),
             servers=[{"$ref": "#/servers/broker"}],
