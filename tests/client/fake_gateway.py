@@ -68,6 +68,9 @@ class FakeGateway:
         self.created: list[dict[str, Any]] = []
         """Bodies of `POST /ai/sessions`, as sent."""
         self.auth_tokens: list[str] = []
+        self.refusals: list[tuple[int, str]] = []
+        """Close codes and reasons the next connects get after their auth frame, one each
+        (a connect the real gateway refuses, as 4429 `connect_rate_limited`)."""
         self.sent_ids: list[str] = []
         self.runs: dict[str, Run] = {}
         self.connected = asyncio.Condition()
@@ -253,6 +256,9 @@ class FakeGateway:
             return
         if session["status"] == "ended":
             await ws.close(4410)
+            return
+        if self.refusals:
+            await ws.close(*self.refusals.pop(0))
             return
         await self._serve(ws, sid, client_id, claims.expires_at)
 

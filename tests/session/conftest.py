@@ -31,9 +31,11 @@ def auth(user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(user)}"}
 
 
-def make_settings(database_url: str, broker: BrokerSettings, **env: Any) -> SessionSettings:
-    env.setdefault("auth", AUTH)
-    return SessionSettings(DATABASE_URL=database_url, broker=broker, BROKER_RETRY_S=0.2, **env)
+def make_settings(
+    database_url: str, broker: BrokerSettings, auth: AuthSettings = AUTH, **env: Any
+) -> SessionSettings:
+    values = {**broker.model_dump(by_alias=True), **auth.model_dump(by_alias=True)}
+    return SessionSettings(DATABASE_URL=database_url, BROKER_RETRY_S=0.2, **{**values, **env})
 
 
 @asynccontextmanager

@@ -5,6 +5,7 @@ uvicorn side (`http_guard.py`) needs the `server` extra of this package.
 """
 
 import ipaddress
+from typing import ClassVar
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,6 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class EdgeSettings(BaseSettings):
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
+
+    OPERATOR: ClassVar[frozenset[str]] = frozenset({"TRUSTED_PROXIES"})
+    """The settings of this class an operator sets (docs/configuration.md lists them first)."""
 
     max_header_bytes: int = Field(default=64 * 1024, ge=1024, alias="MAX_HEADER_BYTES")
     """Longest request line plus headers; beyond, 431 and the connection is closed."""

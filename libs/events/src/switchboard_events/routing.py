@@ -40,9 +40,6 @@ LOST_RUN_SEQ = 1_000_000_000
 `run_end` at seq LOST_RUN_SEQ + 1 and + 2: its worker's last seq is unknown, so clients see a
 hole and reload the run over REST (docs/protocol.md)."""
 
-RUN_LEASE_S = 10.0
-"""Default run lease: a run whose worker renewed nothing for this long is failed `worker_lost`."""
-
 DEAD_LETTER_SOURCES: tuple[str, ...] = ("runs", "tools", "session-store")
 """Consumers that park what they cannot process: `ai.<source>` → `ai.dead-letters.<source>`."""
 

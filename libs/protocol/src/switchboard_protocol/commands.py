@@ -25,6 +25,9 @@ from .runs import ActiveRun
 LIST_TOOLS = "list_tools"
 """`op` of a `ToolListRequest`."""
 
+RUN_LEASE_S = 10.0
+"""Default run lease (the session service's RUN_LEASE_S, sent in each `RunRequest`)."""
+
 
 class HistoryItem(WireModel):
     """One earlier message: user and assistant text, or a tool call or result (`tool` then
@@ -57,6 +60,9 @@ class RunRequest(WireModel):
     start_by: datetime | None = None
     """A request taken after this is not run: the session service ends it `no_worker`
     (RUN_START_TIMEOUT_S after it was sent)."""
+    lease_s: float = Field(default=RUN_LEASE_S, gt=0)
+    """The run's lease, the session service's RUN_LEASE_S: it fails the run `worker_lost` when
+    its worker renewed nothing for this long, and the worker stops the run first."""
 
 
 class ToolCallRequest(WireModel):

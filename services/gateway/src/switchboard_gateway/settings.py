@@ -1,7 +1,7 @@
 """The gateway's one settings object (environment variables, read once in main())."""
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -16,6 +16,9 @@ class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings):
     """Broker, JWT and listener settings plus the gateway's own limits."""
 
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
+
+    OPERATOR: ClassVar[frozenset[str]] = frozenset({"SESSION_URL"})
+    """The settings of this class an operator sets (docs/configuration.md lists them first)."""
 
     session_url: str = Field(default="http://127.0.0.1:8001", alias="SESSION_URL")
     """Base URL of the session service (REST proxy target, ownership checks)."""

@@ -80,9 +80,7 @@ class RunWorker:
         self._abandoned: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._consumer: tuple[AbstractQueue, str] | None = None
-        self._leases = Leases(
-            self.worker_id, settings.run_lease_s, settings.run_lease_renew_s, self._lose
-        )
+        self._leases = Leases(self.worker_id, settings.run_lease_renew_s, self._lose)
         self._control_queue: AbstractQueue | None = None
 
     async def start(self) -> None:
@@ -174,7 +172,7 @@ class RunWorker:
             elif request.start_by is not None and datetime.now(UTC) > request.start_by:
                 log.warning("run %s came after its start_by: it ends no_worker", request.run_id)
             else:
-                self._leases.hold(request.run_id)
+                self._leases.hold(request.run_id, request.lease_s)
                 await self._run(request)
             await self._settle(request.run_id, ack=True)
         except PublishFailed as exc:

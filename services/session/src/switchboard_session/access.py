@@ -51,7 +51,7 @@ async def check_devices(
     refused: list[AuthError] = []
     for i, check in enumerate(checks):
         try:
-            users[i] = verify_token(check.token, ctx.settings.auth).user_id
+            users[i] = verify_token(check.token, ctx.settings).user_id
         except AuthError as exc:
             refused.append(exc)
             results[i] = _refusal(exc)

@@ -40,7 +40,7 @@ async def current_user(
         await _refuse(ctx, request, "unauthenticated", "missing bearer token")
     assert credentials is not None
     try:
-        return verify_token(credentials.credentials, ctx.settings.auth).user_id
+        return verify_token(credentials.credentials, ctx.settings).user_id
     except AuthError as exc:
         await _refuse(ctx, request, exc.reason, exc.message)
     raise AssertionError("unreachable")

@@ -1,13 +1,15 @@
 """The session service's settings: one object, read once from the environment."""
 
+from typing import ClassVar
+
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from switchboard_events import BrokerSettings
 from switchboard_events.auth import AuthSettings
 from switchboard_events.edge import EdgeSettings
-from switchboard_events.routing import RUN_LEASE_S
+from switchboard_protocol.commands import RUN_LEASE_S
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/switchboard"
 
@@ -26,10 +28,22 @@ def to_asyncpg_url(url: str) -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
-class SessionSettings(BaseSettings):
-    """Everything `switchboard-session` reads from its environment."""
+class SessionSettings(BrokerSettings, AuthSettings, EdgeSettings):
+    """Broker, JWT and listener settings plus the session service's own."""
 
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
+
+    OPERATOR: ClassVar[frozenset[str]] = frozenset(
+        {
+            "DATABASE_URL",
+            "MIGRATE_ON_START",
+            "PUBLIC_WS_BASE",
+            "SESSION_TTL_S",
+            "MAX_ACTIVE_RUNS_PER_USER",
+            "RUN_LEASE_S",
+        }
+    )
+    """The settings of this class an operator sets (docs/configuration.md lists them first)."""
 
     database_url: str = Field(default=DEFAULT_DATABASE_URL, alias="DATABASE_URL")
     """Postgres URL (`postgresql://` or `postgresql+asyncpg://`); created when missing."""
@@ -88,9 +102,9 @@ class SessionSettings(BaseSettings):
     history_content_chars: int = Field(
         default=32_000, ge=1000, le=1_000_000, alias="HISTORY_CONTENT_CHARS"
     )
-    """Longest message `content` (its head) and run `text` (its tail) a history page carries,
+    """Longest message `content` and run outcome `text` a history page carries (their head),
     and the longest piece `GET .../messages/{id}/content` and `GET .../runs/{id}/text` answer;
-    longer ones are cut (`truncated`, `text_offset`) and read on in pieces."""
+    longer ones are cut (`truncated`) and read on in pieces."""
     catchup_text_chars: int = Field(
         default=16_000, ge=1000, le=1_000_000, alias="CATCHUP_TEXT_CHARS"
     )
@@ -135,16 +149,14 @@ class SessionSettings(BaseSettings):
     this process commits go out at once, without waiting for the poll)."""
     run_lease_s: float = Field(default=RUN_LEASE_S, gt=0, alias="RUN_LEASE_S")
     """A run whose worker renewed nothing (no renewal, no event) for this long ends `failed`
-    with `error` `worker_lost` (same value in the run workers)."""
+    with `error` `worker_lost`; each run request carries it, so the worker holding the run
+    stops it after as long without a confirmed renewal (set here only)."""
     run_start_timeout_s: float = Field(default=30.0, gt=0, alias="RUN_START_TIMEOUT_S")
     """A run no worker has taken this long after it was sent (its request's `start_by`) ends
     `failed` with `error` `no_worker` once RUN_LEASE_S more has passed, freeing the session;
     a worker that gets the request later drops it."""
     broker_retry_s: float = Field(default=1.0, gt=0, alias="BROKER_RETRY_S")
     """Pause between attempts to (re)connect to the broker."""
-    broker: BrokerSettings = Field(default_factory=BrokerSettings)
-    auth: AuthSettings = Field(default_factory=AuthSettings)
-    edge: EdgeSettings = Field(default_factory=EdgeSettings)
 
     @property
     def async_database_url(self) -> str:

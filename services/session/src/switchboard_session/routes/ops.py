@@ -69,4 +69,4 @@ async def metrics(ctx: ContextDep) -> Response:
 @dev_router.post("/ai/dev/token", response_model=DevToken)
 async def dev_token(body: DevTokenRequest, ctx: ContextDep) -> DevToken:
     """A token for `user_id` (exists only when SWITCHBOARD_ENV=dev)."""
-    return DevToken(token=issue_dev_token(body.user_id, ctx.settings.auth))
+    return DevToken(token=issue_dev_token(body.user_id, ctx.settings))
