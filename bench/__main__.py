@@ -53,6 +53,12 @@ def parse(argv: list[str]) -> BenchSettings:
         dest="voice_runs",
         help="only time to first audio (bench/voice.py), over N runs (5)",
     )
+    parser.add_argument(
+        "--abuse",
+        action="store_true",
+        default=None,
+        help="only the history-page attack with a bystander (bench/abuse.py)",
+    )
     given = {k: v for k, v in vars(parser.parse_args(argv)).items() if v is not None}
     return BenchSettings(**given)
 
@@ -63,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"bench: bad settings:\n{exc}", file=sys.stderr)
         return 2
+    if bench.abuse:
+        from .abuse import run_alone as abuse_alone
+
+        return abuse_alone(bench)
     if bench.voice_runs:
         from .voice import run_alone
 

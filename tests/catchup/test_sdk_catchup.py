@@ -89,7 +89,7 @@ async def test_the_sdk_reads_a_long_answer_whole_from_a_history_page(
     stack: Stack,  # noqa: F811
 ) -> None:
     """Issue 25, finding 2: a page cuts a content past HISTORY_CONTENT_CHARS (32 000) to its
-    head (`truncated`) and a run outcome's text to its tail (`text_offset`);
+    head (`truncated`), and a run outcome's text too;
     `message_content` and `get_session(full_texts=True)` read them whole."""
     token = await SwitchboardClient.dev_token("kim", stack.url)
     expected = [f"t{i}" for i in range(1, 7001)]  # about 41 000 characters
@@ -112,8 +112,8 @@ async def test_the_sdk_reads_a_long_answer_whole_from_a_history_page(
         assert answer["truncated"] and len(answer["content"]) == 32_000
         assert words(await client.message_content(sid, answer["id"])) == expected
         (outcome,) = page["runs"]
-        assert outcome["text_offset"] == answer["content_chars"] - 32_000
+        assert outcome["truncated"] and outcome["text"] == answer["content"]
         whole = await client.get_session(sid, full_texts=True)
         answer = next(m for m in whole["messages"] if m["role"] == "assistant")
         assert not answer["truncated"] and words(answer["content"]) == expected
-        assert whole["runs"][0]["text_offset"] == 0 and words(whole["runs"][0]["text"]) == expected
+        assert not whole["runs"][0]["truncated"] and words(whole["runs"][0]["text"]) == expected

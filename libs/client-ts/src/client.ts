@@ -114,7 +114,7 @@ export class SwitchboardClient {
   }
 
   /** A run's text (its tokens so far) up to code point `end` (all when absent): the head before
-   * a catch-up's or a run outcome's `text_offset`. */
+   * a catch-up's `text_offset`. */
   runText(
     sessionId: string,
     runId: string,

@@ -1,6 +1,6 @@
-/** Long texts the REST API cuts, read whole: a history page carries a message's `content` up
- * to HISTORY_CONTENT_CHARS (`truncated`), a run's `text` as its tail (`text_offset`); the rest
- * is read piece by piece (`{offset, text, total_chars, next_offset}`, docs/protocol.md).
+/** Long texts the REST API cuts, read whole: a history page carries a message's `content` and
+ * a run outcome's `text` up to HISTORY_CONTENT_CHARS (`truncated`), a catch-up's `text` as its
+ * tail (`text_offset`); the rest is read piece by piece (`{offset, text, total_chars, next_offset}`, docs/protocol.md).
  * Offsets count Unicode code points (not UTF-16 units: `[...text].length`). */
 import type { RestApi } from "./rest.js";
 import type { SessionDetail, TextPiece } from "./types.js";
@@ -36,8 +36,8 @@ export async function readText(
   return parts.join("");
 }
 
-/** The page with every cut text read whole: `truncated` contents, and run outcomes' and the
- * active run's `text` from `text_offset` 0. */
+/** The page with every cut text read whole: `truncated` contents and run outcome texts, and
+ * the active run's `text` from `text_offset` 0. */
 export async function complete(
   rest: RestApi,
   session: SessionDetail,
@@ -49,11 +49,17 @@ export async function complete(
     message.content += await readText(rest, messagePath(session.id, message.id), start, undefined, signal);
     message.truncated = false;
   }
-  for (const run of [...(session.runs ?? []), session.active_run]) {
-    if (!run || !run.text_offset) continue;
-    const head = await readText(rest, runPath(session.id, run.id), 0, run.text_offset, signal);
-    run.text = head + run.text;
-    run.text_offset = 0;
+  for (const run of session.runs ?? []) {
+    if (run.truncated !== true) continue;
+    const start = [...run.text].length;
+    run.text += await readText(rest, runPath(session.id, run.id), start, undefined, signal);
+    run.truncated = false;
+  }
+  const active = session.active_run;
+  if (active && active.text_offset) {
+    const head = await readText(rest, runPath(session.id, active.id), 0, active.text_offset, signal);
+    active.text = head + active.text;
+    active.text_offset = 0;
   }
   return session;
 }

@@ -50,8 +50,6 @@ export interface HistoryMessage {
    * whole). */
   content: string;
   truncated?: boolean;
-  /** The whole content's length in Unicode code points. */
-  content_chars?: number;
   run_id: string | null;
   tool?: (ToolCallState & { kind: "call" | "result" }) | null;
   metadata: Record<string, unknown>;
@@ -62,7 +60,7 @@ export interface HistoryMessage {
 /** `GET /ai/sessions/{id}`: the session with a page of its history (oldest first). */
 export interface SessionDetail extends Session {
   messages: HistoryMessage[];
-  /** How the runs of the page's user messages went (`text`: from `text_offset` on). */
+  /** How the runs of the page's user messages went (`text`: its head when `truncated`). */
   runs?: RunOutcome[];
   active_run: ActiveRun | null;
   /** Pass as `before` for the page preceding `messages`; null when this page starts it. */
@@ -70,15 +68,15 @@ export interface SessionDetail extends Session {
   queued_runs?: number;
 }
 
-/** A run of a history page: its status, the agent of its last event, its text (the tail
- * from `text_offset`, in code points), notices. */
+/** A run of a history page: its status, the agent of its last event, its text (its first
+ * 32 000 code points when `truncated`), notices. */
 export interface RunOutcome {
   id: string;
   message_id: string;
   status: string;
   agent_type: string | null;
   text: string;
-  text_offset?: number;
+  truncated?: boolean;
   notices: { type: string; data: Record<string, unknown> }[];
 }
 

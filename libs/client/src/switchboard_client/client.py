@@ -98,8 +98,9 @@ class SwitchboardClient:
         full_texts: bool = False,
     ) -> dict[str, Any]:
         """The session with a page of its history (`messages_before` pages back). A page cuts
-        long texts: `truncated` contents (their head), run `text`s from `text_offset` (their
-        tail); `full_texts=True` reads each of them whole (more requests)."""
+        long texts: `truncated` message contents and run outcome texts (their head), the active
+        run's `text` from `text_offset` (its tail); `full_texts=True` reads each of them whole
+        (more requests)."""
         query = {"messages_limit": messages_limit, "before": before}
         params = {key: value for key, value in query.items() if value is not None}
         session = dict(await self.rest.json("GET", f"/ai/sessions/{session_id}", params=params))
@@ -111,7 +112,7 @@ class SwitchboardClient:
 
     async def run_text(self, session_id: str, run_id: str, end: int | None = None) -> str:
         """A run's text (its tokens so far) up to character `end` (all of it when None): the
-        head before a catch-up's or a run outcome's `text_offset`."""
+        head before a catch-up's `text_offset`."""
         return await texts.read_text(self.rest.json, texts.run_path(session_id, run_id), 0, end)
 
     async def _session_for_reload(self, session_id: str) -> dict[str, Any]:

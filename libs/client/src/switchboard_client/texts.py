@@ -1,6 +1,7 @@
-"""Long texts the REST API cuts, read whole: a history page carries a message's `content` up to
-HISTORY_CONTENT_CHARS (`truncated`), a run's `text` as its tail (`text_offset`); the rest is read
-piece by piece (`{"offset", "text", "total_chars", "next_offset"}`, docs/protocol.md)."""
+"""Long texts the REST API cuts, read whole: a history page carries a message's `content` and a
+run outcome's `text` up to HISTORY_CONTENT_CHARS (`truncated`), a catch-up's `text` as its tail
+(`text_offset`); the rest is read piece by piece (`{"offset", "text", "total_chars",
+"next_offset"}`, docs/protocol.md)."""
 
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -35,16 +36,20 @@ async def read_text(get: GetJson, path: str, start: int = 0, end: int | None = N
 
 
 async def complete(get: GetJson, session: dict[str, Any]) -> dict[str, Any]:
-    """The session page with every cut text read whole: `truncated` contents, run outcomes'
-    and the active run's `text` from `text_offset` 0."""
+    """The session page with every cut text read whole: `truncated` contents and run outcome
+    texts, and the active run's `text` from `text_offset` 0."""
     sid = str(session["id"])
     for message in session.get("messages") or []:
         if message.get("truncated"):
             path = message_path(sid, str(message["id"]))
             message["content"] += await read_text(get, path, len(message["content"]))
             message["truncated"] = False
-    for run in [*(session.get("runs") or []), session.get("active_run")]:
-        if run and run.get("text_offset"):
-            head = await read_text(get, run_path(sid, str(run["id"])), 0, run["text_offset"])
-            run["text"], run["text_offset"] = head + run["text"], 0
+    for run in session.get("runs") or []:
+        if run.get("truncated"):
+            run["text"] += await read_text(get, run_path(sid, str(run["id"])), len(run["text"]))
+            run["truncated"] = False
+    active = session.get("active_run")
+    if active and active.get("text_offset"):
+        head = await read_text(get, run_path(sid, str(active["id"])), 0, active["text_offset"])
+        active["text"], active["text_offset"] = head + active["text"], 0
     return session

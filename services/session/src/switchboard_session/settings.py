@@ -103,9 +103,9 @@ class SessionSettings(BrokerSettings, AuthSettings, EdgeSettings, RuntimeSetting
     history_content_chars: int = Field(
         default=32_000, ge=1000, le=1_000_000, alias="HISTORY_CONTENT_CHARS"
     )
-    """Longest message `content` (its head) and run `text` (its tail) a history page carries,
+    """Longest message `content` and run outcome `text` a history page carries (their head),
     and the longest piece `GET .../messages/{id}/content` and `GET .../runs/{id}/text` answer;
-    longer ones are cut (`truncated`, `text_offset`) and read on in pieces."""
+    longer ones are cut (`truncated`) and read on in pieces."""
     catchup_text_chars: int = Field(
         default=16_000, ge=1000, le=1_000_000, alias="CATCHUP_TEXT_CHARS"
     )
