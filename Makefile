@@ -2,7 +2,7 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := libs/protocol libs/events libs/client services/session services/gateway services/orchestrator-stub \
+PACKAGES := libs/protocol libs/events libs/edge libs/runtime libs/client services/session services/gateway services/orchestrator-stub \
 	tools/stack
 STAMP := $(VENV)/.installed
 CLIENT_TS := libs/client-ts

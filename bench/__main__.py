@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 from pydantic import ValidationError
-from switchboard_events import BrokerSettings
-from switchboard_events.heap import settle_heap
+from switchboard_runtime import RuntimeSettings
+from switchboard_runtime.heap import settle_heap
 
 from .clients import raise_fd_limit
 from .config import BenchSettings
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_alone(bench.amqp_url, bench.voice_runs, Path(bench.out_dir))
     raise_fd_limit()
-    if BrokerSettings().gc_freeze:
+    if RuntimeSettings().gc_freeze:
         settle_heap()  # the bench publishes tokens: it starts up as the run workers do
     try:
         import uvloop

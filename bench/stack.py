@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import httpx
 import psutil
+from switchboard_edge.auth import AuthSettings, issue_dev_token
 from switchboard_events import BrokerSettings
-from switchboard_events.auth import AuthSettings, issue_dev_token
 from switchboard_stack import ServiceProcess, fresh_database, isolated_broker
 from switchboard_stack import Stack as HarnessStack
 from switchboard_stack import running_stack as harness_stack

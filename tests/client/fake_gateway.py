@@ -21,8 +21,8 @@ import uvicorn
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from switchboard_edge.auth import AuthError, AuthSettings, issue_dev_token, verify_token
 from switchboard_events import new_id
-from switchboard_events.auth import AuthError, AuthSettings, issue_dev_token, verify_token
 from switchboard_stack import free_port
 
 from tests.client.fake_runs import Run, event_dict, play

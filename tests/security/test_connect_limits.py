@@ -15,7 +15,7 @@ import httpx
 import jwt
 import pytest
 import websockets
-from switchboard_events.auth import DEFAULT_SECRET
+from switchboard_edge.auth import DEFAULT_SECRET
 from switchboard_stack import fresh_database
 
 from tests.infra import isolated_broker

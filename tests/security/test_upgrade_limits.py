@@ -11,8 +11,8 @@ import asyncio
 import httpx
 import jwt
 import pytest
+from switchboard_edge.auth import DEFAULT_SECRET
 from switchboard_events import BrokerSettings
-from switchboard_events.auth import DEFAULT_SECRET
 
 from tests.security.rawhttp import open_fds
 from tests.security.rawws import answer_status, first_text, send_head, upgrade_head

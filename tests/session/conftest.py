@@ -9,8 +9,8 @@ from typing import Any
 import aio_pika
 import httpx
 import pytest
+from switchboard_edge.auth import AuthSettings, issue_dev_token
 from switchboard_events import BrokerSettings, Event, Names, broker_connection
-from switchboard_events.auth import AuthSettings, issue_dev_token
 from switchboard_session.app import create_app
 from switchboard_session.settings import SessionSettings
 from switchboard_stack import asyncpg_dsn

@@ -2,7 +2,7 @@
 
 import httpx
 import pytest
-from switchboard_events.auth import AuthSettings, issue_dev_token
+from switchboard_edge.auth import AuthSettings, issue_dev_token
 
 from tests.session.conftest import AUTH, auth, fetch
 

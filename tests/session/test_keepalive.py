@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 import uvicorn
-from switchboard_events.http_guard import server_options
+from switchboard_edge.http_guard import server_options
 from switchboard_session.app import create_app
 from switchboard_stack import free_port
 

@@ -43,11 +43,6 @@ class BrokerSettings(BaseSettings):
     """How long a publisher keeps re-sending a message whose connection was lost before its
     confirm (reconnecting to another node meanwhile); then the publish fails."""
 
-    gc_freeze: bool = Field(default=True, alias="GC_FREEZE")
-    """Freeze the heap once the process has started (`switchboard_events.heap`): the cyclic
-    collector's full passes then skip the ~100 000 objects of startup, so their pauses (which
-    hold up every event in flight in that process) stay a few ms instead of 30-90 ms."""
-
     @property
     def broker_urls(self) -> list[str]:
         """Every broker address: `AMQP_URL` split on commas."""

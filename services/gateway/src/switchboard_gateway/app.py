@@ -6,8 +6,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from switchboard_events.body_guard import BodyGuard, BodyLimits
-from switchboard_events.heap import release_heap, settle_heap
+from switchboard_edge.body_guard import BodyGuard, BodyLimits
+from switchboard_runtime.heap import release_heap, settle_heap
 
 from . import health, openapi, proxy
 from .endpoint import device_socket

@@ -4,8 +4,8 @@ import asyncio
 from typing import Any
 
 from starlette.websockets import WebSocket
-from switchboard_events import safe_json
-from switchboard_events.auth import AuthError, Claims, verify_token
+from switchboard_edge import safe_json
+from switchboard_edge.auth import AuthError, Claims, verify_token
 from switchboard_protocol import InvalidName, check_name
 
 from . import closes

@@ -22,7 +22,7 @@ of a reconnect storm's CPU).
 import logging
 from typing import Any
 
-from switchboard_events.edge import EdgeSettings
+from switchboard_edge.settings import EdgeSettings
 from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets import http11

@@ -1,5 +1,5 @@
 """`switchboard-gateway --host --port`: uvicorn with WebSocket pings, frame limit, the edge
-limits (request heads, connections, trusted proxies: switchboard_events.http_guard), and a
+limits (request heads, connections, trusted proxies: switchboard_edge.http_guard), and a
 shutdown that closes every socket 1001 before uvicorn's own (which would say 1012)."""
 
 import argparse
@@ -7,7 +7,7 @@ import logging
 import socket
 
 import uvicorn
-from switchboard_events.http_guard import server_options
+from switchboard_edge.http_guard import server_options
 
 from .app import create_app
 from .asgi import SocketFastPath

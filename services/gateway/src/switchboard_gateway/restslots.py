@@ -3,7 +3,7 @@ the upstream connections and memory the others need. Per process, like the frame
 caller spread over N replicas gets N times the slots, each replica's share bounded."""
 
 from starlette.requests import Request
-from switchboard_events.auth import AuthError, AuthSettings, verify_token
+from switchboard_edge.auth import AuthError, AuthSettings, verify_token
 
 
 class RestSlots:

@@ -5,14 +5,15 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+from switchboard_edge.auth import AuthSettings
+from switchboard_edge.settings import EdgeSettings
 from switchboard_events import BrokerSettings
-from switchboard_events.auth import AuthSettings
-from switchboard_events.edge import EdgeSettings
+from switchboard_runtime import RuntimeSettings
 
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings):
+class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings, RuntimeSettings):
     """Broker, JWT and listener settings plus the gateway's own limits."""
 
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")

@@ -6,6 +6,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, SecretStr, StringConstraints, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from switchboard_events import BrokerSettings
+from switchboard_runtime import RuntimeSettings
 
 from . import limits
 from .agent_config import AGENT_NAME_PATTERN, AgentConfig, read_agents
@@ -42,7 +43,7 @@ class StubToolSettings(BaseSettings):
     """Longest sleep the `slow` tool accepts (above TOOL_TIMEOUT_S, for timeouts)."""
 
 
-class WorkerSettings(BrokerSettings, StubSettings):
+class WorkerSettings(BrokerSettings, RuntimeSettings, StubSettings):
     """The run worker: broker settings plus pacing, timeouts and the model backend."""
 
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
@@ -214,7 +215,7 @@ class WorkerSettings(BrokerSettings, StubSettings):
         return self
 
 
-class ToolSettings(BrokerSettings, StubToolSettings):
+class ToolSettings(BrokerSettings, RuntimeSettings, StubToolSettings):
     """The tool worker: broker settings plus its concurrency."""
 
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")

@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import Callable
 
 from switchboard_events import broker_connection
-from switchboard_events.heap import release_heap, settle_heap
+from switchboard_runtime.heap import release_heap, settle_heap
 
 from .agent_backends import agents_from
 from .process import run_process

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from switchboard_events.auth import AuthError, verify_token
+from switchboard_edge.auth import AuthError, verify_token
 from switchboard_protocol import NAME_RE, ErrorBody, ErrorEnvelope
 
 from . import connects

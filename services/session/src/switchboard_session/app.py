@@ -9,9 +9,9 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from switchboard_edge.body_guard import BodyGuard, BodyLimits
 from switchboard_events import PublishFailed, names_from
-from switchboard_events.body_guard import BodyGuard, BodyLimits
-from switchboard_events.heap import release_heap, settle_heap
+from switchboard_runtime.heap import release_heap, settle_heap
 
 from . import access, progress
 from .app_context import AppContext

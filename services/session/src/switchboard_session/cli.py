@@ -7,7 +7,7 @@ import logging
 import sys
 
 import uvicorn
-from switchboard_events.http_guard import server_options
+from switchboard_edge.http_guard import server_options
 
 from .app import create_app
 from .migrate import downgrade, ensure_database, prestart

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from switchboard_events.auth import AuthError, verify_token
+from switchboard_edge.auth import AuthError, verify_token
 
 from .app_context import AppContext
 from .errors import ApiError

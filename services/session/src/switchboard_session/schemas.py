@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from switchboard_events import safe_json
+from switchboard_edge import safe_json
 from switchboard_protocol import NAME_PATTERN, ActiveRun
 
 

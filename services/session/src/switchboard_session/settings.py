@@ -6,10 +6,11 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+from switchboard_edge.auth import AuthSettings
+from switchboard_edge.settings import EdgeSettings
 from switchboard_events import BrokerSettings
-from switchboard_events.auth import AuthSettings
-from switchboard_events.edge import EdgeSettings
 from switchboard_protocol.commands import RUN_LEASE_S
+from switchboard_runtime import RuntimeSettings
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/switchboard"
 
@@ -28,7 +29,7 @@ def to_asyncpg_url(url: str) -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
-class SessionSettings(BrokerSettings, AuthSettings, EdgeSettings):
+class SessionSettings(BrokerSettings, AuthSettings, EdgeSettings, RuntimeSettings):
     """Broker, JWT and listener settings plus the session service's own."""
 
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")

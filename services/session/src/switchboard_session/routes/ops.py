@@ -4,7 +4,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
-from switchboard_events.auth import issue_dev_token
+from switchboard_edge.auth import issue_dev_token
 
 from ..database import database_ok
 from ..deps import ContextDep, UserDep
