@@ -9,10 +9,12 @@
 - `Release`: gateway → gateways (`ai.control`, `release.<device queue>`).
 - `CatchUpRequest` / `CatchUpReply`: gateway → session service (the `ai.run-progress` queue,
   AMQP type `catchup`, `reply_to`, `correlation_id`).
+- `LeaseRenewal` / `LeaseReply`: run worker → session service (the `ai.run-progress` queue,
+  AMQP type `lease`, `reply_to` the worker's control queue) and its answer.
 """
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool
 
@@ -136,6 +138,23 @@ class CatchUpReply(WireModel):
     """The session's run in progress so far, null when none."""
 
 
+RunId = Annotated[str, Field(max_length=64)]
+
+
+class LeaseRenewal(WireModel):
+    """A run worker still holds `runs`: their leases run RUN_LEASE_S from when this is read."""
+
+    worker: str = Field(default="worker", max_length=128)
+    runs: list[RunId] = Field(default_factory=list, max_length=10_000)
+
+
+class LeaseReply(WireModel):
+    """The runs of a renewal that are no longer the worker's (failed `worker_lost`, or
+    unknown): it gives them up."""
+
+    lost: list[str] = Field(default_factory=list)
+
+
 COMMANDS: tuple[type[WireModel], ...] = (
     RunRequest,
     ToolCallRequest,
@@ -147,5 +166,7 @@ COMMANDS: tuple[type[WireModel], ...] = (
     Release,
     CatchUpRequest,
     CatchUpReply,
+    LeaseRenewal,
+    LeaseReply,
 )
 """Every command (its schema, docs and tests follow this list)."""

@@ -12,7 +12,6 @@ the worker stops first. Giving up a run is `on_lost(run_id)` (worker.py).
 """
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel
 from switchboard_events import renew_channel
 from switchboard_events.routing import LEASE_RENEWAL
+from switchboard_protocol import LeaseRenewal, LeaseReply, dumps
 
 log = logging.getLogger(__name__)
 EXPIRY_CHECK_S = 0.25
@@ -54,8 +54,8 @@ class Leases:
     def on_reply(self, body: bytes) -> None:
         """The session service's answer to a renewal: give up the runs it names as lost."""
         try:
-            lost = json.loads(body).get("lost") or []
-        except (ValueError, AttributeError):
+            lost = LeaseReply.read_json(body).lost
+        except (ValueError, RecursionError):
             log.warning("unreadable lease reply %r", body[:200])
             return
         for run_id in lost:
@@ -84,7 +84,7 @@ class Leases:
             return
         sent = time.monotonic()
         runs = list(self._held)
-        body = json.dumps({"worker": self.worker_id, "runs": runs}).encode()
+        body = dumps(LeaseRenewal(worker=self.worker_id, runs=runs)).encode()
         message = aio_pika.Message(
             body, type=LEASE_RENEWAL, reply_to=reply_to, content_type="application/json"
         )
