@@ -33,6 +33,17 @@ class EdgeSettings(BaseSettings):
     """Comma-separated addresses or networks whose `X-Forwarded-For` is believed (empty: none;
     the peer address is the client)."""
 
+    max_json_body_bytes: int = Field(default=64 * 1024, ge=1024, alias="MAX_JSON_BODY_BYTES")
+    """Largest REST request body other than audio (413 `body_too_large` beyond, found while
+    the body streams in)."""
+    max_audio_bytes: int = Field(default=10 * 1024 * 1024, ge=1, alias="MAX_AUDIO_BYTES")
+    """Largest audio utterance (`POST .../audio`)."""
+    max_message_chars: int = Field(default=32_000, ge=1, alias="MAX_MESSAGE_CHARS")
+    """Longest message content (413 `message_too_large` beyond). A message body may be
+    MAX_JSON_BODY_BYTES plus 12 bytes per character (an emoji escaped as `\\ud83d\\ude00`),
+    so every message this allows fits. The gateway and the session service read this one
+    definition: set it once for both."""
+
     @field_validator("trusted_proxies")
     @classmethod
     def _addresses(cls, value: str) -> str:

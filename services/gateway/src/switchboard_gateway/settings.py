@@ -78,14 +78,5 @@ class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings, RuntimeSetting
     """Device-check requests (the check each WebSocket connect makes) in flight at once, each
     on a kept-alive HTTP connection of its own; connects that come while all are busy go
     together in the next request, up to 128 (within UPSTREAM_TIMEOUT_S)."""
-    max_json_body_bytes: int = Field(default=64 * 1024, ge=1024, alias="MAX_JSON_BODY_BYTES")
-    """Largest REST request body other than audio (413 `body_too_large` beyond, found while
-    the body streams in)."""
-    max_audio_bytes: int = Field(default=10 * 1024 * 1024, ge=1, alias="MAX_AUDIO_BYTES")
-    """Largest audio utterance (`POST .../audio`)."""
-    max_message_chars: int = Field(default=32_000, ge=1, alias="MAX_MESSAGE_CHARS")
-    """Longest message content (413 `message_too_large` beyond). A message body may be
-    MAX_JSON_BODY_BYTES plus 12 bytes per character (an emoji escaped as `\\ud83d\\ude00`),
-    so every message this allows fits. Same value on the gateway and the session service."""
     static_dir: Path = Field(default=STATIC_DIR, alias="STATIC_DIR")
     """Folder of the demo page served at `/` (the bundled page by default)."""

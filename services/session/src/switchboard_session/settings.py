@@ -87,10 +87,6 @@ class SessionSettings(BrokerSettings, AuthSettings, EdgeSettings, RuntimeSetting
     """Runs one user may have active at once across all sessions and replicas; a message that
     would start another is refused with 429 `too_many_runs` (`on_busy: "enqueue"` on a busy
     session still queues behind that session's run)."""
-    max_message_chars: int = Field(default=32_000, ge=1, alias="MAX_MESSAGE_CHARS")
-    """Longest message content (413 `message_too_large` beyond). A message body may be
-    MAX_JSON_BODY_BYTES plus 12 bytes per character (an emoji escaped as `\\ud83d\\ude00`),
-    so every message this allows fits. Same value on the gateway and the session service."""
     history_max_messages: int = Field(default=100, ge=0, le=10_000, alias="HISTORY_MAX_MESSAGES")
     """Most earlier messages (user, assistant, tool calls and results) a run request carries;
     older ones are left out and the run says so in a `warning` `history_truncated`."""
@@ -114,11 +110,6 @@ class SessionSettings(BrokerSettings, AuthSettings, EdgeSettings, RuntimeSetting
     busy_grace_s: float = Field(default=1.0, ge=0, alias="BUSY_GRACE_S")
     """How long a message waits for a finishing run before 409 `run_active` (a client sees
     `run_end` a moment before this service has stored it)."""
-    max_audio_bytes: int = Field(default=10 * 1024 * 1024, ge=1, alias="MAX_AUDIO_BYTES")
-    """Largest audio utterance (`POST .../audio`)."""
-    max_json_body_bytes: int = Field(default=64 * 1024, ge=1024, alias="MAX_JSON_BODY_BYTES")
-    """Largest REST request body other than audio (413 `body_too_large` beyond, found while
-    the body streams in)."""
     public_ws_base: str | None = Field(default=None, alias="PUBLIC_WS_BASE")
     """When set (e.g. `wss://chat.example.com`), `ws_url` is absolute."""
     persist_prefetch: int = Field(default=64, ge=1, alias="PERSIST_PREFETCH")
