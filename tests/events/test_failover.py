@@ -31,10 +31,13 @@ def test_urls_come_from_a_comma_separated_amqp_url() -> None:
     assert both.broker_urls == ["amqp://a/"]  # AMQP_URL wins over its deprecated alias
 
 
-def test_amqp_urls_is_a_deprecated_alias_of_amqp_url(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_amqp_urls_is_a_deprecated_alias_of_amqp_url(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.delenv("AMQP_URL", raising=False)
     monkeypatch.setenv("AMQP_URLS", "amqp://c/,amqp://d/")
     assert BrokerSettings().broker_urls == ["amqp://c/", "amqp://d/"]
+    assert "AMQP_URLS is deprecated" in caplog.text
     assert "AMQP_URLS" not in BrokerSettings().model_dump(by_alias=True)
     with pytest.raises(ValueError, match="no broker"):
         _ = BrokerSettings(AMQP_URL=" , ").broker_urls

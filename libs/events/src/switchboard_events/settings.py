@@ -1,6 +1,8 @@
 """Broker settings shared by every service (environment variables, read once)."""
 
-from typing import ClassVar, Literal
+import logging
+import os
+from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings
@@ -19,7 +21,7 @@ class BrokerSettings(BaseSettings):
     )
     """RabbitMQ URL (a vhost path selects the vhost); several, comma-separated, for a cluster:
     a process connects to one and fails over to the others. `AMQP_URLS` is a deprecated
-    alias, read only when `AMQP_URL` is unset."""
+    alias, read only when `AMQP_URL` is unset (a warning says so at start)."""
     broker_prefix: str = Field(default="", alias="BROKER_PREFIX")
     """Prepended to every exchange and queue name (isolates test runs and tenants)."""
     device_buffer_ttl_s: int = Field(default=3600, ge=1, alias="DEVICE_BUFFER_TTL_S")
@@ -42,6 +44,12 @@ class BrokerSettings(BaseSettings):
     publish_retry_s: float = Field(default=30.0, ge=0, alias="PUBLISH_RETRY_S")
     """How long a publisher keeps re-sending a message whose connection was lost before its
     confirm (reconnecting to another node meanwhile); then the publish fails."""
+
+    def model_post_init(self, context: Any, /) -> None:
+        if any(name.upper() == "AMQP_URLS" for name in os.environ):
+            logging.getLogger(__name__).warning(
+                "AMQP_URLS is deprecated: set AMQP_URL (comma-separated for several nodes)"
+            )
 
     @property
     def broker_urls(self) -> list[str]:
