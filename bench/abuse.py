@@ -10,8 +10,9 @@ The whole stack as processes at shipped defaults (one gateway, one run worker, n
 
 Reported: A's answers by status and the page's bytes; the peak RSS of the gateway and the session
 service; B's longest gap between two tokens (targets: < 250 ms) and its REST calls' p50 / max
-(target: < 500 ms). The probe saw, before the fix: gateway 2.6 GB, session service 1 GB, B's
-REST 1.5 s. `python -m bench --abuse` writes `abuse.json`.
+(target: < 500 ms), under the attack and, just before it, without (the machine's own noise:
+its load average is reported too). The probe saw, before the fix: gateway 2.6 GB, session
+service 1 GB, B's REST 1.5 s. `python -m bench --abuse` writes `abuse.json`.
 """
 
 import asyncio
@@ -49,6 +50,7 @@ async def measure(bench: BenchSettings) -> dict[str, Any]:
         attacker = await SwitchboardClient.dev_token("attacker", url)
         bystander = await SwitchboardClient.dev_token("bystander", url)
         seeded_s, sid = await _seed(url, attacker)
+        quiet_gaps, quiet_rest = await _bystander(url, bystander)  # the same, without attack
         memory = _Peaks([stack.processes["gateway"], stack.processes["session"]])
         sampling = asyncio.create_task(memory.sample())
         spawn = multiprocessing.get_context("spawn")
@@ -77,6 +79,12 @@ async def measure(bench: BenchSettings) -> dict[str, Any]:
         "bystander_rest_calls": len(rest),
         "bystander_rest_p50_s": round(statistics.median(rest), 3),
         "bystander_rest_max_s": round(max(rest), 3),
+        "without_attack": {
+            "max_token_gap_s": round(max(quiet_gaps), 3),
+            "rest_p50_s": round(statistics.median(quiet_rest), 3),
+            "rest_max_s": round(max(quiet_rest), 3),
+        },
+        "load_average": [round(x, 1) for x in psutil.getloadavg()],
         "targets": {"token_gap_s": TARGET_GAP_S, "rest_s": TARGET_REST_S},
     }
 
@@ -197,7 +205,8 @@ def run_alone(bench: BenchSettings) -> int:
         f"gateway peak {result['gateway_rss_mb']} MB, session service {result['session_rss_mb']} "
         f"MB; bystander longest token gap {result['bystander_max_token_gap_s']} s "
         f"(target < {TARGET_GAP_S}), REST p50 {result['bystander_rest_p50_s']} s, max "
-        f"{result['bystander_rest_max_s']} s (target < {TARGET_REST_S})"
+        f"{result['bystander_rest_max_s']} s (target < {TARGET_REST_S}); without the attack "
+        f"{result['without_attack']}, load average {result['load_average']}"
     )
     print(f"wrote {path}")
     return 0
