@@ -215,6 +215,7 @@ def test_close_codes_are_unique_described_and_fatal_ones_known() -> None:
     assert CloseCode.UNAUTHENTICATED not in FATAL_CLOSES  # a new token fixes it
     schema = SCHEMA["$defs"]["CloseCode"]
     assert [item["const"] for item in schema["oneOf"]] == codes
+    assert schema["x-fatal"] == sorted(FATAL_CLOSES)  # the TypeScript SDK's FATAL_CLOSES
 
 
 @pytest.mark.parametrize("value", ["a", "A-b_9", "x" * 64])

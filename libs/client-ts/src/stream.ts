@@ -15,6 +15,7 @@ import { catchUpFrom, storedResponse } from "./notices.js";
 import { SeqTracker } from "./seqcheck.js";
 import { ABNORMAL, Connection, Dropped, type WebSocketConstructor } from "./socket.js";
 import type { TokenSource } from "./tokens.js";
+import { FATAL_CLOSES } from "./generated/protocol.js";
 import type {
   ControlFrame,
   EventType,
@@ -64,8 +65,9 @@ export interface StreamParams {
   signal?: AbortSignal;
 }
 
-/** Close codes a reconnect cannot fix (4401 is fatal only without a token provider). */
-export const FATAL = new Set([4400, 4403, 4404, 4409, 4410, 1009]);
+/** Close codes a reconnect cannot fix (4401 is fatal only without a token provider);
+ * generated from the protocol's CloseCode. */
+export const FATAL = FATAL_CLOSES;
 const JOINED = Symbol("joined");
 type Inner = StreamItem | typeof JOINED;
 const KNOWN_TYPES = new Set<string>([

@@ -1129,3 +1129,22 @@ export interface TextPiece {
 
 /** Any event (the union of every event type). */
 export type SwitchboardEvent = Event;
+
+/** Every close code the gateway uses, by name. */
+export const CloseCodes = {
+  GOING_AWAY: 1001,
+  TOO_LARGE: 1009,
+  INTERNAL: 1011,
+  TRY_AGAIN: 1013,
+  BAD_FRAME: 4400,
+  UNAUTHENTICATED: 4401,
+  FORBIDDEN: 4403,
+  NOT_FOUND: 4404,
+  SLOW_CONSUMER: 4408,
+  REPLACED: 4409,
+  SESSION_ENDED: 4410,
+  RATE_LIMITED: 4429,
+} as const;
+
+/** Close codes a reconnect cannot fix (4401 is fatal only without a token provider). */
+export const FATAL_CLOSES: ReadonlySet<number> = new Set([1009, 4400, 4403, 4404, 4409, 4410]);
