@@ -19,7 +19,7 @@ class AuthFrame(WireModel):
     """The first frame, within AUTH_TIMEOUT_S, unless the upgrade carried `Authorization`."""
 
     type: Literal["auth"] = "auth"
-    token: str
+    token: str = Field(min_length=1)
 
 
 class AckFrame(WireModel):
@@ -64,7 +64,7 @@ class RefreshFrame(WireModel):
     """A new token for this connection (without one: close 4401 when the token expires)."""
 
     type: Literal["refresh"] = "refresh"
-    token: str
+    token: str = Field(min_length=1)
 
 
 class PingFrame(WireModel):

@@ -3,8 +3,19 @@
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pydantic import ValidationError
 from switchboard_edge import safe_json
-from switchboard_protocol import make_event
+from switchboard_protocol import WireModel, make_event
+from switchboard_protocol.frames import (
+    CLIENT_FRAME_ADAPTER,
+    CLIENT_FRAME_CLASSES,
+    AckFrame,
+    AuthFrame,
+    ClientFrame,
+    MessageFrame,
+    RefreshFrame,
+    ToolDecisionFrame,
+)
 
 from . import closes, frames
 from .closes import Close
@@ -13,7 +24,8 @@ from .handshake import check_token
 from .upstream import Answer, UpstreamUnavailable
 from .window import UnknownEvent
 
-Handler = Callable[[Connection, dict[str, Any]], Awaitable[None]]
+Handler = Callable[[Connection, Any], Awaitable[None]]
+"""Takes the frame class its `type` names (HANDLERS)."""
 
 
 async def receive_frames(conn: Connection) -> None:
@@ -27,8 +39,8 @@ async def receive_frames(conn: Connection) -> None:
         if _size(text, data) > limit:
             raise Close(closes.TOO_LARGE, "frame too large")
         frame = _parse(text)
-        if _releases(conn, frame):
-            await on_ack(conn, frame)  # type: ignore[arg-type]
+        if isinstance(frame, AckFrame) and _releases(conn, frame):
+            await on_ack(conn, frame)
             continue  # acks that release events are paced by delivery, not the frame limit
         if not conn.bucket.allow():
             if conn.bucket.strikes >= conn.parts.settings.rate_limit_strikes:
@@ -49,31 +61,47 @@ class Refused:
         self.message = message
 
 
-def _parse(text: str | None) -> dict[str, Any] | Refused | None:
-    """The frame as an object, or why it is refused; None for binary. Values the services
-    cannot store (NUL, lone surrogates, NaN/Infinity, nesting past safe_json.MAX_DEPTH) are
-    refused here, with the rest of the client's JSON (switchboard_edge.safe_json)."""
+def _parse(text: str | None) -> ClientFrame | Refused | None:
+    """The frame as its switchboard_protocol model, or why it is refused; None for binary.
+    Parsed once (safe_json: values the services cannot store, such as NUL, lone surrogates,
+    NaN/Infinity or nesting past safe_json.MAX_DEPTH, are refused as for REST bodies), then
+    validated once; fields this version does not know are ignored (WireModel.read)."""
     if text is None:
         return None
     try:
-        frame = safe_json.loads(text)
+        value = safe_json.loads(text)
     except safe_json.UnsafeJson as exc:
         code = "bad_json" if isinstance(exc, safe_json.NotJson) else "invalid_field"
         return Refused(code, f"frame: {exc}"[:200])
-    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+    try:
+        return CLIENT_FRAME_ADAPTER.validate_python(value, extra="ignore")
+    except ValidationError as exc:
+        return refusal(exc)
+
+
+FRAME_CLASSES: dict[str, type[WireModel]] = {
+    cls.model_fields["type"].default: cls for cls in CLIENT_FRAME_CLASSES
+}
+
+
+def refusal(exc: ValidationError) -> Refused:
+    """The error frame docs/protocol.md promises for a frame the models refuse: a required
+    field absent or of the wrong type is `missing_field`, a bad optional one `invalid_field`."""
+    error = exc.errors(include_url=False)[0]
+    if error["type"] == "union_tag_invalid" and isinstance(error["input"].get("type"), str):
+        return Refused("unknown_type", f"unknown frame type {error['ctx']['tag'][:40]!r}")
+    if len(error["loc"]) < 2:  # not an object, no type, or a type that is not a string
         return Refused("bad_frame", "frame must be an object with a string type")
-    return frame
+    kind, field = str(error["loc"][0]), str(error["loc"][1])
+    where = ".".join(str(part) for part in error["loc"][1:])
+    if FRAME_CLASSES[kind].model_fields[field].is_required():
+        return Refused("missing_field", f"{kind} needs {field}: {error['msg']}"[:200])
+    return Refused("invalid_field", f"{kind} {where}: {error['msg']}"[:200])
 
 
-def _releases(conn: Connection, frame: dict[str, Any] | Refused | None) -> bool:
-    """Whether `frame` is an ack of an event still in this connection's window."""
-    return (
-        isinstance(frame, dict)
-        and frame["type"] == "ack"
-        and conn.window is not None
-        and isinstance(frame.get("id"), str)
-        and conn.window.pending(frame["id"])
-    )
+def _releases(conn: Connection, ack: AckFrame) -> bool:
+    """Whether `ack` is of an event still in this connection's window."""
+    return conn.window is not None and conn.window.pending(ack.id)
 
 
 def _size(text: str | None, data: bytes | None) -> int:
@@ -90,28 +118,20 @@ async def bad_frame(conn: Connection, code: str, message: str) -> None:
     await conn.send(frames.error_frame(code, message))
 
 
-async def handle_frame(conn: Connection, frame: dict[str, Any] | Refused | None) -> None:
+async def handle_frame(conn: Connection, frame: ClientFrame | Refused | None) -> None:
     if isinstance(frame, Refused):
         await bad_frame(conn, frame.code, frame.message)
         return
     if frame is None:
         return
-    handler = HANDLERS.get(frame["type"])
-    if handler is None:
-        await bad_frame(conn, "unknown_type", f"unknown frame type {frame['type'][:40]!r}")
-        return
-    await handler(conn, frame)
+    await HANDLERS[frame.type](conn, frame)
 
 
-async def on_ack(conn: Connection, frame: dict[str, Any]) -> None:
-    event_id = frame.get("id")
-    if not isinstance(event_id, str):
-        await bad_frame(conn, "missing_field", "ack needs a string id")
-        return
+async def on_ack(conn: Connection, frame: AckFrame) -> None:
     if conn.window is None:
         return
     try:
-        messages = conn.window.ack(event_id)
+        messages = conn.window.ack(frame.id)
     except UnknownEvent:
         await bad_frame(conn, "unknown_event", "no unacknowledged event has that id")
         return
@@ -119,14 +139,8 @@ async def on_ack(conn: Connection, frame: dict[str, Any]) -> None:
     await conn.device.ack(messages)
 
 
-async def on_message(conn: Connection, frame: dict[str, Any]) -> None:
-    if not isinstance(frame.get("content"), str):
-        await bad_frame(conn, "missing_field", "message needs a string content")
-        return
-    if not isinstance(frame.get("metadata", {}), dict):
-        await bad_frame(conn, "invalid_field", "metadata must be an object")
-        return
-    body: dict[str, Any] = {k: frame[k] for k in ("content", "metadata", "on_busy") if k in frame}
+async def on_message(conn: Connection, frame: MessageFrame) -> None:
+    body = frame.model_dump(mode="json", exclude={"type"})
     c = conn.caller
     conn.spawn(
         _answer(
@@ -135,28 +149,20 @@ async def on_message(conn: Connection, frame: dict[str, Any]) -> None:
     )
 
 
-async def on_cancel(conn: Connection, frame: dict[str, Any]) -> None:
+async def on_cancel(conn: Connection, frame: ClientFrame) -> None:
     c = conn.caller
     conn.spawn(_answer(conn, conn.parts.session_service.cancel(c.token, c.session_id), quiet=True))
 
 
-async def on_tool_decision(conn: Connection, frame: dict[str, Any]) -> None:
+async def on_tool_decision(conn: Connection, frame: ToolDecisionFrame) -> None:
     """Approve or deny a `tool_call` that requires approval (the REST twin decides)."""
-    if not isinstance(frame.get("call_id"), str) or not isinstance(frame.get("approve"), bool):
-        await bad_frame(
-            conn, "missing_field", "tool_decision needs a string call_id and a boolean approve"
-        )
-        return
-    if not isinstance(frame.get("reason"), str | None):
-        await bad_frame(conn, "invalid_field", "reason must be a string")
-        return
-    body: dict[str, Any] = {k: frame[k] for k in ("call_id", "approve", "reason") if k in frame}
+    body = frame.model_dump(mode="json", exclude={"type"})
     c = conn.caller
     decide = conn.parts.session_service.decide_tool(c.token, c.session_id, c.client_id, body)
     conn.spawn(_answer(conn, decide, accepted=DECIDED))
 
 
-async def on_typing(conn: Connection, frame: dict[str, Any]) -> None:
+async def on_typing(conn: Connection, frame: ClientFrame) -> None:
     c = conn.caller
     event = make_event(
         "typing",
@@ -168,11 +174,8 @@ async def on_typing(conn: Connection, frame: dict[str, Any]) -> None:
     conn.typing(lambda: conn.spawn(_publish(conn, conn.parts.control.publish_event(event))))
 
 
-async def on_refresh(conn: Connection, frame: dict[str, Any]) -> None:
-    token = frame.get("token")
-    if not isinstance(token, str) or not token:
-        await bad_frame(conn, "missing_field", "refresh needs a token")
-        return
+async def on_refresh(conn: Connection, frame: RefreshFrame | AuthFrame) -> None:
+    token = frame.token
     try:
         claims = check_token(token, conn.parts.settings)
     except Close as exc:
@@ -185,7 +188,7 @@ async def on_refresh(conn: Connection, frame: dict[str, Any]) -> None:
     conn.watch_expiry()
 
 
-async def on_ping(conn: Connection, frame: dict[str, Any]) -> None:
+async def on_ping(conn: Connection, frame: ClientFrame) -> None:
     await conn.send(frames.PONG)
 
 
