@@ -10,6 +10,7 @@ from switchboard_events.body_guard import BodyGuard, BodyLimits
 from switchboard_events.heap import release_heap, settle_heap
 
 from . import health, openapi, proxy
+from .agui import routes as agui
 from .endpoint import device_socket
 from .hub import Hub
 from .settings import GatewaySettings
@@ -36,6 +37,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.state.hub = hub
     app.state.session_service = hub.parts.session_service
     app.include_router(health.router)
+    app.include_router(agui.router)  # before the proxy, which takes every other /ai/sessions path
     app.include_router(proxy.router)
     app.include_router(openapi.router)
     openapi.mount_assets(app)

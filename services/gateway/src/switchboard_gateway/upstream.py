@@ -227,6 +227,11 @@ class SessionService:
             "POST", f"/ai/sessions/{session_id}/tool_decisions", token, client_id, json=body
         )
 
+    async def session(self, token: str, session_id: str, messages_limit: int = 100) -> Answer:
+        """`GET /ai/sessions/{id}`: the session, its newest messages and their runs."""
+        path = f"/ai/sessions/{session_id}?messages_limit={messages_limit}"
+        return await self._call("GET", path, token)
+
     async def cancel(self, token: str, session_id: str) -> Answer:
         return await self._call("POST", f"/ai/sessions/{session_id}/cancel", token)
 

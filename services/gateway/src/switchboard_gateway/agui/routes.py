@@ -1,0 +1,226 @@
+"""`POST /ai/sessions/{id}/agui` (a `RunAgentInput`: its last user message is sent, the run
+streams back as AG-UI events) and `GET /ai/sessions/{id}/agui` (join the run in progress, or
+the next one). Either, with `Last-Event-ID`, resumes a dropped stream where it stopped, on any
+replica. Each stream is a device of the session (`X-Client-Id`, default `agui`): its buffer
+is the device's queue, its SSE ids say which device and where in which run (cursor.py)."""
+
+from typing import Any
+
+from aiormq.exceptions import AMQPError, ChannelInvalidStateError
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+from switchboard_events.auth import AuthError, verify_token
+from switchboard_protocol import ActiveRun, InvalidName, check_name
+
+from ..closes import Close
+from ..errors import error_response
+from ..hub import Hub
+from ..upstream import Answer, UpstreamUnavailable
+from .cursor import BadCursor, Cursor, parse
+from .mapping import RunMapper, sse
+from .request import AguiMessage, AguiRefused, read_input
+from .snapshot import snapshot
+from .stream import AguiStream
+
+router = APIRouter()
+DEFAULT_DEVICE = "agui"
+TERMINAL = ("completed", "failed", "cancelled")
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@router.post("/ai/sessions/{session_id}/agui", response_model=None)
+async def run_agui(request: Request, session_id: str) -> Response:
+    """Send the `RunAgentInput`'s last user message; stream its run as AG-UI events (SSE)."""
+    return await _answer(request, session_id, post=True)
+
+
+@router.get("/ai/sessions/{session_id}/agui", response_model=None)
+async def join_agui(request: Request, session_id: str) -> Response:
+    """Join the session's run in progress (`MESSAGES_SNAPSHOT`, then live) or its next run."""
+    return await _answer(request, session_id, post=False)
+
+
+async def _answer(request: Request, session_id: str, post: bool) -> Response:
+    try:
+        return await _stream(request, session_id, post)
+    except AguiRefused as refused:
+        return error_response(refused.status, refused.code, refused.message)
+
+
+async def _stream(request: Request, session_id: str, post: bool) -> Response:
+    hub: Hub = request.app.state.hub
+    token = _bearer(request)
+    try:
+        check_name(session_id, "session_id")
+    except InvalidName as exc:
+        raise AguiRefused(404, "session_not_found", str(exc)) from exc
+    resume = request.headers.get("last-event-id")
+    cursor = _cursor(resume) if resume else None
+    client_id = cursor.client_id if cursor else _client_id(request)
+    if not _token_ok(token, hub):
+        await _check_device(hub, token, session_id, client_id)  # its 401/403, audited there
+        raise AguiRefused(401, "unauthenticated", "missing or invalid bearer token")
+    message = read_input(await request.body(), session_id) if post and not cursor else None
+    await _check_device(hub, token, session_id, client_id)
+    stream = AguiStream(hub.parts, hub.live, session_id, client_id)
+    await _open(stream, fresh=cursor is None)
+    mapper: RunMapper | None
+    try:
+        if cursor is not None:
+            prelude, mapper = await _resumed(hub, token, session_id, cursor)
+        elif message is not None:
+            run_id = await _send(hub, token, session_id, client_id, message)
+            mapper = RunMapper(session_id, Cursor(client_id, run_id))
+            prelude = mapper.started()
+        else:
+            prelude, mapper = await _joined(hub, token, session_id, client_id)
+    except BaseException:
+        await stream.close()
+        raise
+    adopt = None if mapper else _adopter(session_id, client_id)
+    body = stream.events(prelude, mapper, adopt)
+    return StreamingResponse(body, media_type="text/event-stream", headers=_SSE_HEADERS)
+
+
+def _bearer(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _token_ok(token: str, hub: Hub) -> bool:
+    try:
+        verify_token(token, hub.settings)
+    except AuthError:
+        return False
+    return bool(token)
+
+
+def _cursor(text: str) -> Cursor:
+    try:
+        return parse(text)
+    except BadCursor as exc:
+        raise AguiRefused(422, "validation_error", str(exc)) from exc
+
+
+def _client_id(request: Request) -> str:
+    client_id = request.headers.get("x-client-id") or DEFAULT_DEVICE
+    try:
+        return check_name(client_id, "X-Client-Id")
+    except InvalidName as exc:
+        raise AguiRefused(422, "validation_error", str(exc)) from exc
+
+
+async def _check_device(hub: Hub, token: str, session_id: str, client_id: str) -> None:
+    """The session service's device check (ownership, status, device caps), as for a socket."""
+    answer = await _upstream(hub.parts.session_service.open_device(token, session_id, client_id))
+    _refuse_unless_ok(answer)
+    if isinstance(answer.body, dict) and answer.body.get("status") == "ended":
+        raise AguiRefused(409, "session_ended", "the session has ended")
+
+
+async def _upstream(call: Any) -> Answer:
+    try:
+        answer: Answer = await call
+    except UpstreamUnavailable as exc:
+        raise AguiRefused(503, "upstream_unavailable", "session service unavailable") from exc
+    return answer
+
+
+def _refuse_unless_ok(answer: Answer) -> None:
+    if not answer.ok:
+        code, message = answer.error()
+        raise AguiRefused(answer.status, code, message)
+
+
+async def _open(stream: AguiStream, fresh: bool) -> None:
+    try:
+        await stream.open(fresh)
+    except Close as exc:
+        raise AguiRefused(503, "try_again", f"{exc.reason}; try again") from exc
+    except (AMQPError, ChannelInvalidStateError, OSError) as exc:
+        raise AguiRefused(503, "broker_unavailable", "the broker did not answer") from exc
+
+
+async def _send(hub: Hub, token: str, session_id: str, client_id: str, message: AguiMessage) -> str:
+    body = {"content": message.content, "metadata": {"source": "agui"}, "on_busy": message.on_busy}
+    service = hub.parts.session_service
+    answer = await _upstream(service.post_message(token, session_id, client_id, body))
+    _refuse_unless_ok(answer)
+    return str(answer.body["run_id"])
+
+
+async def _catch_up(hub: Hub, session_id: str) -> ActiveRun | None:
+    """The run in progress as of now (everything before is in it, everything after in the
+    device's buffer, which is bound already)."""
+    try:
+        return await hub.parts.control.catch_up(session_id, hub.settings.catchup_timeout_s)
+    except (TimeoutError, AMQPError, ChannelInvalidStateError, ValueError) as exc:
+        raise AguiRefused(503, "try_again", "the run's catch-up state is not available") from exc
+
+
+async def _session(hub: Hub, token: str, session_id: str) -> dict[str, Any]:
+    answer = await _upstream(hub.parts.session_service.session(token, session_id))
+    _refuse_unless_ok(answer)
+    return answer.body if isinstance(answer.body, dict) else {}
+
+
+async def _resumed(
+    hub: Hub, token: str, session_id: str, cursor: Cursor
+) -> tuple[list[str], RunMapper]:
+    """Where the client stopped: what it lacks of the run so far (from the catch-up state,
+    which covers what the broker had handed to the dropped stream), then the live tail; or,
+    when the run is over, its end as stored."""
+    mapper = RunMapper(session_id, cursor)
+    prelude = mapper.started()
+    active = await _catch_up(hub, session_id)
+    if active is not None and active.run_id == cursor.run_id:
+        if active.seq > cursor.seq:
+            prelude += mapper.text(active.text[cursor.chars :], active.seq)
+        return prelude, mapper
+    outcome = _run_outcome(await _session(hub, token, session_id), cursor.run_id)
+    if outcome is not None and outcome.get("status") in TERMINAL:
+        prelude += mapper.text(str(outcome.get("text") or "")[cursor.chars :], cursor.seq)
+        prelude += mapper.finish(str(outcome["status"]), _error_of(outcome))
+    return prelude, mapper
+
+
+def _run_outcome(session: dict[str, Any], run_id: str) -> dict[str, Any] | None:
+    for run in session.get("runs") or ():
+        if isinstance(run, dict) and run.get("id") == run_id:
+            return run
+    return None
+
+
+def _error_of(outcome: dict[str, Any]) -> tuple[str, str] | None:
+    for notice in reversed(outcome.get("notices") or []):
+        if isinstance(notice, dict) and notice.get("type") == "error":
+            data = notice.get("data") or {}
+            return str(data.get("code") or "error"), str(data.get("message") or "")
+    return None
+
+
+async def _joined(
+    hub: Hub, token: str, session_id: str, client_id: str
+) -> tuple[list[str], RunMapper | None]:
+    """The run in progress so far as a `MESSAGES_SNAPSHOT` (its text message left open for the
+    live tail), or nothing yet: the stream waits for the session's next run."""
+    active = await _catch_up(hub, session_id)
+    if active is None:
+        return [], None
+    history = (await _session(hub, token, session_id)).get("messages") or []
+    cursor = Cursor(client_id, active.run_id, active.seq, len(active.text), open=False)
+    mapper = RunMapper(session_id, cursor)
+    prelude = mapper.started()
+    prelude.append(sse(snapshot(history, active), cursor))
+    prelude += mapper.opened()
+    return prelude, mapper
+
+
+def _adopter(session_id: str, client_id: str) -> Any:
+    def adopt(event: dict[str, object]) -> RunMapper | None:
+        run_id = event.get("run_id")
+        if event.get("type") != "run_start" or not isinstance(run_id, str):
+            return None
+        return RunMapper(session_id, Cursor(client_id, run_id))
+
+    return adopt
