@@ -12,6 +12,7 @@ from switchboard_client.notices import ReloadNotice, RunCatchUp
 from switchboard_client.render import Renderer
 from switchboard_client.seqcheck import SeqTracker
 from switchboard_client.tokens import token_expiry
+from switchboard_protocol import make_event
 
 from tests.client.fake_gateway import FakeGateway
 
@@ -87,3 +88,15 @@ def test_the_cli_shows_a_catch_up_and_says_when_a_run_started_before_it_joined()
     text = out.getvalue()
     assert "get_time" in text and "personal> t1 t2 " in text
     assert "started before we joined" in text
+
+
+def test_the_cli_shows_an_agents_state_snapshot_and_delta() -> None:
+    out = io.StringIO()
+    renderer = Renderer("me", out, color=False)
+    delta = [{"op": "replace", "path": "/city", "value": "Rome"}]
+    renderer.show(make_event("state", {"snapshot": {"city": "Oslo"}}, session_id="s1"))
+    renderer.show(make_event("state", {"delta": delta}, session_id="s1"))
+    assert out.getvalue().splitlines() == [
+        'state {"city": "Oslo"}',
+        'state change [{"op": "replace", "path": "/city", "value": "Rome"}]',
+    ]

@@ -1,19 +1,23 @@
 """The TypeScript SDK in Node against the real stack (every service a process): 2 000 tokens
 with client acks, a gateway SIGKILLed mid-run with the device resuming on another replica,
-two devices, cancel, and the package README's example run verbatim through a gateway kill."""
+two devices, cancel, voice (sendAudio, joinTts), and the package README's examples run verbatim
+(the first through a gateway kill)."""
 
 import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
+from switchboard_protocol.wav import read_wav
 from switchboard_stack import ServiceProcess, free_port
 
 from tests.client_ts.balancer import Balancer
 from tests.client_ts.npm import INTEGRATION, PACKAGE, ensure_built, run_node
 from tests.reliability.helpers import token
+from tests.speech import SENTENCE, espeak_wav, hear, heard_words
 from tests.stack import Stack, isolated_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.db, pytest.mark.timeout(300)]
@@ -123,11 +127,11 @@ async def test_a_gateway_sigkill_mid_run_loses_and_doubles_nothing(
     assert balancer.connections.get(spare, 0) >= 1, "the device resumed on the other replica"
 
 
-def readme_example() -> str:
-    """The README's first ```js block, as is."""
-    match = re.search(r"```js\n(.*?)```", (PACKAGE / "README.md").read_text(), re.S)
-    assert match, "no js block in libs/client-ts/README.md"
-    return match.group(1)
+def readme_example(index: int = 0) -> str:
+    """The README's ```js block number `index` (0: the first), as is."""
+    blocks = re.findall(r"```js\n(.*?)```", (PACKAGE / "README.md").read_text(), re.S)
+    assert len(blocks) > index, f"no js block {index} in libs/client-ts/README.md"
+    return str(blocks[index])
 
 
 async def run_in_progress(url: str, user: str, past_seq: int) -> None:
@@ -169,3 +173,41 @@ async def test_the_readme_example_survives_a_gateway_sigkill(lb: tuple[Stack, Ba
     expected = "".join(f"t{i} " for i in range(1, count + 1))
     assert code == 0 and output.strip() == expected.strip(), f"{output[-800:]}\n{stack.logs()}"
     assert balancer.connections.get(spare, 0) >= 1, "the example resumed on the other replica"
+
+
+async def test_an_utterance_is_heard_and_its_joined_reply_speaks_its_words(
+    lb: tuple[Stack, Balancer], tmp_path: Path
+) -> None:
+    """sendAudio posts espeak-ng's WAV (a streaming header): pocketsphinx hears it; the reply's
+    tts chunks, joined by joinTts, are heard back holding the sentence's words (the stub's reply
+    quotes the utterance). Broken uploads throw their ApiError (checked in the script)."""
+    stack, balancer = lb
+    utterance, spoken = tmp_path / "utterance.wav", tmp_path / "reply.wav"
+    utterance.write_bytes(espeak_wav(SENTENCE))
+    env = {"VOICE_WAV": str(utterance), "TTS_OUT": str(spoken)}
+    code, output = await run_node(INTEGRATION / "voice.mjs", url=balancer.url, env=env)
+    assert code == 0, f"{output}\n{stack.logs()}"
+    result = json.loads(output.splitlines()[-1])
+    assert len(heard_words(result["heard"])) >= 3, result
+    heard = await hear(spoken.read_bytes())
+    assert len(heard_words(heard)) >= 3, heard
+
+
+async def test_the_readme_voice_example_hears_and_writes_the_spoken_reply(
+    lb: tuple[Stack, Balancer], tmp_path: Path
+) -> None:
+    """The Voice section's example, verbatim: it prints partial and final transcripts of
+    espeak-ng's WAV and writes the reply's joined tts chunks as one WAV file."""
+    stack, balancer = lb
+    utterance, reply = tmp_path / "utterance.wav", tmp_path / "reply.wav"
+    utterance.write_bytes(espeak_wav(SENTENCE))
+    script = PACKAGE / "integration" / ".readme-voice.mjs"
+    script.write_text(readme_example(1))
+    try:
+        code, output = await run_node(script, str(utterance), str(reply), url=balancer.url)
+    finally:
+        script.unlink(missing_ok=True)
+    assert code == 0, f"{output}\n{stack.logs()}"
+    heard = [line for line in output.splitlines() if line.startswith("heard: ")]
+    assert len(heard) == 1 and len(heard_words(heard[0])) >= 3, output
+    assert read_wav(reply.read_bytes()).duration_s > 1

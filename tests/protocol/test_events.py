@@ -28,6 +28,7 @@ SAMPLE_DATA: dict[str, dict] = {
     "session_start": {"mode": "voice", "client_id": "web-1"},
     "session_end": {"reason": "deleted"},
     "agent_switch": {"from": "personal", "to": "travel", "reason": "asked"},
+    "state": {"snapshot": {"city": "Oslo", "steps": []}},
     "thinking": {"status": "thinking", "message": "Thinking..."},
     "typing": {"status": "typing", "message": ""},
     "waiting": {"status": "waiting", "message": "Waiting for tool"},
@@ -165,3 +166,15 @@ def test_event_id_of_foreign_encodings() -> None:
     for bad in ('{"type": "token"}', "[1, 2]", "not json"):
         with pytest.raises(ValueError):
             event_id(bad)
+
+
+def test_state_is_a_snapshot_or_a_delta_never_both_nor_neither() -> None:
+    delta = [{"op": "replace", "path": "/city", "value": "Rome"}]
+    event = make_event("state", {"delta": delta}, session_id="s", run_id="r", seq=2)
+    assert json.loads(encode(event))["data"] == {"delta": delta}
+    snapshot = make_event("state", {"snapshot": {"a": 1}}, session_id="s")
+    assert json.loads(encode(snapshot))["data"] == {"snapshot": {"a": 1}}
+    for bad in ({}, {"snapshot": {"a": 1}, "delta": delta}, {"delta": "not a list"}):
+        with pytest.raises(ValidationError):
+            make_event("state", bad, session_id="s")
+    assert "state" in PROGRESS_TYPES and "state" not in PERSISTED_TYPES

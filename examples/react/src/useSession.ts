@@ -46,7 +46,7 @@ export function useSession(client: SwitchboardClient, sessionId: string, clientI
     const s = client.events(sessionId, { clientId, signal: controller.signal });
     stream.current = s;
     const loadHistory = async () => setMessages(fromHistory((await client.getSession(sessionId)).messages));
-    s.on("state", setState);
+    s.on("connection", setState);
     s.on("closed", (e) => e && setError(e));
     s.on("reload", (notice) => setMessages(fromHistory(notice.session.messages)));
     s.on("catch_up", (c) =>

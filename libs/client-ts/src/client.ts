@@ -147,6 +147,24 @@ export class SwitchboardClient {
     return this.rest.json("POST", path, { body, headers, signal: options.signal });
   }
 
+  /** POST one WAV utterance to a voice session: 202 `{message_id, run_id}`. Its `stt` events
+   * (partial, then `final`) and the run of the transcript follow on the session's streams,
+   * which it first opens, as `sendMessage` does. Throws `ApiError`: 415
+   * `unsupported_media_type` (not a WAV file), 422 `bad_audio` (corrupt or truncated), `Busy`
+   * (409 `not_voice_session`, `run_active`). */
+  async sendAudio(
+    sessionId: string,
+    wav: Uint8Array | Blob,
+    options: { clientId?: string } & RequestOptions = {},
+  ): Promise<MessageAccepted> {
+    const streams = await this.openStreams(sessionId);
+    const clientId = options.clientId ?? streams[0]?.clientId;
+    const headers: Record<string, string> = { "Content-Type": "audio/wav" };
+    if (clientId) headers["X-Client-Id"] = clientId;
+    const path = `/ai/sessions/${encodeURIComponent(sessionId)}/audio`;
+    return this.rest.json("POST", path, { content: wav, headers, signal: options.signal });
+  }
+
   /** Stop the session's active run (it ends with `run_end` `cancelled`); resolves to its run
    * id. 409 `no_active_run` throws `Busy`. */
   async cancel(sessionId: string, options: RequestOptions = {}): Promise<string> {
@@ -198,7 +216,7 @@ export class SwitchboardClient {
       recent,
       signal: options.signal,
     });
-    if (options.onState) stream.on("state", options.onState);
+    if (options.onState) stream.on("connection", options.onState);
     this.streams = [...this.streams.filter((s) => s.state !== "closed"), stream];
     return stream;
   }

@@ -1,5 +1,5 @@
-/** Typed callbacks of a stream: one list per event type, plus `*`, `catch_up`, `reload`,
- * `frame`, `state` and `closed`. A listener that throws is reported and does not stop others. */
+/** Typed callbacks of a stream: one list per event type (`state` is the agent's state event),
+ * plus `*`, `catch_up`, `reload`, `frame`, `connection` (the stream's state) and `closed`. A listener that throws is reported and does not stop others. */
 import type {
   ControlFrame,
   EventOf,
@@ -18,7 +18,7 @@ export type StreamEvents = { [K in EventType]: EventOf<K> } & {
   catch_up: RunCatchUp;
   reload: ReloadNotice;
   frame: ControlFrame;
-  state: StreamState;
+  connection: StreamState;
   closed: Error | null;
 };
 
@@ -45,8 +45,8 @@ export class Listeners {
     await this.call("frame", message);
   }
 
-  /** Synchronous notifications (`state`, `closed`): promises are not awaited. */
-  emit<K extends "state" | "closed">(name: K, value: StreamEvents[K]): void {
+  /** Synchronous notifications (`connection`, `closed`): promises are not awaited. */
+  emit<K extends "connection" | "closed">(name: K, value: StreamEvents[K]): void {
     void this.call(name, value);
   }
 

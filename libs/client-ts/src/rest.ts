@@ -5,7 +5,10 @@ import type { TokenSource } from "./tokens.js";
 export type FetchLike = typeof fetch;
 
 export interface CallOptions {
+  /** Sent as JSON. */
   body?: unknown;
+  /** Sent as it is (give its `Content-Type` in `headers`), instead of `body`. */
+  content?: Uint8Array | Blob;
   query?: Record<string, string | number | null | undefined>;
   headers?: Record<string, string>;
   signal?: AbortSignal;
@@ -60,7 +63,7 @@ export class RestApi {
     const init = {
       method,
       headers,
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      body: (options.content as BodyInit | undefined) ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
       signal: withTimeout(options.signal, this.timeoutMs),
     };
     return reach(this.baseUrl, () => this.fetchImpl(url, init), options.signal);

@@ -63,8 +63,8 @@ const JOINED = Symbol("joined");
 type Inner = StreamItem | typeof JOINED;
 const KNOWN_TYPES = new Set<string>([
   "token", "response", "tool_call", "tool_result", "tts", "stt", "session_start", "session_end",
-  "agent_switch", "thinking", "typing", "waiting", "error", "warning", "message", "run_start",
-  "run_end",
+  "agent_switch", "state", "thinking", "typing", "waiting", "error", "warning", "message",
+  "run_start", "run_end",
 ]);
 
 export class EventStream implements AsyncIterable<StreamItem> {
@@ -184,7 +184,8 @@ export class EventStream implements AsyncIterable<StreamItem> {
   }
 
   /** Listen to one event type, `"*"` (every item), `"catch_up"`, `"reload"`, `"frame"` (control
-   * frames such as `message_accepted`), `"state"` or `"closed"`. Returns an unsubscribe. */
+   * frames such as `message_accepted`), `"connection"` (the stream's state) or `"closed"`.
+   * Returns an unsubscribe. */
   on<K extends keyof StreamEvents>(name: K, listener: Listener<StreamEvents[K]>): () => void {
     return this.listeners.add(name, listener);
   }
@@ -505,7 +506,7 @@ export class EventStream implements AsyncIterable<StreamItem> {
   private setState(state: StreamState): void {
     if (state === this.state) return;
     this.state = state;
-    this.listeners.emit("state", state);
+    this.listeners.emit("connection", state);
   }
 
   private warn(message: string, detail?: unknown): void {

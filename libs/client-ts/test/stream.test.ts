@@ -63,6 +63,21 @@ describe("EventStream against a fake gateway", () => {
     expect(tokens(items)).toBe(expected(5));
   });
 
+  it("passes an agent's state events through, snapshot then delta", async () => {
+    const { gateway, stream } = setup();
+    await stream.open();
+    const delta = [{ op: "replace", path: "/city", value: "Rome" }];
+    gateway.publish(
+      event("r1", 1, "run_start", { message_id: "m1" }),
+      event("r1", 2, "state", { snapshot: { city: "Oslo" } }),
+      event("r1", 3, "state", { delta }),
+      event("r1", 4, "run_end"),
+    );
+    const items = await collect(stream, isEnd);
+    const states = items.flatMap((i) => (i.type === "state" ? [i.data] : []));
+    expect(states).toEqual([{ snapshot: { city: "Oslo" } }, { delta }]);
+  });
+
   it("acks every half window, which alone keeps a long run flowing", async () => {
     const { gateway, stream } = setup({ ackDelayMs: null });
     gateway.window = 8;
@@ -93,7 +108,7 @@ describe("EventStream against a fake gateway", () => {
   it("reconnects after a crash and dedupes what the buffer delivers again", async () => {
     const { gateway, stream } = setup();
     const states: string[] = [];
-    stream.on("state", (s) => states.push(s));
+    stream.on("connection", (s) => states.push(s));
     gateway.window = 64;
     await stream.open();
     gateway.publish(...runEvents("r1", 100));
@@ -175,7 +190,7 @@ describe("EventStream against a fake gateway", () => {
   it("opens the session's streams before sending, and names the device", async () => {
     const { gateway, client, stream } = setup();
     const order: string[] = [];
-    stream.on("state", (s) => void order.push(s));
+    stream.on("connection", (s) => void order.push(s));
     const posted = vi.fn(async (_url: string | URL | Request, init?: RequestInit) => {
       order.push("POST");
       expect((init?.headers as Record<string, string>)["X-Client-Id"]).toBe("c1");

@@ -39,6 +39,7 @@ export type Event =
   | SessionStartEvent
   | SessionEndEvent
   | AgentSwitchEvent
+  | StateEvent
   | ThinkingEvent
   | TypingEvent
   | WaitingEvent
@@ -63,6 +64,7 @@ export type EventType =
   | "session_start"
   | "session_end"
   | "agent_switch"
+  | "state"
   | "thinking"
   | "typing"
   | "waiting"
@@ -128,6 +130,8 @@ export interface SwitchboardProtocol {
   SessionEndEvent: SessionEndEvent;
   SessionStartData: SessionStartData;
   SessionStartEvent: SessionStartEvent;
+  StateData: StateData;
+  StateEvent: StateEvent;
   StatusData: StatusData;
   SttData: SttData;
   SttEvent: SttEvent;
@@ -182,9 +186,15 @@ export interface ActiveRun {
   started_at: string | null;
   status: "queued" | "running" | "completed" | "failed" | "cancelled";
   /**
-   * The concatenated `token` events 1..seq.
+   * The concatenated `token` events 1..seq, from character `text_offset` on: the tail of at
+   * most CATCHUP_TEXT_CHARS characters (16 000); the head is `GET
+   * /ai/sessions/{id}/runs/{run_id}/text?offset=0&limit=...` (a `TextPiece`).
    */
   text: string;
+  /**
+   * Characters of the run's text before `text` (0: `text` is all of it).
+   */
+  text_offset: number;
   /**
    * `{"call_id", "tool_name", "parameters"}`, with `result` or `error` once it came.
    */
@@ -728,6 +738,56 @@ export interface SessionEndData {
    * `deleted`, `expired` or `ended`.
    */
   reason: string;
+}
+/**
+ * The agent's shared state changed (a snapshot, or a JSON Patch delta).
+ *
+ * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
+ * via the `definition` "StateEvent".
+ */
+export interface StateEvent {
+  agent_type: string;
+  data: StateData;
+  /**
+   * Unique per event; clients dedupe on it.
+   */
+  id: string;
+  metadata: {
+    [k: string]: unknown;
+  };
+  /**
+   * The run this event belongs to; null for session-level events.
+   */
+  run_id: string | null;
+  /**
+   * 1, 2, 3, ... within a run, with no holes.
+   */
+  seq: number | null;
+  session_id: string;
+  timestamp: string;
+  type: "state";
+}
+/**
+ * An agent's shared state: exactly one of `snapshot` (the whole state) and `delta` (a
+ * JSON Patch, RFC 6902, to apply to the state as last known). AG-UI's `STATE_SNAPSHOT` and
+ * `STATE_DELTA`.
+ *
+ * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
+ * via the `definition` "StateData".
+ */
+export interface StateData {
+  /**
+   * (Only in a delta.) JSON Patch operations (`{"op", "path", "value"?, "from"?}`).
+   */
+  delta?:
+    | {
+        [k: string]: unknown;
+      }[]
+    | null;
+  /**
+   * (Only in a snapshot.) The whole state, any JSON value but null.
+   */
+  snapshot?: unknown;
 }
 /**
  * The run is thinking (an indicator to show).

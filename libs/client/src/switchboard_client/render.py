@@ -132,6 +132,13 @@ class Renderer:
     def _on_agent_switch(self, event: Any) -> None:
         self._line(f"[agent {event.data.from_} → {event.data.to}] {event.data.reason}", YELLOW)
 
+    def _on_state(self, event: Any) -> None:
+        if event.data.delta is not None:
+            shown = f"state change {json.dumps(event.data.delta)}"
+        else:
+            shown = f"state {json.dumps(event.data.snapshot)}"
+        self._line(shown if len(shown) <= 160 else shown[:159] + "…", DIM)
+
     def _on_tts(self, event: Any) -> None:
         final = " (final)" if event.data.final else ""
         self._line(f"♪ audio chunk {event.data.chunk}{final}", DIM)

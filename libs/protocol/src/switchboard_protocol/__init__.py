@@ -48,7 +48,7 @@ from .frames import (
 )
 from .ids import new_id
 from .names import NAME_PATTERN, NAME_RE, NAME_RULE, InvalidName, Name, check_name, is_name
-from .runs import ActiveRun, Run
+from .runs import ActiveRun, Run, TextPiece
 
 __all__ = [
     "CLIENT_FRAME_TYPES",
@@ -84,6 +84,7 @@ __all__ = [
     "RunCancel",
     "RunRequest",
     "ServerFrame",
+    "TextPiece",
     "ToolCallRequest",
     "ToolCancel",
     "ToolDecisionAcceptedFrame",

@@ -10,7 +10,7 @@ reader, `parse_event`, ignores unknown fields and reads an unknown `type` as an 
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
 from .base import WireModel
 from .ids import new_id
@@ -88,6 +88,23 @@ class AgentSwitchData(_Data):
     from_: str = Field(alias="from")
     to: str
     reason: str = ""
+
+
+class StateData(_Data):
+    """An agent's shared state: exactly one of `snapshot` (the whole state) and `delta` (a
+    JSON Patch, RFC 6902, to apply to the state as last known). AG-UI's `STATE_SNAPSHOT` and
+    `STATE_DELTA`."""
+
+    snapshot: Any = Field(default=None, exclude_if=lambda v: v is None)
+    """(Only in a snapshot.) The whole state, any JSON value but null."""
+    delta: list[dict[str, Any]] | None = Field(default=None, exclude_if=lambda v: v is None)
+    """(Only in a delta.) JSON Patch operations (`{"op", "path", "value"?, "from"?}`)."""
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "StateData":
+        if (self.snapshot is None) == (self.delta is None):
+            raise ValueError("a state event has exactly one of snapshot and delta")
+        return self
 
 
 class SessionStartData(_Data):
@@ -219,6 +236,14 @@ class AgentSwitchEvent(Envelope):
     data: AgentSwitchData
 
 
+class StateEvent(Envelope):
+    """The agent's shared state changed (a snapshot, or a JSON Patch delta)."""
+
+    type: Literal["state"] = "state"
+    run_progress = True
+    data: StateData
+
+
 class ThinkingEvent(Envelope):
     """The run is thinking (an indicator to show)."""
 
@@ -294,6 +319,7 @@ EVENT_CLASSES: tuple[type[Envelope], ...] = (
     SessionStartEvent,
     SessionEndEvent,
     AgentSwitchEvent,
+    StateEvent,
     ThinkingEvent,
     TypingEvent,
     WaitingEvent,
@@ -314,6 +340,7 @@ Event = Annotated[
     | SessionStartEvent
     | SessionEndEvent
     | AgentSwitchEvent
+    | StateEvent
     | ThinkingEvent
     | TypingEvent
     | WaitingEvent

@@ -26,6 +26,22 @@ class ActiveRun(Run):
     """The state covers the run's events 1..seq; later ones arrive live."""
     agent_type: str
     text: str
-    """The concatenated `token` events 1..seq."""
+    """The concatenated `token` events 1..seq, from character `text_offset` on: the tail of at
+    most CATCHUP_TEXT_CHARS characters (16 000); the head is `GET
+    /ai/sessions/{id}/runs/{run_id}/text?offset=0&limit=...` (a `TextPiece`)."""
+    text_offset: int = 0
+    """Characters of the run's text before `text` (0: `text` is all of it)."""
     tool_calls: list[dict[str, Any]]
     """`{"call_id", "tool_name", "parameters"}`, with `result` or `error` once it came."""
+
+
+class TextPiece(WireModel):
+    """A piece of a long text (a message's `content`, a run's `text`): characters `offset`
+    up to `next_offset` of `total_chars`."""
+
+    offset: int
+    text: str
+    total_chars: int
+    """The whole text's length in characters (Unicode code points)."""
+    next_offset: int | None
+    """Where the next piece starts; null when this piece ends the text."""

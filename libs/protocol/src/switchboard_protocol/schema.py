@@ -25,7 +25,7 @@ from .frames import (
     SERVER_FRAME_CLASSES,
 )
 from .names import NAME_PATTERN
-from .runs import ActiveRun, Run
+from .runs import ActiveRun, Run, TextPiece
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 REF = "#/$defs/{model}"
@@ -37,6 +37,7 @@ MODELS: tuple[type[BaseModel], ...] = (
     ErrorEnvelope,
     Run,
     ActiveRun,
+    TextPiece,
 )
 """Every message model that gets its own `$defs` entry (their parts get one too)."""
 

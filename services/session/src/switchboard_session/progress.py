@@ -168,7 +168,7 @@ class ProgressFolder:
             runs = select(RunRow).where(RunRow.id.in_(run_ids))
             active = {r.session_id: r for r in (await db.execute(runs)).scalars()}
             views: dict[str, ActiveRun] = {
-                sid: active_run_view(run, sessions[sid])
+                sid: active_run_view(run, sessions[sid], self.ctx.settings.catchup_text_chars)
                 for sid, run in active.items()
                 if sessions[sid].active_run_id == run.id and run.progress_end is None
             }

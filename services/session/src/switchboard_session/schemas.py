@@ -79,6 +79,11 @@ class Message(BaseModel):
     seq: int
     role: Literal["user", "assistant", "tool"]
     content: str
+    """All of it, or its first HISTORY_CONTENT_CHARS characters when `truncated`."""
+    truncated: bool = False
+    """`content` is cut: read the rest with `GET .../messages/{id}/content?offset=...`."""
+    content_chars: int = 0
+    """The whole content's length in characters (Unicode code points)."""
     run_id: str | None
     tool: ToolData | None = None
     metadata: dict[str, Any]
@@ -113,7 +118,10 @@ class RunOutcome(BaseModel):
     agent_type: str | None
     """The agent of its last event (null before its first)."""
     text: str
-    """Its `token` events so far, concatenated: a cancelled or failed run's partial output."""
+    """Its `token` events so far, concatenated: a cancelled or failed run's partial output;
+    from character `text_offset` on (its last HISTORY_CONTENT_CHARS characters)."""
+    text_offset: int = 0
+    """Characters before `text` (0: all of it); read them with `GET .../runs/{id}/text`."""
     notices: list[Notice]
 
 

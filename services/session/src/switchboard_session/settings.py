@@ -73,6 +73,21 @@ class SessionSettings(BaseSettings):
     older ones are left out and the run says so in a `warning` `history_truncated`."""
     history_max_chars: int = Field(default=100_000, ge=0, alias="HISTORY_MAX_CHARS")
     """Most characters of earlier messages a run request carries (newest kept first)."""
+    history_page_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, alias="HISTORY_PAGE_BYTES")
+    """Most bytes of messages and run outcomes one `GET /ai/sessions/{id}` page carries (at
+    least one message whatever its size): a page stops adding older messages when the next
+    would pass it, and `messages_before` pages on from there."""
+    history_content_chars: int = Field(
+        default=32_000, ge=1000, le=1_000_000, alias="HISTORY_CONTENT_CHARS"
+    )
+    """Longest message `content` (its head) and run `text` (its tail) a history page carries,
+    and the longest piece `GET .../messages/{id}/content` and `GET .../runs/{id}/text` answer;
+    longer ones are cut (`truncated`, `text_offset`) and read on in pieces."""
+    catchup_text_chars: int = Field(
+        default=16_000, ge=1000, le=1_000_000, alias="CATCHUP_TEXT_CHARS"
+    )
+    """Longest `active_run.text` in a hello or `GET /ai/sessions/{id}`: the tail of the run's
+    text (`text_offset` says where it starts; the head is `GET .../runs/{id}/text`)."""
     busy_grace_s: float = Field(default=1.0, ge=0, alias="BUSY_GRACE_S")
     """How long a message waits for a finishing run before 409 `run_active` (a client sees
     `run_end` a moment before this service has stored it)."""

@@ -3,10 +3,11 @@
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from switchboard_protocol import TextPiece
 
 from .. import access
 from ..deps import ContextDep, UserDep, client_ip
-from ..errors import ErrorResponse
+from ..errors import ErrorResponse, not_found
 from ..lifecycle import create_session, end_session
 from ..limits import limit
 from ..schemas import (
@@ -19,7 +20,7 @@ from ..schemas import (
     SessionDetail,
     SessionPage,
 )
-from ..store import messages, runs
+from ..store import pages, runs
 from ..store.sessions import get_owned, list_owned, title_of
 from ..views import detail_view, session_view
 
@@ -68,15 +69,66 @@ async def get_session(
     before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> SessionDetail:
     """The session with a page of its conversation (the newest `messages_limit` messages with
-    `seq < before`, oldest first; `messages_before` pages further back) and its active run."""
+    `seq < before` within HISTORY_PAGE_BYTES, oldest first, long contents cut to their head;
+    `messages_before` pages further back) and its active run."""
+    budget = pages.PageBudget(ctx.settings.history_page_bytes, ctx.settings.history_content_chars)
+    chars = budget.content_chars
     async with ctx.database.begin() as db:
         row = await get_owned(db, user, session_id)
-        history, older = await messages.history(db, row.id, messages_limit, before)
-        active = await runs.active_run(db, row)
+        active = await runs.active_run(db, row)  # loaded whole before cut_runs defers texts
+        seqs, older = await pages.page_rows(db, row.id, messages_limit, before, budget)
+        history = await pages.cut_messages(db, row.id, seqs, chars)
+        asked = [m.row.id for m in history if m.row.role == "user"]
+        outcomes = await pages.cut_runs(db, row.id, asked, chars)
         queued = await runs.count_waiting(db, row.id)
-        outcomes = await runs.of_messages(db, row.id, [m.id for m in history if m.role == "user"])
         title = await title_of(db, row.id)
     return detail_view(row, ctx.settings, history, active, queued, older, outcomes, title)
+
+
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
+PieceLimit = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
+
+
+@router.get(
+    "/{session_id}/messages/{message_id}/content", response_model=TextPiece, responses=ERRORS
+)
+async def message_content(
+    session_id: str,
+    message_id: str,
+    user: UserDep,
+    ctx: ContextDep,
+    offset: Offset = 0,
+    limit: PieceLimit = None,
+) -> TextPiece:
+    """Characters `offset`.. of a message's content, at most `limit` (and HISTORY_CONTENT_CHARS,
+    the default); follow `next_offset` to the end (a `truncated` message's rest)."""
+    most = min(limit or ctx.settings.history_content_chars, ctx.settings.history_content_chars)
+    async with ctx.database.begin() as db:
+        row = await get_owned(db, user, session_id)
+        piece = await pages.message_piece(db, row.id, message_id, offset, most)
+    if piece is None:
+        raise not_found("message")
+    return piece
+
+
+@router.get("/{session_id}/runs/{run_id}/text", response_model=TextPiece, responses=ERRORS)
+async def run_text(
+    session_id: str,
+    run_id: str,
+    user: UserDep,
+    ctx: ContextDep,
+    offset: Offset = 0,
+    limit: PieceLimit = None,
+) -> TextPiece:
+    """Characters `offset`.. of a run's text (its tokens so far), at most `limit` (and
+    HISTORY_CONTENT_CHARS): the head before a catch-up's or a run outcome's `text_offset`."""
+    most = min(limit or ctx.settings.history_content_chars, ctx.settings.history_content_chars)
+    async with ctx.database.begin() as db:
+        row = await get_owned(db, user, session_id)
+        piece = await pages.run_piece(db, row.id, run_id, offset, most)
+    if piece is None:
+        raise not_found("run")
+    return piece
 
 
 @router.post("/{session_id}/devices", response_model=DeviceAccess, responses=ERRORS)

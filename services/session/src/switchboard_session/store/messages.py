@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,18 +48,3 @@ async def add_message(
     }
     query = insert(MessageRow).values(values).on_conflict_do_nothing().returning(MessageRow.id)
     return (await db.execute(query)).scalar_one_or_none() is not None
-
-
-async def history(
-    db: AsyncSession, session_id: str, limit: int, before: int | None = None
-) -> tuple[list[MessageRow], int | None]:
-    """The newest `limit` messages with `seq < before` (all when None), oldest first, and the
-    `before` of the page preceding them (None when they start the conversation)."""
-    query = select(MessageRow).where(MessageRow.session_id == session_id)
-    if before is not None:
-        query = query.where(MessageRow.seq < before)
-    query = query.order_by(MessageRow.seq.desc()).limit(limit + 1)
-    rows = list((await db.execute(query)).scalars())
-    older = len(rows) > limit
-    page = rows[:limit][::-1]
-    return page, (page[0].seq if older and page else None)

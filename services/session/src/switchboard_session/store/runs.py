@@ -41,18 +41,6 @@ async def get_run(db: AsyncSession, run_id: str) -> RunRow | None:
     return await db.get(RunRow, run_id)
 
 
-async def of_messages(db: AsyncSession, session_id: str, message_ids: list[str]) -> list[RunRow]:
-    """The runs these user messages asked for, oldest first."""
-    if not message_ids:
-        return []
-    query = (
-        select(RunRow)
-        .where(RunRow.session_id == session_id, RunRow.message_id.in_(message_ids))
-        .order_by(RunRow.created_at, RunRow.id)
-    )
-    return list((await db.execute(query)).scalars())
-
-
 async def next_waiting(db: AsyncSession, session_id: str) -> RunRow | None:
     """The oldest run still waiting for its turn."""
     query = (
