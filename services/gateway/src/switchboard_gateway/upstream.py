@@ -232,6 +232,11 @@ class SessionService:
         path = f"/ai/sessions/{session_id}?messages_limit={messages_limit}"
         return await self._call("GET", path, token)
 
+    async def run_text(self, token: str, session_id: str, run_id: str, offset: int) -> Answer:
+        """`GET /ai/sessions/{id}/runs/{run_id}/text?offset=`: a piece of a run's text."""
+        path = f"/ai/sessions/{session_id}/runs/{run_id}/text?offset={offset}"
+        return await self._call("GET", path, token)
+
     async def cancel(self, token: str, session_id: str) -> Answer:
         return await self._call("POST", f"/ai/sessions/{session_id}/cancel", token)
 

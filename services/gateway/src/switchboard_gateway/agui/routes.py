@@ -173,15 +173,45 @@ async def _resumed(
     mapper = RunMapper(session_id, cursor)
     prelude = mapper.started()
     active = await _catch_up(hub, session_id)
+    text = _RunText(hub, token, session_id, cursor.run_id)
     if active is not None and active.run_id == cursor.run_id:
         if active.seq > cursor.seq:
-            prelude += mapper.text(active.text[cursor.chars :], active.seq)
+            missing = await text.since(cursor.chars, active.text_offset, active.text)
+            prelude += mapper.text(missing, active.seq)
         return prelude, mapper
     outcome = _run_outcome(await _session(hub, token, session_id), cursor.run_id)
     if outcome is not None and outcome.get("status") in TERMINAL:
-        prelude += mapper.text(str(outcome.get("text") or "")[cursor.chars :], cursor.seq)
+        tail, offset = str(outcome.get("text") or ""), int(outcome.get("text_offset") or 0)
+        prelude += mapper.text(await text.since(cursor.chars, offset, tail), cursor.seq)
         prelude += mapper.finish(str(outcome["status"]), _error_of(outcome))
     return prelude, mapper
+
+
+class _RunText:
+    """A run's text from a given character on: the tail a catch-up or outcome carries, after
+    the head read from the session service (`GET .../runs/{run_id}/text`) when it starts
+    before that tail."""
+
+    def __init__(self, hub: Hub, token: str, session_id: str, run_id: str) -> None:
+        self.service = hub.parts.session_service
+        self.token, self.session_id, self.run_id = token, session_id, run_id
+
+    async def since(self, start: int, tail_offset: int, tail: str) -> str:
+        if start >= tail_offset:
+            return tail[start - tail_offset :]
+        head: list[str] = []
+        offset = start
+        while offset < tail_offset:
+            call = self.service.run_text(self.token, self.session_id, self.run_id, offset)
+            answer = await _upstream(call)
+            _refuse_unless_ok(answer)
+            piece = answer.body if isinstance(answer.body, dict) else {}
+            chunk = str(piece.get("text") or "")
+            if not chunk:
+                break
+            head.append(chunk)
+            offset += len(chunk)
+        return "".join(head)[: tail_offset - start] + tail
 
 
 def _run_outcome(session: dict[str, Any], run_id: str) -> dict[str, Any] | None:
@@ -208,10 +238,12 @@ async def _joined(
     if active is None:
         return [], None
     history = (await _session(hub, token, session_id)).get("messages") or []
-    cursor = Cursor(client_id, active.run_id, active.seq, len(active.text), open=False)
+    text = _RunText(hub, token, session_id, active.run_id)
+    so_far = await text.since(0, active.text_offset, active.text)
+    cursor = Cursor(client_id, active.run_id, active.seq, len(so_far), open=False)
     mapper = RunMapper(session_id, cursor)
     prelude = mapper.started()
-    prelude.append(sse(snapshot(history, active), cursor))
+    prelude.append(sse(snapshot(history, active, so_far), cursor))
     prelude += mapper.opened()
     return prelude, mapper
 

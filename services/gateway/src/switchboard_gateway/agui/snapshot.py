@@ -16,11 +16,12 @@ from ag_ui.core import (
 from switchboard_protocol import ActiveRun
 
 
-def snapshot(history: list[dict[str, Any]], run: ActiveRun) -> MessagesSnapshotEvent:
+def snapshot(history: list[dict[str, Any]], run: ActiveRun, text: str) -> MessagesSnapshotEvent:
+    """`history` (user and assistant messages) and `run`'s answer so far, `text`."""
     rows = [row for row in history if row.get("run_id") != run.run_id or row.get("role") == "user"]
     messages: list[Message] = [m for m in map(_message, rows) if m is not None]
     calls = [ToolCall(id=str(c.get("call_id")), function=_function(c)) for c in run.tool_calls]
-    messages.append(AssistantMessage(id=run.run_id, content=run.text, tool_calls=calls or None))
+    messages.append(AssistantMessage(id=run.run_id, content=text, tool_calls=calls or None))
     for call in run.tool_calls:
         if "result" in call or call.get("error") is not None:
             messages.append(_result(call))
