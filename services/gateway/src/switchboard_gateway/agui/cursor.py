@@ -1,8 +1,10 @@
 """The SSE `id:` of an AG-UI stream: where a client stands in one run, for `Last-Event-ID`.
 
-`<client_id>.<run_id>.<seq>.<chars>.<open>`: the device whose buffer the stream reads, the run,
-the last of its events the client has (its `seq`), how many characters of the run's text it has,
-and whether its text message is open (1) or not (0). Clients treat it as opaque."""
+`<client_id>.<run_id>.<seq>.<chars>.<open>.<calls>.<results>`: the device whose buffer the
+stream reads, the run, the last of its events the client has (its `seq`), how many characters of
+the run's text it has, whether its text message is open (1) or not (0), how many of the run's
+tool calls it has, and which of those calls' results (a bit per call, in hex). Clients treat it
+as opaque."""
 
 import re
 from dataclasses import dataclass, replace
@@ -10,7 +12,7 @@ from dataclasses import dataclass, replace
 from switchboard_protocol import InvalidName, check_name
 
 _RUN_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
-MAX_CURSOR_CHARS = 200
+MAX_CURSOR_CHARS = 300
 
 
 class BadCursor(ValueError):
@@ -24,26 +26,37 @@ class Cursor:
     seq: int = 0
     chars: int = 0
     open: bool = False
+    calls: int = 0
+    results: int = 0
+    """Bit i: the result of the run's call i (in call order)."""
 
     def __str__(self) -> str:
-        return f"{self.client_id}.{self.run_id}.{self.seq}.{self.chars}.{int(self.open)}"
+        head = f"{self.client_id}.{self.run_id}.{self.seq}.{self.chars}.{int(self.open)}"
+        return f"{head}.{self.calls}.{self.results:x}"
 
     def after(self, seq: int, chars: int, open_: bool) -> "Cursor":
         return replace(self, seq=max(self.seq, seq), chars=chars, open=open_)
+
+    def has_result(self, index: int) -> bool:
+        return bool(self.results >> index & 1)
 
 
 def parse(text: str) -> Cursor:
     """The cursor written as `text`, or BadCursor naming what is wrong."""
     parts = text.strip().split(".")
-    if len(text) > MAX_CURSOR_CHARS or len(parts) != 5:
+    if len(text) > MAX_CURSOR_CHARS or len(parts) != 7:
         raise BadCursor("Last-Event-ID is not an id of this stream")
-    client_id, run_id, seq, chars, open_ = parts
+    client_id, run_id, seq, chars, open_, calls, results = parts
     try:
         check_name(client_id, "client_id")
     except InvalidName as exc:
         raise BadCursor(f"Last-Event-ID: {exc}") from exc
     if not _RUN_ID.match(run_id):
         raise BadCursor("Last-Event-ID: not a run id")
-    if not (seq.isdigit() and chars.isdigit() and open_ in ("0", "1")):
-        raise BadCursor("Last-Event-ID: seq, chars and open must be numbers")
-    return Cursor(client_id, run_id, int(seq), int(chars), open_ == "1")
+    if not (seq.isdigit() and chars.isdigit() and open_ in ("0", "1") and calls.isdigit()):
+        raise BadCursor("Last-Event-ID: seq, chars, open and calls must be numbers")
+    try:
+        mask = int(results, 16)
+    except ValueError:
+        raise BadCursor("Last-Event-ID: results must be hexadecimal") from None
+    return Cursor(client_id, run_id, int(seq), int(chars), open_ == "1", int(calls), mask)

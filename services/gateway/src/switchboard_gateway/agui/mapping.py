@@ -11,6 +11,7 @@ resumes from after it (cursor.py).
 """
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from ag_ui.core import (
@@ -52,6 +53,8 @@ class RunMapper:
         self.cursor = cursor
         self.done = False
         self._error: tuple[str, str] | None = None
+        self._calls: dict[str, int] = {}
+        """Each tool call's index in the run (its bit in the cursor's `results`)."""
 
     @property
     def run_id(self) -> str:
@@ -80,6 +83,26 @@ class RunMapper:
         self.cursor = before.after(seq, before.chars + len(delta), before.open or bool(delta))
         return self._out(before, events)
 
+    def tool_calls(self, calls: list[dict[str, Any]]) -> list[str]:
+        """The calls (and results) of the run so far that the client lacks, from a catch-up's
+        `tool_calls` or the stored conversation, in call order."""
+        before = self.cursor
+        events: list[BaseEvent] = []
+        for index, call in enumerate(calls):
+            call_id = str(call.get("call_id"))
+            self._calls[call_id] = index
+            done = "result" in call or call.get("error") is not None
+            if index >= self.cursor.calls:
+                events += _tool_call(
+                    {**call, "requires_approval": not done and call.get("requires_approval")},
+                    self.run_id,
+                )
+                self.cursor = replace(self.cursor, calls=index + 1)
+            if done and not self.cursor.has_result(index):
+                events.append(_tool_result(call))
+                self.cursor = replace(self.cursor, results=self.cursor.results | 1 << index)
+        return self._out(before, events)
+
     def map(self, event: dict[str, Any]) -> list[str]:
         """The SSE events of one Switchboard event of this run (none for other runs' events or
         those the client has: `seq` up to the cursor's)."""
@@ -99,15 +122,20 @@ class RunMapper:
             return self._run_end(str(data.get("status")), seq)
         before = self.cursor
         events = self._translate(str(kind), data)
-        self.cursor = before.after(seq, before.chars, self.cursor.open)
+        self.cursor = self.cursor.after(seq, before.chars, self.cursor.open)
         return self._out(before, events)
 
     def _translate(self, kind: str, data: dict[str, Any]) -> list[BaseEvent]:
         if kind == "response":
             return self._response(str(data.get("content") or ""))
         if kind == "tool_call":
+            self._calls[str(data.get("call_id"))] = self.cursor.calls
+            self.cursor = replace(self.cursor, calls=self.cursor.calls + 1)
             return _tool_call(data, self.run_id)
         if kind == "tool_result":
+            index = self._calls.get(str(data.get("call_id")))
+            if index is not None:
+                self.cursor = replace(self.cursor, results=self.cursor.results | 1 << index)
             return [_tool_result(data)]
         if kind == "state":
             return _state(data)
@@ -139,6 +167,10 @@ class RunMapper:
             last = RunFinishedEvent(thread_id=self.thread_id, run_id=self.run_id, outcome=outcome)
         self.cursor = self.cursor.after(seq, self.cursor.chars, self.cursor.open)
         return self._end(last)
+
+    def failed_with(self, error: tuple[str, str] | None) -> None:
+        """The run's `error` (code, message), seen before the stream began (RUN_ERROR's)."""
+        self._error = error or self._error
 
     def finish(self, status: str, error: tuple[str, str] | None) -> list[str]:
         """The run's end as stored (a client resuming after the run ended)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from switchboard_events.auth import AuthError, verify_token
 from switchboard_protocol import ActiveRun, InvalidName, check_name
 
@@ -18,6 +18,7 @@ from ..hub import Hub
 from ..upstream import Answer, UpstreamUnavailable
 from .cursor import BadCursor, Cursor, parse
 from .mapping import RunMapper, sse
+from .openapi import EventStream, operation
 from .request import AguiMessage, AguiRefused, read_input
 from .snapshot import snapshot
 from .stream import AguiStream
@@ -28,13 +29,17 @@ TERMINAL = ("completed", "failed", "cancelled")
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-@router.post("/ai/sessions/{session_id}/agui", response_model=None)
+@router.post(
+    "/ai/sessions/{session_id}/agui", response_class=EventStream, openapi_extra=operation(True)
+)
 async def run_agui(request: Request, session_id: str) -> Response:
     """Send the `RunAgentInput`'s last user message; stream its run as AG-UI events (SSE)."""
     return await _answer(request, session_id, post=True)
 
 
-@router.get("/ai/sessions/{session_id}/agui", response_model=None)
+@router.get(
+    "/ai/sessions/{session_id}/agui", response_class=EventStream, openapi_extra=operation(False)
+)
 async def join_agui(request: Request, session_id: str) -> Response:
     """Join the session's run in progress (`MESSAGES_SNAPSHOT`, then live) or its next run."""
     return await _answer(request, session_id, post=False)
@@ -57,21 +62,22 @@ async def _stream(request: Request, session_id: str, post: bool) -> Response:
     resume = request.headers.get("last-event-id")
     cursor = _cursor(resume) if resume else None
     client_id = cursor.client_id if cursor else _client_id(request)
+    if not token:
+        raise AguiRefused(401, "unauthenticated", "missing bearer token")
     if not _token_ok(token, hub):
         await _check_device(hub, token, session_id, client_id)  # its 401/403, audited there
-        raise AguiRefused(401, "unauthenticated", "missing or invalid bearer token")
+        raise AguiRefused(401, "unauthenticated", "invalid bearer token")
     message = read_input(await request.body(), session_id) if post and not cursor else None
     await _check_device(hub, token, session_id, client_id)
+    if message is not None:  # sent before the device is taken: a refusal changes nothing
+        run_id = await _send(hub, token, session_id, client_id, message)
+        cursor = Cursor(client_id, run_id)
     stream = AguiStream(hub.parts, hub.live, session_id, client_id)
     await _open(stream, fresh=cursor is None)
     mapper: RunMapper | None
     try:
         if cursor is not None:
             prelude, mapper = await _resumed(hub, token, session_id, cursor)
-        elif message is not None:
-            run_id = await _send(hub, token, session_id, client_id, message)
-            mapper = RunMapper(session_id, Cursor(client_id, run_id))
-            prelude = mapper.started()
         else:
             prelude, mapper = await _joined(hub, token, session_id, client_id)
     except BaseException:
@@ -79,7 +85,7 @@ async def _stream(request: Request, session_id: str, post: bool) -> Response:
         raise
     adopt = None if mapper else _adopter(session_id, client_id)
     body = stream.events(prelude, mapper, adopt)
-    return StreamingResponse(body, media_type="text/event-stream", headers=_SSE_HEADERS)
+    return EventStream(body, headers=_SSE_HEADERS)
 
 
 def _bearer(request: Request) -> str:
@@ -92,7 +98,7 @@ def _token_ok(token: str, hub: Hub) -> bool:
         verify_token(token, hub.settings)
     except AuthError:
         return False
-    return bool(token)
+    return True
 
 
 def _cursor(text: str) -> Cursor:
@@ -167,8 +173,9 @@ async def _session(hub: Hub, token: str, session_id: str) -> dict[str, Any]:
 async def _resumed(
     hub: Hub, token: str, session_id: str, cursor: Cursor
 ) -> tuple[list[str], RunMapper]:
-    """Where the client stopped: what it lacks of the run so far (from the catch-up state,
-    which covers what the broker had handed to the dropped stream), then the live tail; or,
+    """Where the client stopped (or the start of a run just sent): what it lacks of the run so
+    far (from the catch-up state, which covers whatever the device's buffer lacks: events routed
+    before it was bound, or handed to a dropped stream), then the live tail from the buffer; or,
     when the run is over, its end as stored."""
     mapper = RunMapper(session_id, cursor)
     prelude = mapper.started()
@@ -176,11 +183,16 @@ async def _resumed(
     text = _RunText(hub, token, session_id, cursor.run_id)
     if active is not None and active.run_id == cursor.run_id:
         if active.seq > cursor.seq:
+            stored = (await _session(hub, token, session_id)).get("active_run") or {}
+            mapper.failed_with(_error_of(stored if stored.get("id") == cursor.run_id else {}))
+            prelude += mapper.tool_calls(active.tool_calls)
             missing = await text.since(cursor.chars, active.text_offset, active.text)
             prelude += mapper.text(missing, active.seq)
         return prelude, mapper
-    outcome = _run_outcome(await _session(hub, token, session_id), cursor.run_id)
+    session = await _session(hub, token, session_id)
+    outcome = _run_outcome(session, cursor.run_id)
     if outcome is not None and outcome.get("status") in TERMINAL:
+        prelude += mapper.tool_calls(_stored_calls(session, cursor.run_id))
         tail, offset = str(outcome.get("text") or ""), int(outcome.get("text_offset") or 0)
         prelude += mapper.text(await text.since(cursor.chars, offset, tail), cursor.seq)
         prelude += mapper.finish(str(outcome["status"]), _error_of(outcome))
@@ -219,6 +231,25 @@ def _run_outcome(session: dict[str, Any], run_id: str) -> dict[str, Any] | None:
         if isinstance(run, dict) and run.get("id") == run_id:
             return run
     return None
+
+
+def _stored_calls(session: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
+    """The run's tool calls as stored (its `tool` messages), each with its result once stored:
+    the shape of a catch-up's `tool_calls`."""
+    calls: dict[str, dict[str, Any]] = {}
+    for message in session.get("messages") or ():
+        tool = message.get("tool") if isinstance(message, dict) else None
+        if message.get("run_id") != run_id or not isinstance(tool, dict):
+            continue
+        call = calls.setdefault(str(tool.get("call_id")), {"call_id": tool.get("call_id")})
+        call["tool_name"] = tool.get("tool_name")
+        if tool.get("kind") == "call":
+            call["parameters"] = tool.get("parameters") or {}
+        elif tool.get("error") is not None:
+            call["error"] = tool["error"]
+        else:
+            call["result"] = tool.get("result")
+    return list(calls.values())
 
 
 def _error_of(outcome: dict[str, Any]) -> tuple[str, str] | None:
