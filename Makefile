@@ -7,7 +7,7 @@ PACKAGES := libs/protocol libs/events libs/client services/session services/gate
 STAMP := $(VENV)/.installed
 CLIENT_TS := libs/client-ts
 TS_STAMP := $(CLIENT_TS)/node_modules/.installed
-AGUI_TS := tests/agui/node
+AGUI_TS := tests/agui_front/node
 AGUI_STAMP := $(AGUI_TS)/node_modules/.installed
 
 .PHONY: help install test test-fault test-cluster cluster-up cluster-down lint format schema docs reliability-report run bench clean

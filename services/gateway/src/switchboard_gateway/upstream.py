@@ -47,6 +47,8 @@ async def request(http: httpx.AsyncClient, method: str, url: str, **kwargs: Any)
 class Answer:
     status: int
     body: Any
+    retry_after: str | None = None
+    """The answer's `Retry-After` header (a rate limit's)."""
 
     @property
     def ok(self) -> bool:
@@ -282,7 +284,7 @@ class SessionService:
             body = response.json() if response.content else None
         except ValueError:
             body = None
-        return Answer(response.status_code, body)
+        return Answer(response.status_code, body, response.headers.get("retry-after"))
 
 
 def _client(timeout: float, connections: int) -> httpx.AsyncClient:

@@ -37,6 +37,9 @@ from .cursor import Cursor
 
 CUSTOM_TYPES = frozenset({"agent_switch", "tts", "stt", "thinking", "waiting", "warning", "error"})
 """Switchboard event types a stream passes on as `CUSTOM` `switchboard.<type>` (value: data)."""
+NOTICE_TYPES = frozenset({"agent_switch", "warning", "error"})
+"""The run's notices (kept in its stored state): counted in the cursor, sent again to a resuming
+client that lacks them."""
 _ENCODER = EventEncoder()
 
 
@@ -55,6 +58,10 @@ class RunMapper:
         self._error: tuple[str, str] | None = None
         self._calls: dict[str, int] = {}
         """Each tool call's index in the run (its bit in the cursor's `results`)."""
+        self._replied = False
+        """The reply came whole from storage: its tokens and `response` arriving live are in it."""
+        self._filled: list[tuple[str, str]] = []
+        """Notices sent from the stored state that may still come live (sent once only)."""
 
     @property
     def run_id(self) -> str:
@@ -103,6 +110,26 @@ class RunMapper:
                 self.cursor = replace(self.cursor, results=self.cursor.results | 1 << index)
         return self._out(before, events)
 
+    def notices(self, notices: list[dict[str, Any]]) -> list[str]:
+        """The run's notices the client lacks, from its stored state."""
+        before = self.cursor
+        kept = [n for n in notices if n.get("type") in NOTICE_TYPES]
+        events: list[BaseEvent] = []
+        for notice in kept[before.notices :]:
+            kind, data = str(notice["type"]), notice.get("data") or {}
+            self._filled.append((kind, json.dumps(data, sort_keys=True)))
+            events.append(CustomEvent(name=f"switchboard.{kind}", value=data))
+        self.cursor = replace(before, notices=max(before.notices, len(kept)))
+        return self._out(before, events)
+
+    def reply(self, content: str) -> list[str]:
+        """A reply that streamed no token, whole (from storage)."""
+        if self.cursor.chars or not content:
+            return []
+        before = self.cursor
+        self._replied = True
+        return self._out(before, self._response(content))
+
     def map(self, event: dict[str, Any]) -> list[str]:
         """The SSE events of one Switchboard event of this run (none for other runs' events or
         those the client has: `seq` up to the cursor's)."""
@@ -116,13 +143,16 @@ class RunMapper:
             return []
         data = event.get("data") if isinstance(event.get("data"), dict) else {}
         assert isinstance(data, dict)
+        if self._replied and kind in ("token", "response"):
+            self.cursor = self.cursor.after(seq, self.cursor.chars, self.cursor.open)
+            return []
         if kind == "token":
             return self.text(str(data.get("token", "")), seq)
         if kind == "run_end":
             return self._run_end(str(data.get("status")), seq)
         before = self.cursor
         events = self._translate(str(kind), data)
-        self.cursor = self.cursor.after(seq, before.chars, self.cursor.open)
+        self.cursor = self.cursor.after(seq, self.cursor.chars, self.cursor.open)
         return self._out(before, events)
 
     def _translate(self, kind: str, data: dict[str, Any]) -> list[BaseEvent]:
@@ -141,6 +171,12 @@ class RunMapper:
             return _state(data)
         if kind == "error":
             self._error = (str(data.get("code") or "error"), str(data.get("message") or ""))
+        if kind in NOTICE_TYPES:
+            key = (kind, json.dumps(data, sort_keys=True))
+            if key in self._filled:
+                self._filled.remove(key)
+                return []
+            self.cursor = replace(self.cursor, notices=self.cursor.notices + 1)
         if kind in CUSTOM_TYPES:
             return [CustomEvent(name=f"switchboard.{kind}", value=data)]
         return []
@@ -148,14 +184,16 @@ class RunMapper:
     def _response(self, content: str) -> list[BaseEvent]:
         """The reply is complete: its message ends (one that streamed no token comes whole)."""
         events: list[BaseEvent] = []
-        if not self.cursor.open and self.cursor.chars == 0 and content:
+        chars = self.cursor.chars
+        if not self.cursor.open and chars == 0 and content:
             events = [
                 self._start(),
                 TextMessageContentEvent(message_id=self.run_id, delta=content),
             ]
+            chars = len(content)  # a resume must not send it again
         elif not self.cursor.open:
             return []
-        self.cursor = self.cursor.after(self.cursor.seq, self.cursor.chars, False)
+        self.cursor = self.cursor.after(self.cursor.seq, chars, False)
         return [*events, TextMessageEndEvent(message_id=self.run_id)]
 
     def _run_end(self, status: str, seq: int) -> list[str]:

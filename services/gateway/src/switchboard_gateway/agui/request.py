@@ -14,11 +14,14 @@ ON_BUSY = ("reject", "interrupt", "enqueue")
 class AguiRefused(Exception):
     """A request answered with an error before any event: `{"error": {code, message}}`."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, retry_after: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 // A run through POST .../agui whose stream drops mid-run (the test SIGKILLs the gateway when it
 // prints PROGRESS); resumed with Last-Event-ID, the agent ends with the exact text, once.
-import { SwitchboardAgent, assert, assistantText, collector, createSession, devToken, expectedText } from "./common.mjs";
+import { SwitchboardAgent, assert, diff, assistantText, collector, createSession, devToken, expectedText } from "./common.mjs";
 
 const count = Number(process.argv[2] ?? 600);
 const progressAt = Number(process.argv[3] ?? 100);
@@ -35,6 +35,6 @@ for (let attempt = 0; seen.types.at(-1) !== "RUN_FINISHED"; attempt++) {
   }
 }
 assert(drops >= 1, "the stream was dropped");
-assert(seen.text === expectedText(count), `text received: ${seen.text.length} chars, ${seen.text.slice(-60)}`);
+assert(seen.text === expectedText(count), `text: ${diff(seen.text, expectedText(count))}`);
 assert(assistantText(agent, runId) === expectedText(count), "the agent's message holds the text once");
 console.log(JSON.stringify({ ok: true, drops, runId, lastEventId: agent.lastEventId }));

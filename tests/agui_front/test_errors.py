@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.agui.sse import run_input
+from tests.agui_front.sse import run_input
 from tests.reliability.helpers import bearer, token
 from tests.stack import Stack, isolated_stack
 
@@ -102,7 +102,7 @@ async def test_another_user_s_session_is_404_like_one_that_does_not_exist(stack:
 async def test_a_bad_last_event_id_or_client_id_is_422(stack: Stack) -> None:
     sid = await new_session(stack, "agui-ids")
     auth = bearer(token("agui-ids"))
-    bad = ("garbage", "a.b.c.d.e.f.g", "dev.run.1.2", "d/x.run.1.2.0.0.0", "dev.run.x.2.0.0.0")
+    bad = ("garbage", "a.b.c.d.e.f.g.h", "dev.run.1.2", "d/x.run.1.2.0.0.0.0", "d.r.x.2.0.0.0.0")
     for value in bad:
         status, error, _ = await refused(
             stack, "GET", f"/ai/sessions/{sid}/agui", {**auth, "Last-Event-ID": value}
@@ -165,3 +165,24 @@ async def test_an_ended_session_is_409_session_ended(stack: Stack) -> None:
         stack, "POST", f"/ai/sessions/{sid}/agui", auth, json=run_input(sid, "hi")
     )
     assert (status, error["code"]) == (409, "session_ended"), error
+
+
+async def test_a_run_beyond_the_user_s_active_runs_is_429_with_retry_after(stack: Stack) -> None:
+    user = "agui-runs"
+    auth = bearer(token(user))
+    busy = [await new_session(stack, user) for _ in range(3)]  # MAX_ACTIVE_RUNS_PER_USER
+    async with httpx.AsyncClient(base_url=stack.url, headers=auth, timeout=20) as http:
+        for sid in busy:
+            answer = await http.post(f"/ai/sessions/{sid}/message", json={"content": "/sleep 30"})
+            assert answer.status_code == 202, answer.text
+        sid = await new_session(stack, user)
+        try:
+            status, error, headers = await refused(
+                stack, "POST", f"/ai/sessions/{sid}/agui", auth, json=run_input(sid, "hi")
+            )
+            assert (status, error["code"]) == (429, "too_many_runs"), error
+            assert int(headers["retry-after"]) > 0
+            await assert_untouched(stack, user, sid)
+        finally:
+            for other in busy:
+                await http.post(f"/ai/sessions/{other}/cancel")

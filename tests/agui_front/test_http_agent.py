@@ -1,9 +1,10 @@
-"""AG-UI's own client, `@ag-ui/client`'s HttpAgent (tests/agui/node, pinned), in Node against
+"""AG-UI's own client, `@ag-ui/client`'s HttpAgent (tests/agui_front/node, pinned), in Node against
 the real stack behind a balancer: a run through `POST .../agui`; a stream dropped by a gateway
 SIGKILL and resumed with Last-Event-ID on another replica, ending with the exact text; a second
 agent joining mid-run with `GET .../agui` (the answer so far, then the rest)."""
 
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -66,3 +67,23 @@ async def test_a_second_agent_joining_mid_run_gets_the_answer_so_far_then_the_re
     assert code == 0, f"{output}\n{stack.logs()}"
     summary = json.loads(output.splitlines()[-1])
     assert summary["soFar"] > 0 and summary["rest"] > 0, summary
+
+
+def readme_example() -> str:
+    """The README's AG-UI example (its ```js block), as is."""
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    match = re.search(r"## AG-UI front ends.*?```js\n(.*?)```", text, re.S)
+    assert match, "no js block in the README's AG-UI section"
+    return match.group(1)
+
+
+async def test_the_readme_example_prints_the_run_s_text(lb: tuple[Stack, Balancer]) -> None:
+    """Written beside the scripts so `@ag-ui/client` resolves to the pinned package."""
+    stack, balancer = lb
+    script = SCRIPTS / ".readme-example.mjs"
+    script.write_text(readme_example())
+    try:
+        code, output = await run_node(script, url=balancer.url)
+    finally:
+        script.unlink(missing_ok=True)
+    assert code == 0 and output.strip() == "t1 t2 t3 t4 t5", f"{output}\n{stack.logs()}"

@@ -112,3 +112,11 @@ process.on("unhandledRejection", (reason) => {
   console.log(`FAIL unhandled rejection: ${reason?.stack ?? reason}`);
   process.exit(1);
 });
+
+/** Where `got` and `want` first differ, to say so in a failure. */
+export function diff(got, want) {
+  let i = 0;
+  while (i < got.length && got[i] === want[i]) i++;
+  return `${got.length} chars, want ${want.length}; first difference at ${i}: ` +
+    `${JSON.stringify(got.slice(Math.max(0, i - 20), i + 30))} vs ${JSON.stringify(want.slice(Math.max(0, i - 20), i + 30))}`;
+}
