@@ -2,7 +2,7 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := libs/protocol libs/events libs/client services/session services/gateway services/orchestrator-stub \
+PACKAGES := libs/protocol libs/events libs/edge libs/runtime libs/client services/session services/gateway services/orchestrator-stub \
 	tools/stack
 STAMP := $(VENV)/.installed
 CLIENT_TS := libs/client-ts
@@ -41,8 +41,11 @@ $(SDK_STATIC)/index.js: $(TS_STAMP) $(SDK_SOURCES)
 install: $(STAMP) $(TS_STAMP) $(AGUI_STAMP) $(SDK_STATIC)/index.js ## the venv, every package pinned, the TypeScript SDK built
 	@command -v espeak-ng >/dev/null || echo "make install: espeak-ng is missing (the default text-to-speech of voice replies); install it: apt-get install -y espeak-ng" >&2
 
+# Four test processes (pytest-xdist), each module's tests in one of them (its module-scoped stack
+# once): the suite mostly waits on services, so four overlap well even on two cores.
+TEST_PROCESSES ?= 4
 test: install ## the test suite against real RabbitMQ and Postgres (not fault, not cluster)
-	$(BIN)/python -m pytest -m "not fault and not cluster"
+	$(BIN)/python -m pytest -m "not fault and not cluster" -n $(TEST_PROCESSES) --dist loadscope
 
 test-fault: install ## the long fault scenarios (restarts the local RabbitMQ and Postgres)
 	$(BIN)/python -m pytest -m fault

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 from pydantic import ValidationError
-from switchboard_events import BrokerSettings
-from switchboard_events.heap import settle_heap
+from switchboard_runtime import RuntimeSettings
+from switchboard_runtime.heap import settle_heap
 
 from .clients import raise_fd_limit
 from .config import BenchSettings
@@ -53,6 +53,12 @@ def parse(argv: list[str]) -> BenchSettings:
         dest="voice_runs",
         help="only time to first audio (bench/voice.py), over N runs (5)",
     )
+    parser.add_argument(
+        "--abuse",
+        action="store_true",
+        default=None,
+        help="only the history-page attack with a bystander (bench/abuse.py)",
+    )
     given = {k: v for k, v in vars(parser.parse_args(argv)).items() if v is not None}
     return BenchSettings(**given)
 
@@ -63,12 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"bench: bad settings:\n{exc}", file=sys.stderr)
         return 2
+    if bench.abuse:
+        from .abuse import run_alone as abuse_alone
+
+        return abuse_alone(bench)
     if bench.voice_runs:
         from .voice import run_alone
 
         return run_alone(bench.amqp_url, bench.voice_runs, Path(bench.out_dir))
     raise_fd_limit()
-    if BrokerSettings().gc_freeze:
+    if RuntimeSettings().gc_freeze:
         settle_heap()  # the bench publishes tokens: it starts up as the run workers do
     try:
         import uvloop

@@ -54,6 +54,8 @@ class BenchSettings(BaseSettings):
     p99_limit_ms: float = Field(default=50.0, gt=0)
     voice_runs: int = Field(default=0, ge=0, le=100)
     """`--voice [N]`: only time to first audio (bench/voice.py), over N voice replies."""
+    abuse: bool = False
+    """`--abuse`: only the history-page attack with a bystander (bench/abuse.py)."""
     out_dir: str = "bench/results"
     name: str = "latest"
     plot: bool = True

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import httpx
 import psutil
+from switchboard_edge.auth import AuthSettings, issue_dev_token
 from switchboard_events import BrokerSettings
-from switchboard_events.auth import AuthSettings, issue_dev_token
 from switchboard_stack import ServiceProcess, fresh_database, isolated_broker
 from switchboard_stack import Stack as HarnessStack
 from switchboard_stack import running_stack as harness_stack
@@ -79,6 +79,7 @@ BENCH_ENV = {
     # its devices are many users' devices (each session stays within the per-session cap).
     "MAX_ACTIVE_RUNS_PER_USER": "1000000",
     "MAX_DEVICES_PER_USER": "1000000",
+    "RATE_LIMIT_CONNECTS_PER_MIN": "1000000",
 }
 
 

@@ -1,7 +1,10 @@
-"""Render the configuration table of docs/configuration.md from the settings classes themselves.
+"""Render the configuration tables of docs/configuration.md from the settings classes themselves.
 
-`python -m scripts.config_table` rewrites the table between that file's config markers;
-`tests/test_docs.py` fails when the table is stale.
+A settings class names the settings an operator sets in its `OPERATOR` class variable: they come
+first; the rest follow under "Tuning"; the fields of a class whose `STUB_ONLY` is true (the
+scripted agent's and the test tools' knobs) come last, under their own heading.
+`python -m scripts.config_table` rewrites the tables between that file's config markers;
+`tests/test_docs.py` fails when they are stale.
 """
 
 import re
@@ -55,8 +58,37 @@ def _default(info: FieldInfo) -> str:
     return f"`{text}`"
 
 
-def _fields(cls: type[BaseSettings]) -> list[tuple[str, FieldInfo, str]]:
-    """(alias, field, doc) of every setting, nested settings objects flattened."""
+OPERATOR, TUNING, STUB = "operator", "tuning", "stub"
+HEADINGS = {
+    TUNING: "### Tuning\n\nLimits, timeouts and pacing; the defaults suit most deployments.",
+    STUB: "### Stub and test tools\n\nRead only by the scripted agent (`MODEL_BACKEND=stub`) and"
+    " the built-in test tools: development and tests, not production.",
+}
+
+
+def _defined_by(cls: type, name: str) -> type:
+    """The class in `cls`'s bases that declares field `name`."""
+    return next(base for base in cls.__mro__ if name in getattr(base, "__annotations__", {}))
+
+
+def _tier(cls: type, name: str, alias: str) -> str:
+    owner = vars(_defined_by(cls, name))  # its own class variables, not those it inherits
+    if owner.get("STUB_ONLY", False):
+        return STUB
+    return OPERATOR if alias in owner.get("OPERATOR", ()) else TUNING
+
+
+def _check_operator_names(cls: type[BaseSettings]) -> None:
+    aliases = {info.alias or name.upper() for name, info in cls.model_fields.items()}
+    for base in cls.__mro__:
+        unknown = set(vars(base).get("OPERATOR", ())) - aliases
+        if unknown:
+            raise ValueError(f"{base.__name__}.OPERATOR names no setting: {sorted(unknown)}")
+
+
+def _fields(cls: type[BaseSettings]) -> list[tuple[str, FieldInfo, str, str]]:
+    """(alias, field, doc, tier) of every setting, nested settings objects flattened."""
+    _check_operator_names(cls)
     docs = _docstrings(cls)
     found = []
     for name, info in cls.model_fields.items():
@@ -65,25 +97,40 @@ def _fields(cls: type[BaseSettings]) -> list[tuple[str, FieldInfo, str]]:
             found.extend(_fields(kind))
             continue
         doc = " ".join((info.description or docs.get(name, "")).split())
-        found.append((info.alias or name.upper(), info, doc))
+        alias = info.alias or name.upper()
+        found.append((alias, info, doc, _tier(cls, name, alias)))
     return found
 
 
-def rows() -> list[tuple[str, str, list[str], str]]:
-    table: dict[str, tuple[str, list[str], str]] = {}
+def rows() -> list[tuple[str, str, list[str], str, str]]:
+    """(alias, default, readers, doc, tier) of every setting, by tier then name."""
+    table: dict[str, tuple[str, list[str], str, str]] = {}
     for service, cls in _services():
-        for alias, info, doc in _fields(cls):
-            default, readers, text = table.get(alias, (_default(info), [], ""))
+        for alias, info, doc, tier in _fields(cls):
+            default, readers, text, _ = table.get(alias, (_default(info), [], "", tier))
             if service not in readers:
                 readers.append(service)
-            table[alias] = (default, readers, text or doc)
-    return [(alias, *table[alias]) for alias in sorted(table)]
+            table[alias] = (default, readers, text or doc, tier)
+    order = [OPERATOR, TUNING, STUB]
+    return sorted(
+        ((alias, *table[alias]) for alias in table), key=lambda r: (order.index(r[4]), r[0])
+    )
+
+
+def _table(rows_: list[tuple[str, str, list[str], str, str]]) -> list[str]:
+    lines = ["| variable | default | read by | meaning |", "| --- | --- | --- | --- |"]
+    for alias, default, readers, doc, _ in rows_:
+        lines.append(f"| `{alias}` | {default} | {', '.join(readers)} | {doc.replace('|', '/')} |")
+    return lines
 
 
 def render() -> str:
-    lines = ["| variable | default | read by | meaning |", "| --- | --- | --- | --- |"]
-    for alias, default, readers, doc in rows():
-        lines.append(f"| `{alias}` | {default} | {', '.join(readers)} | {doc.replace('|', '/')} |")
+    every = rows()
+    lines = _table([row for row in every if row[4] == OPERATOR])
+    for tier in (TUNING, STUB):
+        chosen = [row for row in every if row[4] == tier]
+        if chosen:
+            lines += ["", HEADINGS[tier], "", *_table(chosen)]
     return "\n".join(lines)
 
 

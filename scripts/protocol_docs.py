@@ -16,9 +16,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 from switchboard_events import Names
-from switchboard_events.routing import CATCHUP_REQUEST
+from switchboard_events.routing import CATCHUP_REQUEST, LEASE_RENEWAL
 from switchboard_events.topology import RUN_KEY, TOOL_KEY
-from switchboard_orchestrator.tool_rpc import cancel_key as tool_cancel_key
 from switchboard_protocol import commands, schema
 from switchboard_protocol.commands import COMMANDS
 from switchboard_protocol.events import EVENT_CLASSES
@@ -129,7 +128,7 @@ def _channels(names: Names) -> dict[str, Any]:
             bindings=_amqp(names.control_exchange),
         ),
         "toolCancels": _channel(
-            tool_cancel_key("{call_id}"),
+            names.tool_cancel_key("{call_id}"),
             f"Run worker → tool workers: stop `call_id` (`{names.control_exchange}`).",
             (commands.ToolCancel,),
             servers=[{"$ref": "#/servers/broker"}],
@@ -151,6 +150,14 @@ def _channels(names: Names) -> dict[str, Any]:
             f"exchange), AMQP `type` `{CATCHUP_REQUEST}`, with `reply_to` and `correlation_id`; "
             "the reply goes to `reply_to`.",
             (commands.CatchUpRequest, commands.CatchUpReply),
+            servers=[{"$ref": "#/servers/broker"}],
+        ),
+        "leases": _channel(
+            names.progress_queue,
+            f"Run worker → session service on the `{names.progress_queue}` queue (default "
+            f"exchange), AMQP `type` `{LEASE_RENEWAL}`, `reply_to` the worker's control queue; "
+            "the reply (same `type`) names the runs the worker no longer holds.",
+            (commands.LeaseRenewal, commands.LeaseReply),
             servers=[{"$ref": "#/servers/broker"}],
         ),
     }
@@ -222,6 +229,12 @@ def _operations() -> dict[str, Any]:
             "catchUp",
             "A gateway asks; the session service replies.",
             (commands.CatchUpRequest, commands.CatchUpReply),
+        ),
+        "leases": _operation(
+            "send",
+            "leases",
+            "A run worker renews its runs' leases; the session service replies.",
+            (commands.LeaseRenewal, commands.LeaseReply),
         ),
     }
 

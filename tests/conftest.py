@@ -10,7 +10,7 @@ from switchboard_events.routing import names_from
 from switchboard_stack import fresh_database
 
 from tests.hermetic import scrub
-from tests.infra import amqp_server, isolated_broker, postgres_server
+from tests.infra import TEMPLATES, amqp_server, isolated_broker, migrated_database, postgres_server
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -25,14 +25,25 @@ def amqp_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_admin_url() -> Iterator[str]:
+async def postgres_admin_url() -> AsyncIterator[str]:
     with postgres_server() as url:
-        yield url
+        try:
+            yield url
+        finally:
+            await TEMPLATES.close()
 
 
 @pytest.fixture
 async def database_url(postgres_admin_url: str) -> AsyncIterator[str]:
-    """A fresh empty database for one test, dropped afterwards."""
+    """A fresh database for one test at the migrations' head (a copy of the run's migrated
+    template: the session service finds nothing to migrate), dropped afterwards."""
+    async with migrated_database(postgres_admin_url) as url:
+        yield url
+
+
+@pytest.fixture
+async def empty_database_url(postgres_admin_url: str) -> AsyncIterator[str]:
+    """A fresh empty database for one test (no tables: for the migrations themselves)."""
     async with fresh_database(postgres_admin_url) as url:
         yield url
 

@@ -16,7 +16,7 @@ from tests.deploy.manifests import SETTINGS, env_names, load
 
 OTHER_SETTINGS = (
     "switchboard_stack.devstack:DevstackSettings",
-    "switchboard_events.auth:AuthSettings",
+    "switchboard_edge.auth:AuthSettings",
     "bench.config:BenchSettings",
 )
 """Settings classes not behind a console script in SETTINGS (make run, auth, the bench)."""

@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 from switchboard_events import BrokerSettings
-from switchboard_stack import BIN, Stack, fresh_database
+from switchboard_stack import BIN, Stack
 from switchboard_stack import running_stack as harness_stack
 
-from tests.infra import isolated_broker
+from tests.infra import isolated_broker, migrated_database
 
 SCRIPTS = ("switchboard-session", "switchboard-gateway", "switchboard-worker", "switchboard-tools")
 TEST_ENV = {"WORD_DELAY_S": "0.01"}
@@ -52,7 +52,7 @@ async def isolated_stack(postgres_admin_url: str, amqp_url: str, tag: str) -> As
     if not stack_installed():
         pytest.skip(f"services not installed yet: needs {', '.join(SCRIPTS)} in {BIN}")
     async with (
-        fresh_database(postgres_admin_url, f"sb_{tag}") as database_url,
+        migrated_database(postgres_admin_url, f"sb_{tag}") as database_url,
         isolated_broker(amqp_url, tag[:1]) as broker,
         running_stack(database_url, broker) as running,
     ):

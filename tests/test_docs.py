@@ -3,7 +3,7 @@
 import subprocess
 from pathlib import Path
 
-from scripts.config_table import CONFIG_DOC, START, update
+from scripts.config_table import CONFIG_DOC, START, rows, update
 
 ROOT = Path(__file__).parents[1]
 README = ROOT / "README.md"
@@ -13,6 +13,17 @@ def test_configuration_table_is_current() -> None:
     text = CONFIG_DOC.read_text()
     assert START in text
     assert update(text) == text, "run `make docs` to regenerate docs/configuration.md's table"
+
+
+def test_operator_settings_come_first_and_stub_knobs_last() -> None:
+    tiers: dict[str, set[str]] = {}
+    for alias, _, _, _, tier in rows():
+        tiers.setdefault(tier, set()).add(alias)
+    assert 20 <= len(tiers["operator"]) <= 30
+    assert {"AMQP_URL", "DATABASE_URL", "JWT_SECRET", "MODEL_BACKEND"} <= tiers["operator"]
+    stub = {"WORD_DELAY_S", "SLOW_MAX_S", "STUB_MAX_SLEEP_S", "STUB_MAX_TOKENS"}
+    assert tiers["stub"] == stub
+    assert "AMQP_URLS" not in set().union(*tiers.values())  # a deprecated alias, not a setting
 
 
 def test_readme_is_short_and_has_no_configuration_table() -> None:

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
-from switchboard_events.auth import AuthSettings
 from switchboard_gateway.openapi import PROXIED
 from switchboard_protocol.events import EVENT_CLASSES, EVENT_TYPES
 from switchboard_session.app import create_app
@@ -39,7 +38,7 @@ def rest_rows() -> list[tuple[str, str, str]]:
 
 @pytest.fixture(scope="module")
 def openapi() -> dict[str, Any]:
-    settings = SessionSettings(auth=AuthSettings(SWITCHBOARD_ENV="dev"))
+    settings = SessionSettings(SWITCHBOARD_ENV="dev")
     return create_app(settings).openapi()
 
 

@@ -4,15 +4,14 @@ timeout and a tool that always needs approval (for the tests that need those, sa
 from collections.abc import AsyncIterator
 
 import pytest
-from switchboard_stack import fresh_database
 
-from tests.infra import isolated_broker
+from tests.infra import isolated_broker, migrated_database
 from tests.stack import Stack, running_stack, stack_installed
 
-SHORT_TIMEOUT_S = 2
+SHORT_TIMEOUT_S = 10
 SHORT = {
-    # the timeout test would wait the shipped 120 s otherwise; 2 s still leaves the test
-    # time to see the pending call before it times out
+    # the timeout test would wait the shipped 120 s otherwise; 10 s leaves the marked-tool
+    # test's decision time to arrive on a busy machine (at 2 s it timed out first under load)
     "APPROVAL_TIMEOUT_S": str(SHORT_TIMEOUT_S),
     # nothing is marked by default: `echo` is marked here to test the setting
     "APPROVAL_REQUIRED_TOOLS": "echo",
@@ -23,7 +22,7 @@ async def _stack(amqp_url: str, admin_url: str, env: dict[str, str]) -> AsyncIte
     if not stack_installed():
         pytest.skip("services not installed")
     async with (
-        fresh_database(admin_url) as database_url,
+        migrated_database(admin_url) as database_url,
         isolated_broker(amqp_url) as broker,
         running_stack(database_url, broker, env) as running,
     ):

@@ -21,8 +21,8 @@ import uvicorn
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from switchboard_edge.auth import AuthError, AuthSettings, issue_dev_token, verify_token
 from switchboard_events import new_id
-from switchboard_events.auth import AuthError, AuthSettings, issue_dev_token, verify_token
 from switchboard_stack import free_port
 
 from tests.client.fake_runs import Run, event_dict, play
@@ -68,6 +68,9 @@ class FakeGateway:
         self.created: list[dict[str, Any]] = []
         """Bodies of `POST /ai/sessions`, as sent."""
         self.auth_tokens: list[str] = []
+        self.refusals: list[tuple[int, str]] = []
+        """Close codes and reasons the next connects get after their auth frame, one each
+        (a connect the real gateway refuses, as 4429 `connect_rate_limited`)."""
         self.sent_ids: list[str] = []
         self.runs: dict[str, Run] = {}
         self.connected = asyncio.Condition()
@@ -253,6 +256,9 @@ class FakeGateway:
             return
         if session["status"] == "ended":
             await ws.close(4410)
+            return
+        if self.refusals:
+            await ws.close(*self.refusals.pop(0))
             return
         await self._serve(ws, sid, client_id, claims.expires_at)
 

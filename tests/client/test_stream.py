@@ -2,10 +2,12 @@
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from switchboard_client import (
+    Backoff,
     ReloadNotice,
     Replaced,
     SessionEnded,
@@ -202,6 +204,37 @@ async def test_fatal_close_codes_stop_the_stream(
         with pytest.raises(error):
             await consumer
     assert len(gateway.hellos) == 1  # no reconnect attempt after a fatal code
+
+
+@dataclass
+class RecordingBackoff(Backoff):
+    """The SDK's backoff, noting the attempt number of each wait it gives."""
+
+    attempts: list[int] = field(default_factory=list)
+
+    def next_delay(self) -> float:
+        self.attempts.append(self.attempt)
+        return super().next_delay()
+
+
+async def test_a_connect_refused_4429_is_retried_with_a_growing_backoff(
+    gateway: FakeGateway, fast: StreamOptions
+) -> None:
+    """docs/protocol.md: 4429 `connect_rate_limited` (a device or user past its connect budget)
+    means back off and reconnect: the stream waits longer after each refusal (no reset before a
+    hello), then connects and delivers, without raising."""
+    backoff = RecordingBackoff(base_s=0.02, cap_s=0.2)
+    fast.backoff = backoff
+    sid = gateway.new_session()["id"]
+    reason = "connect_rate_limited: over 30 connects a minute for this device; retry in 1s"
+    gateway.refusals = [(4429, reason)] * 3
+    async with SwitchboardClient(gateway.url, gateway.token(), stream_options=fast) as client:
+        consumer = asyncio.create_task(collect(client.events(sid, client_id="dev1"), 1))
+        await gateway.wait_connects(1)
+        (event,) = token_events(gateway, sid, 1)
+        await gateway.publish(sid, event)
+        assert [e.id for e in await consumer] == [event["id"]]
+    assert backoff.attempts == [0, 1, 2] and not gateway.refusals
 
 
 async def test_another_users_session_is_not_found(gateway: FakeGateway) -> None:

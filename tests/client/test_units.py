@@ -100,3 +100,18 @@ def test_the_cli_shows_an_agents_state_snapshot_and_delta() -> None:
         'state {"city": "Oslo"}',
         'state change [{"op": "replace", "path": "/city", "value": "Rome"}]',
     ]
+
+
+def test_the_cli_shows_who_answers_across_an_agent_switch() -> None:
+    out = io.StringIO()
+    renderer = Renderer("me", out, color=False)
+    envelope = {"session_id": "s1", "run_id": "r1"}
+    renderer.show(make_event("token", {"token": "Let me get Tom."}, **envelope))
+    switch = {"from": "personal", "to": "travel", "reason": "a trip"}
+    renderer.show(make_event("agent_switch", switch, **envelope))
+    renderer.show(make_event("token", {"token": "Tom here."}, agent_type="travel", **envelope))
+    assert out.getvalue().splitlines() == [
+        "personal> Let me get Tom.",
+        "[agent personal → travel] a trip",
+        "travel> Tom here.",
+    ]

@@ -99,6 +99,12 @@ async def test_a_device_joining_mid_run_catches_up(lb: tuple[Stack, Balancer]) -
     assert code == 0, f"{output}\n{stack.logs()}"
 
 
+async def test_long_answers_are_caught_up_and_read_whole(lb: tuple[Stack, Balancer]) -> None:
+    stack, balancer = lb
+    code, output = await run_node(INTEGRATION / "longtext.mjs", url=balancer.url)
+    assert code == 0, f"{output}\n{stack.logs()}"
+
+
 async def test_cancel_enqueue_and_tool_approval(lb: tuple[Stack, Balancer]) -> None:
     stack, balancer = lb
     code, output = await run_node(INTEGRATION / "cancel.mjs", url=balancer.url)

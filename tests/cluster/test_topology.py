@@ -109,7 +109,7 @@ async def test_a_channel_first_publishing_after_the_leaders_death_is_renewed(
         )
     leader = await leader_of(cluster, queue.name)
     elsewhere = next(node for node in cluster.nodes if node != leader)
-    settings = cluster_broker.model_copy(update={"amqp_url": elsewhere.url, "amqp_urls": ""})
+    settings = cluster_broker.model_copy(update={"amqp_url": elsewhere.url})
     try:
         async with broker_connection(settings, "test-renew") as conn:
             channel = await conn.channel(publisher_confirms=True)

@@ -43,6 +43,8 @@ def env_names(cls: type[BaseSettings]) -> set[str]:
             names |= env_names(kind)
         else:
             names.add(info.alias or name)
+            choices = getattr(info.validation_alias, "choices", [])  # AMQP_URLS: an alias
+            names |= {choice.upper() for choice in choices if isinstance(choice, str)}
     return names
 
 

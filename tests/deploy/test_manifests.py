@@ -83,7 +83,11 @@ def test_dockerfile(image: str, default_ports: dict[str, int]) -> None:
     assert args["FROM"] == "python:3.11-slim"
     assert ("COPY", "constraints.txt ./") in steps
     install = next(rest for word, rest in steps if word == "RUN" and "pip install" in rest)
-    assert "-c constraints.txt ./libs/protocol ./libs/events ./services/" + folder in install
+    assert (
+        "-c constraints.txt ./libs/protocol ./libs/events ./libs/edge ./libs/runtime ./services/"
+        + folder
+        in install
+    )
     assert args["USER"] not in ("root", "0")
     command = json.loads(args["CMD"])
     assert console_scripts()[command[0]] == folder

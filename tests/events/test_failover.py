@@ -24,11 +24,21 @@ from tests.events.decode import events_of
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]
 
 
-def test_urls_come_from_amqp_urls_or_a_comma_separated_amqp_url() -> None:
+def test_urls_come_from_a_comma_separated_amqp_url() -> None:
     one = BrokerSettings(AMQP_URL="amqp://a/ , amqp://b/")
     assert one.broker_urls == ["amqp://a/", "amqp://b/"]
     both = BrokerSettings(AMQP_URL="amqp://a/", AMQP_URLS="amqp://c/,amqp://d/")
-    assert both.broker_urls == ["amqp://c/", "amqp://d/"]
+    assert both.broker_urls == ["amqp://a/"]  # AMQP_URL wins over its deprecated alias
+
+
+def test_amqp_urls_is_a_deprecated_alias_of_amqp_url(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("AMQP_URL", raising=False)
+    monkeypatch.setenv("AMQP_URLS", "amqp://c/,amqp://d/")
+    assert BrokerSettings().broker_urls == ["amqp://c/", "amqp://d/"]
+    assert "AMQP_URLS is deprecated" in caplog.text
+    assert "AMQP_URLS" not in BrokerSettings().model_dump(by_alias=True)
     with pytest.raises(ValueError, match="no broker"):
         _ = BrokerSettings(AMQP_URL=" , ").broker_urls
 

@@ -11,13 +11,12 @@ from switchboard_stack import (
     ServiceProcess,
     broker_env,
     free_port,
-    fresh_database,
     running,
     services,
 )
 
 from tests.gateway.helpers import AUDIENCE, Emitter, Gateway, start_gateway, token
-from tests.infra import isolated_broker
+from tests.infra import isolated_broker, migrated_database
 
 SESSION_ENV = {
     "SWITCHBOARD_ENV": "dev",
@@ -64,7 +63,7 @@ class Stack:
 @pytest.fixture(scope="module")
 async def module_database(postgres_admin_url: str) -> AsyncIterator[str]:
     """A database for one test module (the session service migrates it on start)."""
-    async with fresh_database(postgres_admin_url, "sb_gw") as url:
+    async with migrated_database(postgres_admin_url, "sb_gw") as url:
         yield url
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import jwt
 import websockets
+from switchboard_edge.auth import AuthSettings, issue_dev_token
 from switchboard_events import BrokerSettings, Publisher, RunStream, broker_connection, new_id
-from switchboard_events.auth import AuthSettings, issue_dev_token
 from switchboard_events.routing import names_from
 from switchboard_stack import ServiceProcess, broker_env, free_port
 from websockets.asyncio.client import ClientConnection

@@ -12,7 +12,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from switchboard_events.auth import AuthError, AuthSettings, verify_token
+from switchboard_edge.auth import AuthError, AuthSettings, verify_token
 from switchboard_stack import free_port
 
 

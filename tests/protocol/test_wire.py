@@ -27,6 +27,8 @@ from switchboard_protocol.commands import (
     CatchUpReply,
     CatchUpRequest,
     HistoryItem,
+    LeaseRenewal,
+    LeaseReply,
     Release,
     RunCancel,
     ToolCallRequest,
@@ -36,7 +38,7 @@ from switchboard_protocol.commands import (
 )
 from switchboard_protocol.errors import ErrorBody, ErrorEnvelope
 from switchboard_protocol.events import EVENT_CLASSES
-from switchboard_protocol.runs import ActiveRun, Run
+from switchboard_protocol.runs import ActiveRun, Run, TextPiece
 from switchboard_protocol.schema import MODELS, protocol_schema
 
 from .test_events import SAMPLE_DATA
@@ -99,9 +101,12 @@ SAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     Release: {"queue": "ai.session.s1.web-1", "requester": "g2"},
     CatchUpRequest: {"session_id": "s1"},
     CatchUpReply: {"active_run": ACTIVE},
+    LeaseRenewal: {"worker": "host-1", "runs": ["r1", "r2"]},
+    LeaseReply: {"lost": ["r2"]},
     ErrorEnvelope: {"error": {"code": "validation_error", "message": "m", "fields": []}},
     Run: {k: ACTIVE[k] for k in ("id", "status", "message_id", "created_at")},
     ActiveRun: ACTIVE,
+    TextPiece: {"offset": 0, "text": "Hel", "total_chars": 5, "next_offset": 3},
 }
 EVENT_SAMPLES = {
     cls: {
@@ -210,6 +215,7 @@ def test_close_codes_are_unique_described_and_fatal_ones_known() -> None:
     assert CloseCode.UNAUTHENTICATED not in FATAL_CLOSES  # a new token fixes it
     schema = SCHEMA["$defs"]["CloseCode"]
     assert [item["const"] for item in schema["oneOf"]] == codes
+    assert schema["x-fatal"] == sorted(FATAL_CLOSES)  # the TypeScript SDK's FATAL_CLOSES
 
 
 @pytest.mark.parametrize("value", ["a", "A-b_9", "x" * 64])

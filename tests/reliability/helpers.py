@@ -3,7 +3,7 @@
 from typing import Any
 
 import httpx
-from switchboard_events.auth import AuthSettings, issue_dev_token
+from switchboard_edge.auth import AuthSettings, issue_dev_token
 from switchboard_stack import ServiceProcess, free_port
 
 from tests.stack import Stack

@@ -5,8 +5,12 @@ A test run writes `results.local.json` (git-ignored), so `make test` changes no 
 merges the local figures into it and regenerates the page, on purpose only.
 """
 
+import contextlib
+import fcntl
 import json
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,11 +45,23 @@ def load(path: Path = LATEST) -> dict[str, dict[str, Any]]:
 
 
 def save(data: dict[str, dict[str, Any]], path: Path) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    """Written whole, then renamed over `path`: a reader never sees half a file."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    partial.replace(path)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """`path`'s merge lock: test processes running side by side (pytest -n) merge in turn."""
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def record(key: str, figures: Figures, path: Path = LATEST) -> None:
     """Merge one scenario's figures into the (ignored) results of this checkout."""
-    data = load(path)
-    data[key] = {**asdict(figures), "recorded_at": time.strftime("%Y-%m-%d %H:%M:%S")}
-    save(data, path)
+    with _locked(path):
+        data = load(path)
+        data[key] = {**asdict(figures), "recorded_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+        save(data, path)

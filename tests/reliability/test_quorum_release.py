@@ -23,9 +23,9 @@ import pytest
 from switchboard_events import Publisher, broker_connection, make_event, names_from
 from switchboard_gateway.settings import GatewaySettings
 from switchboard_protocol import new_id
-from switchboard_stack import Stack, fresh_database
+from switchboard_stack import Stack
 
-from tests.infra import isolated_broker
+from tests.infra import isolated_broker, migrated_database
 from tests.reliability.device import Device
 from tests.reliability.helpers import create_session, token
 from tests.stack import running_stack, stack_installed
@@ -38,7 +38,7 @@ async def quorum_stack(postgres_admin_url: str, amqp_url: str) -> AsyncIterator[
     if not stack_installed():
         pytest.skip("services not installed")
     async with (
-        fresh_database(postgres_admin_url, "sb_qrelease") as database_url,
+        migrated_database(postgres_admin_url, "sb_qrelease") as database_url,
         isolated_broker(amqp_url, "q", queue_type="quorum") as broker,
         running_stack(database_url, broker) as running,
     ):

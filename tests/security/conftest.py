@@ -5,9 +5,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 from switchboard_events import BrokerSettings
-from switchboard_stack import fresh_database
 
-from tests.infra import isolated_broker
+from tests.infra import isolated_broker, migrated_database
 from tests.stack import Stack, running_stack, stack_installed
 
 AUDIENCE = "switchboard"
@@ -23,7 +22,7 @@ async def isolated_stack(
     if not stack_installed():
         pytest.skip("services not installed")
     async with (
-        fresh_database(admin_url) as database_url,
+        migrated_database(admin_url) as database_url,
         isolated_broker(amqp_url) as broker,
         running_stack(database_url, broker, env) as stack,
     ):

@@ -11,8 +11,8 @@ import asyncpg
 import httpx
 import pytest
 import websockets
+from switchboard_edge.auth import DEFAULT_SECRET
 from switchboard_events import BrokerSettings
-from switchboard_events.auth import DEFAULT_SECRET
 from switchboard_stack import asyncpg_dsn
 
 from tests.security.tokens import claims, good, sign_hs256

@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 import jwt
 import pytest
-from switchboard_events.auth import DEFAULT_SECRET
+from switchboard_edge.auth import DEFAULT_SECRET
 from switchboard_stack import asyncpg_dsn
 
 from tests.security.conftest import isolated_stack

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import jwt
-from switchboard_events.auth import DEFAULT_SECRET
+from switchboard_edge.auth import DEFAULT_SECRET
 
 from tests.security.conftest import AUDIENCE
 

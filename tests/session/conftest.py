@@ -9,8 +9,8 @@ from typing import Any
 import aio_pika
 import httpx
 import pytest
+from switchboard_edge.auth import AuthSettings, issue_dev_token
 from switchboard_events import BrokerSettings, Event, Names, broker_connection
-from switchboard_events.auth import AuthSettings, issue_dev_token
 from switchboard_session.app import create_app
 from switchboard_session.settings import SessionSettings
 from switchboard_stack import asyncpg_dsn
@@ -31,9 +31,11 @@ def auth(user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(user)}"}
 
 
-def make_settings(database_url: str, broker: BrokerSettings, **env: Any) -> SessionSettings:
-    env.setdefault("auth", AUTH)
-    return SessionSettings(DATABASE_URL=database_url, broker=broker, BROKER_RETRY_S=0.2, **env)
+def make_settings(
+    database_url: str, broker: BrokerSettings, auth: AuthSettings = AUTH, **env: Any
+) -> SessionSettings:
+    values = {**broker.model_dump(by_alias=True), **auth.model_dump(by_alias=True)}
+    return SessionSettings(DATABASE_URL=database_url, BROKER_RETRY_S=0.2, **{**values, **env})
 
 
 @asynccontextmanager

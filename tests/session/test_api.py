@@ -2,7 +2,7 @@
 
 import httpx
 import pytest
-from switchboard_events.auth import AuthSettings, issue_dev_token
+from switchboard_edge.auth import AuthSettings, issue_dev_token
 
 from tests.session.conftest import AUTH, auth, fetch
 
@@ -88,7 +88,7 @@ async def test_prod_mode_refuses_default_secret_and_hides_dev_token(make_app) ->
     from switchboard_session.settings import SessionSettings
 
     with pytest.raises(RuntimeError, match="JWT_SECRET"):
-        create_app(SessionSettings(auth=AuthSettings(SWITCHBOARD_ENV="prod")))
+        create_app(SessionSettings(SWITCHBOARD_ENV="prod"))
     prod = AuthSettings(SWITCHBOARD_ENV="prod", JWT_SECRET=AUTH.jwt_secret.get_secret_value())
     client = await make_app(auth=prod)
     assert (await client.post("/ai/dev/token", json={"user_id": "x"})).status_code == 404

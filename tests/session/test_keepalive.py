@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 import uvicorn
-from switchboard_events.http_guard import server_options
+from switchboard_edge.http_guard import server_options
 from switchboard_session.app import create_app
 from switchboard_stack import free_port
 
@@ -16,7 +16,7 @@ from tests.session.conftest import AUTH, token
 async def test_a_500_keeps_the_connection_open() -> None:
     from switchboard_session.settings import SessionSettings
 
-    settings = SessionSettings(auth=AUTH)
+    settings = SessionSettings(**AUTH.model_dump(by_alias=True))
     app = create_app(settings)
     port = free_port()
     # lifespan off: no database or broker, so every route that needs them fails unexpectedly
@@ -26,7 +26,7 @@ async def test_a_500_keeps_the_connection_open() -> None:
         port=port,
         lifespan="off",
         log_level="critical",
-        **server_options(settings.edge),
+        **server_options(settings),
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())

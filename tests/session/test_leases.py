@@ -87,6 +87,7 @@ async def test_a_run_no_worker_took_ends_no_worker_and_the_next_waiting_run_star
     make_app, tap, names, database_url
 ) -> None:
     client = await make_app(**QUIET)
+    requests = await tap(names.commands_exchange, "run")  # before any: the relay may be late
     sid, run_id = await dispatched_run(client)
     queued = await client.post(
         f"/ai/sessions/{sid}/message",
@@ -95,7 +96,7 @@ async def test_a_run_no_worker_took_ends_no_worker_and_the_next_waiting_run_star
     )
     assert queued.status_code == 202, queued.text
     events = await tap(names.events_exchange, f"session.{sid}.error")
-    requests = await tap(names.commands_exchange, "run")
+    assert (await requests.next_json())["run_id"] == run_id
     stale = "UPDATE runs SET dispatched_at = now() - interval '1 hour' WHERE id = $1"
     await sql(database_url, stale, run_id)
 

@@ -13,7 +13,8 @@ pytestmark = [pytest.mark.db]
 TABLES = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
 
 
-async def test_upgrade_and_downgrade(database_url: str) -> None:
+async def test_upgrade_and_downgrade(empty_database_url: str) -> None:
+    database_url = empty_database_url
     await prestart(database_url)
     names = [r["tablename"] for r in await fetch(database_url, TABLES)]
     assert names == [

@@ -1,7 +1,9 @@
 """Events from the broker become history, idempotently; idle sessions expire."""
 
+import aio_pika
 import pytest
 from switchboard_events import make_event, new_id
+from switchboard_protocol.wav import write_wav
 
 from tests.conftest import wait_until
 from tests.session.conftest import auth, fetch
@@ -112,6 +114,40 @@ async def test_error_event_fails_run(client, publish) -> None:
     await wait_until(failed)
 
 
+async def test_an_utterance_s_final_transcript_becomes_its_message(client, publish) -> None:
+    """An upload is stored as an empty user message; the final `stt` (not a partial, not a
+    redelivery or a later one) gives it its text, so history, the title and the model's next
+    turns hold what was said."""
+    body = {"mode": "voice"}
+    sid = (await client.post("/ai/sessions", json=body, headers=ALICE)).json()["id"]
+    headers = {**ALICE, "Content-Type": "audio/wav"}
+    wav = write_wav(bytes(3200), 16000)
+    accepted = (await client.post(f"/ai/sessions/{sid}/audio", content=wav, headers=headers)).json()
+    run = accepted["run_id"]
+    assert (await history(client, sid))[0]["content"] == ""
+
+    def stt(text: str, final: bool, seq: int):  # type: ignore[no-untyped-def]
+        data = {"text": text, "final": final}
+        return make_event("stt", data, session_id=sid, run_id=run, seq=seq)
+
+    final = stt("one two three", True, 2)
+    for event in (stt("one two", False, 1), final, final, stt("something else", True, 3)):
+        await publish(event)
+    end = make_event("run_end", {"status": "completed"}, session_id=sid, run_id=run, seq=4)
+    await publish(end)
+
+    async def ended() -> bool:
+        got = (await client.get(f"/ai/sessions/{sid}", headers=ALICE)).json()
+        return got["active_run"] is None
+
+    await wait_until(ended)
+    [message] = await history(client, sid)
+    assert message["id"] == accepted["message_id"] and message["content"] == "one two three"
+    assert message["metadata"] == {"audio": True}
+    listed = (await client.get("/ai/sessions", headers=ALICE)).json()["items"]
+    assert [s["title"] for s in listed if s["id"] == sid] == ["one two three"]
+
+
 async def test_idle_session_expires_with_session_end(make_app, tap, names, database_url) -> None:
     client = await make_app(SESSION_TTL_S=0.5, SWEEP_INTERVAL_S=0.2)
     sid = (await client.post("/ai/sessions", json={}, headers=ALICE)).json()["id"]
@@ -138,6 +174,12 @@ async def test_creating_declares_the_device_buffer(client, publish, broker_setti
         assert await queue_exists(conn, names.device_queue(sid, "web-1"))
         channel = await conn.channel()
         queue = await channel.get_queue(names.device_queue(sid, "web-1"))
-        first = await queue.get(timeout=5)
-        assert b'"session_start"' in first.body
+        got: list[aio_pika.abc.AbstractIncomingMessage] = []
+
+        async def relayed() -> bool:  # the outbox relay publishes it, maybe after the answer
+            got.extend([m] if (m := await queue.get(fail=False, timeout=5)) else [])
+            return bool(got)
+
+        await wait_until(relayed)
+        assert b'"session_start"' in got[0].body
         await channel.queue_delete(names.device_queue(sid, "web-1"))

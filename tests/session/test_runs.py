@@ -58,6 +58,7 @@ async def test_message_publishes_run_request_and_message_event(client, tap, name
         "metadata": {"m": 1},
         "history": [],
         "history_dropped": 0,
+        "lease_s": 10.0,  # RUN_LEASE_S, set in this service only, travels to the worker
     }
     echo = await echoes.next_event()
     assert echo.type == "message"

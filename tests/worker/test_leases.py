@@ -31,15 +31,15 @@ class Channel:
         self.default_exchange = Exchange(confirms)
 
 
-def leases(lease_s: float, renew_s: float) -> tuple[Leases, asyncio.Queue[str]]:
+def leases(renew_s: float) -> tuple[Leases, asyncio.Queue[str]]:
     lost: asyncio.Queue[str] = asyncio.Queue()
-    return Leases("w-1", lease_s, renew_s, lost.put_nowait), lost
+    return Leases("w-1", renew_s, lost.put_nowait), lost
 
 
 async def test_a_run_with_no_confirmed_renewal_within_the_lease_is_given_up() -> None:
     # A 0.3 s lease (shipped: 10 s) so the test takes a moment; the rule is the same.
-    keeper, lost = leases(lease_s=0.3, renew_s=0.1)
-    keeper.hold("r-1")
+    keeper, lost = leases(renew_s=0.1)
+    keeper.hold("r-1", lease_s=0.3)
     channel = Channel(confirms=False)
     task = asyncio.create_task(keeper.run(channel, "ai.run-progress", lambda: "reply-q"))  # type: ignore[arg-type]
     try:
@@ -53,8 +53,8 @@ async def test_a_run_with_no_confirmed_renewal_within_the_lease_is_given_up() ->
 
 
 async def test_confirmed_renewals_keep_the_run() -> None:
-    keeper, lost = leases(lease_s=0.3, renew_s=0.05)
-    keeper.hold("r-1")
+    keeper, lost = leases(renew_s=0.05)
+    keeper.hold("r-1", lease_s=0.3)
     channel = Channel(confirms=True)
     task = asyncio.create_task(keeper.run(channel, "q", lambda: "reply-q"))  # type: ignore[arg-type]
     try:
@@ -66,12 +66,24 @@ async def test_confirmed_renewals_keep_the_run() -> None:
 
 
 def test_a_reply_gives_up_only_the_held_runs_it_names() -> None:
-    keeper, lost = leases(lease_s=10, renew_s=3)
-    keeper.hold("r-1")
-    keeper.hold("r-2")
+    keeper, lost = leases(renew_s=3)
+    keeper.hold("r-1", lease_s=10)
+    keeper.hold("r-2", lease_s=10)
     keeper.on_reply(b'{"lost": ["r-2", "r-9"]}')
     keeper.on_reply(b"not json")
     assert lost.get_nowait() == "r-2" and lost.empty()
     keeper.release("r-1")
     keeper.expire()
     assert lost.empty()
+
+
+def test_renewals_come_thrice_per_shortest_lease_held() -> None:
+    """The lease comes with each run request (the session service's RUN_LEASE_S): a shorter
+    one than RUN_LEASE_RENEW_S allows is still renewed in time."""
+    keeper, _ = leases(renew_s=3)
+    assert keeper.interval() == 3
+    keeper.hold("r-1", lease_s=30)
+    keeper.hold("r-2", lease_s=6)
+    assert keeper.interval() == 2
+    keeper.release("r-2")
+    assert keeper.interval() == 3

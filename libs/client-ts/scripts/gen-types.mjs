@@ -20,7 +20,7 @@ const SHAPE_KEYS = ["type", "$ref", "anyOf", "oneOf", "allOf", "enum", "const", 
 
 /** What the server sends (events, frames, REST bodies) and what clients send. Broker
  * commands between services are left out: no client sees them. */
-const SERVER_ROOTS = ["Event", "ServerFrame", "ActiveRun", "Run", "ErrorEnvelope"];
+const SERVER_ROOTS = ["Event", "ServerFrame", "ActiveRun", "Run", "TextPiece", "ErrorEnvelope"];
 const CLIENT_ROOTS = ["ClientFrame"];
 const PLAIN = ["EventType", "CloseCode", "Name"];
 
@@ -115,7 +115,17 @@ export async function generate(schemaPath = SCHEMA) {
     style: { printWidth: 100, semi: true, singleQuote: false },
   });
   const alias = "\n/** Any event (the union of every event type). */\nexport type SwitchboardEvent = Event;\n";
-  return BANNER + body + alias;
+  return BANNER + body + alias + closeValues(schema.$defs.CloseCode);
+}
+
+/** The close codes as values: each by name, and the set a reconnect cannot fix. */
+export function closeValues(def) {
+  const names = def.oneOf.map((o) => `  ${o.title}: ${o.const},`).join("\n");
+  return (
+    `\n/** Every close code the gateway uses, by name. */\nexport const CloseCodes = {\n${names}\n} as const;\n` +
+    "\n/** Close codes a reconnect cannot fix (4401 is fatal only without a token provider). */\n" +
+    `export const FATAL_CLOSES: ReadonlySet<number> = new Set([${def["x-fatal"].join(", ")}]);\n`
+  );
 }
 
 async function main(argv) {

@@ -3,6 +3,7 @@ import { RecentIds } from "./dedupe.js";
 import { wsUrl } from "./frames.js";
 import { fetchDevToken, RestApi, type FetchLike } from "./rest.js";
 import { defaultWebSocket, type WebSocketConstructor } from "./socket.js";
+import { complete, messagePath, readText, runPath } from "./texts.js";
 import { EventStream, type StreamOptions } from "./stream.js";
 import { TokenSource, type TokenProvider } from "./tokens.js";
 import type {
@@ -97,13 +98,29 @@ export class SwitchboardClient {
 
   /** The session with a page of its history (the newest `messagesLimit` messages with
    * `seq < before`, oldest first), `messages_before` and `active_run`. */
-  getSession(
+  async getSession(
     sessionId: string,
-    options: { messagesLimit?: number; before?: number } & RequestOptions = {},
+    options: { messagesLimit?: number; before?: number; fullTexts?: boolean } & RequestOptions = {},
   ): Promise<SessionDetail> {
     const query = { messages_limit: options.messagesLimit, before: options.before };
     const path = `/ai/sessions/${encodeURIComponent(sessionId)}`;
-    return this.rest.json("GET", path, { query, signal: options.signal });
+    const session: SessionDetail = await this.rest.json("GET", path, { query, signal: options.signal });
+    return options.fullTexts ? complete(this.rest, session, options.signal) : session;
+  }
+
+  /** A message's whole content (a `truncated` one's, read piece by piece). */
+  messageContent(sessionId: string, messageId: string, options: RequestOptions = {}): Promise<string> {
+    return readText(this.rest, messagePath(sessionId, messageId), 0, undefined, options.signal);
+  }
+
+  /** A run's text (its tokens so far) up to code point `end` (all when absent): the head before
+   * a catch-up's `text_offset`. */
+  runText(
+    sessionId: string,
+    runId: string,
+    options: { end?: number } & RequestOptions = {},
+  ): Promise<string> {
+    return readText(this.rest, runPath(sessionId, runId), 0, options.end, options.signal);
   }
 
   /** The whole conversation, page by page from the newest back to the first; each page is
@@ -210,7 +227,8 @@ export class SwitchboardClient {
       sessionId,
       clientId,
       tokens: this.tokens,
-      fetchSession: (id) => this.getSession(id),
+      fetchSession: (id) => this.getSession(id, { fullTexts: true }),
+      fetchRunText: (id, runId, end) => this.runText(id, runId, { end }),
       WebSocket: this.options.WebSocket ?? defaultWebSocket(),
       options: streamOptions,
       recent,

@@ -1,6 +1,7 @@
 export { SwitchboardClient, DEFAULT_URL } from "./client.js";
 export type { ClientOptions, EventsOptions, RequestOptions } from "./client.js";
 export { EventStream, FATAL } from "./stream.js";
+export { CloseCodes, FATAL_CLOSES } from "./generated/protocol.js";
 export type { StreamOptions } from "./stream.js";
 export type { Listener, StreamEvents } from "./listeners.js";
 export { Backoff } from "./backoff.js";

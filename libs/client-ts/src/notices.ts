@@ -16,6 +16,7 @@ export function catchUpFrom(sessionId: string, activeRun: unknown): RunCatchUp |
     agent_type: String(run.agent_type ?? ""),
     text: String(run.text ?? ""),
     tool_calls: calls.filter((c): c is ToolCallState => c !== null && typeof c === "object"),
+    text_offset: typeof run.text_offset === "number" && run.text_offset > 0 ? run.text_offset : 0,
   };
 }
 

@@ -8,13 +8,14 @@
 import { AckState } from "./acks.js";
 import { Backoff } from "./backoff.js";
 import { RecentIds } from "./dedupe.js";
-import { AuthFailed, closedError, StreamClosed } from "./errors.js";
+import { ApiError, AuthFailed, closedError, GatewayUnreachable, StreamClosed } from "./errors.js";
 import { frame, type AckMode } from "./frames.js";
 import { Listeners, type Listener, type StreamEvents } from "./listeners.js";
 import { catchUpFrom, storedResponse } from "./notices.js";
 import { SeqTracker } from "./seqcheck.js";
 import { ABNORMAL, Connection, Dropped, type WebSocketConstructor } from "./socket.js";
 import type { TokenSource } from "./tokens.js";
+import { FATAL_CLOSES } from "./generated/protocol.js";
 import type {
   ControlFrame,
   EventType,
@@ -43,6 +44,11 @@ export interface StreamOptions {
   /** How many recent event ids to remember for dedupe (4096). */
   dedupeCapacity?: number;
   backoff?: Backoff;
+  /** A catch-up of a long run (the hello's `active_run.text` is its tail, `text_offset` > 0)
+   * is yielded with the head read over REST first, so `text` is the whole answer so far
+   * (true). false: yielded at once with the tail and `text_offset` (read the head with
+   * `client.runText(sessionId, runId, { end: text_offset })`). */
+  wholeCatchUp?: boolean;
 }
 
 export interface StreamParams {
@@ -51,14 +57,17 @@ export interface StreamParams {
   clientId: string;
   tokens: TokenSource;
   fetchSession: (sessionId: string) => Promise<SessionDetail>;
+  /** The run's text up to code point `end` (the head a long catch-up leaves out). */
+  fetchRunText?: (sessionId: string, runId: string, end: number) => Promise<string>;
   WebSocket: WebSocketConstructor;
   options?: StreamOptions;
   recent?: RecentIds;
   signal?: AbortSignal;
 }
 
-/** Close codes a reconnect cannot fix (4401 is fatal only without a token provider). */
-export const FATAL = new Set([4400, 4403, 4404, 4409, 4410, 1009]);
+/** Close codes a reconnect cannot fix (4401 is fatal only without a token provider);
+ * generated from the protocol's CloseCode. */
+export const FATAL = FATAL_CLOSES;
 const JOINED = Symbol("joined");
 type Inner = StreamItem | typeof JOINED;
 const KNOWN_TYPES = new Set<string>([
@@ -86,6 +95,7 @@ export class EventStream implements AsyncIterable<StreamItem> {
 
   private readonly tokens: TokenSource;
   private readonly fetchSession: StreamParams["fetchSession"];
+  private readonly fetchRunText: StreamParams["fetchRunText"];
   private readonly WebSocket: WebSocketConstructor;
   private readonly listeners = new Listeners();
   private conn: Connection | null = null;
@@ -106,6 +116,7 @@ export class EventStream implements AsyncIterable<StreamItem> {
     this.clientId = params.clientId;
     this.tokens = params.tokens;
     this.fetchSession = params.fetchSession;
+    this.fetchRunText = params.fetchRunText;
     this.WebSocket = params.WebSocket;
     const o = params.options ?? {};
     this.options = {
@@ -115,6 +126,7 @@ export class EventStream implements AsyncIterable<StreamItem> {
       refreshMarginMs: o.refreshMarginMs ?? 30_000,
       maxAuthRetries: o.maxAuthRetries ?? 3,
       dedupeCapacity: o.dedupeCapacity ?? 4096,
+      wholeCatchUp: o.wholeCatchUp ?? true,
     };
     this.backoff = o.backoff ?? new Backoff();
     this.recent = params.recent ?? new RecentIds(this.options.dedupeCapacity);
@@ -320,7 +332,7 @@ export class EventStream implements AsyncIterable<StreamItem> {
       yield JOINED;
       if (wasConnected && !this.resumed) yield await this.reload("buffer_expired");
       const catchUp = this.takeCatchUp(hello);
-      if (catchUp !== null) yield catchUp;
+      if (catchUp !== null) yield await this.whole(catchUp);
       yield* this.receive(conn);
     } finally {
       stopRefresh();
@@ -360,6 +372,21 @@ export class EventStream implements AsyncIterable<StreamItem> {
 
   /** The hello's `active_run`, when it tells this device more than it has seen: its events up
    * to `seq` are skipped from now on. */
+  /** The catch-up with its head read (when it has one and the options want it); as it came,
+   * with its `text_offset`, when the head cannot be read. */
+  private async whole(catchUp: RunCatchUp): Promise<RunCatchUp> {
+    const fetch = this.fetchRunText;
+    if (!catchUp.text_offset || this.options.wholeCatchUp === false || !fetch) return catchUp;
+    try {
+      const head = await fetch(this.sessionId, catchUp.run_id, catchUp.text_offset);
+      this.catchUp = { ...catchUp, text: head + catchUp.text, text_offset: 0 };
+      return this.catchUp;
+    } catch (error) {
+      if (!(error instanceof ApiError || error instanceof GatewayUnreachable)) throw error;
+      return catchUp;
+    }
+  }
+
   private takeCatchUp(hello: HelloFrame): RunCatchUp | null {
     const catchUp = catchUpFrom(this.sessionId, hello.active_run);
     if (catchUp === null || !this.seqs.catchUp(catchUp.run_id, catchUp.seq)) return null;

@@ -46,7 +46,10 @@ export interface HistoryMessage {
   id: string;
   seq: number;
   role: "user" | "assistant" | "tool";
+  /** All of it, or its first 32 000 code points when `truncated` (`messageContent` reads it
+   * whole). */
   content: string;
+  truncated?: boolean;
   run_id: string | null;
   tool?: (ToolCallState & { kind: "call" | "result" }) | null;
   metadata: Record<string, unknown>;
@@ -57,10 +60,24 @@ export interface HistoryMessage {
 /** `GET /ai/sessions/{id}`: the session with a page of its history (oldest first). */
 export interface SessionDetail extends Session {
   messages: HistoryMessage[];
+  /** How the runs of the page's user messages went (`text`: its head when `truncated`). */
+  runs?: RunOutcome[];
   active_run: ActiveRun | null;
   /** Pass as `before` for the page preceding `messages`; null when this page starts it. */
   messages_before: number | null;
   queued_runs?: number;
+}
+
+/** A run of a history page: its status, the agent of its last event, its text (its first
+ * 32 000 code points when `truncated`), notices. */
+export interface RunOutcome {
+  id: string;
+  message_id: string;
+  status: string;
+  agent_type: string | null;
+  text: string;
+  truncated?: boolean;
+  notices: { type: string; data: Record<string, unknown> }[];
 }
 
 export interface SessionPage {
@@ -109,6 +126,9 @@ export interface RunCatchUp {
   agent_type: string;
   text: string;
   tool_calls: ToolCallState[];
+  /** Code points of the run's text before `text`: 0 unless the stream was told not to read a
+   * long run's head (`wholeCatchUp: false`), or could not. */
+  text_offset: number;
 }
 
 /** What a stream yields: events, plus catch-ups and reload notices. */

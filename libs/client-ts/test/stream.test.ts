@@ -212,6 +212,23 @@ describe("EventStream against a fake gateway", () => {
     await stream.close();
   });
 
+  it("backs off, longer each time, while connects are refused 4429, then connects", async () => {
+    const attempts: number[] = [];
+    class Recording extends Backoff {
+      override nextDelay(): number {
+        attempts.push(this.attempt);
+        return super.nextDelay();
+      }
+    }
+    const { gateway, stream } = setup({ backoff: new Recording(1, 5) });
+    gateway.closeNext = [4429, 4429, 4429]; // connect_rate_limited: past a connect budget
+    await stream.open();
+    expect(gateway.sockets.length).toBe(4);
+    expect(attempts).toEqual([0, 1, 2]); // no reset before a hello
+    expect(stream.state).toBe("live");
+    await stream.close();
+  });
+
   it("gets a new token after 4401 and sends refresh before expiry", async () => {
     const soon = (s: number) =>
       `h.${btoa(JSON.stringify({ sub: "u", exp: Date.now() / 1000 + s })).replace(/=+$/, "")}.x`;

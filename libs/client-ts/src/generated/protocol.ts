@@ -135,6 +135,7 @@ export interface SwitchboardProtocol {
   StatusData: StatusData;
   SttData: SttData;
   SttEvent: SttEvent;
+  TextPiece: TextPiece;
   ThinkingEvent: ThinkingEvent;
   TokenData: TokenData;
   TokenEvent: TokenEvent;
@@ -1106,6 +1107,44 @@ export interface ToolDecisionAcceptedFrame {
   status: "approved" | "denied";
   type: "tool_decision_accepted";
 }
+/**
+ * A piece of a long text (a message's `content`, a run's `text`): characters `offset`
+ * up to `next_offset` of `total_chars`.
+ *
+ * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
+ * via the `definition` "TextPiece".
+ */
+export interface TextPiece {
+  /**
+   * Where the next piece starts; null when this piece ends the text.
+   */
+  next_offset: number | null;
+  offset: number;
+  text: string;
+  /**
+   * The whole text's length in characters (Unicode code points).
+   */
+  total_chars: number;
+}
 
 /** Any event (the union of every event type). */
 export type SwitchboardEvent = Event;
+
+/** Every close code the gateway uses, by name. */
+export const CloseCodes = {
+  GOING_AWAY: 1001,
+  TOO_LARGE: 1009,
+  INTERNAL: 1011,
+  TRY_AGAIN: 1013,
+  BAD_FRAME: 4400,
+  UNAUTHENTICATED: 4401,
+  FORBIDDEN: 4403,
+  NOT_FOUND: 4404,
+  SLOW_CONSUMER: 4408,
+  REPLACED: 4409,
+  SESSION_ENDED: 4410,
+  RATE_LIMITED: 4429,
+} as const;
+
+/** Close codes a reconnect cannot fix (4401 is fatal only without a token provider). */
+export const FATAL_CLOSES: ReadonlySet<number> = new Set([1009, 4400, 4403, 4404, 4409, 4410]);

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from . import texts
 from .dedupe import RecentIds
 from .errors import StreamClosed
 from .frames import ws_url
@@ -88,8 +89,34 @@ class SwitchboardClient:
         params = {key: value for key, value in query.items() if value is not None}
         return await self.rest.json("GET", "/ai/sessions", params=params)
 
-    async def get_session(self, session_id: str) -> dict[str, Any]:
-        return dict(await self.rest.json("GET", f"/ai/sessions/{session_id}"))
+    async def get_session(
+        self,
+        session_id: str,
+        *,
+        messages_limit: int | None = None,
+        before: int | None = None,
+        full_texts: bool = False,
+    ) -> dict[str, Any]:
+        """The session with a page of its history (`messages_before` pages back). A page cuts
+        long texts: `truncated` message contents and run outcome texts (their head), the active
+        run's `text` from `text_offset` (its tail); `full_texts=True` reads each of them whole
+        (more requests)."""
+        query = {"messages_limit": messages_limit, "before": before}
+        params = {key: value for key, value in query.items() if value is not None}
+        session = dict(await self.rest.json("GET", f"/ai/sessions/{session_id}", params=params))
+        return await texts.complete(self.rest.json, session) if full_texts else session
+
+    async def message_content(self, session_id: str, message_id: str) -> str:
+        """A message's whole content (a `truncated` one's, read piece by piece)."""
+        return await texts.read_text(self.rest.json, texts.message_path(session_id, message_id))
+
+    async def run_text(self, session_id: str, run_id: str, end: int | None = None) -> str:
+        """A run's text (its tokens so far) up to character `end` (all of it when None): the
+        head before a catch-up's `text_offset`."""
+        return await texts.read_text(self.rest.json, texts.run_path(session_id, run_id), 0, end)
+
+    async def _session_for_reload(self, session_id: str) -> dict[str, Any]:
+        return await self.get_session(session_id, full_texts=True)
 
     async def send_message(
         self,
@@ -161,7 +188,8 @@ class SwitchboardClient:
             session_id=session_id,
             client_id=client_id,
             tokens=self.tokens,
-            fetch_session=self.get_session,
+            fetch_session=self._session_for_reload,
+            fetch_run_text=self.run_text,
             options=options or self.stream_options,
             recent=recent,
             on_state=on_state,

@@ -40,6 +40,9 @@ class RunCatchUp:
     text: str
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     type: Literal["catch_up"] = "catch_up"
+    text_offset: int = 0
+    """Characters of the run's text before `text`: 0 unless the stream was told not to read
+    a long run's head (`StreamOptions.whole_catch_up=False`), or could not."""
 
 
 def catch_up_from(session_id: str, active_run: object) -> RunCatchUp | None:
@@ -50,6 +53,7 @@ def catch_up_from(session_id: str, active_run: object) -> RunCatchUp | None:
     if not isinstance(run_id, str) or not isinstance(seq, int) or isinstance(seq, bool):
         return None
     calls = active_run.get("tool_calls")
+    offset = active_run.get("text_offset")
     return RunCatchUp(
         session_id=session_id,
         run_id=run_id,
@@ -57,6 +61,7 @@ def catch_up_from(session_id: str, active_run: object) -> RunCatchUp | None:
         agent_type=str(active_run.get("agent_type") or ""),
         text=str(active_run.get("text") or ""),
         tool_calls=[c for c in calls if isinstance(c, dict)] if isinstance(calls, list) else [],
+        text_offset=offset if isinstance(offset, int) and offset > 0 else 0,
     )
 
 

@@ -19,4 +19,9 @@ class StreamOptions:
     max_auth_retries: int = 3
     """Consecutive 4401 closes tolerated (each with a new token) before giving up."""
     dedupe_capacity: int = 4096
+    whole_catch_up: bool = True
+    """A catch-up of a long run (its hello's `active_run.text` is the tail, `text_offset` > 0)
+    is yielded with the head read over REST first, so `text` is the whole answer so far.
+    False: yielded at once with the tail and `text_offset` (read the head with
+    `client.run_text(session_id, run_id, end=text_offset)`)."""
     backoff: Backoff = field(default_factory=Backoff)

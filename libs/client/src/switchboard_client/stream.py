@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any, cast
 
 from pydantic import ValidationError
@@ -28,7 +29,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from . import frames
 from .acks import AckState
 from .dedupe import RecentIds
-from .errors import AuthFailed, StreamClosed, closed_error
+from .errors import ApiError, AuthFailed, GatewayUnreachable, StreamClosed, closed_error
 from .notices import ReloadNotice, ReloadReason, RunCatchUp, catch_up_from, stored_response
 from .options import StreamOptions
 from .seqcheck import SeqTracker
@@ -38,6 +39,8 @@ log = logging.getLogger("switchboard_client")
 
 Item = Event | RunCatchUp | ReloadNotice
 FetchSession = Callable[[str], Awaitable[dict[str, Any]]]
+FetchRunText = Callable[[str, str, int], Awaitable[str]]
+"""(session id, run id, end): the run's text up to character `end`."""
 StateListener = Callable[[str], None]
 
 FATAL = FATAL_CLOSES
@@ -70,6 +73,7 @@ class EventStream:
         options: StreamOptions | None = None,
         recent: RecentIds | None = None,
         on_state: StateListener | None = None,
+        fetch_run_text: FetchRunText | None = None,
     ) -> None:
         self.url = url
         self.session_id = session_id
@@ -79,6 +83,7 @@ class EventStream:
         self.recent = recent or RecentIds(self.options.dedupe_capacity)
         self.seqs = SeqTracker()
         self._fetch_session = fetch_session
+        self._fetch_run_text = fetch_run_text
         self._on_state = on_state
         self.state = "idle"
         self.resumed: bool | None = None
@@ -208,7 +213,7 @@ class EventStream:
                 yield await self._reload("buffer_expired")
             catch_up = self._take_catch_up(hello)
             if catch_up is not None:
-                yield catch_up
+                yield await self._whole(catch_up)
             async with contextlib.aclosing(self._receive(ws)) as items:
                 async for item in items:
                     yield item
@@ -238,6 +243,20 @@ class EventStream:
             return None
         self.catch_up = catch_up
         return catch_up
+
+    async def _whole(self, catch_up: RunCatchUp) -> RunCatchUp:
+        """The catch-up with its head read (when it has one to read and the options want it);
+        as it came, with its `text_offset`, when the head cannot be read."""
+        fetch = self._fetch_run_text
+        if not catch_up.text_offset or not self.options.whole_catch_up or fetch is None:
+            return catch_up
+        try:
+            head = await fetch(self.session_id, catch_up.run_id, catch_up.text_offset)
+        except (ApiError, GatewayUnreachable) as exc:
+            log.warning("run %s: its text's head not read (%s)", catch_up.run_id, exc)
+            return catch_up
+        self.catch_up = replace(catch_up, text=head + catch_up.text, text_offset=0)
+        return self.catch_up
 
     async def _hello(self, ws: ClientConnection) -> dict[str, Any]:
         async with asyncio.timeout(self.options.hello_timeout_s):

@@ -40,9 +40,6 @@ LOST_RUN_SEQ = 1_000_000_000
 `run_end` at seq LOST_RUN_SEQ + 1 and + 2: its worker's last seq is unknown, so clients see a
 hole and reload the run over REST (docs/protocol.md)."""
 
-RUN_LEASE_S = 10.0
-"""Default run lease: a run whose worker renewed nothing for this long is failed `worker_lost`."""
-
 DEAD_LETTER_SOURCES: tuple[str, ...] = ("runs", "tools", "session-store")
 """Consumers that park what they cannot process: `ai.<source>` → `ai.dead-letters.<source>`."""
 
@@ -109,18 +106,49 @@ class Names:
     def session_binding(session_id: str) -> str:
         return f"session.{check_name(session_id, 'session_id')}.#"
 
+    def gateway_queue(self, instance: str) -> str:
+        """A gateway's own control queue (`ai.gateway.<instance>`): releases and catch-up
+        answers."""
+        return f"{self.prefix}ai.gateway.{instance}"
+
+    # `ai.control` routing keys: `<kind>.<id>`, heard through the `<kind>.*` bindings below.
+    CANCEL = "cancel"
+    APPROVAL = "approval"
+    TOOL_CANCEL = "tool-cancel"
+    RELEASE = "release"
+
     @staticmethod
     def cancel_key(run_id: str) -> str:
-        return f"cancel.{run_id}"
+        """`ai.control` key of a run's cancel, for the run worker running it."""
+        return f"{Names.CANCEL}.{run_id}"
 
     @staticmethod
     def approval_key(call_id: str) -> str:
         """`ai.control` key of a tool decision for the run worker waiting on `call_id`."""
-        return f"approval.{call_id}"
+        return f"{Names.APPROVAL}.{call_id}"
+
+    @staticmethod
+    def tool_cancel_key(call_id: str) -> str:
+        """`ai.control` key of a tool call's cancel, for the tool worker running it."""
+        return f"{Names.TOOL_CANCEL}.{call_id}"
 
     @staticmethod
     def control_key(queue_name: str) -> str:
-        return f"release.{queue_name}"
+        """`ai.control` key of a device queue's release, heard by every gateway."""
+        return f"{Names.RELEASE}.{queue_name}"
+
+    @staticmethod
+    def binding(kind: str) -> str:
+        """The binding that hears every `ai.control` key of `kind` (`cancel.*`, ...);
+        `release.#`, since a device queue's name has dots."""
+        return f"{kind}.#" if kind == Names.RELEASE else f"{kind}.*"
+
+    @staticmethod
+    def key_id(kind: str, routing_key: str | None) -> str | None:
+        """The id an `ai.control` key of `kind` names (`cancel.<run_id>` → run_id); None when
+        the key is of another kind."""
+        head, dot, rest = (routing_key or "").partition(".")
+        return rest if dot and head == kind else None
 
 
 def names_from(settings: BrokerSettings) -> Names:

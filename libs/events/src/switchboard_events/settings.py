@@ -1,19 +1,27 @@
 """Broker settings shared by every service (environment variables, read once)."""
 
-from typing import Literal
+import logging
+import os
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings
 
 
 class BrokerSettings(BaseSettings):
     """Where the broker is, how names are prefixed, and how device buffers behave."""
 
-    amqp_url: str = Field(default="amqp://guest:guest@127.0.0.1:5672/", alias="AMQP_URL")
+    OPERATOR: ClassVar[frozenset[str]] = frozenset({"AMQP_URL", "BROKER_PREFIX", "QUEUE_TYPE"})
+    """The settings of this class an operator sets (docs/configuration.md lists them first)."""
+
+    amqp_url: str = Field(
+        default="amqp://guest:guest@127.0.0.1:5672/",
+        alias="AMQP_URL",
+        validation_alias=AliasChoices("AMQP_URL", "amqp_url", "AMQP_URLS"),
+    )
     """RabbitMQ URL (a vhost path selects the vhost); several, comma-separated, for a cluster:
-    a process connects to one and fails over to the others."""
-    amqp_urls: str = Field(default="", alias="AMQP_URLS")
-    """Comma-separated node URLs of a clustered broker; when set, used instead of `AMQP_URL`."""
+    a process connects to one and fails over to the others. `AMQP_URLS` is a deprecated
+    alias, read only when `AMQP_URL` is unset (a warning says so at start)."""
     broker_prefix: str = Field(default="", alias="BROKER_PREFIX")
     """Prepended to every exchange and queue name (isolates test runs and tenants)."""
     device_buffer_ttl_s: int = Field(default=3600, ge=1, alias="DEVICE_BUFFER_TTL_S")
@@ -37,15 +45,16 @@ class BrokerSettings(BaseSettings):
     """How long a publisher keeps re-sending a message whose connection was lost before its
     confirm (reconnecting to another node meanwhile); then the publish fails."""
 
-    gc_freeze: bool = Field(default=True, alias="GC_FREEZE")
-    """Freeze the heap once the process has started (`switchboard_events.heap`): the cyclic
-    collector's full passes then skip the ~100 000 objects of startup, so their pauses (which
-    hold up every event in flight in that process) stay a few ms instead of 30-90 ms."""
+    def model_post_init(self, context: Any, /) -> None:
+        if any(name.upper() == "AMQP_URLS" for name in os.environ):
+            logging.getLogger(__name__).warning(
+                "AMQP_URLS is deprecated: set AMQP_URL (comma-separated for several nodes)"
+            )
 
     @property
     def broker_urls(self) -> list[str]:
-        """Every broker address: `AMQP_URLS` if set, else `AMQP_URL`, split on commas."""
-        urls = [u.strip() for u in (self.amqp_urls or self.amqp_url).split(",") if u.strip()]
+        """Every broker address: `AMQP_URL` split on commas."""
+        urls = [u.strip() for u in self.amqp_url.split(",") if u.strip()]
         if not urls:
             raise ValueError("AMQP_URL names no broker")
         return urls

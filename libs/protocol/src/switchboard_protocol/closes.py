@@ -35,8 +35,8 @@ CLOSE_DESCRIPTIONS: dict[CloseCode, str] = {
     CloseCode.SLOW_CONSUMER: "slow consumer, events stay buffered: reconnect and resume",
     CloseCode.REPLACED: "replaced by a newer connection of this device: stop",
     CloseCode.SESSION_ENDED: "session ended (deleted or expired): stop",
-    CloseCode.RATE_LIMITED: "rate limited, or a new device beyond the device caps: back off, "
-    "reconnect",
+    CloseCode.RATE_LIMITED: "rate limited (frames, connects), or a new device beyond the device "
+    "caps: back off, reconnect",
 }
 
 FATAL_CLOSES: frozenset[int] = frozenset(

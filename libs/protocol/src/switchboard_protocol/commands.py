@@ -9,10 +9,12 @@
 - `Release`: gateway → gateways (`ai.control`, `release.<device queue>`).
 - `CatchUpRequest` / `CatchUpReply`: gateway → session service (the `ai.run-progress` queue,
   AMQP type `catchup`, `reply_to`, `correlation_id`).
+- `LeaseRenewal` / `LeaseReply`: run worker → session service (the `ai.run-progress` queue,
+  AMQP type `lease`, `reply_to` the worker's control queue) and its answer.
 """
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool
 
@@ -22,6 +24,9 @@ from .runs import ActiveRun
 
 LIST_TOOLS = "list_tools"
 """`op` of a `ToolListRequest`."""
+
+RUN_LEASE_S = 10.0
+"""Default run lease (the session service's RUN_LEASE_S, sent in each `RunRequest`)."""
 
 
 class HistoryItem(WireModel):
@@ -55,6 +60,9 @@ class RunRequest(WireModel):
     start_by: datetime | None = None
     """A request taken after this is not run: the session service ends it `no_worker`
     (RUN_START_TIMEOUT_S after it was sent)."""
+    lease_s: float = Field(default=RUN_LEASE_S, gt=0)
+    """The run's lease, the session service's RUN_LEASE_S: it fails the run `worker_lost` when
+    its worker renewed nothing for this long, and the worker stops the run first."""
 
 
 class ToolCallRequest(WireModel):
@@ -130,6 +138,23 @@ class CatchUpReply(WireModel):
     """The session's run in progress so far, null when none."""
 
 
+RunId = Annotated[str, Field(max_length=64)]
+
+
+class LeaseRenewal(WireModel):
+    """A run worker still holds `runs`: their leases run RUN_LEASE_S from when this is read."""
+
+    worker: str = Field(default="worker", max_length=128)
+    runs: list[RunId] = Field(default_factory=list, max_length=10_000)
+
+
+class LeaseReply(WireModel):
+    """The runs of a renewal that are no longer the worker's (failed `worker_lost`, or
+    unknown): it gives them up."""
+
+    lost: list[str] = Field(default_factory=list)
+
+
 COMMANDS: tuple[type[WireModel], ...] = (
     RunRequest,
     ToolCallRequest,
@@ -141,5 +166,7 @@ COMMANDS: tuple[type[WireModel], ...] = (
     Release,
     CatchUpRequest,
     CatchUpReply,
+    LeaseRenewal,
+    LeaseReply,
 )
 """Every command (its schema, docs and tests follow this list)."""

@@ -209,6 +209,7 @@ class SttEvent(Envelope):
 
     type: Literal["stt"] = "stt"
     data: SttData
+    stored = True  # the final text becomes the utterance's message
 
 
 class SessionStartEvent(Envelope):

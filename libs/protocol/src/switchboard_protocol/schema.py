@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from .closes import CLOSE_DESCRIPTIONS, CloseCode
+from .closes import CLOSE_DESCRIPTIONS, FATAL_CLOSES, CloseCode
 from .commands import COMMANDS
 from .errors import ErrorEnvelope
 from .events import EVENT_ADAPTER, EVENT_CLASSES, EVENT_TYPES
@@ -100,6 +100,7 @@ def _extras() -> dict[str, Any]:
                 for code in CloseCode
             ],
             "x-enum-varnames": [code.name for code in CloseCode],
+            "x-fatal": sorted(FATAL_CLOSES),
         },
         "Name": {
             "title": "Name",

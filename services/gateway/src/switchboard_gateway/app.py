@@ -6,13 +6,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from switchboard_events.body_guard import BodyGuard, BodyLimits
-from switchboard_events.heap import release_heap, settle_heap
+from switchboard_edge.body_guard import BodyGuard, BodyLimits
+from switchboard_runtime.heap import release_heap, settle_heap
 
 from . import health, openapi, proxy
 from .agui import routes as agui
 from .endpoint import device_socket
 from .hub import Hub
+from .restslots import RestSlots
 from .settings import GatewaySettings
 
 
@@ -36,6 +37,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     )
     app.state.hub = hub
     app.state.session_service = hub.parts.session_service
+    app.state.settings = settings
+    app.state.rest_slots = RestSlots(settings.rest_requests_per_user)
     app.include_router(health.router)
     app.include_router(agui.router)  # before the proxy, which takes every other /ai/sessions path
     app.include_router(proxy.router)

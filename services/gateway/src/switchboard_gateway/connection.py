@@ -3,7 +3,7 @@
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +14,7 @@ from . import closes
 from .device import DeviceQueue
 from .parts import SocketParts
 from .ratelimit import TokenBucket
+from .typing_gate import TypingGate
 from .window import AckWindow
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class Connection:
         self.stop_reason = ""
         self._background: set[asyncio.Task[None]] | None = None
         self._expiry: asyncio.TimerHandle | None = None
+        self._typing: TypingGate | None = None
 
     async def send(self, text: str) -> None:
         """One text frame (frames are written whole, so concurrent senders need no lock)."""
@@ -89,6 +91,12 @@ class Connection:
             return
         self.stop(closes.UNAUTHENTICATED, "token expired")
 
+    def typing(self, publish: Callable[[], None]) -> None:
+        """Publish this device's `typing` event, coalesced (typing_gate.py)."""
+        if self._typing is None:
+            self._typing = TypingGate(self.parts.settings.typing_interval_s)
+        self._typing.offer(publish)
+
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run a client request (upstream call) without blocking the receiver."""
         task = asyncio.create_task(work)
@@ -108,5 +116,7 @@ class Connection:
         if self._expiry is not None:
             self._expiry.cancel()
             self._expiry = None
+        if self._typing is not None:
+            self._typing.cancel()
         for task in self._background or ():
             task.cancel()

@@ -67,9 +67,9 @@ class Control:
         self._exchange = await self._out.get_exchange(self._names.control_exchange)
         # a fixed name: the robust connection redeclares the same queue after a reconnect, so
         # catch-up answers keep finding it
-        name = f"{self._names.prefix}ai.gateway.{uuid.uuid4().hex}"
+        name = self._names.gateway_queue(uuid.uuid4().hex)
         queue = await channel.declare_queue(name, exclusive=True, auto_delete=True)
-        await queue.bind(self._names.control_exchange, "release.#")
+        await queue.bind(self._names.control_exchange, Names.binding(Names.RELEASE))
         await queue.consume(self._handle, no_ack=True)
         self._reply_to = queue.name
         self._publisher = await Publisher(self._out, self._names, self._settings).start()

@@ -4,8 +4,8 @@ import asyncio
 from typing import Any
 
 from starlette.websockets import WebSocket
-from switchboard_events import safe_json
-from switchboard_events.auth import AuthError, Claims, verify_token
+from switchboard_edge import safe_json
+from switchboard_edge.auth import AuthError, Claims, verify_token
 from switchboard_protocol import InvalidName, check_name
 
 from . import closes
@@ -97,7 +97,9 @@ async def _check_session(
     except UpstreamUnavailable as exc:
         raise Close(closes.TRY_AGAIN, "session service unavailable") from exc
     if answer.status in _BY_STATUS:
-        raise Close(_BY_STATUS[answer.status], answer.error()[1] or "session check refused")
+        code, message = answer.error()
+        reason = f"{code}: {message}" if answer.status == 429 else message  # which limit
+        raise Close(_BY_STATUS[answer.status], reason or "session check refused")
     if answer.status >= 500:
         raise Close(closes.TRY_AGAIN, f"session check failed ({answer.status})")
     if not answer.ok or not isinstance(answer.body, dict):

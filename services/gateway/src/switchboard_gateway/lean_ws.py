@@ -1,9 +1,17 @@
-"""uvicorn's sans-I/O WebSocket protocol, minus what an open socket no longer needs.
+"""uvicorn's sans-I/O WebSocket protocol, minus what an open socket no longer needs, and with
+the edge's limits on the upgrade request.
 
 Per socket, uvicorn keeps an `asyncio.Queue` (four deques and an event) for what the app
 receives and, for the socket's whole life, the upgrade request and response with their
 headers. One reader needs a lean queue (inbox.Inbox), and the handshake's request and response
 are dead once the socket is accepted: about 6 KB per idle device. Used for WS_IMPL's default.
+
+The upgrade request is read twice: by the HTTP protocol (http_guard: 431 past MAX_HEADER_BYTES,
+408 past HEADER_TIMEOUT_S), which hands it on, then by websockets' handshake parser, with
+limits of its own (8 KiB a line, 128 header lines). uvicorn writes nothing when that parser
+refuses a request, so a refused upgrade got no answer and its socket stayed open for good:
+here it is answered (the parser's 4xx, or 400) and closed, and `match_edge_limits` gives the
+parser the HTTP protocol's limits, so a head REST takes (a long token) is taken here too.
 
 uvicorn hands its `uvicorn.error` logger to the websockets protocol, which then logs
 "connection open" and "connection closed" at INFO for every socket, after uvicorn's own access
@@ -14,12 +22,33 @@ of a reconnect storm's CPU).
 import logging
 from typing import Any
 
+from switchboard_edge.settings import EdgeSettings
 from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets import http11
 
 from .inbox import Inbox
 
 PROTOCOL_LOGGER = "switchboard_gateway.ws_protocol"
+_NOT_AN_UPGRADE = b"not a valid WebSocket upgrade request"
+_BAD_REQUEST = (
+    b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\n"
+    b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_NOT_AN_UPGRADE), _NOT_AN_UPGRADE)
+)
+
+
+def match_edge_limits(edge: EdgeSettings, ws_impl: str) -> None:
+    """websockets' handshake limits (module constants it reads from the environment at import)
+    at least the HTTP protocol's: a line as long as a whole head, and as many header lines as
+    fit in one (each at least `x:` and CRLF). WS_IMPL=websockets parses with its legacy module."""
+    modules: list[Any] = [http11]
+    if ws_impl == "websockets":
+        from websockets.legacy import http as legacy_http  # imported by that impl anyway
+
+        modules.append(legacy_http)
+    for module in modules:
+        module.MAX_LINE_LENGTH = max(module.MAX_LINE_LENGTH, edge.max_header_bytes + 8)
+        module.MAX_NUM_HEADERS = max(module.MAX_NUM_HEADERS, edge.max_header_bytes // 4 + 1)
 
 
 class LeanSansIOProtocol(WebSocketsSansIOProtocol):
@@ -27,6 +56,20 @@ class LeanSansIOProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         self.queue = Inbox()  # type: ignore[assignment]
         self.conn.logger = logging.getLogger(PROTOCOL_LOGGER)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if not self.handshake_initiated and self.conn.handshake_exc is not None:
+            self._refuse_handshake()
+
+    def _refuse_handshake(self) -> None:
+        """The handshake parser refused the request: websockets queued its 4xx (a line too
+        long, too many headers) or nothing (a request it cannot read, e.g. with a body), and
+        uvicorn sends neither. Answer and close."""
+        answer = b"".join(self.conn.data_to_send())
+        self.handshake_complete = self.close_sent = True
+        self.transport.write(answer if answer.startswith(b"HTTP/") else _BAD_REQUEST)
+        self.transport.close()
 
     async def send(self, message: ASGISendEvent) -> None:
         await super().send(message)

@@ -1,5 +1,5 @@
 """`switchboard-gateway --host --port`: uvicorn with WebSocket pings, frame limit, the edge
-limits (request heads, connections, trusted proxies: switchboard_events.http_guard), and a
+limits (request heads, connections, trusted proxies: switchboard_edge.http_guard), and a
 shutdown that closes every socket 1001 before uvicorn's own (which would say 1012)."""
 
 import argparse
@@ -7,12 +7,12 @@ import logging
 import socket
 
 import uvicorn
-from switchboard_events.http_guard import server_options
+from switchboard_edge.http_guard import server_options
 
 from .app import create_app
 from .asgi import SocketFastPath
 from .hub import Hub
-from .lean_ws import PROTOCOL_LOGGER, LeanSansIOProtocol
+from .lean_ws import PROTOCOL_LOGGER, LeanSansIOProtocol, match_edge_limits
 from .settings import GatewaySettings
 
 
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.root.level))
     logging.getLogger(PROTOCOL_LOGGER).setLevel(max(logging.WARNING, logging.root.level))
     settings = GatewaySettings()
+    match_edge_limits(settings, settings.ws_impl)
     app = create_app(settings)
     config = uvicorn.Config(
         SocketFastPath(app),

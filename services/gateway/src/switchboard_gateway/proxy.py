@@ -10,6 +10,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from .errors import error_response, upstream_unavailable
+from .relay import Relayed
+from .restslots import RestSlots, caller_of
+from .settings import GatewaySettings
 from .upstream import SessionService
 
 log = logging.getLogger(__name__)
@@ -28,7 +31,6 @@ _DROP_REQUEST = {
     "x-forwarded-for",
     "forwarded",
 }
-_KEEP_RESPONSE = {"content-type", "retry-after", "location", "cache-control", "www-authenticate"}
 
 
 async def forward(request: Request) -> httpx.Response | JSONResponse:
@@ -37,6 +39,7 @@ async def forward(request: Request) -> httpx.Response | JSONResponse:
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST}
     if request.client:  # the peer, or what a TRUSTED_PROXIES proxy said the client was
         headers["x-forwarded-for"] = request.client.host
+    headers.setdefault("accept-encoding", "identity")  # relayed as is: no encoding unasked
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
     if _climbs(raw_path.decode("latin-1")):
         return error_response(404, "not_found", "no such resource")
@@ -61,16 +64,34 @@ def _climbs(path: str) -> bool:
     return any(unquote(part) in (".", "..") for part in path.split("?", 1)[0].split("/"))
 
 
-def relay(answer: httpx.Response) -> Response:
-    headers = {k: v for k, v in answer.headers.items() if k.lower() in _KEEP_RESPONSE}
-    return Response(answer.content, status_code=answer.status_code, headers=headers)
-
-
 @router.api_route("/ai/sessions", methods=_METHODS)
 @router.api_route("/ai/sessions/{rest:path}", methods=_METHODS)
 @router.api_route("/ai/dev/token", methods=_METHODS)
 @router.api_route("/ai/stats", methods=["GET"])
 async def proxied(request: Request) -> Response:
-    """Forwarded as is to the session service."""
-    answer = await forward(request)
-    return answer if isinstance(answer, JSONResponse) else relay(answer)
+    """Forwarded as is to the session service, its answer streamed back, within the caller's
+    REST_REQUESTS_PER_USER slots (429 `too_many_concurrent_requests` beyond)."""
+    settings: GatewaySettings = request.app.state.settings
+    slots: RestSlots = request.app.state.rest_slots
+    caller = caller_of(request, settings)
+    if not slots.take(caller):
+        return _too_many(slots.per_caller)
+    try:
+        answer = await forward(request)
+    except BaseException:
+        slots.give(caller)
+        raise
+    if isinstance(answer, JSONResponse):
+        slots.give(caller)
+        return answer
+    return Relayed(answer, lambda: slots.give(caller), settings.upstream_timeout_s)
+
+
+def _too_many(per_caller: int) -> JSONResponse:
+    message = (
+        f"at most {per_caller} REST requests of one user at once (REST_REQUESTS_PER_USER); "
+        "retry when one of yours has been answered"
+    )
+    answer = error_response(429, "too_many_concurrent_requests", message)
+    answer.headers["Retry-After"] = "1"
+    return answer

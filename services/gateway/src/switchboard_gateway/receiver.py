@@ -3,7 +3,7 @@
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from switchboard_events import safe_json
+from switchboard_edge import safe_json
 from switchboard_protocol import make_event
 
 from . import closes, frames
@@ -52,7 +52,7 @@ class Refused:
 def _parse(text: str | None) -> dict[str, Any] | Refused | None:
     """The frame as an object, or why it is refused; None for binary. Values the services
     cannot store (NUL, lone surrogates, NaN/Infinity, nesting past safe_json.MAX_DEPTH) are
-    refused here, with the rest of the client's JSON (switchboard_events.safe_json)."""
+    refused here, with the rest of the client's JSON (switchboard_edge.safe_json)."""
     if text is None:
         return None
     try:
@@ -165,7 +165,7 @@ async def on_typing(conn: Connection, frame: dict[str, Any]) -> None:
         agent_type=c.agent_type,
         metadata={"client_id": c.client_id},
     )
-    conn.spawn(_publish(conn, conn.parts.control.publish_event(event)))
+    conn.typing(lambda: conn.spawn(_publish(conn, conn.parts.control.publish_event(event))))
 
 
 async def on_refresh(conn: Connection, frame: dict[str, Any]) -> None:

@@ -1,21 +1,25 @@
 """The gateway's one settings object (environment variables, read once in main())."""
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+from switchboard_edge.auth import AuthSettings
+from switchboard_edge.settings import EdgeSettings
 from switchboard_events import BrokerSettings
-from switchboard_events.auth import AuthSettings
-from switchboard_events.edge import EdgeSettings
+from switchboard_runtime import RuntimeSettings
 
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings):
+class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings, RuntimeSettings):
     """Broker, JWT and listener settings plus the gateway's own limits."""
 
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
+
+    OPERATOR: ClassVar[frozenset[str]] = frozenset({"SESSION_URL"})
+    """The settings of this class an operator sets (docs/configuration.md lists them first)."""
 
     session_url: str = Field(default="http://127.0.0.1:8001", alias="SESSION_URL")
     """Base URL of the session service (REST proxy target, ownership checks)."""
@@ -43,6 +47,9 @@ class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings):
     """Client frames one socket may send at once before FRAME_RATE_PER_S applies."""
     rate_limit_strikes: int = Field(default=20, ge=1, alias="RATE_LIMIT_STRIKES")
     """Frames refused for rate in a row (without the bucket refilling) before closing 4429."""
+    typing_interval_s: float = Field(default=1.0, ge=0, alias="TYPING_INTERVAL_S")
+    """Least time between two `typing` events of one device; `typing` frames that come sooner
+    go out as one when it has passed (0: each frame is an event)."""
     takeover_timeout_s: float = Field(default=5.0, gt=0, alias="TAKEOVER_TIMEOUT_S")
     """How long a connect waits for the device's previous connection to let go (else 1013)."""
     consumers_per_channel: int = Field(default=100, ge=1, alias="CONSUMERS_PER_CHANNEL")
@@ -59,6 +66,11 @@ class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings):
     small (turn it on for few clients on slow links)."""
     upstream_timeout_s: float = Field(default=10.0, gt=0, alias="UPSTREAM_TIMEOUT_S")
     """Timeout of one call to the session service (REST proxy, device checks)."""
+    rest_requests_per_user: int = Field(default=8, ge=1, alias="REST_REQUESTS_PER_USER")
+    """REST requests one user (one address, without a valid token) may have in flight through
+    one gateway, each until its answer's last byte is sent; one more is 429
+    `too_many_concurrent_requests` at once. Answers stream through, one chunk at a time; a
+    client that takes none of a chunk for UPSTREAM_TIMEOUT_S loses the connection."""
     upstream_connections: int = Field(default=100, ge=1, alias="UPSTREAM_CONNECTIONS")
     """HTTP connections to the session service for REST (proxy, frames' calls), all kept alive
     between calls."""
@@ -66,14 +78,5 @@ class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings):
     """Device-check requests (the check each WebSocket connect makes) in flight at once, each
     on a kept-alive HTTP connection of its own; connects that come while all are busy go
     together in the next request, up to 128 (within UPSTREAM_TIMEOUT_S)."""
-    max_json_body_bytes: int = Field(default=64 * 1024, ge=1024, alias="MAX_JSON_BODY_BYTES")
-    """Largest REST request body other than audio (413 `body_too_large` beyond, found while
-    the body streams in)."""
-    max_audio_bytes: int = Field(default=10 * 1024 * 1024, ge=1, alias="MAX_AUDIO_BYTES")
-    """Largest audio utterance (`POST .../audio`)."""
-    max_message_chars: int = Field(default=32_000, ge=1, alias="MAX_MESSAGE_CHARS")
-    """Longest message content (413 `message_too_large` beyond). A message body may be
-    MAX_JSON_BODY_BYTES plus 12 bytes per character (an emoji escaped as `\\ud83d\\ude00`),
-    so every message this allows fits. Same value on the gateway and the session service."""
     static_dir: Path = Field(default=STATIC_DIR, alias="STATIC_DIR")
     """Folder of the demo page served at `/` (the bundled page by default)."""

@@ -131,10 +131,18 @@ class SessionService:
         self, method: str, raw_path: str, params: str, headers: dict[str, str], content: bytes
     ) -> httpx.Response:
         """A REST request passed on as is (sent once more on a closed kept-alive connection
-        when idempotent); raises httpx.HTTPError when the service does not answer."""
-        return await request(
-            self._http, method, self.url(raw_path), params=params, headers=headers, content=content
+        when idempotent): the answer's head, its body still to read (`aiter_raw`; the caller
+        closes it with `aclose`); raises httpx.HTTPError when the service does not answer."""
+        outgoing = self._http.build_request(
+            method, self.url(raw_path), params=params, headers=headers, content=content
         )
+        try:
+            return await self._http.send(outgoing, stream=True)
+        except _CLOSED as exc:
+            if method.upper() not in IDEMPOTENT:
+                raise
+            log.info("upstream closed under %s %s (%r); retrying once", method, raw_path, exc)
+        return await self._http.send(outgoing, stream=True)
 
     async def open_device(self, token: str, session_id: str, client_id: str) -> Answer:
         """May this token's owner connect this device? The session's status, mode, agent and

@@ -29,7 +29,6 @@ DELIVERY_GRACE_S = 1.0
 DENIED = "denied"
 TIMED_OUT = "approval_timeout"
 APPROVAL_TIMEOUT_S = 120.0
-APPROVAL_BINDING = "approval.*"
 
 
 @dataclass(frozen=True)
@@ -73,9 +72,9 @@ class Approvals:
     def close(self, call_id: str) -> None:
         self._pending.pop(call_id, None)
 
-    def deliver(self, routing_key: str | None, body: bytes) -> None:
-        """A decision from `ai.control`; ignored unless this worker waits on its call."""
-        call_id = (routing_key or "").removeprefix("approval.")
+    def deliver(self, call_id: str, body: bytes) -> None:
+        """A decision from `ai.control` for `call_id` (its routing key's id); ignored unless
+        this worker waits on that call."""
         pending = self._pending.get(call_id) if is_name(call_id) else None
         if pending is None or pending.future.done():
             return

@@ -2,7 +2,9 @@
 
 A turn is one request to the model: it gets the conversation (OpenAI chat messages) and the
 tools on offer, and yields text fragments (`str`), `Retrying` while it waits out an upstream
-failure, and at most one `TurnEnd` last (the tool calls the model asked for, the usage).
+failure, `Emit` for an event the agent's own work makes (an AG-UI agent's tool calls, state,
+steps), and at most one `TurnEnd` last (the tool calls the model asked for, the usage, what a
+paused agent waits for).
 """
 
 import asyncio
@@ -16,7 +18,12 @@ Message = dict[str, Any]
 
 
 class BackendError(RuntimeError):
-    """The model could not answer (unreachable, bad status, malformed stream)."""
+    """The model could not answer (unreachable, bad status, malformed stream); the run fails
+    with an `error` of this `code`."""
+
+    def __init__(self, message: str, code: str = "model_error") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,8 @@ class ModelToolCall:
 
     name: str
     arguments: str
+    call_id: str | None = None
+    """The model's id for the call when the next request must name it (AG-UI); else None."""
 
 
 @dataclass(frozen=True)
@@ -49,17 +58,58 @@ class Retrying:
 
 
 @dataclass(frozen=True)
+class Emit:
+    """An event the backend's agent made itself, published as it is (`state`, `thinking`,
+    `warning`, the `tool_call` and `tool_result` of a tool the agent ran)."""
+
+    event_type: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Interrupt:
+    """The agent paused for a human answer (an AG-UI interrupt): asked as a `tool_call` that
+    requires approval; the decision resumes the agent in the next turn."""
+
+    interrupt_id: str
+    call_id: str
+    tool_name: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class TurnEnd:
     tool_calls: list[ModelToolCall] = field(default_factory=list)
     usage: Usage | None = None
+    transcript: list["Message"] = field(default_factory=list)
+    """What the agent did this turn that the next request must carry (its own tool calls and
+    their results), as chat messages."""
+    interrupts: list[Interrupt] = field(default_factory=list)
 
 
-Chunk = str | Retrying | TurnEnd
+@dataclass(frozen=True)
+class TurnInput:
+    """What a turn is about besides the conversation: the session (AG-UI `threadId`), the run
+    (`runId`), the answers to the interrupts that paused the agent (AG-UI `resume`) and the
+    agent's instructions (the system message)."""
+
+    session_id: str = ""
+    run_id: str = ""
+    resume: list[dict[str, Any]] = field(default_factory=list)
+    refused: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Paused calls a human refused (call id → `{"error", "reason"}`): what the agent then
+    reports for them is published as that error."""
+    instructions: str = ""
+
+
+Chunk = str | Retrying | Emit | TurnEnd
 
 
 class AgentBackend(Protocol):
     offers_tools: bool
     """Whether the run offers the tool workers' tools to this backend."""
+    offers_transfers: bool
+    """Whether the run offers the other agents (AGENTS) as `transfer_to_<name>` tools."""
 
     def turn(
         self,
@@ -68,6 +118,7 @@ class AgentBackend(Protocol):
         agent_type: str,
         *,
         final: bool = False,
+        about: TurnInput = TurnInput(),
     ) -> AsyncIterator[Chunk]:
         """One model turn; `final` asks for an answer without tool calls."""
         ...
@@ -110,6 +161,7 @@ class ScriptedBackend:
     `word_delay_s` (it receives the conversation, and calls no tools)."""
 
     offers_tools = False
+    offers_transfers = False
 
     def __init__(self, word_delay_s: float) -> None:
         self._delay = word_delay_s
@@ -121,6 +173,7 @@ class ScriptedBackend:
         agent_type: str,
         *,
         final: bool = False,
+        about: TurnInput = TurnInput(),
     ) -> AsyncIterator[Chunk]:
         words = scripted_reply(last_user_text(messages), agent_type).split(" ")
         for i, word in enumerate(words):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from switchboard_events import safe_json
+from switchboard_edge import safe_json
 from switchboard_protocol import NAME_RE
 
 from .limits import RunLimits

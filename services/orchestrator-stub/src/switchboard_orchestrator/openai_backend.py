@@ -18,7 +18,16 @@ from typing import Any
 import openai
 from openai import AsyncOpenAI
 
-from .backend import BackendError, Chunk, Message, ModelToolCall, Retrying, TurnEnd, Usage
+from .backend import (
+    BackendError,
+    Chunk,
+    Message,
+    ModelToolCall,
+    Retrying,
+    TurnEnd,
+    TurnInput,
+    Usage,
+)
 
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 PROBE_TIMEOUT_S = 3.0
@@ -39,6 +48,7 @@ class RetryPolicy:
 
 class OpenAIBackend:
     offers_tools = True
+    offers_transfers = True
 
     def __init__(self, client: AsyncOpenAI, model: str, retry: RetryPolicy) -> None:
         self._client = client
@@ -53,7 +63,10 @@ class OpenAIBackend:
         agent_type: str,
         *,
         final: bool = False,
+        about: TurnInput = TurnInput(),
     ) -> AsyncIterator[Chunk]:
+        if about.instructions:
+            messages = [{"role": "system", "content": about.instructions}, *messages]
         attempt = 0
         while True:
             try:

@@ -49,7 +49,7 @@ async def execute(ctx: RunContext) -> str:
     except BadDirective as exc:
         status = await _failed(ctx, RunFailed(exc.code, str(exc)))
     except BackendError as exc:
-        status = await _failed(ctx, RunFailed("model_error", str(exc)))
+        status = await _failed(ctx, RunFailed(exc.code, str(exc)))
     except SttError as exc:
         status = await _failed(ctx, RunFailed("stt_error", str(exc)))
     except TtsError as exc:

@@ -6,6 +6,7 @@ from typing import Any
 from switchboard_events import RunStream
 from switchboard_protocol import RunRequest, new_id
 
+from .agents import Agent, Agents
 from .approval import APPROVAL_TIMEOUT_S, Approvals
 from .backend import AgentBackend, Usage
 from .cancellation import RunControl
@@ -31,7 +32,8 @@ class RunContext:
     stream: RunStream
     control: RunControl
     tools: ToolClient
-    backend: AgentBackend
+    agents: Agents
+    """Every agent type (AGENTS); the run is the one its stream's `agent_type` names."""
     worker_id: str = ""
     """Who runs it (in `run_start`'s metadata, for operators and tests)."""
     limits: RunLimits = field(default_factory=RunLimits)
@@ -45,6 +47,15 @@ class RunContext:
     """Speech to text and text to speech (voice.py; the worker's, shared by its runs)."""
     _speaker: Speaker | None = field(default=None, init=False)
     """The reply being spoken as it is generated (voice sessions)."""
+
+    @property
+    def agent(self) -> Agent:
+        """The agent answering now (an `agent_switch` changes it mid-run)."""
+        return self.agents.get(self.stream.agent_type)
+
+    @property
+    def backend(self) -> AgentBackend:
+        return self.agent.backend
 
     async def emit(self, event_type: str, data: dict[str, Any]) -> None:
         """The run's next event, unless the run was cancelled (then RunCancelled)."""

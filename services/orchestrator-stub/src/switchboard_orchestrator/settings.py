@@ -1,24 +1,66 @@
 """Settings of the run worker and the tool worker (environment variables, read once)."""
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, SecretStr, StringConstraints, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from switchboard_events import BrokerSettings
-from switchboard_events.routing import RUN_LEASE_S
+from switchboard_runtime import RuntimeSettings
 
 from . import limits
+from .agent_config import AGENT_NAME_PATTERN, AgentConfig, read_agents
 from .approval import APPROVAL_TIMEOUT_S, Approvals
 from .limits import RunLimits
 from .tool_rpc import MAX_TOOL_CALLS_PER_USER
 from .tools.mcp_config import McpServerConfig
 
+AgentName = Annotated[str, StringConstraints(pattern=AGENT_NAME_PATTERN)]
 
-class WorkerSettings(BrokerSettings):
+
+class StubSettings(BaseSettings):
+    """The scripted agent's pacing and caps (`MODEL_BACKEND=stub`, directives): development
+    and tests, not production; docs/configuration.md lists them apart."""
+
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
+    STUB_ONLY: ClassVar[bool] = True
+
+    word_delay_s: float = Field(default=0.05, ge=0, alias="WORD_DELAY_S")
+    """Pause between the words of a scripted reply (tests shorten it)."""
+    stub_max_sleep_s: float = Field(default=limits.STUB_MAX_SLEEP_S, ge=0, alias="STUB_MAX_SLEEP_S")
+    """Longest `/sleep` the stub accepts (`limit_exceeded` beyond)."""
+    stub_max_tokens: int = Field(default=limits.STUB_MAX_TOKENS, ge=0, alias="STUB_MAX_TOKENS")
+    """Most tokens one `/tokens` may ask for (`limit_exceeded` beyond)."""
+
+
+class StubToolSettings(BaseSettings):
+    """The built-in test tools' knobs (the `slow` tool): development and tests only."""
+
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
+    STUB_ONLY: ClassVar[bool] = True
+
+    slow_max_s: float = Field(default=15.0, ge=0, alias="SLOW_MAX_S")
+    """Longest sleep the `slow` tool accepts (above TOOL_TIMEOUT_S, for timeouts)."""
+
+
+class WorkerSettings(BrokerSettings, RuntimeSettings, StubSettings):
     """The run worker: broker settings plus pacing, timeouts and the model backend."""
 
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
+
+    OPERATOR: ClassVar[frozenset[str]] = frozenset(
+        {
+            "MODEL_BACKEND",
+            "OPENAI_BASE_URL",
+            "OPENAI_API_KEY",
+            "OPENAI_MODEL",
+            "AGUI_URL",
+            "AGENTS",
+            "APPROVAL_REQUIRED_TOOLS",
+            "MAX_RUN_S",
+        }
+    )
+    """The settings of this class an operator sets (docs/configuration.md lists them first)."""
 
     run_prefetch: int = Field(default=32, ge=1, le=1000, alias="RUN_PREFETCH")
     """Run requests one process holds (and runs) at once. Runs mostly wait (model, tools,
@@ -28,13 +70,31 @@ class WorkerSettings(BrokerSettings):
     """How long a run waits for a tool result before `{"error": "timeout"}`."""
     shutdown_grace_s: float = Field(default=10.0, ge=0, alias="SHUTDOWN_GRACE_S")
     """On SIGTERM, how long active runs may finish before they are cancelled."""
-    word_delay_s: float = Field(default=0.05, ge=0, alias="WORD_DELAY_S")
-    """Pause between the words of a plain reply (0 in tests)."""
     cancel_memory_s: float = Field(default=600.0, gt=0, alias="CANCEL_MEMORY_S")
     """How long a cancel is remembered for a run that has not started yet."""
-    model_backend: Literal["stub", "openai"] = Field(default="stub", alias="MODEL_BACKEND")
-    """`stub` (scripted agent) or `openai` (any OpenAI-compatible endpoint, through the
-    official `openai` SDK, with the tool workers' tools offered as function tools)."""
+    model_backend: Literal["stub", "openai", "agui"] = Field(default="stub", alias="MODEL_BACKEND")
+    """`stub` (scripted agent), `openai` (any OpenAI-compatible endpoint, through the
+    official `openai` SDK, with the tool workers' tools offered as function tools) or `agui`
+    (any AG-UI agent at AGUI_URL, the tool workers' tools offered as frontend tools)."""
+    agui_url: str | None = Field(default=None, alias="AGUI_URL")
+    """The AG-UI agent's endpoint (`MODEL_BACKEND=agui`): each turn POSTs a `RunAgentInput`
+    there and reads the `text/event-stream` it answers."""
+    agui_timeout_s: float = Field(default=60.0, gt=0, alias="AGUI_TIMEOUT_S")
+    """Timeout of one AG-UI request (connect, and each wait for the next event)."""
+    agents: Annotated[dict[AgentName, AgentConfig], NoDecode] = Field(
+        default_factory=dict, alias="AGENTS"
+    )
+    """Each agent type, as JSON (or the path of a JSON file): `{"name": {"backend", "model",
+    "url", "instructions", "tools", "description"}}`, every field optional. `instructions` are
+    the system message; `tools` the tools it may use (unset: all); with `openai` every other
+    agent is offered as a `transfer_to_<name>` tool (`agent_switch`). Agent types not listed
+    use MODEL_BACKEND with no instructions and every tool."""
+
+    @field_validator("agents", mode="before")
+    @classmethod
+    def _agents_json(cls, value: Any) -> Any:
+        return read_agents(value)
+
     directives: bool | None = Field(default=None, alias="DIRECTIVES")
     """Whether messages starting with `/tokens`, `/tool`, `/approve`, `/sleep`, `/speak`,
     `/agent` or `/error` run as the stub's directives. Unset: only with `MODEL_BACKEND=stub`;
@@ -52,10 +112,6 @@ class WorkerSettings(BrokerSettings):
     max_run_s: float = Field(default=limits.MAX_RUN_S, gt=0, alias="MAX_RUN_S")
     """A run still going after this long ends with `error` `run_timeout` and `run_end` failed;
     a directive that would take longer is refused up front."""
-    stub_max_sleep_s: float = Field(default=limits.STUB_MAX_SLEEP_S, ge=0, alias="STUB_MAX_SLEEP_S")
-    """Longest `/sleep` the stub accepts (`limit_exceeded` beyond)."""
-    stub_max_tokens: int = Field(default=limits.STUB_MAX_TOKENS, ge=0, alias="STUB_MAX_TOKENS")
-    """Most tokens one `/tokens` may ask for (`limit_exceeded` beyond)."""
     max_tts_chars: int = Field(default=limits.MAX_TTS_CHARS, ge=1, alias="MAX_TTS_CHARS")
     """Most characters spoken per reply: `/speak` refuses more, a longer voice reply is spoken
     up to this and a `warning` `tts_truncated` says so."""
@@ -110,13 +166,10 @@ class WorkerSettings(BrokerSettings):
     """First retry's pause, doubled each time (a `Retry-After` from the server wins)."""
     model_retry_max_s: float = Field(default=30.0, ge=0, alias="MODEL_RETRY_MAX_S")
     """Longest pause between two model retries (also caps `Retry-After`)."""
-    run_lease_s: float = Field(default=RUN_LEASE_S, gt=0, alias="RUN_LEASE_S")
-    """A run's lease: the session service fails a run `worker_lost` when its worker renewed
-    nothing for this long; a worker with no renewal confirmed for this long stops the run
-    without publishing more. Same value in the session service."""
     run_lease_renew_s: float = Field(default=3.0, gt=0, alias="RUN_LEASE_RENEW_S")
-    """How often the worker renews the leases of its runs (well below RUN_LEASE_S: a renewal
-    or two may be lost without losing the lease)."""
+    """How often the worker renews the leases of its runs; a third of the shortest lease it
+    holds when that is sooner (each run request carries the session service's RUN_LEASE_S,
+    so a renewal or two may be lost without losing the lease)."""
     tool_list_ttl_s: float = Field(default=10.0, ge=0, alias="TOOL_LIST_TTL_S")
     """How long the tool workers' tool list is reused before it is asked for again."""
 
@@ -137,12 +190,6 @@ class WorkerSettings(BrokerSettings):
         return self.model_backend == "stub" if self.directives is None else self.directives
 
     @model_validator(mode="after")
-    def _renew_within_lease(self) -> "WorkerSettings":
-        if self.run_lease_renew_s >= self.run_lease_s:
-            raise ValueError("RUN_LEASE_RENEW_S must be below RUN_LEASE_S")
-        return self
-
-    @model_validator(mode="after")
     def _openai_needs_url(self) -> "WorkerSettings":
         if self.openai_base_url:
             return self
@@ -155,11 +202,26 @@ class WorkerSettings(BrokerSettings):
                 raise ValueError(f"{name}=openai needs OPENAI_BASE_URL")
         return self
 
+    @model_validator(mode="after")
+    def _agui_needs_url(self) -> "WorkerSettings":
+        if self.model_backend == "agui" and not self.agui_url:
+            raise ValueError("MODEL_BACKEND=agui needs AGUI_URL (the AG-UI agent's endpoint)")
+        for name, agent in self.agents.items():
+            backend = agent.backend or self.model_backend
+            if backend == "agui" and not (agent.url or self.agui_url):
+                raise ValueError(f"AGENTS: {name!r} has backend agui and no url (nor AGUI_URL)")
+            if backend == "openai" and not self.openai_base_url:
+                raise ValueError(f"AGENTS: {name!r} has backend openai: it needs OPENAI_BASE_URL")
+        return self
 
-class ToolSettings(BrokerSettings):
+
+class ToolSettings(BrokerSettings, RuntimeSettings, StubToolSettings):
     """The tool worker: broker settings plus its concurrency."""
 
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
+
+    OPERATOR: ClassVar[frozenset[str]] = frozenset({"MCP_SERVERS"})
+    """The settings of this class an operator sets (docs/configuration.md lists them first)."""
 
     tool_prefetch: int = Field(default=16, ge=1, le=1000, alias="TOOL_PREFETCH")
     """Tool calls one process runs at once."""
@@ -168,8 +230,6 @@ class ToolSettings(BrokerSettings):
     )
     """Tool calls of one user one process runs at once; more are answered at once with the
     error `too_many_tool_calls` (keep it below TOOL_PREFETCH so others always find a slot)."""
-    slow_max_s: float = Field(default=15.0, ge=0, alias="SLOW_MAX_S")
-    """Longest sleep the `slow` tool accepts (a test tool; above TOOL_TIMEOUT_S for timeouts)."""
     mcp_servers: list[McpServerConfig] = Field(default_factory=list, alias="MCP_SERVERS")
     """MCP servers whose tools this worker serves next to the built-ins, as JSON: a list of
     `{"name", "command", "args"?, "env"?}` (stdio) or `{"name", "url"}` (streamable HTTP);

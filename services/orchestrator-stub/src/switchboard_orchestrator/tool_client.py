@@ -17,7 +17,7 @@ from switchboard_events import Names
 from switchboard_events.topology import TOOL_KEY
 from switchboard_protocol import ToolCancel, dumps, new_id
 
-from .tool_rpc import LIST_TOOLS, ToolRequest, cancel_key
+from .tool_rpc import LIST_TOOLS, ToolRequest
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class ToolClient:
         assert self._control is not None
         body = dumps(ToolCancel(call_id=call_id)).encode()
         try:
-            await self._control.publish(aio_pika.Message(body), cancel_key(call_id))
+            await self._control.publish(aio_pika.Message(body), Names.tool_cancel_key(call_id))
         except Exception as exc:  # noqa: BLE001 - the tool then runs to its own end
             log.warning("could not cancel tool call %s: %r", call_id, exc)
 

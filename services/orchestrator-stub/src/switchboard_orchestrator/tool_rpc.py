@@ -17,21 +17,17 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from switchboard_events import Names
 from switchboard_protocol import LIST_TOOLS, ToolCallRequest, ToolListRequest, dumps, is_name
 
 MAX_TOOL_CALLS_PER_USER = 4
-CANCEL_BINDING = "tool-cancel.*"
 TOO_MANY = "too_many_tool_calls"
-
-
-def cancel_key(call_id: str) -> str:
-    return f"tool-cancel.{call_id}"
 
 
 def call_id_of_cancel(routing_key: str | None) -> str | None:
     """The call id a cancel's routing key names, None when it is not a valid one."""
-    call_id = (routing_key or "").removeprefix("tool-cancel.")
-    return call_id if is_name(call_id) else None
+    call_id = Names.key_id(Names.TOOL_CANCEL, routing_key)
+    return call_id if call_id is not None and is_name(call_id) else None
 
 
 @dataclass(frozen=True)

@@ -23,14 +23,20 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from aio_pika.abc import AbstractRobustConnection as Connection
 from pydantic import ValidationError
-from switchboard_events import Publisher, PublishFailed, RunStream, declare_topology, names_from
+from switchboard_events import (
+    Names,
+    Publisher,
+    PublishFailed,
+    RunStream,
+    declare_topology,
+    names_from,
+)
 from switchboard_events.deadletter import DeadLetter, DeadLetters
 from switchboard_events.routing import LEASE_RENEWAL
 from switchboard_events.topology import RUN_KEY
 from switchboard_protocol import RunRequest
 
-from .approval import APPROVAL_BINDING
-from .backend import AgentBackend
+from .agents import Agents
 from .cancellation import LEASE_LOST, CancelRegistry
 from .lease import Leases
 from .request import readable_ids
@@ -58,7 +64,7 @@ class RunWorker:
         self,
         settings: WorkerSettings,
         connection: Connection,
-        backend: AgentBackend,
+        agents: Agents,
         voice: Voice | None = None,
     ):
         self.settings = settings
@@ -66,7 +72,7 @@ class RunWorker:
         self.names = names_from(settings)
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self._connection = connection
-        self._backend = backend
+        self._agents = agents
         self._cancels = CancelRegistry(settings.cancel_memory_s)
         self._approvals = settings.approvals
         self._active: dict[str, _Active] = {}
@@ -74,9 +80,7 @@ class RunWorker:
         self._abandoned: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._consumer: tuple[AbstractQueue, str] | None = None
-        self._leases = Leases(
-            self.worker_id, settings.run_lease_s, settings.run_lease_renew_s, self._lose
-        )
+        self._leases = Leases(self.worker_id, settings.run_lease_renew_s, self._lose)
         self._control_queue: AbstractQueue | None = None
 
     async def start(self) -> None:
@@ -102,8 +106,8 @@ class RunWorker:
     async def _listen_for_cancels(self, channel: AbstractChannel) -> None:
         """Cancels (`cancel.*`) and tool decisions (`approval.*`, approval.py)."""
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        await queue.bind(self.names.control_exchange, "cancel.*")
-        await queue.bind(self.names.control_exchange, APPROVAL_BINDING)
+        await queue.bind(self.names.control_exchange, Names.binding(Names.CANCEL))
+        await queue.bind(self.names.control_exchange, Names.binding(Names.APPROVAL))
         await queue.consume(self._on_control, no_ack=True)
         self._control_queue = queue
 
@@ -114,13 +118,13 @@ class RunWorker:
     async def _on_control(self, message: AbstractIncomingMessage) -> None:
         if message.type == LEASE_RENEWAL:
             self._leases.on_reply(message.body)
-        elif (message.routing_key or "").startswith("approval."):
-            self._approvals.deliver(message.routing_key, message.body)
+        elif (call_id := Names.key_id(Names.APPROVAL, message.routing_key)) is not None:
+            self._approvals.deliver(call_id, message.body)
         else:
             await self._on_cancel(message)
 
     async def _on_cancel(self, message: AbstractIncomingMessage) -> None:
-        run_id = (message.routing_key or "").removeprefix("cancel.")
+        run_id = Names.key_id(Names.CANCEL, message.routing_key) or ""
         try:
             run_id = str(json.loads(message.body).get("run_id") or run_id)
         except (ValueError, AttributeError):
@@ -168,7 +172,7 @@ class RunWorker:
             elif request.start_by is not None and datetime.now(UTC) > request.start_by:
                 log.warning("run %s came after its start_by: it ends no_worker", request.run_id)
             else:
-                self._leases.hold(request.run_id)
+                self._leases.hold(request.run_id, request.lease_s)
                 await self._run(request)
             await self._settle(request.run_id, ack=True)
         except PublishFailed as exc:
@@ -201,7 +205,7 @@ class RunWorker:
                 stream,
                 control,
                 self._tools,
-                self._backend,
+                self._agents,
                 self.worker_id,
                 self.settings.run_limits,
                 self._approvals,

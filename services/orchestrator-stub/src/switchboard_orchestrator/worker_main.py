@@ -1,43 +1,16 @@
 """`switchboard-worker`: the run worker process (SIGTERM stops it gracefully)."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
 from switchboard_events import broker_connection
-from switchboard_events.heap import release_heap, settle_heap
+from switchboard_runtime.heap import release_heap, settle_heap
 
-from .backend import AgentBackend, ScriptedBackend
+from .agent_backends import agents_from
 from .process import run_process
 from .settings import WorkerSettings
 from .voice import voice_from
 from .worker import RunWorker
-
-
-@asynccontextmanager
-async def backend_from(settings: WorkerSettings) -> AsyncIterator[AgentBackend]:
-    """The configured backend, with its HTTP client closed on exit."""
-    if settings.model_backend != "openai":
-        yield ScriptedBackend(settings.word_delay_s)
-        return
-    from .openai_backend import (  # only when used
-        OpenAIBackend,
-        RetryPolicy,
-        check_model_server,
-        openai_client,
-    )
-
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-    assert settings.openai_base_url is not None
-    client = openai_client(settings.openai_base_url, key, settings.openai_timeout_s)
-    retry = RetryPolicy(
-        settings.model_max_retries, settings.model_retry_base_s, settings.model_retry_max_s
-    )
-    try:
-        await check_model_server(client)
-        yield OpenAIBackend(client, settings.openai_model, retry)
-    finally:
-        await client.close()
 
 
 async def serve(
@@ -46,10 +19,10 @@ async def serve(
     """Run the worker until `stop` is set, then shut it down gracefully."""
     async with (
         broker_connection(settings, "switchboard-worker") as connection,
-        backend_from(settings) as backend,
+        agents_from(settings) as agents,
         voice_from(settings) as voice,
     ):
-        worker = RunWorker(settings, connection, backend, voice)
+        worker = RunWorker(settings, connection, agents, voice)
         await worker.start()
         if settings.gc_freeze:
             settle_heap()  # startup is over: backend, broker links, tools

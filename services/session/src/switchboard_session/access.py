@@ -9,9 +9,10 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from switchboard_events.auth import AuthError, verify_token
+from switchboard_edge.auth import AuthError, verify_token
 from switchboard_protocol import NAME_RE, ErrorBody, ErrorEnvelope
 
+from . import connects
 from .app_context import AppContext
 from .errors import ApiError, not_found, unexpected_error
 from .schemas import DeviceAccess, DeviceCheck, DeviceCheckResult
@@ -42,14 +43,15 @@ async def check_devices(
     ctx: AppContext, checks: Sequence[DeviceCheck], ip: str | None
 ) -> list[DeviceCheckResult]:
     """Each device's answer, in order: tokens first (401/403; one audited refusal for the batch's
-    refusals), then every session in one read (404 for a missing or foreign one), then each new
-    device's registration on its own (429 over a device cap)."""
+    refusals), then the connect budgets (429 `connect_rate_limited`), then every session in one
+    read (404 for a missing or foreign one), then each new device's registration on its own
+    (429 over a device cap)."""
     results: list[DeviceCheckResult | None] = [None] * len(checks)
     users: dict[int, str] = {}
     refused: list[AuthError] = []
     for i, check in enumerate(checks):
         try:
-            users[i] = verify_token(check.token, ctx.settings.auth).user_id
+            users[i] = verify_token(check.token, ctx.settings).user_id
         except AuthError as exc:
             refused.append(exc)
             results[i] = _refusal(exc)
@@ -58,6 +60,7 @@ async def check_devices(
             ctx.database, "auth.failed", user_id=None, ip=ip, path=BATCH_PATH,
             reason=refused[0].reason, message=refused[0].message, devices=len(refused),
         )  # fmt: skip
+    await _within_budget(ctx, checks, users, results, ip)
     async with ctx.database.begin() as db:  # reads only: no lock is held across the batch
         rows = await _sessions(db, {checks[i].session_id for i in users})
         for i, user in users.items():
@@ -70,6 +73,31 @@ async def check_devices(
         if results[i] is None:  # a new device: registered in a transaction of its own
             results[i] = await _register(ctx, checks[i].session_id, users[i], checks[i].client_id)
     return [result for result in results if result is not None]
+
+
+async def _within_budget(
+    ctx: AppContext,
+    checks: Sequence[DeviceCheck],
+    users: dict[int, str],
+    results: list[DeviceCheckResult | None],
+    ip: str | None,
+) -> None:
+    """Count every connect of a valid token (connects.py); one over its budget gets its 429
+    and leaves `users` (one audited refusal for the batch's)."""
+    wanted = list(users)
+    budget = await connects.over_budget(
+        ctx, [(users[i], checks[i].session_id, checks[i].client_id) for i in wanted]
+    )
+    refused = [(i, refusal) for i, refusal in zip(wanted, budget, strict=True) if refusal]
+    for i, refusal in refused:
+        results[i] = _error(refusal)
+    if refused:
+        first = refused[0][0]
+        await ctx.refusals.record(
+            ctx.database, "rate_limited", user_id=users[first], ip=ip, kind="connects"
+        )
+    for i, _ in refused:
+        del users[i]
 
 
 async def _sessions(db: AsyncSession, ids: set[str]) -> dict[str, SessionRow]:

@@ -9,9 +9,9 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from switchboard_edge.body_guard import BodyGuard, BodyLimits
 from switchboard_events import PublishFailed, names_from
-from switchboard_events.body_guard import BodyGuard, BodyLimits
-from switchboard_events.heap import release_heap, settle_heap
+from switchboard_runtime.heap import release_heap, settle_heap
 
 from . import access, progress
 from .app_context import AppContext
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: SessionSettings | None = None) -> FastAPI:
     """The session service; nothing connects until the lifespan starts."""
     settings = settings or SessionSettings()
-    settings.auth.check_production()
+    settings.check_production()
     app = FastAPI(
         title="Switchboard session service",
         version="0.1.0",
@@ -48,7 +48,7 @@ def create_app(settings: SessionSettings | None = None) -> FastAPI:
     app.include_router(sessions.internal_router)
     app.include_router(runs.router)
     app.include_router(ops.router)
-    if settings.auth.env == "dev":
+    if settings.env == "dev":
         app.include_router(ops.dev_router)
     limits = BodyLimits(
         settings.max_json_body_bytes,
@@ -57,7 +57,7 @@ def create_app(settings: SessionSettings | None = None) -> FastAPI:
         by_path=((access.BATCH_PATH, MAX_DEVICE_CHECKS_BYTES),),
         max_message_chars=settings.max_message_chars,
     )
-    app.add_middleware(BodyGuard, limits=limits, auth=settings.auth)
+    app.add_middleware(BodyGuard, limits=limits, auth=settings)
     app.add_middleware(Observe)
     return app
 
@@ -68,7 +68,7 @@ def _lifespan(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings)
-        broker = BrokerLink(settings.broker, names_from(settings.broker), settings.broker_retry_s)
+        broker = BrokerLink(settings, names_from(settings), settings.broker_retry_s)
         ctx = AppContext(
             settings,
             engine,
@@ -114,7 +114,7 @@ async def _migrate_then_serve(ctx: AppContext) -> None:
         except Exception as exc:  # noqa: BLE001 - keep serving 503 until it works
             log.warning("migration failed (%r); retrying", exc)
             await asyncio.sleep(1)
-    if ctx.settings.broker.gc_freeze:
+    if ctx.settings.gc_freeze:
         settle_heap()  # startup is over: migrations, app, schemas
     async with asyncio.TaskGroup() as group:
         group.create_task(run_relay(ctx))

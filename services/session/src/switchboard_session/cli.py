@@ -7,7 +7,7 @@ import logging
 import sys
 
 import uvicorn
-from switchboard_events.http_guard import server_options
+from switchboard_edge.http_guard import server_options
 
 from .app import create_app
 from .migrate import downgrade, ensure_database, prestart
@@ -55,9 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"switchboard-session: {exc}", file=sys.stderr)
         return 2
     print(f"switchboard-session listening on http://{args.host}:{args.port}", flush=True)
-    uvicorn.run(
-        app, host=args.host, port=args.port, log_level="info", **server_options(settings.edge)
-    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", **server_options(settings))
     return 0
 
 

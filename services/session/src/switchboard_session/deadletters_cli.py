@@ -41,7 +41,7 @@ def main(argv: list[str]) -> int:
 
 
 async def _run(action: str, sources: list[str], limit: int) -> None:
-    settings = SessionSettings().broker
+    settings = SessionSettings()
     names = names_from(settings)
     async with broker_connection(settings, "switchboard-dead-letters") as conn:
         channel = await conn.channel(publisher_confirms=True)

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from switchboard_events.auth import AuthError, verify_token
+from switchboard_edge.auth import AuthError, verify_token
 
 from .app_context import AppContext
 from .errors import ApiError
@@ -40,7 +40,7 @@ async def current_user(
         await _refuse(ctx, request, "unauthenticated", "missing bearer token")
     assert credentials is not None
     try:
-        return verify_token(credentials.credentials, ctx.settings.auth).user_id
+        return verify_token(credentials.credentials, ctx.settings).user_id
     except AuthError as exc:
         await _refuse(ctx, request, exc.reason, exc.message)
     raise AssertionError("unreachable")

@@ -123,7 +123,10 @@ async def start_run(ctx: AppContext, db: AsyncSession, session: SessionRow, run:
     request = runs.run_request(run, session, history, dropped)
     assert run.dispatched_at is not None
     start_by = run.dispatched_at + timedelta(seconds=ctx.settings.run_start_timeout_s)
-    await ctx.outbox.run_request(db, request.model_copy(update={"start_by": start_by}))
+    lease_s = ctx.settings.run_lease_s
+    await ctx.outbox.run_request(
+        db, request.model_copy(update={"start_by": start_by, "lease_s": lease_s})
+    )
     ctx.metrics.runs_started.inc()
 
 

@@ -1,5 +1,5 @@
-"""The session store's consumer: persists `response`, `tool_*`, `agent_switch`, `error` and
-`run_*` events, idempotently by event id (a redelivery changes nothing).
+"""The session store's consumer: persists `response`, `tool_*`, `agent_switch`, `error`, `run_*`
+and final `stt` events, idempotently by event id (a redelivery changes nothing).
 
 Each event is stored in its own transaction. An event that cannot be stored (unparsable, or
 data Postgres refuses) is parked in `ai.dead-letters.session-store` and the rest of its message
@@ -26,6 +26,7 @@ from switchboard_protocol.events import (
     ErrorEvent,
     ResponseEvent,
     RunEndEvent,
+    SttEvent,
     ToolCallData,
     ToolCallEvent,
     ToolResultData,
@@ -241,6 +242,15 @@ async def _run_end(ctx: AppContext, db: AsyncSession, session: SessionRow, event
         await start_run(ctx, db, session, nxt)
 
 
+async def _stt(ctx: AppContext, db: AsyncSession, session: SessionRow, event: Event) -> None:
+    """An utterance's message is stored empty on upload; its final transcript becomes its text,
+    so history, titles and the model's next turns hold what was said."""
+    assert isinstance(event, SttEvent)
+    run = await runs.get_run(db, event.run_id) if event.run_id and event.data.final else None
+    if run is not None and run.message_id:
+        await messages.fill_transcript(db, run.message_id, event.data.text)
+
+
 async def _ignore(ctx: AppContext, db: AsyncSession, session: SessionRow, event: Event) -> None:
     """`session_start` / `session_end`: this service wrote them, the rows already say so."""
 
@@ -253,6 +263,7 @@ _HANDLERS = {
     "error": _error,
     "run_start": _run_start,
     "run_end": _run_end,
+    "stt": _stt,
     "session_start": _ignore,
     "session_end": _ignore,
 }

@@ -29,7 +29,14 @@ import aiormq.abc
 from aio_pika.abc import AbstractChannel
 from sqlalchemy import select
 from switchboard_events.routing import CATCHUP_REQUEST, LEASE_RENEWAL
-from switchboard_protocol import ActiveRun, CatchUpReply, CatchUpRequest, dumps
+from switchboard_protocol import (
+    ActiveRun,
+    CatchUpReply,
+    CatchUpRequest,
+    LeaseRenewal,
+    LeaseReply,
+    dumps,
+)
 
 from . import leases
 from .app_context import AppContext
@@ -153,7 +160,7 @@ class ProgressFolder:
                 answers.append((message, [r for r in run_ids if r not in held]))
         for message, lost in answers:
             if message.reply_to:
-                body = json.dumps({"lost": lost}).encode()
+                body = dumps(LeaseReply(lost=lost)).encode()
                 reply = aio_pika.Message(body, type=LEASE_RENEWAL, content_type="application/json")
                 await self.channel.default_exchange.publish(reply, str(message.reply_to))
 
@@ -183,10 +190,9 @@ class ProgressFolder:
 def _renewal(body: bytes) -> tuple[str, list[str]]:
     """`(worker, run ids)` of a lease renewal; an unreadable one names no run."""
     try:
-        raw = json.loads(body)
-        runs = [str(r)[:64] for r in raw["runs"] if isinstance(r, str)][:10_000]
-        return str(raw.get("worker", "worker"))[:128], runs
-    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        renewal = LeaseRenewal.read_json(body)
+        return renewal.worker, renewal.runs
+    except (ValueError, RecursionError):
         log.warning("run progress: skipping an unreadable lease renewal %r", body[:200])
         return "", []
 

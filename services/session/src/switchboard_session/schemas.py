@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from switchboard_events import safe_json
+from switchboard_edge import safe_json
 from switchboard_protocol import NAME_PATTERN, ActiveRun
 
 
@@ -81,9 +81,8 @@ class Message(BaseModel):
     content: str
     """All of it, or its first HISTORY_CONTENT_CHARS characters when `truncated`."""
     truncated: bool = False
-    """`content` is cut: read the rest with `GET .../messages/{id}/content?offset=...`."""
-    content_chars: int = 0
-    """The whole content's length in characters (Unicode code points)."""
+    """`content` is cut: read the rest with `GET .../messages/{id}/content?offset=...` (from
+    its length in characters, Unicode code points)."""
     run_id: str | None
     tool: ToolData | None = None
     metadata: dict[str, Any]
@@ -119,9 +118,9 @@ class RunOutcome(BaseModel):
     """The agent of its last event (null before its first)."""
     text: str
     """Its `token` events so far, concatenated: a cancelled or failed run's partial output;
-    from character `text_offset` on (its last HISTORY_CONTENT_CHARS characters)."""
-    text_offset: int = 0
-    """Characters before `text` (0: all of it); read them with `GET .../runs/{id}/text`."""
+    its first HISTORY_CONTENT_CHARS characters when `truncated`."""
+    truncated: bool = False
+    """`text` is cut: read the rest with `GET .../runs/{id}/text?offset=...`."""
     notices: list[Notice]
 
 

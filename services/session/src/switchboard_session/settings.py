@@ -1,13 +1,16 @@
 """The session service's settings: one object, read once from the environment."""
 
+from typing import ClassVar
+
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+from switchboard_edge.auth import AuthSettings
+from switchboard_edge.settings import EdgeSettings
 from switchboard_events import BrokerSettings
-from switchboard_events.auth import AuthSettings
-from switchboard_events.edge import EdgeSettings
-from switchboard_events.routing import RUN_LEASE_S
+from switchboard_protocol.commands import RUN_LEASE_S
+from switchboard_runtime import RuntimeSettings
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/switchboard"
 
@@ -26,10 +29,22 @@ def to_asyncpg_url(url: str) -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
-class SessionSettings(BaseSettings):
-    """Everything `switchboard-session` reads from its environment."""
+class SessionSettings(BrokerSettings, AuthSettings, EdgeSettings, RuntimeSettings):
+    """Broker, JWT and listener settings plus the session service's own."""
 
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
+
+    OPERATOR: ClassVar[frozenset[str]] = frozenset(
+        {
+            "DATABASE_URL",
+            "MIGRATE_ON_START",
+            "PUBLIC_WS_BASE",
+            "SESSION_TTL_S",
+            "MAX_ACTIVE_RUNS_PER_USER",
+            "RUN_LEASE_S",
+        }
+    )
+    """The settings of this class an operator sets (docs/configuration.md lists them first)."""
 
     database_url: str = Field(default=DEFAULT_DATABASE_URL, alias="DATABASE_URL")
     """Postgres URL (`postgresql://` or `postgresql+asyncpg://`); created when missing."""
@@ -49,6 +64,14 @@ class SessionSettings(BaseSettings):
     """Tool decisions one user may send per second, REST and `tool_decision` frames together
     (all replicas together; the gateway's FRAME_RATE_PER_S, 20, for one socket's frames);
     429 `rate_limited` beyond."""
+    rate_connects_per_min: int = Field(default=300, ge=1, alias="RATE_LIMIT_CONNECTS_PER_MIN")
+    """WebSocket connects one user may make per minute, every device and gateway replica
+    together (refused ones count too); close 4429 `connect_rate_limited` beyond."""
+    rate_device_connects_per_min: int = Field(
+        default=30, ge=1, alias="RATE_LIMIT_DEVICE_CONNECTS_PER_MIN"
+    )
+    """WebSocket connects of one device (session and `client_id`) per minute, on any gateway
+    replica (refused ones count too); close 4429 `connect_rate_limited` beyond."""
     max_pending_decisions_per_user: int = Field(
         default=4, ge=1, alias="MAX_PENDING_DECISIONS_PER_USER"
     )
@@ -64,10 +87,6 @@ class SessionSettings(BaseSettings):
     """Runs one user may have active at once across all sessions and replicas; a message that
     would start another is refused with 429 `too_many_runs` (`on_busy: "enqueue"` on a busy
     session still queues behind that session's run)."""
-    max_message_chars: int = Field(default=32_000, ge=1, alias="MAX_MESSAGE_CHARS")
-    """Longest message content (413 `message_too_large` beyond). A message body may be
-    MAX_JSON_BODY_BYTES plus 12 bytes per character (an emoji escaped as `\\ud83d\\ude00`),
-    so every message this allows fits. Same value on the gateway and the session service."""
     history_max_messages: int = Field(default=100, ge=0, le=10_000, alias="HISTORY_MAX_MESSAGES")
     """Most earlier messages (user, assistant, tool calls and results) a run request carries;
     older ones are left out and the run says so in a `warning` `history_truncated`."""
@@ -80,9 +99,9 @@ class SessionSettings(BaseSettings):
     history_content_chars: int = Field(
         default=32_000, ge=1000, le=1_000_000, alias="HISTORY_CONTENT_CHARS"
     )
-    """Longest message `content` (its head) and run `text` (its tail) a history page carries,
+    """Longest message `content` and run outcome `text` a history page carries (their head),
     and the longest piece `GET .../messages/{id}/content` and `GET .../runs/{id}/text` answer;
-    longer ones are cut (`truncated`, `text_offset`) and read on in pieces."""
+    longer ones are cut (`truncated`) and read on in pieces."""
     catchup_text_chars: int = Field(
         default=16_000, ge=1000, le=1_000_000, alias="CATCHUP_TEXT_CHARS"
     )
@@ -91,11 +110,6 @@ class SessionSettings(BaseSettings):
     busy_grace_s: float = Field(default=1.0, ge=0, alias="BUSY_GRACE_S")
     """How long a message waits for a finishing run before 409 `run_active` (a client sees
     `run_end` a moment before this service has stored it)."""
-    max_audio_bytes: int = Field(default=10 * 1024 * 1024, ge=1, alias="MAX_AUDIO_BYTES")
-    """Largest audio utterance (`POST .../audio`)."""
-    max_json_body_bytes: int = Field(default=64 * 1024, ge=1024, alias="MAX_JSON_BODY_BYTES")
-    """Largest REST request body other than audio (413 `body_too_large` beyond, found while
-    the body streams in)."""
     public_ws_base: str | None = Field(default=None, alias="PUBLIC_WS_BASE")
     """When set (e.g. `wss://chat.example.com`), `ws_url` is absolute."""
     persist_prefetch: int = Field(default=64, ge=1, alias="PERSIST_PREFETCH")
@@ -127,16 +141,14 @@ class SessionSettings(BaseSettings):
     this process commits go out at once, without waiting for the poll)."""
     run_lease_s: float = Field(default=RUN_LEASE_S, gt=0, alias="RUN_LEASE_S")
     """A run whose worker renewed nothing (no renewal, no event) for this long ends `failed`
-    with `error` `worker_lost` (same value in the run workers)."""
+    with `error` `worker_lost`; each run request carries it, so the worker holding the run
+    stops it after as long without a confirmed renewal (set here only)."""
     run_start_timeout_s: float = Field(default=30.0, gt=0, alias="RUN_START_TIMEOUT_S")
     """A run no worker has taken this long after it was sent (its request's `start_by`) ends
     `failed` with `error` `no_worker` once RUN_LEASE_S more has passed, freeing the session;
     a worker that gets the request later drops it."""
     broker_retry_s: float = Field(default=1.0, gt=0, alias="BROKER_RETRY_S")
     """Pause between attempts to (re)connect to the broker."""
-    broker: BrokerSettings = Field(default_factory=BrokerSettings)
-    auth: AuthSettings = Field(default_factory=AuthSettings)
-    edge: EdgeSettings = Field(default_factory=EdgeSettings)
 
     @property
     def async_database_url(self) -> str:

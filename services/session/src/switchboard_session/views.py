@@ -44,8 +44,7 @@ def message_view(cut: CutMessage) -> Message:
         seq=row.seq,
         role=row.role,
         content=cut.head,
-        truncated=len(cut.head) < cut.chars,
-        content_chars=cut.chars,
+        truncated=cut.truncated,
         run_id=row.run_id,
         tool=ToolData.model_validate(row.tool) if row.tool else None,
         metadata=row.metadata_,
@@ -94,8 +93,8 @@ def run_outcome_view(cut: CutRun) -> RunOutcome:
         message_id=row.message_id,
         status=row.status,
         agent_type=row.progress_agent_type,
-        text=cut.tail,
-        text_offset=cut.chars - len(cut.tail),
+        text=cut.head,
+        truncated=cut.truncated,
         notices=[Notice.model_validate(n) for n in row.progress_notices],
     )
 

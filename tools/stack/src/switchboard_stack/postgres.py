@@ -31,10 +31,14 @@ async def _admin(url: str, statement: str, timeout: float = 10.0) -> None:
 
 
 @contextlib.asynccontextmanager
-async def throwaway_database(admin_url: str, name: str) -> AsyncIterator[str]:
-    """Database `name` created empty on the server of `admin_url` (its URL), dropped on exit."""
+async def throwaway_database(
+    admin_url: str, name: str, template: str | None = None
+) -> AsyncIterator[str]:
+    """Database `name` created on the server of `admin_url` (its URL), dropped on exit: empty,
+    or a copy of database `template` (nobody may be connected to it meanwhile)."""
     await _admin(admin_url, f"DROP DATABASE IF EXISTS {_quoted(name)} WITH (FORCE)")
-    await _admin(admin_url, f"CREATE DATABASE {_quoted(name)}")
+    copy = f" TEMPLATE {_quoted(template)}" if template else ""
+    await _admin(admin_url, f"CREATE DATABASE {_quoted(name)}{copy}")
     try:
         yield with_database(admin_url, name)
     finally:
@@ -42,10 +46,11 @@ async def throwaway_database(admin_url: str, name: str) -> AsyncIterator[str]:
 
 
 def fresh_database(
-    admin_url: str, prefix: str = "sb_test"
+    admin_url: str, prefix: str = "sb_test", template: str | None = None
 ) -> contextlib.AbstractAsyncContextManager[str]:
-    """A new empty database named `<prefix>_<run token>` (its URL), dropped on exit."""
-    return throwaway_database(admin_url, f"{prefix}_{run_token()}")
+    """A new database named `<prefix>_<run token>` (its URL), dropped on exit: empty, or a
+    copy of database `template`."""
+    return throwaway_database(admin_url, f"{prefix}_{run_token()}", template)
 
 
 def postgres_advice(url: str, exc: BaseException) -> str:

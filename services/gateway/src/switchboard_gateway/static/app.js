@@ -4,12 +4,14 @@ import { SwitchboardClient, Replaced } from "./sdk/index.js";
 import { Conversation } from "./conversation.js";
 import { el } from "./dom.js";
 import { freshToken, onChange, saved, signIn, signOut } from "./signin.js";
-import { playAudio } from "./audio.js";
+import { Player } from "./player.js";
+import { holdToTalk } from "./voice.js";
 
 const $ = (sel) => document.querySelector(sel);
 const BASE = window.location.origin;
 const state = { user: null, client: null, session: null, stream: null, opening: 0 };
 const conv = new Conversation($("#messages"), { clientId: clientId(), onDecide: decide });
+const player = new Player($("[data-testid=player]"), () => refreshRunning());
 
 // A device id per tab (sessionStorage); a new one when another tab turns out to hold it.
 function clientId(renew = false) {
@@ -86,7 +88,8 @@ function titleIfNone(content) {
 }
 
 async function newSession() {
-  const s = await state.client.createSession({ agentType: "personal", mode: "text", clientId: clientId() });
+  const mode = $("#voice-mode").checked ? "voice" : "text";
+  const s = await state.client.createSession({ agentType: "personal", mode, clientId: clientId() });
   await loadSessions();
   await openSession(s.id);
 }
@@ -98,14 +101,16 @@ async function openSession(id) {
   await state.stream?.close();
   state.stream = null;
   state.session = id;
+  player.stop([...conv.runs.keys()]);
   history.replaceState(null, "", `?session=${id}`);
   document.querySelectorAll("#sessions li").forEach((li) => li.classList.toggle("active", li.dataset.sessionId === id));
   document.body.classList.remove("drawer-open");
   $("#empty").hidden = true;
   $("#composer").hidden = false;
-  const detail = await state.client.getSession(id);
+  const detail = await state.client.getSession(id, { fullTexts: true }); // long answers whole
   if (opening !== state.opening) return;
   conv.load(detail);
+  $("#talk").hidden = detail.mode !== "voice";
   setAgent(lastAgent(detail));
   refreshRunning();
   connect(id, opening);
@@ -151,7 +156,7 @@ function onItem(item) {
     if (["token", "response", "run_end", "error"].includes(item.type)) indicate(null);
     conv.apply(item);
     if (item.type === "agent_switch") setAgent(item.data.to);
-    if (item.type === "tts") playAudio(item.data);
+    if (item.type === "tts") player.enqueue(item.run_id, item.data);
   }
   refreshRunning();
 }
@@ -180,7 +185,10 @@ async function send(event) {
   refreshRunning();
 }
 
+// Stop: silence the speech (and what is still to come of its runs), cancel the active run.
 async function cancelRun() {
+  player.stop([...conv.runs.keys()]);
+  if (!conv.activeRun) return refreshRunning();
   if (state.stream?.cancel()) return;
   await state.client.cancel(state.session).catch((err) => flash(err.message));
 }
@@ -194,6 +202,20 @@ async function decide(callId, approve) {
   } catch (err) {
     conv.decided(callId, err.message);
   }
+}
+
+// An utterance from the talk button: shown as the user's message, its transcript filled in by
+// the `stt` events (partials, then the final).
+async function sendUtterance(wav) {
+  const entry = conv.sending(""); // "": the echo of an upload has no content yet
+  entry.node.querySelector(".text").textContent = "(speaking…)";
+  try {
+    const answer = await state.client.sendAudio(state.session, wav, { clientId: clientId() });
+    conv.accepted(entry, answer);
+  } catch (err) {
+    conv.failed(entry, err);
+  }
+  refreshRunning();
 }
 
 let typingSent = 0;
@@ -227,7 +249,7 @@ function setAgent(name) {
 }
 
 function refreshRunning() {
-  $("#cancel").hidden = !conv.activeRun;
+  $("#cancel").hidden = !conv.activeRun && !player.busy;
   if (!conv.activeRun) indicate(null);
 }
 
@@ -245,6 +267,8 @@ $("#new-session").addEventListener("click", newSession);
 $("#composer").addEventListener("submit", send);
 $("#cancel").addEventListener("click", cancelRun);
 $("#message-input").addEventListener("input", typing);
+holdToTalk($("#talk"), { send: sendUtterance, onError: flash, onPress: () => player.unlock() });
+$("#cancel").addEventListener("pointerdown", () => player.unlock());
 $("#sessions-toggle").addEventListener("click", () => document.body.classList.toggle("drawer-open"));
 $("#signout").addEventListener("click", () => { signOut(); showSignIn(); });
 window.addEventListener("pagehide", () => state.stream?.close()); // acks what was shown

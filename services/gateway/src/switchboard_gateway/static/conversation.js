@@ -28,7 +28,7 @@ export class Conversation {
     this.reset();
     const messages = detail.messages || [];
     for (const m of messages) {
-      if (m.role === "user") this.addUser(m.id, m.content, !!m.client_id && m.client_id !== this.clientId);
+      if (m.role === "user") this.addUser(m.id, m.content || (m.metadata?.audio ? "(spoken)" : ""), !!m.client_id && m.client_id !== this.clientId);
     }
     for (const outcome of detail.runs || []) {
       const run = this.run(outcome.id, outcome.message_id);
@@ -137,6 +137,17 @@ export class Conversation {
     entry.node.dataset.state = "failed";
     entry.node.title = error.message;
     entry.node.append(el("small", "why", `not sent: ${error.message}`, "send-error"));
+  }
+
+  // What speech-to-text heard of the utterance that asked for `run`: its message's text, partial
+  // (data-heard="partial", data-partials counts them) until the final.
+  heard(run, data) {
+    const user = run.messageId && this.users.get(run.messageId);
+    if (!user || user.node.dataset.heard === "final") return;
+    user.content = data.text;
+    user.node.querySelector(".text").textContent = data.text;
+    user.node.dataset.heard = data.final ? "final" : "partial";
+    if (!data.final) user.node.dataset.partials = String(Number(user.node.dataset.partials || 0) + 1);
   }
 
   addUser(id, content, other) {
@@ -290,6 +301,7 @@ const RUN_STEPS = {
   agent_switch(conv, run, data) { run.notices.push({ type: "agent_switch", data }); },
   warning(conv, run, data) { run.notices.push({ type: "warning", data: { code: data.code, message: data.message } }); },
   error(conv, run, data) { run.notices.push({ type: "error", data: { code: data.code, message: data.message } }); },
+  stt(conv, run, data) { conv.heard(run, data); },
   tts(conv, run, data) {
     const audio = run.notices.find((n) => n.type === "tts");
     const chunks = (audio ? audio.data.chunks : 0) + 1;

@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import Callable
 
 from switchboard_events import broker_connection, names_from
-from switchboard_events.heap import release_heap, settle_heap
+from switchboard_runtime.heap import release_heap, settle_heap
 
 from ..process import run_process
 from ..settings import ToolSettings

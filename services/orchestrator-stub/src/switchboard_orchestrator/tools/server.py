@@ -18,9 +18,9 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from switchboard_events import Names, declare_topology
 from switchboard_events.deadletter import DeadLetter, DeadLetters
+from switchboard_protocol import ToolReply
 
 from ..tool_rpc import (
-    CANCEL_BINDING,
     LIST_TOOLS,
     MAX_TOOL_CALLS_PER_USER,
     TOO_MANY,
@@ -57,7 +57,7 @@ class ToolServer:
         await declare_topology(self._channel, self._names, self._queue_type, self._dead_letter_max)
         self._dead_letters = DeadLetters(self._channel, self._names, "tools")
         cancels = await self._channel.declare_queue(exclusive=True, auto_delete=True)
-        await cancels.bind(self._names.control_exchange, CANCEL_BINDING)
+        await cancels.bind(self._names.control_exchange, Names.binding(Names.TOOL_CANCEL))
         await cancels.consume(self._on_cancel, no_ack=True)
         queue = await self._channel.declare_queue(self._names.tool_queue, passive=True)
         self._consumer = (queue, await queue.consume(self._on_message))
@@ -87,38 +87,38 @@ class ToolServer:
         await message.ack()
 
     async def answer(self, body: bytes, correlation_id: str | None = None) -> dict[str, Any]:
-        """The reply to one request body."""
+        """The reply to one request body, as its JSON reads."""
         reply, _ = await self._answer(body, correlation_id)
-        return reply
+        return dict(json.loads(_body(reply)))
 
     async def _answer(
         self, body: bytes, correlation_id: str | None
-    ) -> tuple[dict[str, Any], DeadLetter | None]:
+    ) -> tuple[ToolReply, DeadLetter | None]:
         """The reply, and the reason to dead-letter the request when it is malformed."""
         try:
             request = ToolRequest.parse(body, correlation_id)
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             error = f"malformed tool request: {exc!r}"
-            return {"error": error}, DeadLetter("invalid_tool_request", error)
+            return ToolReply(error=error), DeadLetter("invalid_tool_request", error)
         if request.op == LIST_TOOLS:
-            return {"result": {"tools": self._registry.describe()}}, None
+            return ToolReply(result={"tools": self._registry.describe()}), None
         return await self._admitted(request), None
 
-    async def _admitted(self, request: ToolRequest) -> dict[str, Any]:
+    async def _admitted(self, request: ToolRequest) -> ToolReply:
         try:
             self.calls.admit(request.user_id)
         except CallLimitReached:
             limit = self.calls.max_per_user
-            return {
-                "error": f"{TOO_MANY}: at most {limit} tool calls in flight per user "
+            return ToolReply(
+                error=f"{TOO_MANY}: at most {limit} tool calls in flight per user "
                 "(MAX_TOOL_CALLS_PER_USER); retry when one has answered"
-            }
+            )
         try:
             return await self._run(request)
         finally:
             self.calls.release(request.user_id, request.call_id)
 
-    async def _run(self, request: ToolRequest) -> dict[str, Any]:
+    async def _run(self, request: ToolRequest) -> ToolReply:
         """Run the call as its own task, so a cancel stops it without stopping the consumer."""
         work = asyncio.ensure_future(self._result(request))
         if not self.calls.track(request.call_id, work):
@@ -128,25 +128,25 @@ class ToolServer:
         finally:
             work.cancel()
         if work.cancelled():
-            return {"error": "cancelled: the caller stopped waiting"}
+            return ToolReply(error="cancelled: the caller stopped waiting")
         return work.result()
 
-    async def _result(self, request: ToolRequest) -> dict[str, Any]:
+    async def _result(self, request: ToolRequest) -> ToolReply:
         name = request.tool_name
         try:
             caller = Caller(request.user_id, request.session_id, request.run_id, request.call_id)
-            return {"result": await self._registry.call(name, request.parameters, caller)}
+            return ToolReply(result=await self._registry.call(name, request.parameters, caller))
         except ToolError as exc:
-            return {"error": str(exc)}
+            return ToolReply(error=str(exc))
         except Exception as exc:
             log.exception("tool %s failed", name)
-            return {"error": f"tool {name} failed: {exc!r}"}
+            return ToolReply(error=f"tool {name} failed: {exc!r}")
 
-    async def _reply(self, message: AbstractIncomingMessage, reply: dict[str, Any]) -> None:
+    async def _reply(self, message: AbstractIncomingMessage, reply: ToolReply) -> None:
         if not message.reply_to:
             log.warning("tool request without reply_to: %s", reply)
             return
-        body = json.dumps(reply, default=str).encode()
+        body = _body(reply)
         answer = aio_pika.Message(
             body, content_type="application/json", correlation_id=message.correlation_id
         )
@@ -159,3 +159,8 @@ class ToolServer:
             await queue.cancel(tag)
         for task in list(self._tasks):
             task.cancel()
+
+
+def _body(reply: ToolReply) -> bytes:
+    """`reply` as JSON; a result value JSON cannot hold (a tool's own object) as its str()."""
+    return json.dumps(reply.model_dump(mode="json", by_alias=True, fallback=str)).encode()

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
-from switchboard_events.auth import issue_dev_token
+from switchboard_edge.auth import issue_dev_token
 
 from ..database import database_ok
 from ..deps import ContextDep, UserDep
@@ -69,4 +69,4 @@ async def metrics(ctx: ContextDep) -> Response:
 @dev_router.post("/ai/dev/token", response_model=DevToken)
 async def dev_token(body: DevTokenRequest, ctx: ContextDep) -> DevToken:
     """A token for `user_id` (exists only when SWITCHBOARD_ENV=dev)."""
-    return DevToken(token=issue_dev_token(body.user_id, ctx.settings.auth))
+    return DevToken(token=issue_dev_token(body.user_id, ctx.settings))

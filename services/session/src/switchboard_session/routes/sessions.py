@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from switchboard_protocol import TextPiece
 
-from .. import access
+from .. import access, connects
 from ..deps import ContextDep, UserDep, client_ip
 from ..errors import ErrorResponse, not_found
 from ..lifecycle import create_session, end_session
@@ -133,10 +133,17 @@ async def run_text(
 
 @router.post("/{session_id}/devices", response_model=DeviceAccess, responses=ERRORS)
 async def open_device(
-    session_id: str, body: OpenDevice, user: UserDep, ctx: ContextDep
+    session_id: str, body: OpenDevice, user: UserDep, ctx: ContextDep, request: Request
 ) -> DeviceAccess:
     """A device is about to connect (the gateway asks on every WebSocket connect): the session's
-    status and active run, no history; a new `client_id` is registered within the caps."""
+    status and active run, no history; a new `client_id` is registered within the caps; 429
+    `connect_rate_limited` past the connect budgets."""
+    refusal = (await connects.over_budget(ctx, [(user, session_id, body.client_id)]))[0]
+    if refusal is not None:
+        await ctx.refusals.record(
+            ctx.database, "rate_limited", user_id=user, ip=client_ip(request), kind="connects"
+        )
+        raise refusal
     async with ctx.database.begin() as db:
         row = await get_owned(db, user, session_id)
         return await access.open_device(db, ctx.settings, row, body.client_id)

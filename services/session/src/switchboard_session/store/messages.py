@@ -48,3 +48,10 @@ async def add_message(
     }
     query = insert(MessageRow).values(values).on_conflict_do_nothing().returning(MessageRow.id)
     return (await db.execute(query)).scalar_one_or_none() is not None
+
+
+async def fill_transcript(db: AsyncSession, message_id: str, text: str) -> None:
+    """The text of an utterance's message, stored empty on upload (set once: a redelivered
+    `stt` changes nothing)."""
+    query = update(MessageRow).where(MessageRow.id == message_id, MessageRow.content == "")
+    await db.execute(query.values(content=text))

@@ -1,13 +1,14 @@
 """History pages within a byte budget, and long texts read in pieces.
 
 A page is chosen from the sizes Postgres knows (`octet_length`, without reading the texts),
-then read with each content cut to its head in SQL: a 600 KB answer costs the service its
-first HISTORY_CONTENT_CHARS characters, never the whole text."""
+then read with each text cut to its head in SQL: a 600 KB answer costs the service, and
+Postgres, its first HISTORY_CONTENT_CHARS characters (a prefix of the stored value is all that
+is decompressed), never the whole text; whether it was cut is told by the stored length."""
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Text, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 from switchboard_protocol import TextPiece
@@ -16,7 +17,6 @@ from ..tables import MessageRow, RunRow
 
 ROW_OVERHEAD_BYTES = 400
 """What a message or run costs besides its texts: ids, stamps, field names."""
-MAX_UTF8_BYTES = 4
 
 
 @dataclass(frozen=True)
@@ -29,24 +29,36 @@ class PageBudget:
 
 @dataclass(frozen=True)
 class CutMessage:
-    """A message row (its `content` not loaded), with the head of its content and its length."""
+    """A message row (its `content` not loaded), with the head of its content."""
 
     row: MessageRow
     head: str
-    chars: int
+    truncated: bool
 
 
 @dataclass(frozen=True)
 class CutRun:
-    """A run row (its texts not loaded), with the tail of its text and its length."""
+    """A run row (its texts not loaded), with the head of its text."""
 
     row: RunRow
-    tail: str
-    chars: int
+    head: str
+    truncated: bool
+
+
+def _head(column: Any, chars: int) -> tuple[Any, Any]:
+    """(the first `chars` characters of `column`, whether there is more)."""
+    head = func.substr(column, 1, chars)
+    return head, func.octet_length(column) > func.octet_length(head)
 
 
 def _cut_bytes(column: Any, chars: int) -> Any:
-    return func.least(func.octet_length(column), MAX_UTF8_BYTES * chars)
+    """The bytes of a text cut to `chars` characters: its own size when that cannot be more
+    (read from the stored length, the text untouched), else its head's (Postgres reads only
+    that far)."""
+    return case(
+        (func.octet_length(column) <= chars, func.octet_length(column)),
+        else_=func.octet_length(func.substr(column, 1, chars)),
+    )
 
 
 def _json_bytes(column: Any) -> Any:
@@ -99,11 +111,7 @@ async def cut_messages(
     if not seqs:
         return []
     query = (
-        select(
-            MessageRow,
-            func.substr(MessageRow.content, 1, chars),
-            func.char_length(MessageRow.content),
-        )
+        select(MessageRow, *_head(MessageRow.content, chars))
         .options(defer(MessageRow.content))
         .where(
             MessageRow.session_id == session_id,
@@ -112,23 +120,24 @@ async def cut_messages(
         )
         .order_by(MessageRow.seq)
     )
-    return [CutMessage(row, head, int(n)) for row, head, n in (await db.execute(query)).all()]
+    rows = (await db.execute(query)).all()
+    return [CutMessage(row, head, bool(more)) for row, head, more in rows]
 
 
 async def cut_runs(
     db: AsyncSession, session_id: str, message_ids: list[str], chars: int
 ) -> list[CutRun]:
-    """The runs these user messages asked for, oldest first, texts cut to their tails."""
+    """The runs these user messages asked for, oldest first, texts cut to their heads."""
     if not message_ids:
         return []
-    text = RunRow.progress_text
     query = (
-        select(RunRow, func.right(text, chars), func.char_length(text))
+        select(RunRow, *_head(RunRow.progress_text, chars))
         .options(defer(RunRow.progress_text), defer(RunRow.content), defer(RunRow.audio_b64))
         .where(RunRow.session_id == session_id, RunRow.message_id.in_(message_ids))
         .order_by(RunRow.created_at, RunRow.id)
     )
-    return [CutRun(row, tail, int(n)) for row, tail, n in (await db.execute(query)).all()]
+    rows = (await db.execute(query)).all()
+    return [CutRun(row, head, bool(more)) for row, head, more in rows]
 
 
 async def message_piece(

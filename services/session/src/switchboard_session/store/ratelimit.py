@@ -29,6 +29,36 @@ _HIT = text(
 )
 
 
+_HIT_MANY = text(
+    """
+    WITH clock AS (
+      SELECT clock_timestamp() AS now, clock_timestamp() - make_interval(secs => :w) AS stale
+    ), hits AS (
+      SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:costs AS int[])) AS h(key, cost)
+    )
+    INSERT INTO rate_limits (key, window_start, count)
+    SELECT hits.key, clock.now, hits.cost FROM hits, clock ORDER BY hits.key
+    ON CONFLICT (key) DO UPDATE SET
+      count = CASE WHEN rate_limits.window_start <= (SELECT stale FROM clock)
+                   THEN EXCLUDED.count ELSE rate_limits.count + EXCLUDED.count END,
+      window_start = CASE WHEN rate_limits.window_start <= (SELECT stale FROM clock)
+                   THEN EXCLUDED.window_start ELSE rate_limits.window_start END
+    RETURNING key, count, window_start, (SELECT now FROM clock)
+    """
+)
+
+
+async def hit_many(
+    db: AsyncSession, costs: dict[str, int], window_s: float
+) -> dict[str, tuple[int, int]]:
+    """Count each key's cost in one statement (keys in order, so concurrent callers lock rows
+    in the same order); each key's (count in its window, seconds until the window ends)."""
+    keys = sorted(costs)
+    params = {"keys": keys, "costs": [costs[k] for k in keys], "w": window_s}
+    rows = (await db.execute(_HIT_MANY, params)).all()
+    return {str(r[0]): (int(r[1]), _retry_after(r[2], r[3], window_s)) for r in rows}
+
+
 async def hit(
     db: AsyncSession,
     key: str,

@@ -5,7 +5,7 @@ which a client still sending a big body reaches in milliseconds: the kernel's re
 
 from types import SimpleNamespace
 
-from switchboard_events.http_guard import LINGER_BYTES, GuardedHttpProtocol
+from switchboard_edge.http_guard import LINGER_BYTES, GuardedHttpProtocol
 
 CHUNK = 1024 * 1024
 

@@ -5,8 +5,8 @@ import weakref
 from collections.abc import Iterator
 
 import pytest
-from switchboard_events import BrokerSettings
-from switchboard_events.heap import release_heap, settle_heap
+from switchboard_runtime import RuntimeSettings
+from switchboard_runtime.heap import release_heap, settle_heap
 
 
 @pytest.fixture
@@ -55,5 +55,5 @@ def test_a_stopped_service_releases_what_it_froze(thawed: None) -> None:
 
 
 def test_on_by_default() -> None:
-    assert BrokerSettings().gc_freeze is True
-    assert BrokerSettings(GC_FREEZE="false").gc_freeze is False
+    assert RuntimeSettings().gc_freeze is True
+    assert RuntimeSettings(GC_FREEZE="false").gc_freeze is False

@@ -19,7 +19,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .edge import EdgeSettings
+from .settings import EdgeSettings
 
 _CLOSE = b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 LINGER_S = 2.0

@@ -10,7 +10,7 @@ no two ids that look alike name two users. Dev tokens exist only in dev mode.
 import time
 import unicodedata
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import jwt
 from pydantic import Field, SecretStr
@@ -25,6 +25,18 @@ MAX_SUBJECT_CHARS = 255
 
 class AuthSettings(BaseSettings):
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
+
+    OPERATOR: ClassVar[frozenset[str]] = frozenset(
+        {
+            "SWITCHBOARD_ENV",
+            "JWT_SECRET",
+            "JWT_ALGORITHM",
+            "JWT_PUBLIC_KEY",
+            "JWT_AUDIENCE",
+            "JWT_ISSUER",
+        }
+    )
+    """The settings of this class an operator sets (docs/configuration.md lists them first)."""
 
     env: Literal["dev", "prod"] = Field(default="dev", alias="SWITCHBOARD_ENV")
     """`dev` enables `POST /ai/dev/token`; `prod` refuses the default JWT secret."""
