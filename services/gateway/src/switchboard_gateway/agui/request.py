@@ -6,7 +6,7 @@ from typing import Any
 
 from ag_ui.core import RunAgentInput, TextPart, UserMessage
 from pydantic import ValidationError
-from switchboard_events import safe_json
+from switchboard_edge import safe_json
 
 ON_BUSY = ("reject", "interrupt", "enqueue")
 

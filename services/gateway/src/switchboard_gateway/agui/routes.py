@@ -10,7 +10,7 @@ from typing import Any
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from switchboard_events.auth import AuthError, verify_token
+from switchboard_edge.auth import AuthError, verify_token
 from switchboard_protocol import ActiveRun, InvalidName, check_name
 
 from ..closes import Close
