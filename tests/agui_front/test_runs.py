@@ -106,7 +106,7 @@ async def test_an_agent_switch_is_a_custom_event(stack: Stack) -> None:
 async def test_a_second_message_while_the_run_streams_is_409_and_ends_nothing(
     stack: Stack,
 ) -> None:
-    async with Agui(stack, "agui-busy") as agui, agui.post("/tokens 200 rate=100") as response:
+    async with Agui(stack, "agui-busy") as agui, agui.post("/tokens 1000 rate=100") as response:
         received = []
         async for event in events(response):
             received.append(event)
@@ -115,7 +115,7 @@ async def test_a_second_message_while_the_run_streams_is_409_and_ends_nothing(
                     f"/ai/sessions/{agui.sid}/agui", json=run_input(agui.sid, "hello")
                 )
                 assert busy.status_code == 409 and busy.json()["error"]["code"] == "run_active"
-    assert received[-1].type == "RUN_FINISHED" and text_of(received) == words(200)
+    assert received[-1].type == "RUN_FINISHED" and text_of(received) == words(1000)
 
 
 async def test_enqueue_in_forwarded_props_waits_for_the_active_run(stack: Stack) -> None:

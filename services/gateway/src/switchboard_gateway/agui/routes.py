@@ -193,7 +193,8 @@ async def _resumed(
         if active.seq > cursor.seq:
             session = await _session(parts, token, session_id)
             stored = session.get("active_run") or {}
-            stored = stored if stored.get("id") == cursor.run_id else {}
+            if stored.get("id") != cursor.run_id:  # ended since: its outcome has the notices
+                stored = _run_outcome(session, cursor.run_id) or {}
             mapper.failed_with(_error_of(stored))
             prelude += mapper.tool_calls(active.tool_calls)
             prelude += mapper.notices(stored.get("notices") or [])
