@@ -138,11 +138,15 @@ async def test_a_decision_takes_no_lock_on_the_session_row(plain: Stack) -> None
 async def test_decisions_waiting_for_their_call_are_capped_per_user(plain: Stack) -> None:
     """12 decisions at once for unknown calls of an active run: PENDING_CAP of them wait
     (404 `unknown_call` after the grace), one more is 429 `too_many_pending_decisions` at
-    once; a bystander's REST is served meanwhile."""
+    once; a bystander's REST is served meanwhile. The 12 go to the session service itself:
+    through a gateway, its own cap (REST_REQUESTS_PER_USER, 8 in flight) refuses some first."""
     limits = httpx.Limits(max_connections=50)
-    async with httpx.AsyncClient(base_url=plain.url, timeout=30, limits=limits) as http:
+    async with (
+        httpx.AsyncClient(base_url=plain.url, timeout=30, limits=limits) as http,
+        httpx.AsyncClient(base_url=plain.session_url, timeout=30, limits=limits) as direct,
+    ):
         sid, _ = await _busy_session(http, "grace")
-        flood = [_decide(http, "grace", sid, f"01UNKNOWN{i:04d}") for i in range(12)]
+        flood = [_decide(direct, "grace", sid, f"01UNKNOWN{i:04d}") for i in range(12)]
         bystander = http.get("/ai/sessions", headers=bearer("heidi"))
         *answers, seen = await asyncio.gather(*flood, bystander)
         await http.post(f"/ai/sessions/{sid}/cancel", headers=bearer("grace"))
@@ -175,11 +179,15 @@ async def tuned(postgres_admin_url: str, amqp_url: str) -> AsyncIterator[Stack]:
 async def test_decisions_have_a_rate_limit_of_their_own(tuned: Stack) -> None:
     """30 decisions at once from one user: past RATE_LIMIT_DECISIONS_PER_S in a second they
     are 429 `rate_limited` (before: 120 a minute, shared with messages, so the probe's 120
-    per account all went through); a message of the same user is not refused for them."""
-    async with httpx.AsyncClient(base_url=tuned.url, timeout=30) as http:
+    per account all went through); a message of the same user is not refused for them. The 30
+    go to the session service itself: a gateway refuses past 8 in flight of one user first."""
+    async with (
+        httpx.AsyncClient(base_url=tuned.url, timeout=30) as http,
+        httpx.AsyncClient(base_url=tuned.session_url, timeout=30) as direct,
+    ):
         sid = await _session(http, "ivan")
         answers = await asyncio.gather(
-            *(_decide(http, "ivan", sid, f"01UNKNOWN{i:04d}") for i in range(30))
+            *(_decide(direct, "ivan", sid, f"01UNKNOWN{i:04d}") for i in range(30))
         )
         sent = await http.post(
             f"/ai/sessions/{sid}/message", json={"content": "hi"}, headers=bearer("ivan")

@@ -10,7 +10,7 @@ const session = await sb.createSession({ clientId: "node-1" });
 const options = process.env.ACK_DELAY === "off" ? { ackDelayMs: null } : {};
 const stream = sb.events(session.id, { clientId: "node-1", options });
 const states = [];
-stream.on("state", (s) => states.push(s));
+stream.on("connection", (s) => states.push(s));
 await stream.open();
 check(stream.options.ack === "client", "ack=client is the default");
 const { run_id } = await sb.sendMessage(session.id, `/tokens ${count} rate=${rate}`);
