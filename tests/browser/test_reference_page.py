@@ -70,6 +70,7 @@ async def test_a_reload_renders_the_conversation_as_the_live_view_did(
 
     await page.reload()
     await wait_state(page, "live")
+    await run_ended(page, len(SCRIPT), "cancelled")  # stored a moment after the live view saw it
     await expect(page.locator("#messages [data-testid]")).to_have_count(len(live))
     assert await conversation(page) == live
     await screenshot(page, f"{size}-reloaded")
@@ -184,8 +185,9 @@ async def test_a_tool_call_waiting_for_approval_survives_a_reload(
     await run_ended(page, 0, "completed")
     await expect(tid(page, "approval-state")).to_have_text("approved")
     live = await conversation(page)
-    await page.reload()
+    await page.reload()  # history may still show the run in progress: the page reads it again
     await wait_state(page, "live")
+    await run_ended(page, 0, "completed")
     await expect(page.locator("#messages [data-testid]")).to_have_count(len(live))
     assert await conversation(page) == live
     assert errors == []

@@ -92,6 +92,10 @@ export class EventStream implements AsyncIterable<StreamItem> {
   connects = 0;
   /** The latest catch-up this stream yielded (the hello's `active_run`), if any. */
   catchUp: RunCatchUp | null = null;
+  /** The last hello as it came. Its `active_run` is exact (history may be a moment behind): a
+   * run that history showed in progress and this hello does not ended before it, and its
+   * outcome is read over REST once stored. */
+  lastHello: HelloFrame | null = null;
 
   private readonly tokens: TokenSource;
   private readonly fetchSession: StreamParams["fetchSession"];
@@ -345,6 +349,7 @@ export class EventStream implements AsyncIterable<StreamItem> {
   private async handshake(conn: Connection): Promise<HelloFrame> {
     conn.send(frame("auth", { token: await this.tokens.get() }));
     const hello = await this.hello(conn);
+    this.lastHello = hello;
     const wasConnected = this.connects > 0;
     this.connects += 1;
     this.resumed = Boolean(hello.resumed);

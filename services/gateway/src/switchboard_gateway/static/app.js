@@ -126,7 +126,27 @@ function connect(id, opening) {
     drop: () => stream.conn?.close(4000, "dropped by test hook"), // as a network failure would
     clientId: () => stream.clientId,
   };
+  const shown = conv.activeRun; // the run history showed in progress
   stream.start().catch(() => {}); // a fatal close reaches onClosed
+  stream.open().then(() => settleEnded(stream, id, opening, shown)).catch(() => {});
+}
+
+// History may be a moment behind the stream; the hello's `active_run` is exact. A run history
+// showed in progress and the first hello does not ended before this device joined: its
+// `run_end` never reaches this stream, so history is read again until it has stored the outcome.
+async function settleEnded(stream, id, opening, runId) {
+  if (!runId || stream.lastHello?.active_run?.run_id === runId) return;
+  for (let wait = 100, tries = 0; tries < 25; wait = Math.min(wait * 2, 2000), tries++) {
+    const detail = await state.client.getSession(id, { fullTexts: true });
+    if (opening !== state.opening || stream !== state.stream) return;
+    if (detail.active_run?.run_id !== runId) {
+      conv.load(detail);
+      setAgent(lastAgent(detail));
+      return refreshRunning();
+    }
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+  flash(`the outcome of run ${runId} is not stored yet: reload later`);
 }
 
 function onClosed(stream, id, opening, err) {
