@@ -7,6 +7,8 @@ PACKAGES := libs/protocol libs/events libs/edge libs/runtime libs/client service
 STAMP := $(VENV)/.installed
 CLIENT_TS := libs/client-ts
 TS_STAMP := $(CLIENT_TS)/node_modules/.installed
+AGUI_TS := tests/agui_front/node
+AGUI_STAMP := $(AGUI_TS)/node_modules/.installed
 
 .PHONY: help install test test-fault test-cluster cluster-up cluster-down lint format schema docs reliability-report run bench clean
 
@@ -24,6 +26,11 @@ $(TS_STAMP): $(CLIENT_TS)/package.json
 	cd $(CLIENT_TS) && npm install --no-package-lock --no-audit --no-fund
 	touch $(TS_STAMP)
 
+# AG-UI's own client (@ag-ui/client, pinned in its package.json) for the AG-UI endpoint tests.
+$(AGUI_STAMP): $(AGUI_TS)/package.json
+	cd $(AGUI_TS) && npm install --no-package-lock --no-audit --no-fund
+	touch $(AGUI_STAMP)
+
 # The demo page runs on the SDK's built ES modules, served by the gateway at /static/sdk/.
 SDK_STATIC := services/gateway/src/switchboard_gateway/static/sdk
 SDK_SOURCES := $(CLIENT_TS)/tsconfig.build.json $(wildcard $(CLIENT_TS)/src/*.ts $(CLIENT_TS)/src/*/*.ts)
@@ -31,7 +38,7 @@ $(SDK_STATIC)/index.js: $(TS_STAMP) $(SDK_SOURCES)
 	cd $(CLIENT_TS) && npm run build
 	rm -rf $(SDK_STATIC) && mkdir -p $(SDK_STATIC) && cp -R $(CLIENT_TS)/dist/. $(SDK_STATIC)/
 
-install: $(STAMP) $(TS_STAMP) $(SDK_STATIC)/index.js ## the venv, every package pinned, the TypeScript SDK built
+install: $(STAMP) $(TS_STAMP) $(AGUI_STAMP) $(SDK_STATIC)/index.js ## the venv, every package pinned, the TypeScript SDK built
 	@command -v espeak-ng >/dev/null || echo "make install: espeak-ng is missing (the default text-to-speech of voice replies); install it: apt-get install -y espeak-ng" >&2
 
 # Four test processes (pytest-xdist), each module's tests in one of them (its module-scoped stack

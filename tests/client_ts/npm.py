@@ -29,9 +29,9 @@ def npm(*args: str, timeout: float = 300, cwd: Path = PACKAGE) -> str:
     return output
 
 
-def ensure_installed(cwd: Path = PACKAGE) -> None:
-    """`npm install` when node_modules is missing (no lock file is written)."""
-    if not (cwd / "node_modules" / ".bin" / "tsc").exists():
+def ensure_installed(cwd: Path = PACKAGE, probe: str = ".bin/tsc") -> None:
+    """`npm install` when node_modules (its `probe`) is missing (no lock file is written)."""
+    if not (cwd / "node_modules" / probe).exists():
         npm("install", "--no-package-lock", "--no-audit", "--no-fund", cwd=cwd)
 
 

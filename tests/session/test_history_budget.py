@@ -146,3 +146,26 @@ async def test_catch_up_text_is_the_tail_and_the_head_is_read_in_pieces(client, 
     assert outcome["text"] + rest.json()["text"] == whole
     foreign = await client.get(path, headers=auth("bob"))
     assert foreign.status_code == 404 and json.loads(foreign.text)["error"]["code"]
+
+
+async def test_a_piece_offset_past_any_text_is_refused_or_empty_never_a_500(
+    client, publish
+) -> None:
+    """Schemathesis found `offset=2147483647` overflowing Postgres' int4 `substr` (a 500)."""
+    sid = await new_session(client)
+    (text,) = await stored_answers(client, publish, sid, 1, 40_000)
+    page = (await client.get(f"/ai/sessions/{sid}", headers=ALICE)).json()
+    answer = page["messages"][-1]
+    (run,) = page["runs"]
+    paths = [
+        f"/ai/sessions/{sid}/messages/{answer['id']}/content",
+        f"/ai/sessions/{sid}/runs/{run['id']}/text",
+    ]
+    for path in paths:
+        for offset, limit in ((2**31 - 1, 1), (0, 2**31 - 1)):
+            got = await client.get(path, params={"offset": offset, "limit": limit}, headers=ALICE)
+            assert got.status_code == 422, (path, offset, got.text)
+        end = await client.get(path, params={"offset": 2**30, "limit": 2**30}, headers=ALICE)
+        assert end.status_code == 200, end.text
+        assert end.json()["text"] == "" and end.json()["next_offset"] is None
+    assert len(text) == 40_000

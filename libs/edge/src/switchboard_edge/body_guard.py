@@ -27,7 +27,8 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 AUDIO_PATH = re.compile(r"^/ai/sessions/[^/]+/audio$")
-MESSAGE_PATH = re.compile(r"^/ai/sessions/[^/]+/message$")
+MESSAGE_PATH = re.compile(r"^/ai/sessions/[^/]+/(message|agui)$")
+"""A message, or an AG-UI `RunAgentInput` (whose last user message is one)."""
 MAX_ESCAPED_CHAR_BYTES = 12
 """The most JSON bytes one character can take: an emoji escaped as `\ud83d\ude00`."""
 OPEN_PATHS = frozenset({"/ai/dev/token"})

@@ -10,6 +10,7 @@ from switchboard_edge.body_guard import BodyGuard, BodyLimits
 from switchboard_runtime.heap import release_heap, settle_heap
 
 from . import health, openapi, proxy
+from .agui import routes as agui
 from .endpoint import device_socket
 from .hub import Hub
 from .restslots import RestSlots
@@ -39,6 +40,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.state.settings = settings
     app.state.rest_slots = RestSlots(settings.rest_requests_per_user)
     app.include_router(health.router)
+    app.include_router(agui.router)  # before the proxy, which takes every other /ai/sessions path
     app.include_router(proxy.router)
     app.include_router(openapi.router)
     openapi.mount_assets(app)

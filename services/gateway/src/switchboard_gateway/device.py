@@ -85,12 +85,13 @@ class DeviceQueue:
             )
             return False, queue.declaration_result.consumer_count or 0
 
-    async def open(self, requester: str, prefetch: int) -> tuple[bool, bool]:
+    async def open(self, requester: str, prefetch: int, fresh: bool = False) -> tuple[bool, bool]:
         """Consume exclusively, asking a holder to let go (at most once a second, while
         retrying for TAKEOVER_TIMEOUT_S): (resumed, taken over). The first try goes without
-        building a retrier: nobody holds a device's queue on most connects."""
+        building a retrier: nobody holds a device's queue on most connects. `fresh`: drop
+        what the buffer holds first (an AG-UI stream that starts from the catch-up state)."""
         try:
-            return await self._open_once(prefetch), False
+            return await self._open_once(prefetch, fresh), False
         except _Held:
             pass
         asked_at: float | None = None
@@ -107,17 +108,26 @@ class DeviceQueue:
         timeout = self._settings.takeover_timeout_s
         retrying = retry_for(timeout, _Held, FIRST_PAUSE_S, max_every=0.25, before_sleep=ask)
         try:
-            existed: bool = await retrying(self._open_once, prefetch)
+            existed: bool = await retrying(self._open_once, prefetch, fresh)
         except _Held:
             raise Close(TRY_AGAIN, "device is held by another connection") from None
         return existed, asked_at is not None
 
-    async def _open_once(self, prefetch: int) -> bool:
+    async def _open_once(self, prefetch: int, fresh: bool = False) -> bool:
         """Consume if nobody does: whether the queue existed; raises _Held."""
         existed, consumers = await self.declare()
+        if consumers == 0 and existed and fresh:
+            await self._purge()
         if consumers == 0 and await self._consume(prefetch):
             return existed
         raise _Held
+
+    async def _purge(self) -> None:
+        """Drop the messages ready in the queue (on a probe channel: an error there closes no
+        device's channel)."""
+        async with self._pool.probing() as channel:
+            queue = await channel.get_queue(self.name, ensure=False)
+            await queue.purge()
 
     async def _consume(self, prefetch: int) -> bool:
         """Join a shared channel and consume; False when another consumer won a race."""

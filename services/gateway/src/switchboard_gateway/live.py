@@ -1,15 +1,26 @@
-"""The gateway's open device connections: counted, handed over on a takeover request, and
-closed at shutdown."""
+"""The gateway's open device connections (WebSockets and AG-UI streams): counted, handed over
+on a takeover request, and closed at shutdown."""
 
 import asyncio
 import logging
 from collections import defaultdict
+from typing import Protocol
 
 from . import closes
-from .connection import Connection
+from .device import DeviceQueue
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+
+class Connection(Protocol):
+    """What holds a device's buffer: a WebSocket (connection.py) or an AG-UI stream."""
+
+    id: str
+    device: DeviceQueue
+    consuming: bool
+
+    def stop(self, code: int, reason: str = "") -> None: ...
 
 
 class LiveSockets:

@@ -20,6 +20,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from .agui.openapi import agui_schemas
 from .errors import upstream_unavailable
 from .upstream import SessionService
 
@@ -97,6 +98,8 @@ def merge(own: dict[str, Any], upstream: dict[str, Any]) -> dict[str, Any]:
     for name, schema in upstream.get("components", {}).get("schemas", {}).items():
         schemas.setdefault(name, schema)
     _add_live_counts(schemas)
+    for name, schema in agui_schemas().items():
+        schemas.setdefault(name, schema)
     schemes = merged["components"].setdefault("securitySchemes", {})
     schemes.update(upstream.get("components", {}).get("securitySchemes", {}))
     schemes["HTTPBearer"] = BEARER

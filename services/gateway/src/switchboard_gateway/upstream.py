@@ -47,6 +47,8 @@ async def request(http: httpx.AsyncClient, method: str, url: str, **kwargs: Any)
 class Answer:
     status: int
     body: Any
+    retry_after: str | None = None
+    """The answer's `Retry-After` header (a rate limit's)."""
 
     @property
     def ok(self) -> bool:
@@ -235,6 +237,16 @@ class SessionService:
             "POST", f"/ai/sessions/{session_id}/tool_decisions", token, client_id, json=body
         )
 
+    async def session(self, token: str, session_id: str, messages_limit: int = 100) -> Answer:
+        """`GET /ai/sessions/{id}`: the session, its newest messages and their runs."""
+        path = f"/ai/sessions/{session_id}?messages_limit={messages_limit}"
+        return await self._call("GET", path, token)
+
+    async def run_text(self, token: str, session_id: str, run_id: str, offset: int) -> Answer:
+        """`GET /ai/sessions/{id}/runs/{run_id}/text?offset=`: a piece of a run's text."""
+        path = f"/ai/sessions/{session_id}/runs/{run_id}/text?offset={offset}"
+        return await self._call("GET", path, token)
+
     async def cancel(self, token: str, session_id: str) -> Answer:
         return await self._call("POST", f"/ai/sessions/{session_id}/cancel", token)
 
@@ -280,7 +292,7 @@ class SessionService:
             body = response.json() if response.content else None
         except ValueError:
             body = None
-        return Answer(response.status_code, body)
+        return Answer(response.status_code, body, response.headers.get("retry-after"))
 
 
 def _client(timeout: float, connections: int) -> httpx.AsyncClient:

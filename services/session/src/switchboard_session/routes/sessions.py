@@ -85,8 +85,11 @@ async def get_session(
     return detail_view(row, ctx.settings, history, active, queued, older, outcomes, title)
 
 
-Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
-PieceLimit = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
+MAX_TEXT_CHARS = 2**30
+"""No stored text is longer (Postgres' 1 GB field limit); a larger offset would overflow its
+int4 `substr` arguments."""
+Offset = Annotated[int, Query(ge=0, le=MAX_TEXT_CHARS)]
+PieceLimit = Annotated[int | None, Query(ge=1, le=MAX_TEXT_CHARS)]
 
 
 @router.get(
