@@ -94,6 +94,8 @@ class EventStream:
         self._auth_failures = 0
         self.catch_up: RunCatchUp | None = None
         """The latest catch-up this stream yielded (the hello's `active_run`), if any."""
+        self.last_hello: dict[str, Any] | None = None
+        """The last hello as it came; its `active_run` is exact (history may be behind)."""
         self._inner: AsyncGenerator[object, None] | None = None
         self._opener: asyncio.Future[None] | None = None
         self._iterator: AsyncGenerator[Item, None] | None = None
@@ -225,6 +227,7 @@ class EventStream:
         """Authenticate, read the hello, and take its settings."""
         await ws.send(frames.auth(await self.tokens.get()))
         hello = await self._hello(ws)
+        self.last_hello = hello
         was_connected = self.connects > 0
         self.connects += 1
         self.resumed = bool(hello.get("resumed"))
