@@ -7,6 +7,7 @@ from starlette.websockets import WebSocket
 from switchboard_edge import safe_json
 from switchboard_edge.auth import AuthError, Claims, verify_token
 from switchboard_protocol import InvalidName, check_name
+from switchboard_protocol.frames import CLIENT_FRAME_ADAPTER, AuthFrame
 
 from . import closes
 from .closes import Close
@@ -77,15 +78,13 @@ async def _auth_frame(ws: WebSocket, timeout: float) -> str:
     if message["type"] == "websocket.disconnect":
         raise Close(None)
     try:
-        frame = safe_json.loads(message.get("text") or "")  # never RecursionError
-    except ValueError:
+        value = safe_json.loads(message.get("text") or "")  # never RecursionError
+        frame = CLIENT_FRAME_ADAPTER.validate_python(value, extra="ignore")
+    except ValueError:  # safe_json.UnsafeJson and pydantic's ValidationError
         frame = None
-    if not isinstance(frame, dict) or frame.get("type") != "auth":
-        raise Close(closes.UNAUTHENTICATED, "first frame must be auth")
-    token = frame.get("token")
-    if not isinstance(token, str) or not token:
-        raise Close(closes.UNAUTHENTICATED, "auth frame without token")
-    return token
+    if not isinstance(frame, AuthFrame):
+        raise Close(closes.UNAUTHENTICATED, "first frame must be auth, with a token")
+    return frame.token
 
 
 async def _check_session(
