@@ -5,11 +5,13 @@ The first decision from any device counts (a conditional UPDATE, store/approvals
 other lock guards); later ones are 409 `already_decided`. The row is written when the session
 service persists the `tool_call`, which a device may see a moment earlier: while the session
 has an active run, an unknown call id is looked up again for up to `PERSIST_GRACE_S` before 404
-`unknown_call`. Each look is a short transaction of its own, and no lock on the session row
-is taken: nothing is held between looks. A user has at most MAX_PENDING_DECISIONS_PER_USER
-such waits at once per replica, and all users together `MAX_WAITING` (each wait keeps one of
-the gateway's upstream connections); one more is 429 `too_many_pending_decisions` at once. A
-decision refused so is worth sending again: once its call is stored it needs no wait.
+`unknown_call`. So is a call whose row the UPDATE missed but the look after it finds still
+open (committed in between): it was not decided yet, only just stored. Each look is a short
+transaction of its own, and no lock on the session row is taken: nothing is held between looks.
+A user has at most MAX_PENDING_DECISIONS_PER_USER such waits at once per replica, and all users
+together `MAX_WAITING` (each wait keeps one of the gateway's upstream connections); one more is
+429 `too_many_pending_decisions` at once. A decision refused so is worth sending again: once its
+call is stored it needs no wait.
 """
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -91,10 +93,11 @@ async def _decide_once(
             _audit(db, row, body)
             return row
         known = await approvals.get_approval(db, session.id, body.call_id)
-        if known is not None:
+        if known is not None and not await approvals.still_open(db, session.id, body.call_id):
             raise ApiError(409, "already_decided", _ALREADY.get(known.status, known.status))
-        unknown = NotStoredYet if session.active_run_id is not None else ApiError
-        raise unknown(404, "unknown_call", _UNKNOWN)
+        # no row yet, or one committed since the UPDATE looked and still open: look again
+        looking = known is not None or session.active_run_id is not None
+        raise (NotStoredYet if looking else ApiError)(404, "unknown_call", _UNKNOWN)
 
 
 def _message(row: ToolApprovalRow, body: ToolDecision) -> ToolDecisionCommand:

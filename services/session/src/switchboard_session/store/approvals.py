@@ -70,6 +70,21 @@ async def decide(
     return (await db.execute(query)).scalar_one_or_none()
 
 
+async def still_open(db: AsyncSession, session_id: str, call_id: str) -> bool:
+    """Whether the call's row is `pending` and not past `expires_at` (the database's clock).
+
+    A conditional UPDATE that found no such row may still be followed by a look that does: the
+    row was committed in between (the device saw its `tool_call` before the transaction storing
+    it ended; READ COMMITTED shows each statement what was committed when it began)."""
+    query = select(ToolApprovalRow.call_id).where(
+        ToolApprovalRow.call_id == call_id,
+        ToolApprovalRow.session_id == session_id,
+        ToolApprovalRow.status == PENDING,
+        ToolApprovalRow.expires_at > func.now(),
+    )
+    return (await db.execute(query)).first() is not None
+
+
 async def get_approval(db: AsyncSession, session_id: str, call_id: str) -> ToolApprovalRow | None:
     query = select(ToolApprovalRow).where(
         ToolApprovalRow.call_id == call_id, ToolApprovalRow.session_id == session_id
