@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from switchboard_edge import safe_json
-from switchboard_protocol import WireModel, make_event
+from switchboard_protocol import Event, WireModel, make_event
 from switchboard_protocol.frames import (
     CLIENT_FRAME_ADAPTER,
     CLIENT_FRAME_CLASSES,
@@ -163,15 +163,20 @@ async def on_tool_decision(conn: Connection, frame: ToolDecisionFrame) -> None:
 
 
 async def on_typing(conn: Connection, frame: ClientFrame) -> None:
+    """Coalesced per device (typing_gate.py): the event is built only when it goes out, so a
+    frame the gate folds into the next one costs no event, and the timestamp is the send's."""
+    conn.typing(lambda: conn.spawn(_publish(conn, conn.parts.control.publish_event(_typing(conn)))))
+
+
+def _typing(conn: Connection) -> Event:
     c = conn.caller
-    event = make_event(
+    return make_event(
         "typing",
         {"status": "typing", "message": ""},
         session_id=c.session_id,
         agent_type=c.agent_type,
         metadata={"client_id": c.client_id},
     )
-    conn.typing(lambda: conn.spawn(_publish(conn, conn.parts.control.publish_event(event))))
 
 
 async def on_refresh(conn: Connection, frame: RefreshFrame | AuthFrame) -> None:

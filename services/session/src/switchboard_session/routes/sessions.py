@@ -1,11 +1,14 @@
 """Sessions: create, list, read (with history), end."""
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_protocol import TextPiece
 
 from .. import access, connects
+from ..app_context import AppContext
 from ..deps import ContextDep, UserDep, client_ip
 from ..errors import ErrorResponse, not_found
 from ..lifecycle import create_session, end_session
@@ -90,6 +93,7 @@ MAX_TEXT_CHARS = 2**30
 int4 `substr` arguments."""
 Offset = Annotated[int, Query(ge=0, le=MAX_TEXT_CHARS)]
 PieceLimit = Annotated[int | None, Query(ge=1, le=MAX_TEXT_CHARS)]
+PieceReader = Callable[[AsyncSession, str, str, int, int], Awaitable[TextPiece | None]]
 
 
 @router.get(
@@ -105,13 +109,9 @@ async def message_content(
 ) -> TextPiece:
     """Characters `offset`.. of a message's content, at most `limit` (and HISTORY_CONTENT_CHARS,
     the default); follow `next_offset` to the end (a `truncated` message's rest)."""
-    most = min(limit or ctx.settings.history_content_chars, ctx.settings.history_content_chars)
-    async with ctx.database.begin() as db:
-        row = await get_owned(db, user, session_id)
-        piece = await pages.message_piece(db, row.id, message_id, offset, most)
-    if piece is None:
-        raise not_found("message")
-    return piece
+    return await _piece(
+        ctx, user, session_id, pages.message_piece, message_id, offset, limit, "message"
+    )
 
 
 @router.get("/{session_id}/runs/{run_id}/text", response_model=TextPiece, responses=ERRORS)
@@ -125,12 +125,26 @@ async def run_text(
 ) -> TextPiece:
     """Characters `offset`.. of a run's text (its tokens so far), at most `limit` (and
     HISTORY_CONTENT_CHARS): the head before a catch-up's or a run outcome's `text_offset`."""
+    return await _piece(ctx, user, session_id, pages.run_piece, run_id, offset, limit, "run")
+
+
+async def _piece(
+    ctx: AppContext,
+    user: str,
+    session_id: str,
+    read: PieceReader,
+    item_id: str,
+    offset: int,
+    limit: int | None,
+    what: str,
+) -> TextPiece:
+    """A piece of an owned session's text, at most HISTORY_CONTENT_CHARS; 404 naming the item."""
     most = min(limit or ctx.settings.history_content_chars, ctx.settings.history_content_chars)
     async with ctx.database.begin() as db:
         row = await get_owned(db, user, session_id)
-        piece = await pages.run_piece(db, row.id, run_id, offset, most)
+        piece = await read(db, row.id, item_id, offset, most)
     if piece is None:
-        raise not_found("run")
+        raise not_found(what)
     return piece
 
 
