@@ -122,3 +122,21 @@ def test_a_resume_reopens_the_message_and_sends_only_what_the_cursor_lacks() -> 
     assert mapper.map(event("token", 9, token="dup")) == []
     late = decoded(mapper.map(event("tool_result", 10, call_id="c2", tool_name="echo", result=2)))
     assert late[0][1]["toolCallId"] == "c2" and parse(late[0][0]).results == 0b11
+
+
+def test_a_tokenless_reply_the_fill_could_not_read_yet_comes_from_the_buffer_once() -> None:
+    """The catch-up counted the `response` (its seq) before storage had the reply, so the fill
+    sent no text; the buffered `response` at or below the cursor's seq must still be sent, once
+    (a POST stream of `/tool echo` ended with no text message, one run in three)."""
+    mapper = RunMapper("S1", Cursor("agui", "R1"))
+    mapper.started()
+    assert mapper.text("", 4) == [] and mapper.reply("") == []  # what the fill had: nothing
+    reply = decoded(mapper.map(event("response", 3, content="The echo tool returned 1.")))
+    assert [d["type"] for _, d in reply] == [
+        "TEXT_MESSAGE_START",
+        "TEXT_MESSAGE_CONTENT",
+        "TEXT_MESSAGE_END",
+    ]
+    assert reply[1][1]["delta"] == "The echo tool returned 1."
+    assert mapper.map(event("response", 3, content="The echo tool returned 1.")) == []
+    assert mapper.map(event("token", 2, token="dup")) == []

@@ -139,10 +139,10 @@ class RunMapper:
         seq = event.get("seq")
         if event.get("run_id") != self.run_id or not isinstance(seq, int) or self.done:
             return []
-        if seq <= self.cursor.seq:
-            return []
         data = event.get("data") if isinstance(event.get("data"), dict) else {}
         assert isinstance(data, dict)
+        if seq <= self.cursor.seq:
+            return self._unfilled_reply(kind, data)
         if self._replied and kind in ("token", "response"):
             self.cursor = self.cursor.after(seq, self.cursor.chars, self.cursor.open)
             return []
@@ -154,6 +154,17 @@ class RunMapper:
         events = self._translate(str(kind), data)
         self.cursor = self.cursor.after(seq, self.cursor.chars, self.cursor.open)
         return self._out(before, events)
+
+    def _unfilled_reply(self, kind: Any, data: dict[str, Any]) -> list[str]:
+        """A token-less reply the catch-up counted (its seq) but the fill could not read from
+        storage yet (stored a moment later): sent now, once; anything else the client has."""
+        content = str(data.get("content") or "")
+        if kind != "response" or self._replied or self.cursor.chars or self.cursor.open:
+            return []
+        if not content:
+            return []
+        self._replied = True
+        return self._out(self.cursor, self._response(content))
 
     def _translate(self, kind: str, data: dict[str, Any]) -> list[BaseEvent]:
         if kind == "response":
