@@ -143,9 +143,7 @@ class StreamTap:
         offset = int(str((message.headers or {})["x-stream-offset"]))
         for line in split_batch(message.body):
             event = parse_event(line)
-            if event.session_id == self.session_id and (
-                not self.types or event.type in self.types
-            ):
+            if event.session_id == self.session_id and (not self.types or event.type in self.types):
                 self.events.put_nowait((offset, event))
 
     async def next_event(self, timeout: float = 10) -> Event:

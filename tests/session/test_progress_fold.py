@@ -1,7 +1,6 @@
 """Folding run events into a run's catch-up state: in order, idempotent, storable."""
 
 import json
-
 from typing import Any
 
 from switchboard_session.progress import fold, run_event

@@ -15,11 +15,10 @@ from dataclasses import asdict
 import aio_pika
 from aio_pika.abc import AbstractChannel
 from switchboard_events import Names, broker_connection, names_from
-from switchboard_events.routing import shard_of
 from switchboard_events.codec import BATCH_CONTENT_TYPE
 from switchboard_events.deadletter import SOURCE
 from switchboard_events.deadletter_admin import depth, peek, purge, replay
-from switchboard_events.routing import DEAD_LETTER_SOURCES
+from switchboard_events.routing import DEAD_LETTER_SOURCES, shard_of
 
 from .settings import SessionSettings
 from .shard import SOURCE as STORE

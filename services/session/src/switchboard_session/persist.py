@@ -56,7 +56,7 @@ async def store_events(
         return []
     sessions = await _lock_sessions(db, {event.session_id for _, event in events})
     known = await _stored_ids(db, [e.id for _, e in events if e.type in MESSAGE_TYPES])
-    stored = []
+    stored: list[str] = []
     for line, event in events:
         session = sessions.get(event.session_id)
         if session is None:

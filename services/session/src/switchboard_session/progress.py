@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from switchboard_protocol import ActiveRun, PROGRESS_TYPES
+from switchboard_protocol import PROGRESS_TYPES, ActiveRun
 
 from . import leases
 from .store.runs import TERMINAL

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 import aio_pika
 import aiormq.abc
 from aio_pika.abc import AbstractChannel
-from switchboard_events.routing import CATCHUP_REQUEST, LEASE_RENEWAL
-from switchboard_events.routing import shard_of
+from switchboard_events.routing import CATCHUP_REQUEST, LEASE_RENEWAL, shard_of
 from switchboard_protocol import (
     ActiveRun,
     CatchUpReply,

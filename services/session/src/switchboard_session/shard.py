@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 from switchboard_events.deadletter import DeadLetter, backoff_s
-from switchboard_protocol import PERSISTED_TYPES, ActiveRun, Event, parse_event
+from switchboard_protocol import PERSISTED_TYPES, ActiveRun, Event, UnknownEvent, parse_event
 
 from . import persist, progress
 from .app_context import AppContext
@@ -52,6 +52,8 @@ def parse(batches: list[tuple[int, list[bytes]]]) -> Parsed:
     parsed = Parsed()
     for _, lines in batches:
         for line in lines:
+            if not line.strip():
+                continue
             try:
                 raw = json.loads(line)
                 if not isinstance(raw, dict) or not isinstance(raw.get("session_id"), str):
@@ -60,7 +62,7 @@ def parse(batches: list[tuple[int, list[bytes]]]) -> Parsed:
             except (ValidationError, ValueError, RecursionError) as exc:
                 parsed.poison.append((line, DeadLetter("invalid_event", repr(exc)), ""))
                 continue
-            if event is not None:
+            if event is not None and not isinstance(event, UnknownEvent):
                 parsed.stored.append((line, event))
             folded = progress.run_event(raw)
             if folded is not None:
@@ -170,7 +172,9 @@ class ShardIngest:
         tries = self._tries.get(event.id, 0) + 1
         self._tries[event.id] = tries
         if tries >= self.ctx.settings.persist_max_tries:
-            await self._park(failed.line, DeadLetter("retries_exhausted", f"{tries}: {cause!r}"), key)
+            await self._park(
+                failed.line, DeadLetter("retries_exhausted", f"{tries}: {cause!r}"), key
+            )
             return True
         log.warning("persisting %s failed (try %d: %r); will retry", event.id, tries, cause)
         await asyncio.sleep(backoff_s(tries))

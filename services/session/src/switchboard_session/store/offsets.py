@@ -5,6 +5,8 @@ wrote the row meanwhile (two owners after a lost lock), the update matches nothi
 caller's transaction is rolled back (`Fenced`), so no batch is ever stored twice.
 """
 
+from typing import Any
+
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +32,7 @@ async def advance(
 ) -> None:
     """Set `stream`'s offset from `expected` (None: no row yet) to `offset`; `Fenced` when the
     row is not at `expected` any more."""
+    query: Any
     if expected is None:
         query = (
             insert(StreamOffsetRow)
