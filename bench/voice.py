@@ -37,7 +37,7 @@ TIMEOUT_S = 60.0
 
 async def measure(amqp_url: str, runs: int) -> dict[str, Any]:
     """`runs` voice replies in turn; each one's seconds from its first token to its first audio."""
-    async with isolated_broker(amqp_url, "benchvoice", 60) as broker:
+    async with isolated_broker(amqp_url, "benchvoice") as broker:
         settings = WorkerSettings(**broker.model_dump(by_alias=True))
         stop = asyncio.Event()
         ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

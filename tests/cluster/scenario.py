@@ -20,7 +20,6 @@ from tests.reliability.helpers import check_run, create_session, send_message, t
 from tests.reliability.results import Figures
 
 
-
 @dataclass(frozen=True)
 class Target:
     """What a fault aims at: the session's shard stream, and the gateway the first device is
