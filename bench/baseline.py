@@ -225,4 +225,4 @@ async def _consume(url: str, prefix: str, shards: int, conn: Connection) -> None
 async def cleanup(settings: BrokerSettings) -> None:
     """Delete the prefix's topology, its streams included."""
     async with await aio_pika.connect(settings.amqp_url) as conn:
-        await delete_topology(await conn.channel(), names_from(settings))
+        await delete_topology(await conn.channel(), names_from(settings), settings)

@@ -36,7 +36,7 @@ async def measure(rounds: int, sessions: int) -> str:
                 await stream.emit("token", {"token": f"t{r} "}, metadata={"t": time.time()})
             await asyncio.gather(*(stream.drain() for stream in streams))
         cpu, beam = time.process_time() - cpu0, (cpu_seconds(broker) if broker else 0.0) - beam0
-        await delete_topology(channel, names)
+        await delete_topology(channel, names, settings)
     n = rounds * sessions
     return (
         f"{n} events in {publisher.messages_sent} messages: "

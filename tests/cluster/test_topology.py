@@ -37,7 +37,7 @@ async def test_streams_on_every_node_with_leaders_spread_and_work_queues_quorum(
     for name in streams:
         assert queues[name]["type"] == "stream", queues[name]
         assert len(queues[name]["members"]) == len(cluster.nodes), queues[name]  # type: ignore[arg-type]
-    shared, _ = shared_names(names)
+    shared, _ = shared_names(names, cluster_broker.stream_shards)
     for name in set(shared) - set(streams):
         assert queues[name]["type"] == "quorum", queues[name]
     leaders = {(await leader_of(cluster, name)).name for name in streams}

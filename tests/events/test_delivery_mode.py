@@ -6,13 +6,11 @@ import asyncio
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
 from switchboard_events import BrokerSettings, Names, Publisher, broker_connection, make_event
-from switchboard_events.codec import BATCH_CONTENT_TYPE, split_batch
+from switchboard_events.codec import BATCH_CONTENT_TYPE, MARK_CONTENT_TYPE, split_batch
 from switchboard_events.routing import shard_of
 from switchboard_protocol import parse_event
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]
-
-MARK_CONTENT_TYPE = "application/x-switchboard-mark"
 
 
 def sessions_of_one_shard(settings: BrokerSettings, count: int) -> list[str]:
