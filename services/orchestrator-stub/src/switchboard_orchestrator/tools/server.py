@@ -39,10 +39,10 @@ class ToolServer:
         channel: AbstractChannel,
         names: Names,
         registry: ToolRegistry,
-        settings: BrokerSettings | None = None,
+        broker: BrokerSettings | None = None,
         max_calls_per_user: int = MAX_TOOL_CALLS_PER_USER,
     ) -> None:
-        self._settings = settings
+        self._broker = broker
         self._dead_letters: DeadLetters | None = None
         self._channel = channel
         self._names = names
@@ -52,8 +52,7 @@ class ToolServer:
         self._consumer: tuple[AbstractQueue, str] | None = None
 
     async def start(self) -> None:
-        settings = self._settings or BrokerSettings()
-        await declare_topology(self._channel, self._names, settings)
+        await declare_topology(self._channel, self._names, self._broker)
         self._dead_letters = DeadLetters(self._channel, self._names, "tools")
         cancels = await self._channel.declare_queue(exclusive=True, auto_delete=True)
         await cancels.bind(self._names.control_exchange, Names.binding(Names.TOOL_CANCEL))
