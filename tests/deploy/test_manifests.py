@@ -186,7 +186,8 @@ def test_dead_letter_policy_matches_dead_letter_queues_and_defaults() -> None:
     for names in (Names(), Names("t0123456789.")):
         for source in DEAD_LETTER_SOURCES:
             assert pattern.search(names.dead_letter_queue(source))
-            assert not pattern.search(names.source_queue(source))
+        for queue in (names.run_queue, names.tool_queue, *names.streams(4)):
+            assert not pattern.search(queue)
     assert policy["definition"] == {
         "max-length": BrokerSettings().dead_letter_max,
         "overflow": "drop-head",
