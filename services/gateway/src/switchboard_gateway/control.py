@@ -86,7 +86,7 @@ class Control:
         """Tell every gateway that connection `requester` is now the device's one."""
         assert self._exchange is not None, "control link not started"
         release = Release(session_id=session_id, client_id=client_id, requester=requester)
-        key = self._names.control_key(f"{session_id}.{client_id}")
+        key = self._names.release_key(session_id, client_id)
         message = aio_pika.Message(dumps(release).encode(), content_type="application/json")
         await self._exchange.publish(message, key)
 
