@@ -21,7 +21,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
-from .routing import Names
+from .routing import SOURCE_QUEUES, Names
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,9 @@ class DeadLetters:
     def __init__(self, channel: AbstractChannel, names: Names, source: str) -> None:
         self._channel = channel
         self.source = source
-        self.source_queue = names.source_queue(source)
+        # session-store letters come from the streams (any shard): no queue to send them back to
+        queue_source = source in SOURCE_QUEUES
+        self.source_queue = names.source_queue(source) if queue_source else names.stream_base
         self._exchange_name = names.dead_letters_exchange
 
     async def park(
