@@ -16,11 +16,11 @@ import hashlib
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
+from .codec import SINGLE_CONTENT_TYPE
 from .routing import SOURCE_QUEUES, Names
 
 log = logging.getLogger(__name__)
@@ -63,26 +63,39 @@ class DeadLetters:
     ) -> None:
         """Publish a copy (or `body` instead, e.g. the one bad event of a batch) with the
         reason; the caller acks the original afterwards. Raises when the broker refuses."""
-        headers: dict[str, Any] = {
-            **(message.headers or {}),
-            REASON: letter.reason,
-            SOURCE: self.source_queue,
-            ERROR: truncate(letter.error, MAX_ERROR_CHARS),
-            ROUTING_KEY: message.routing_key or "",
-        }
         copy = aio_pika.Message(
             message.body if body is None else body,
-            headers=headers,
+            headers={**(message.headers or {}), ROUTING_KEY: message.routing_key or ""},
             content_type=message.content_type,
             correlation_id=message.correlation_id,
             reply_to=message.reply_to,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
+        await self._publish(copy, letter, self.source_queue)
+
+    async def park_event(self, line: bytes, letter: DeadLetter, stream: str) -> None:
+        """Park one event line read from stream `stream` (its `x-source-queue`): what ingest
+        could not store. Raises when the broker refuses."""
+        copy = aio_pika.Message(
+            line,
+            headers={ROUTING_KEY: stream},
+            content_type=SINGLE_CONTENT_TYPE,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        await self._publish(copy, letter, stream)
+
+    async def _publish(self, copy: aio_pika.Message, letter: DeadLetter, source: str) -> None:
+        copy.headers = {
+            **(copy.headers or {}),
+            REASON: letter.reason,
+            SOURCE: source,
+            ERROR: truncate(letter.error, MAX_ERROR_CHARS),
+        }
         exchange = await self._channel.get_exchange(self._exchange_name, ensure=False)
         await exchange.publish(copy, self.source)
         log.error(
             "dead-lettered a message of %s: %s (%s)",
-            self.source_queue,
+            source,
             letter.reason,
             truncate(letter.error, 200),
         )

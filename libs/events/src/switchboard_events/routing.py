@@ -177,9 +177,11 @@ def queue_type_arguments(queue_type: str) -> dict[str, Any]:
 
 
 def stream_arguments(settings: BrokerSettings) -> dict[str, Any]:
-    """x-arguments of a stream shard: retention by age and bytes, segment size."""
+    """x-arguments of a stream shard: retention by age and bytes, segment size, and leaders
+    spread over a cluster's nodes (`balanced`, RabbitMQ 3.10+; replicas on every node)."""
     return {
         "x-queue-type": "stream",
+        "x-queue-leader-locator": "balanced",
         "x-max-age": f"{settings.stream_max_age_s}s",
         "x-max-length-bytes": settings.stream_max_bytes,
         "x-stream-max-segment-size-bytes": settings.stream_segment_bytes,

@@ -103,6 +103,8 @@ class StreamReader:
         """How many times the reader reopened after a loss (for metrics and tests)."""
         self.connection: AbstractConnection | None = None
         """The current connection (None between two)."""
+        self.channel: AbstractChannel | None = None
+        """The current channel, that of the consumer (None between two)."""
         self._task: asyncio.Task[None] | None = None
         self._consuming: asyncio.Future[None] | None = None
         self._inbox: asyncio.Queue[DeliveredMessage | None] | None = None
@@ -155,7 +157,7 @@ class StreamReader:
         inbox: asyncio.Queue[DeliveredMessage | None] = asyncio.Queue()
         self._inbox = inbox
         connection.close_callbacks.add(lambda *_: inbox.put_nowait(_LOST))
-        channel = await connection.channel(publisher_confirms=False)
+        channel = self.channel = await connection.channel(publisher_confirms=False)
         channel.close_callbacks.add(lambda *_: inbox.put_nowait(_LOST))
         await channel.set_qos(prefetch_count=self._prefetch)
         raw = cast(Channel, await channel.get_underlay_channel())
@@ -203,6 +205,7 @@ class StreamReader:
         self.last_offset = offset
 
     async def _drop_connection(self) -> None:
+        self.channel = None
         connection, self.connection = self.connection, None
         if connection is not None and not connection.is_closed:
             with contextlib.suppress(Exception):
