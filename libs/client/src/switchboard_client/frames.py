@@ -1,5 +1,6 @@
 """Client → server frames (switchboard_protocol's models) and the WebSocket URL."""
 
+import json
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from switchboard_protocol import dumps
@@ -21,8 +22,11 @@ def frame(kind: str, **fields: object) -> str:
     return dumps(CLIENT_FRAME_ADAPTER.validate_python({"type": kind, **fields}))
 
 
-def auth(token: str) -> str:
-    return dumps(AuthFrame(token=token))
+def auth(token: str, cursor: str | None = None) -> str:
+    """The auth frame; with `cursor` (the last event this device processed), the gateway sends
+    the session's events after it before the live tail (`recovered: true` in the hello)."""
+    body = json.loads(dumps(AuthFrame(token=token)))
+    return json.dumps(body if cursor is None else {**body, "cursor": cursor})
 
 
 def ack(event_id: str) -> str:
