@@ -148,7 +148,7 @@ export class SwitchboardClient {
    * `"interrupt"` or `"enqueue"`).
    *
    * First opens this client's streams of the session and waits for their hellos, so their
-   * devices' buffers exist before the message is published: they get its echo and every event
+   * devices are connected before the message is published: they get its echo and every event
    * of its run. The message carries `clientId` (default: the device of this client's stream of
    * the session) as `X-Client-Id`, so that device knows its echo. */
   async sendMessage(
