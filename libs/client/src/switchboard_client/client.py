@@ -131,7 +131,7 @@ class SwitchboardClient:
         """202 `{"message_id", "run_id"}`; raises `Busy` while a run is active.
 
         First opens this client's streams of the session and waits for their hellos, so their
-        devices' buffers exist before the message is published: they get its echo and every
+        devices are connected before the message is published: they get its echo and every
         event of its run. The message carries `client_id` (default: the device of this
         client's stream of the session) as `X-Client-Id`, so that device knows its echo.
         """
