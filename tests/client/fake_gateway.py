@@ -206,7 +206,7 @@ class FakeGateway:
             return problem(401, "unauthorized", "bad token")
         if session is None:
             return problem(404, "not_found", "no such session")
-        return {**session, "active_run": self.active_run(sid)}
+        return {"runs": [], **session, "active_run": self.active_run(sid)}
 
     async def _delete(self, request: Request, sid: str) -> Any:
         _user, session = self._owned(request, sid)
@@ -256,6 +256,9 @@ class FakeGateway:
             reply = await play(run, content, message_id)
             message = {"id": new_id(), "role": "assistant", "content": reply, "run_id": run.run_id}
             session["messages"].append(message)
+            outcome = {"id": run.run_id, "message_id": message_id, "status": "completed"}
+            outcome |= {"agent_type": run.agent, "text": reply, "notices": []}
+            session.setdefault("runs", []).append(outcome)
         finally:
             session["active_run"] = None
             session["agent_type"] = run.agent
@@ -377,7 +380,7 @@ class FakeGateway:
 
 
 def _public(session: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in session.items() if k not in ("messages", "active_run")}
+    return {k: v for k, v in session.items() if k not in ("messages", "active_run", "runs")}
 
 
 @contextlib.asynccontextmanager
