@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 from switchboard_events import Names
+from switchboard_events.codec import BATCH_CONTENT_TYPE, MARK_CONTENT_TYPE
 from switchboard_events.routing import CATCHUP_REQUEST, LEASE_RENEWAL
 from switchboard_events.topology import RUN_KEY, TOOL_KEY
 from switchboard_protocol import commands, schema
@@ -50,10 +51,6 @@ def _channel(address: str, description: str, models: tuple[type[BaseModel], ...]
     return {"address": address, "description": description, "messages": _refs(models), **more}
 
 
-def _placeholders(name: str) -> str:
-    return name.replace("SESSION", "{session_id}").replace("CLIENT", "{client_id}")
-
-
 class _Dumper(yaml.SafeDumper):
     """No `&anchors`: a shared part is written out in full wherever it appears."""
 
@@ -67,26 +64,39 @@ def _channels(names: Names) -> dict[str, Any]:
     return {
         "sessionStream": _channel(
             "/ai/ws/{session_id}",
-            "One device's live connection to a session: `?client_id=<device>&ack=auto|client`; "
+            "One device's live connection to a session: "
+            "`?client_id=<device>&cursor=<last cursor>`; "
             "client frames in, the hello, server frames and events out (docs/protocol.md).",
             frames,
             servers=[{"$ref": "#/servers/gateway"}],
             parameters=params,
         ),
         "events": _channel(
-            names.routing_key("{session_id}", "{event_type}"),
-            f"Every event on the `{names.events_exchange}` topic exchange. Each device queue "
-            f"`{_placeholders(names.device_queue('SESSION', 'CLIENT'))}` binds "
-            f"`{_placeholders(names.session_binding('SESSION'))}`; `{names.persist_queue}` binds "
-            f"the stored types, `{names.progress_queue}` the run-progress types (`stored` / "
-            "`run_progress` on each event class).",
+            names.stream("{shard}"),
+            f"Every event, on one of the `STREAM_SHARDS` stream queues `{names.stream('{shard}')}` "
+            "(published on the default exchange, the stream's name as routing key). A session's "
+            "events are all in shard `crc32(session_id) % STREAM_SHARDS`. A message is a batch: "
+            f"`{BATCH_CONTENT_TYPE}`, one encoded event per line (its index = the line number), "
+            "events of any sessions and types of that shard in publish order; or a mark "
+            f"(`{MARK_CONTENT_TYPE}`, body = the mark's id, no event: readers skip it). "
+            "Gateways read each shard from `next` and fan out; the session service reads from "
+            "its stored offset. An event's position is (shard, offset, index): its `cursor`.",
             EVENT_CLASSES,
             servers=[{"$ref": "#/servers/broker"}],
-            parameters={
-                **params,
-                "event_type": {"description": "The event's `type` (`EventType`)."},
+            parameters={"shard": {"description": "The shard, 0 .. STREAM_SHARDS - 1."}},
+            bindings={
+                "amqp": {
+                    "is": "queue",
+                    "queue": {
+                        "name": names.stream("{shard}"),
+                        "durable": True,
+                        "exclusive": False,
+                        "autoDelete": False,
+                        "vhost": "/",
+                    },
+                    "bindingVersion": "0.3.0",
+                }
             },
-            bindings=_amqp(names.events_exchange),
         ),
         "runRequests": _channel(
             RUN_KEY,
@@ -136,12 +146,16 @@ def _channels(names: Names) -> dict[str, Any]:
             bindings=_amqp(names.control_exchange),
         ),
         "releases": _channel(
-            names.control_key("{queue}"),
-            "Gateway → gateways: a newer connection wants device queue `queue`; its holder "
-            f"closes 4409 (`{names.control_exchange}`).",
+            names.control_key("{session_id}.{client_id}"),
+            "Gateway → gateways: a newer connection of device `client_id` of `session_id` "
+            "took over; every other socket of that device closes 4409 "
+            f"(`{names.control_exchange}`).",
             (commands.Release,),
             servers=[{"$ref": "#/servers/broker"}],
-            parameters={"queue": {"description": "The device queue."}},
+            parameters={
+                "session_id": {"description": "The session."},
+                "client_id": {"description": "The device."},
+            },
             bindings=_amqp(names.control_exchange),
         ),
         "catchUp": _channel(
@@ -193,7 +207,7 @@ def _operations() -> dict[str, Any]:
         "publishEvents": _operation(
             "send",
             "events",
-            "Run workers, the session service and gateways (typing) publish events.",
+            "Run workers, the session service and gateways (typing) publish event batches.",
             EVENT_CLASSES,
         ),
         "requestRuns": _operation(
@@ -221,7 +235,7 @@ def _operations() -> dict[str, Any]:
         "releaseDevices": _operation(
             "send",
             "releases",
-            "A gateway whose exclusive consume was refused.",
+            "A gateway, on every connect of a device.",
             (commands.Release,),
         ),
         "catchUp": _operation(

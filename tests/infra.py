@@ -23,9 +23,6 @@ from switchboard_stack import isolated_broker as harness_broker
 
 LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 LOCAL_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-TEST_DEVICE_BUFFER_TTL_S = 60
-"""How long a device queue made by a test outlives its last consumer (the shipped hour would
-pile up durable queues on the shared broker)."""
 
 
 def docker_available() -> bool:
@@ -70,9 +67,8 @@ def postgres_server() -> Iterator[str]:
 async def isolated_broker(
     amqp_url: str, prefix: str = "t", queue_type: str = "classic"
 ) -> AsyncIterator[BrokerSettings]:
-    """The harness's isolated broker prefix with the test run's device buffer lifetime
-    (processes get it through `broker_env`)."""
-    async with harness_broker(amqp_url, prefix, TEST_DEVICE_BUFFER_TTL_S, queue_type) as settings:
+    """The harness's isolated broker prefix (processes get it through `broker_env`)."""
+    async with harness_broker(amqp_url, prefix, queue_type) as settings:
         yield settings
 
 

@@ -2,20 +2,29 @@
 
 import ast
 import re
+import zlib
 from pathlib import Path
 
 import pytest
-from switchboard_events import BrokerSettings, InvalidName, Names, check_name
-from switchboard_events.routing import device_queue_arguments
+from switchboard_events import BrokerSettings, InvalidName, Names, check_name, shard_of
+from switchboard_events.routing import stream_arguments
 
 
 def test_names_carry_the_prefix() -> None:
     names = Names(prefix="t1.")
-    assert names.events_exchange == "t1.ai.events"
-    assert names.device_queue("s1", "web-1") == "t1.ai.session.s1.web-1"
-    assert names.routing_key("s1", "token") == "session.s1.token"
-    assert names.session_binding("s1") == "session.s1.#"
+    assert names.stream(3) == "t1.ai.stream.3"
+    assert names.streams(2) == ["t1.ai.stream.0", "t1.ai.stream.1"]
     assert names.gateway_queue("g1") == "t1.ai.gateway.g1"
+    assert names.progress_queue == "t1.ai.run-progress"
+    assert names.dead_letter_queue("session-store") == "t1.ai.dead-letters.session-store"
+    with pytest.raises(ValueError):
+        names.source_queue("session-store")  # ingest reads the streams: no such queue
+
+
+def test_a_session_is_in_one_shard_by_crc32() -> None:
+    assert shard_of("s1", 4) == zlib.crc32(b"s1") % 4
+    assert {shard_of(f"s{i}", 4) for i in range(100)} == {0, 1, 2, 3}
+    assert all(shard_of(f"s{i}", 1) == 0 for i in range(10))
 
 
 def test_control_keys_and_their_bindings() -> None:
@@ -24,13 +33,13 @@ def test_control_keys_and_their_bindings() -> None:
         Names.CANCEL: Names.cancel_key("r1"),
         Names.APPROVAL: Names.approval_key("c1"),
         Names.TOOL_CANCEL: Names.tool_cancel_key("c2"),
-        Names.RELEASE: Names.control_key("t1.ai.session.s1.web-1"),
+        Names.RELEASE: Names.release_key("s1", "web-1"),
     }
     assert list(keys.values()) == [
         "cancel.r1",
         "approval.c1",
         "tool-cancel.c2",
-        "release.t1.ai.session.s1.web-1",
+        "release.s1.web-1",
     ]
     assert [Names.binding(kind) for kind in keys] == [
         "cancel.*",
@@ -42,7 +51,7 @@ def test_control_keys_and_their_bindings() -> None:
         "r1",
         "c1",
         "c2",
-        "t1.ai.session.s1.web-1",
+        "s1.web-1",
     ]
     assert Names.key_id(Names.CANCEL, "approval.c1") is None
     assert Names.key_id(Names.TOOL_CANCEL, "cancel.r1") is None
@@ -89,30 +98,26 @@ def test_hostile_ids_are_refused(bad: str) -> None:
     with pytest.raises(InvalidName):
         check_name(bad)
     with pytest.raises(InvalidName):
-        Names().device_queue(bad, "ok")
+        Names.release_key(bad, "ok")
     with pytest.raises(InvalidName):
-        Names().device_queue("ok", bad)
+        Names.release_key("ok", bad)
 
 
-def test_device_queue_arguments_follow_settings() -> None:
+def test_stream_arguments_follow_settings() -> None:
     settings = BrokerSettings(
-        DEVICE_BUFFER_TTL_S=60, DEVICE_BUFFER_MAX_EVENTS=5, QUEUE_TYPE="quorum"
+        STREAM_MAX_AGE_S=60, STREAM_MAX_BYTES=5_000_000, STREAM_SEGMENT_BYTES=500_000
     )
-    assert device_queue_arguments(settings) == {
-        "x-expires": 60_000,
-        "x-max-length": 5,
-        "x-overflow": "drop-head",
-        "x-queue-type": "quorum",
+    assert stream_arguments(settings) == {
+        "x-queue-type": "stream",
         "x-queue-leader-locator": "balanced",  # leaders spread over the cluster's nodes
-        "x-single-active-consumer": True,  # quorum queues ignore exclusive consumers
+        "x-max-age": "60s",
+        "x-max-length-bytes": 5_000_000,
+        "x-stream-max-segment-size-bytes": 500_000,
     }
 
 
-def test_classic_device_queues_keep_their_arguments() -> None:
-    settings = BrokerSettings(DEVICE_BUFFER_TTL_S=60, DEVICE_BUFFER_MAX_EVENTS=5)
-    assert device_queue_arguments(settings) == {
-        "x-expires": 60_000,
-        "x-max-length": 5,
-        "x-overflow": "drop-head",
-        "x-queue-type": "classic",
-    }
+def test_stream_defaults_keep_an_hour_bounded() -> None:
+    settings = BrokerSettings()
+    assert (settings.stream_shards, settings.stream_max_age_s) == (4, 3600)
+    assert (settings.stream_max_bytes, settings.stream_segment_bytes) == (1 << 30, 16 << 20)
+    assert settings.coalesce_max_events == 256

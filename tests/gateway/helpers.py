@@ -42,8 +42,11 @@ class Gateway:
     def http(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def ws_url(self, session_id: str, client_id: str = "default", ack: str = "auto") -> str:
-        return f"ws://127.0.0.1:{self.port}/ai/ws/{session_id}?client_id={client_id}&ack={ack}"
+    def ws_url(
+        self, session_id: str, client_id: str = "default", ack: str = "auto", cursor: str = ""
+    ) -> str:
+        url = f"ws://127.0.0.1:{self.port}/ai/ws/{session_id}?client_id={client_id}&ack={ack}"
+        return f"{url}&cursor={cursor}" if cursor else url
 
 
 async def start_gateway(
@@ -63,11 +66,16 @@ async def connect(
     client_id: str = "default",
     ack: str = "auto",
     tok: str | None = None,
+    cursor: str | None = None,
     **kwargs: Any,
 ) -> tuple[ClientConnection, dict[str, Any]]:
-    """A connected, authenticated client and the gateway's hello."""
+    """A connected, authenticated client and the gateway's hello; `cursor` goes in the auth
+    frame (the position to resume after)."""
     ws = await websockets.connect(gw.ws_url(session_id, client_id, ack), **kwargs)
-    await ws.send(json.dumps({"type": "auth", "token": tok or token()}))
+    auth: dict[str, Any] = {"type": "auth", "token": tok or token()}
+    if cursor is not None:
+        auth["cursor"] = cursor
+    await ws.send(json.dumps(auth))
     hello = json.loads(await asyncio.wait_for(ws.recv(), 10))
     assert hello["type"] == "connected", hello
     return ws, hello
@@ -106,24 +114,6 @@ async def events(ws: ClientConnection, n: int, timeout: float = 20) -> list[dict
             if "id" in frame:
                 got.append(frame)
     return got
-
-
-async def receive_acking(
-    ws: ClientConnection, window: int, want: set[str], seen: list[str], timeout: float = 30
-) -> None:
-    """Receive events as docs/protocol.md asks of an `ack=client` device, appending their ids to
-    `seen` until every id in `want` was seen: ack the latest event every half of the hello's
-    `ack_window`, and once more at the end. Never on a timer."""
-    half, since, got = max(1, window // 2), 0, set(seen)
-    async with asyncio.timeout(timeout):
-        while not want <= got:
-            event = (await events(ws, 1))[0]
-            seen.append(event["id"])
-            got.add(event["id"])
-            since += 1
-            if since >= half or want <= got:
-                await ws.send(json.dumps({"type": "ack", "id": event["id"]}))
-                since = 0
 
 
 class Emitter:

@@ -120,7 +120,7 @@ async def started(
 
     monkeypatch.setattr(control, "connect_cluster", connect_cluster)
     settings = GatewaySettings(QUEUE_TYPE=queue_type)
-    link = control.Control(settings, NAMES, lambda queue, requester: None)
+    link = control.Control(settings, NAMES, lambda session_id, client_id, requester: None)
     await link.start()
     return link, conn
 
@@ -129,7 +129,7 @@ async def test_a_quorum_nack_renews_the_channel_and_sends_the_request_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     link, conn = await started(monkeypatch, "quorum", nacks=1)
-    assert await link.catch_up("s1", timeout=5) is None
+    assert (await link.catch_up("s1", timeout=5)).active_run is None
     assert [(exchange, key) for exchange, _, key in conn.out.sent] == [
         ("", NAMES.progress_queue),
         ("", NAMES.progress_queue),

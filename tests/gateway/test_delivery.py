@@ -1,24 +1,25 @@
-"""Events reach every connected device in order; buffers survive drops, crashes and takeovers."""
+"""Events reach every device of a session in order, each with its cursor; a device that comes
+back with its last cursor, on any replica, gets exactly what it missed, then the live tail."""
 
 import asyncio
 import io
 import json
 import wave
+from typing import Any
 
 import pytest
 import websockets
-from switchboard_events import broker_connection, declare_device_queue, names_from
 from switchboard_gateway.settings import GatewaySettings
 
 from tests.gateway.conftest import Stack
-from tests.gateway.helpers import Emitter, connect, events, frame_of, receive_acking
+from tests.gateway.helpers import close_code, connect, events, frame_of, token
 
 DEFAULT_ACK_WINDOW = GatewaySettings.model_fields["ack_window"].default
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
 
-async def test_events_reach_every_device_in_order(stack: Stack) -> None:
+async def test_events_reach_every_device_in_order_with_cursors(stack: Stack) -> None:
     sid = await stack.session()
     phone, hello = await connect(stack.a, sid, "phone")
     laptop, _ = await connect(stack.b, sid, "laptop")
@@ -27,95 +28,153 @@ async def test_events_reach_every_device_in_order(stack: Stack) -> None:
         "session_id": sid,
         "client_id": "phone",
         "resumed": False,
+        "recovered": False,
         "heartbeat_s": 25,
         "ack_window": DEFAULT_ACK_WINDOW,
     }
     ids = await stack.emitter.run(sid, 300)
+    seen = []
     for ws in (phone, laptop):
         got = await events(ws, 300)
         assert [e["id"] for e in got] == ids
         assert [e["seq"] for e in got] == list(range(1, 301))
         assert got[0]["data"] == {"token": "t1 "} and got[0]["type"] == "token"
+        assert next(iter(got[0])) == "cursor" and len({e["cursor"] for e in got}) == 300
+        seen.append([e["cursor"] for e in got])
         await ws.close()
+    assert seen[0] == seen[1]  # a position is the event's, whichever replica sends it
 
 
-async def test_reconnect_with_client_acks_resumes_from_the_buffer(stack: Stack) -> None:
+@pytest.mark.parametrize("where", ["same gateway", "other gateway"])
+async def test_a_cursor_resumes_exactly_after_it_then_live(stack: Stack, where: str) -> None:
+    """The device drops mid-run and comes back with the cursor of the last event it processed,
+    while events keep coming: no gap, no duplicate, across the replay and the live tail."""
     sid = await stack.session()
-    ws, hello = await connect(stack.a, sid, "tab", ack="client")
-    assert hello["resumed"] is False
-    ids = await stack.emitter.run(sid, 100)
-    first = await events(ws, 32)
-    await ws.send(json.dumps({"type": "ack", "id": first[19]["id"]}))
+    ws, _ = await connect(stack.a, sid, "tab")
+    publishing = asyncio.create_task(stack.emitter.run(sid, 400, pause_every=20, pause_s=0.01))
+    got = await events(ws, 60)
     await ws.close()
-    again, hello = await connect(stack.b, sid, "tab", ack="client")
-    assert hello["resumed"] is True
-    seen = [e["id"] for e in first[:20]]
-    await receive_acking(again, hello["ack_window"], set(ids), seen)
-    # a batch is released when all its events are acked: the one holding event 21 comes again
-    assert list(dict.fromkeys(seen)) == ids
-    assert len(seen) - 100 < 64  # at most one AMQP message (COALESCE_MAX_EVENTS) came twice
+    gateway = stack.a if where == "same gateway" else stack.b
+    again, hello = await connect(gateway, sid, "tab", cursor=got[-1]["cursor"])
+    assert hello["recovered"] is True and hello["resumed"] is True
+    assert "active_run" not in hello
+    ids = await publishing
+    rest = await events(again, len(ids) - 60, timeout=30)
+    assert [e["id"] for e in got + rest] == ids
+    await _nothing_more(again)
+
+
+async def test_a_cursor_in_the_query_string_works_too(stack: Stack) -> None:
+    sid = await stack.session()
+    reader, _ = await connect(stack.a, sid, "r")
+    ids = await stack.emitter.run(sid, 3)
+    got = await events(reader, 3)
+    await reader.close()
+    resumed = await websockets.connect(stack.b.ws_url(sid, "r", cursor=got[0]["cursor"]))
+    await resumed.send(json.dumps({"type": "auth", "token": token()}))
+    assert json.loads(await resumed.recv())["recovered"] is True
+    assert [e["id"] for e in await events(resumed, 2)] == ids[1:]
+    await _nothing_more(resumed)
+
+
+@pytest.mark.parametrize("how", ["wrong tag", "another session", "past the end", "garbage"])
+async def test_a_cursor_whose_event_is_not_there_is_not_recovered(stack: Stack, how: str) -> None:
+    """The client then loads history (GET /ai/sessions/{id}) and continues live."""
+    sid, other = await stack.session(), await stack.session()
+    ws, _ = await connect(stack.a, sid, "d")
+    await stack.emitter.run(sid, 2)
+    mine = (await events(ws, 2))[-1]["cursor"]
+    await ws.close()
+    shard, offset, index, tag = mine.split(".")
+    cursor = {
+        "wrong tag": f"{shard}.{offset}.{index}.ZZZZZZZZ",
+        "another session": mine,
+        "past the end": f"{shard}.{int(offset) + 10**9}.0.{tag}",
+        "garbage": "not-a-cursor",
+    }[how]
+    target = other if how == "another session" else sid
+    again, hello = await connect(stack.b, target, "d", cursor=cursor)
+    assert hello["recovered"] is False and hello["resumed"] is False
+    if how == "garbage":
+        error = await frame_of(again, "error")
+        assert error["code"] == "invalid_cursor"
+    ids = await stack.emitter.run(target, 3)
+    assert [e["id"] for e in await events(again, 3)] == ids  # live from now on
     await again.close()
-
-
-async def test_client_acks_every_half_window_with_one_event_per_message(stack: Stack) -> None:
-    """Shipped defaults, each event its own AMQP message (model-like rates): a device that acks
-    exactly every half window and never when idle gets every event. (With PREFETCH 16 messages
-    in flight, such a device stalled after 16 events.)"""
-    sid = await stack.session()
-    ws, hello = await connect(stack.a, sid, "strict", ack="client")
-    unbatched = Emitter(stack.broker.model_copy(update={"coalesce_max_events": 1}))
-    ids = await unbatched.run(sid, 2 * hello["ack_window"] + 10)
-    seen: list[str] = []
-    await receive_acking(ws, hello["ack_window"], set(ids), seen)
-    assert seen == ids
-    await ws.close()
 
 
 @pytest.mark.timeout(90)
 async def test_gateway_killed_mid_stream_loses_nothing(stack: Stack) -> None:
     doomed = await stack.gateway()
     sid = await stack.session()
-    ws, _ = await connect(doomed, sid, "phone", ack="client")
+    ws, _ = await connect(doomed, sid, "phone")
     publishing = asyncio.create_task(stack.emitter.run(sid, 400, pause_every=20, pause_s=0.01))
     got = await events(ws, 32)
-    await ws.send(json.dumps({"type": "ack", "id": got[20]["id"]}))
     doomed.proc.kill()
+    again, hello = await connect(stack.a, sid, "phone", cursor=got[-1]["cursor"])
+    assert hello["recovered"] is True
     ids = await publishing
-    again, hello = await connect(stack.a, sid, "phone", ack="client")
-    assert hello["resumed"] is True
-    # The ack races the kill: when the doomed gateway handled it, events 1-21 are gone for
-    # good; when not, they come again. Either is right, so wait for what the device had not
-    # read (waiting for all 400 timed out whenever the ack won, as under load).
-    read = {e["id"] for e in got}
-    redelivered: list[str] = []
-    await receive_acking(again, hello["ack_window"], set(ids) - read, redelivered)
-    assert set(redelivered) | read == set(ids)
-    assert list(dict.fromkeys(redelivered)) == ids[ids.index(redelivered[0]) :]  # in order
-    assert ids.index(redelivered[0]) <= 21  # the unacked rest of the first window came again
+    rest = await events(again, len(ids) - 32, timeout=30)
+    assert [e["id"] for e in got + rest] == ids
     await again.close()
 
 
-async def test_takeover_across_gateways_gives_each_event_to_exactly_one(stack: Stack) -> None:
+async def test_takeover_closes_the_older_connection_4409_on_any_replica(stack: Stack) -> None:
+    """The newer connection of a device resumes from its cursor; the older one is closed 4409
+    wherever it is, and a release that comes late never closes the newer one."""
     sid = await stack.session()
     old, _ = await connect(stack.a, sid, "phone")
     publishing = asyncio.create_task(stack.emitter.run(sid, 600, pause_every=10, pause_s=0.005))
-    before = [e["id"] for e in await events(old, 50)]
-    new, hello = await connect(stack.b, sid, "phone")
-    assert hello["resumed"] is True
-    old_ids = list(before)
-    try:
-        async with asyncio.timeout(15):
-            while True:
-                frame = json.loads(await old.recv())
-                old_ids.append(frame["id"])
-    except websockets.ConnectionClosed:
-        pass
-    assert old.close_code == 4409
+    before = await events(old, 50)
+    new, hello = await connect(stack.b, sid, "phone", cursor=before[-1]["cursor"])
+    assert hello["recovered"] is True
+    assert await close_code(old, timeout=15) == 4409
     ids = await publishing
-    new_ids = [e["id"] for e in await events(new, len(ids) - len(old_ids))]
-    assert not set(old_ids) & set(new_ids)
-    assert old_ids + new_ids == ids
-    await new.close()
+    rest = await events(new, len(ids) - 50, timeout=30)
+    assert [e["id"] for e in before + rest] == ids
+    newest, _ = await connect(stack.a, sid, "phone", cursor=rest[-1]["cursor"])
+    assert await close_code(new, timeout=15) == 4409
+    await newest.send(json.dumps({"type": "ping"}))
+    assert (await frame_of(newest, "pong"))["type"] == "pong"
+    await newest.close()
+
+
+async def test_a_device_without_cursor_mid_run_gets_the_catch_up_then_the_rest(
+    stack: Stack,
+) -> None:
+    sid = await stack.session()
+    watcher, _ = await connect(stack.a, sid, "watcher")
+    await watcher.send(json.dumps({"type": "message", "content": "/tokens 60 rate=40"}))
+    run_id = (await frame_of(watcher, "message_accepted"))["run_id"]
+    while (await frame_of(watcher, "token"))["seq"] < 10:
+        pass
+    late, hello = await connect(stack.b, sid, "late")
+    active = hello["active_run"]
+    assert hello["recovered"] is False and active["run_id"] == run_id
+    run = [e for e in await _until_run_end(late) if e["run_id"] == run_id]
+    tokens = [e["data"]["token"] for e in run if e["type"] == "token"]
+    assert active["text"] + "".join(tokens) == "".join(f"t{i} " for i in range(1, 61))
+    assert [e["seq"] for e in run] == list(range(active["seq"] + 1, run[-1]["seq"] + 1))
+    await late.close()
+    await watcher.close()
+
+
+async def _until_run_end(ws: websockets.ClientConnection) -> list[dict[str, Any]]:
+    got: list[dict[str, Any]] = []
+    async with asyncio.timeout(30):
+        while not got or got[-1]["type"] != "run_end":
+            frame = json.loads(await ws.recv())
+            if "cursor" in frame:
+                got.append(frame)
+    return got
+
+
+async def _nothing_more(ws: websockets.ClientConnection) -> None:
+    """No further event arrives (a ping's pong comes first)."""
+    await ws.send(json.dumps({"type": "ping"}))
+    frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert frame == {"type": "pong"}, frame
+    await ws.close()
 
 
 async def test_message_cancel_typing_and_ping(stack: Stack) -> None:
@@ -191,24 +250,3 @@ async def test_voice_audio_starts_a_run_and_text_sessions_refuse_binary(stack: S
     assert error["code"] == "not_voice" and error["data"]["code"] == "not_voice"
     await ws.close()
     await ws2.close()
-
-
-async def test_device_queues_made_by_test_processes_expire_within_a_minute(stack: Stack) -> None:
-    """Every process a test starts gets the run's DEVICE_BUFFER_TTL_S (tests/infra.py): the
-    session service (the creating device's queue) and the gateways (a connecting device's).
-    Redeclaring a queue with other arguments fails, so this proves their x-expires."""
-    assert stack.broker.device_buffer_ttl_s <= 60
-    sid = await stack.session()  # the session service declares the "default" device's queue
-    extra = await stack.gateway()
-    try:
-        for gateway, client in ((stack.a, "phone"), (extra, "laptop")):
-            ws, _ = await connect(gateway, sid, client)
-            await ws.close()
-        async with broker_connection(stack.broker, "test-expiry") as conn:
-            channel = await conn.channel()
-            for client in ("default", "phone", "laptop"):
-                await declare_device_queue(
-                    channel, names_from(stack.broker), stack.broker, sid, client
-                )
-    finally:
-        extra.proc.stop()

@@ -56,7 +56,7 @@ ACTIVE = {
     "tool_calls": [{"call_id": "c1", "tool_name": "echo", "parameters": {}}],
 }
 SAMPLES: dict[type[BaseModel], dict[str, Any]] = {
-    f.AuthFrame: {"token": "jwt"},
+    f.AuthFrame: {"token": "jwt", "cursor": "2.41.0.ABCDEFGH"},
     f.AckFrame: {"id": "01J"},
     f.MessageFrame: {"content": "hi", "metadata": {"k": 1}, "on_busy": "enqueue"},
     f.CancelFrame: {},
@@ -68,6 +68,7 @@ SAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "session_id": "s1",
         "client_id": "web-1",
         "resumed": False,
+        "recovered": False,
         "heartbeat_s": 25,
         "ack_window": 256,
         "active_run": ACTIVE,
@@ -98,9 +99,9 @@ SAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "user_id": "alice",
         "client_id": "web-1",
     },
-    Release: {"queue": "ai.session.s1.web-1", "requester": "g2"},
+    Release: {"session_id": "s1", "client_id": "web-1", "requester": "g2"},
     CatchUpRequest: {"session_id": "s1"},
-    CatchUpReply: {"active_run": ACTIVE},
+    CatchUpReply: {"active_run": ACTIVE, "position": 41},
     LeaseRenewal: {"worker": "host-1", "runs": ["r1", "r2"]},
     LeaseReply: {"lost": ["r2"]},
     ErrorEnvelope: {"error": {"code": "validation_error", "message": "m", "fields": []}},
@@ -185,10 +186,12 @@ def test_wire_text_is_what_the_services_always_sent() -> None:
             "data": {"code": "bad_frame", "message": "m"},
         }
     )
-    hello = f.HelloFrame(session_id="s", client_id="c", resumed=True, heartbeat_s=25, ack_window=9)
+    hello = f.HelloFrame(
+        session_id="s", client_id="c", resumed=True, recovered=True, heartbeat_s=25, ack_window=9
+    )
     assert dumps(hello) == json.dumps(
         {"type": "connected", "session_id": "s", "client_id": "c", "resumed": True,
-         "heartbeat_s": 25, "ack_window": 9}
+         "recovered": True, "heartbeat_s": 25, "ack_window": 9}
     )  # fmt: skip
     assert dumps(f.PongFrame()) == '{"type": "pong"}'
     assert dumps(RunCancel(run_id="r", session_id="s")) == '{"run_id": "r", "session_id": "s"}'

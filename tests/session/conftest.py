@@ -10,7 +10,9 @@ import aio_pika
 import httpx
 import pytest
 from switchboard_edge.auth import AuthSettings, issue_dev_token
-from switchboard_events import BrokerSettings, Event, Names, broker_connection
+from switchboard_events import BrokerSettings, Event, Names, broker_connection, parse_event
+from switchboard_events.codec import BATCH_CONTENT_TYPE, split_batch
+from switchboard_events.routing import shard_of
 from switchboard_session.app import create_app
 from switchboard_session.settings import SessionSettings
 from switchboard_stack import asyncpg_dsn
@@ -78,7 +80,8 @@ async def client(make_app: AppFactory) -> httpx.AsyncClient:
 
 
 class Tap:
-    """A queue bound to some routing keys, collecting what arrives."""
+    """A queue bound to some routing keys of `ai.commands` or `ai.control`, collecting what
+    arrives (session events are on the streams: `stream_tap`)."""
 
     def __init__(self) -> None:
         self.bodies: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage] = asyncio.Queue()
@@ -124,11 +127,60 @@ async def tap(
         yield make
 
 
+class StreamTap:
+    """The events of one session read from its shard stream (from its first offset: every
+    test has its own streams), optionally of some types only."""
+
+    def __init__(self, session_id: str, types: tuple[str, ...]) -> None:
+        self.session_id = session_id
+        self.types = types
+        self.events: asyncio.Queue[tuple[int, Event]] = asyncio.Queue()
+
+    async def take(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        await message.ack()
+        if message.content_type != BATCH_CONTENT_TYPE:
+            return  # a mark
+        offset = int(str((message.headers or {})["x-stream-offset"]))
+        for line in split_batch(message.body):
+            event = parse_event(line)
+            if event.session_id == self.session_id and (not self.types or event.type in self.types):
+                self.events.put_nowait((offset, event))
+
+    async def next_event(self, timeout: float = 10) -> Event:
+        return (await asyncio.wait_for(self.events.get(), timeout))[1]
+
+    async def event_of_type(self, event_type: str, timeout: float = 10) -> Event:
+        async with asyncio.timeout(timeout):
+            while True:
+                event = await self.next_event()
+                if event.type == event_type:
+                    return event
+
+
+@pytest.fixture
+async def stream_tap(
+    broker_settings: BrokerSettings, names: Names
+) -> AsyncIterator[Callable[..., Awaitable[StreamTap]]]:
+    """`await stream_tap(session_id, *types)`: a `StreamTap` on the session's shard."""
+    async with broker_connection(broker_settings, "test-stream-tap") as conn:
+        channel = await conn.channel()
+        await channel.set_qos(prefetch_count=100)
+
+        async def make(session_id: str, *types: str) -> StreamTap:
+            tap = StreamTap(session_id, types)
+            stream = names.stream(shard_of(session_id, broker_settings.stream_shards))
+            queue = await channel.get_queue(stream, ensure=False)
+            await queue.consume(tap.take, arguments={"x-stream-offset": "first"})
+            return tap
+
+        yield make
+
+
 @pytest.fixture
 async def publish(
     broker_settings: BrokerSettings, names: Names
 ) -> AsyncIterator[Callable[[Event], Awaitable[None]]]:
-    """Publish an event on ai.events as a worker would (for run_start / run_end / response)."""
+    """Publish an event on its shard stream as a worker would (run_start, run_end, response)."""
     from switchboard_events import Publisher
 
     async with broker_connection(broker_settings, "test-worker") as conn:

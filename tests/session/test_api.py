@@ -154,10 +154,10 @@ async def test_unknown_route_and_method_use_error_shape(client: httpx.AsyncClien
 
 
 async def test_delete_is_idempotent_and_get_shows_ended(
-    client: httpx.AsyncClient, tap, names
+    client: httpx.AsyncClient, stream_tap
 ) -> None:
     sid = (await create(client))["id"]
-    events = await tap(names.events_exchange, f"session.{sid}.session_end")
+    events = await stream_tap(sid, "session_end")
     assert (await client.delete(f"/ai/sessions/{sid}", headers=auth("alice"))).status_code == 204
     end = await events.next_event()
     assert end.type == "session_end" and end.data.reason == "deleted"

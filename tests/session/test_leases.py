@@ -46,11 +46,11 @@ async def sql(database_url: str, query: str, *args: Any) -> list[Any]:
 
 
 async def test_two_replicas_reaping_at_once_fail_a_lapsed_run_once(
-    make_app, tap, names, database_url
+    make_app, stream_tap, database_url
 ) -> None:
     one, two = await make_app(**QUIET), await make_app(**QUIET)
     sid, run_id = await dispatched_run(one)
-    events = await tap(names.events_exchange, f"session.{sid}.error", f"session.{sid}.run_end")
+    events = await stream_tap(sid, "error", "run_end")
     lapse = "UPDATE runs SET lease_owner = 'w-1', lease_expires_at = now() - interval '1 second'"
     await sql(database_url, lapse + " WHERE id = $1", run_id)
 
@@ -84,7 +84,7 @@ async def test_a_renewal_is_refused_for_another_workers_or_an_ended_run(
 
 
 async def test_a_run_no_worker_took_ends_no_worker_and_the_next_waiting_run_starts(
-    make_app, tap, names, database_url
+    make_app, tap, stream_tap, names, database_url
 ) -> None:
     client = await make_app(**QUIET)
     requests = await tap(names.commands_exchange, "run")  # before any: the relay may be late
@@ -95,7 +95,7 @@ async def test_a_run_no_worker_took_ends_no_worker_and_the_next_waiting_run_star
         headers=auth("alice"),
     )
     assert queued.status_code == 202, queued.text
-    events = await tap(names.events_exchange, f"session.{sid}.error")
+    events = await stream_tap(sid, "error")
     assert (await requests.next_json())["run_id"] == run_id
     stale = "UPDATE runs SET dispatched_at = now() - interval '1 hour' WHERE id = $1"
     await sql(database_url, stale, run_id)

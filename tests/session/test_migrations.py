@@ -25,13 +25,14 @@ async def test_upgrade_and_downgrade(empty_database_url: str) -> None:
         "rate_limits",
         "runs",
         "sessions",
+        "stream_offsets",
         "tool_approvals",
     ]
     await prestart(database_url)  # running it again is a no-op
     await asyncio.to_thread(downgrade, database_url, "base")
     assert [r["tablename"] for r in await fetch(database_url, TABLES)] == ["alembic_version"]
     await prestart(database_url)
-    assert len(await fetch(database_url, TABLES)) == 8
+    assert len(await fetch(database_url, TABLES)) == 9
 
 
 async def test_prestart_creates_a_missing_database(postgres_admin_url: str) -> None:
@@ -39,7 +40,7 @@ async def test_prestart_creates_a_missing_database(postgres_admin_url: str) -> N
     url = with_database(postgres_admin_url, name)
     try:
         await prestart(url)
-        assert len(await fetch(url, TABLES)) == 8
+        assert len(await fetch(url, TABLES)) == 9
     finally:
         admin = await asyncpg.connect(postgres_admin_url.replace("+asyncpg", ""))
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

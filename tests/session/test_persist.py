@@ -1,6 +1,5 @@
 """Events from the broker become history, idempotently; idle sessions expire."""
 
-import aio_pika
 import pytest
 from switchboard_events import make_event, new_id
 from switchboard_protocol.wav import write_wav
@@ -148,10 +147,10 @@ async def test_an_utterance_s_final_transcript_becomes_its_message(client, publi
     assert [s["title"] for s in listed if s["id"] == sid] == ["one two three"]
 
 
-async def test_idle_session_expires_with_session_end(make_app, tap, names, database_url) -> None:
+async def test_idle_session_expires_with_session_end(make_app, stream_tap, database_url) -> None:
     client = await make_app(SESSION_TTL_S=0.5, SWEEP_INTERVAL_S=0.2)
     sid = (await client.post("/ai/sessions", json={}, headers=ALICE)).json()["id"]
-    ends = await tap(names.events_exchange, f"session.{sid}.session_end")
+    ends = await stream_tap(sid, "session_end")
     end = await ends.next_event(timeout=15)
     assert end.type == "session_end" and end.data.reason == "expired"
 
@@ -164,22 +163,21 @@ async def test_idle_session_expires_with_session_end(make_app, tap, names, datab
     assert sorted(r["action"] for r in audit) == ["session.create", "session.expire"]
 
 
-async def test_creating_declares_the_device_buffer(client, publish, broker_settings, names) -> None:
+async def test_creating_and_deleting_declare_nothing_on_the_broker(
+    client, stream_tap, broker_settings, names
+) -> None:
+    """A session with a device: its `session_start` and `session_end` are on its shard stream,
+    and the broker has no queue for the device (v1's name for it), before or after DELETE."""
     from switchboard_events import broker_connection, queue_exists
 
-    sid = (await client.post("/ai/sessions", json={"client_id": "web-1"}, headers=ALICE)).json()[
-        "id"
-    ]
+    body = {"client_id": "web-1"}
+    sid = (await client.post("/ai/sessions", json=body, headers=ALICE)).json()["id"]
+    events = await stream_tap(sid, "session_start", "session_end")
+    start = await events.next_event(timeout=15)
+    assert start.type == "session_start" and start.data.client_id == "web-1"
+    device_queue = f"{names.prefix}ai.session.{sid}.web-1"
     async with broker_connection(broker_settings, "test-check") as conn:
-        assert await queue_exists(conn, names.device_queue(sid, "web-1"))
-        channel = await conn.channel()
-        queue = await channel.get_queue(names.device_queue(sid, "web-1"))
-        got: list[aio_pika.abc.AbstractIncomingMessage] = []
-
-        async def relayed() -> bool:  # the outbox relay publishes it, maybe after the answer
-            got.extend([m] if (m := await queue.get(fail=False, timeout=5)) else [])
-            return bool(got)
-
-        await wait_until(relayed)
-        assert b'"session_start"' in got[0].body
-        await channel.queue_delete(names.device_queue(sid, "web-1"))
+        assert not await queue_exists(conn, device_queue)
+        assert (await client.delete(f"/ai/sessions/{sid}", headers=ALICE)).status_code == 204
+        assert (await events.next_event(timeout=15)).type == "session_end"
+        assert not await queue_exists(conn, device_queue)

@@ -16,10 +16,11 @@ from switchboard_events import (
     encode,
     make_event,
 )
-from switchboard_events.codec import encode_batch
+from switchboard_events.codec import BATCH_CONTENT_TYPE, encode_batch
 from switchboard_events.deadletter_admin import depth, peek
+from switchboard_events.routing import shard_of
 from switchboard_protocol.wav import write_wav
-from switchboard_session.persist import Persister
+from switchboard_session import persist
 
 from tests.conftest import wait_until
 from tests.session.conftest import auth, fetch
@@ -86,11 +87,12 @@ async def bystander_run(client: httpx.AsyncClient) -> None:
 async def _publish_poison(
     settings: BrokerSettings, names: Names, sids: list[str], runs: list[str]
 ) -> None:
-    """11 tool calls with a NUL in each of alice's runs, as a run worker would publish them."""
+    """11 tool calls with a NUL in each of alice's runs, as a run worker would publish them
+    (one event per batch message on the session's shard stream)."""
     async with broker_connection(settings, "test-poison") as conn:
         channel = await conn.channel(publisher_confirms=True)
-        exchange = await channel.get_exchange(names.events_exchange)
         for sid, run_id in zip(sids, runs, strict=True):
+            stream = names.stream(shard_of(sid, settings.stream_shards))
             for i in range(11):
                 call = {"call_id": f"c{i}", "tool_name": "echo"}
                 for kind, data in (
@@ -98,8 +100,10 @@ async def _publish_poison(
                     ("tool_result", {**call, "result": POISON}),
                 ):
                     event = make_event(kind, data, session_id=sid, run_id=run_id, seq=100 + 2 * i)
-                    message = aio_pika.Message(encode(event), delivery_mode=2)
-                    await exchange.publish(message, names.routing_key(sid, kind))
+                    message = aio_pika.Message(
+                        encode(event), content_type=BATCH_CONTENT_TYPE, delivery_mode=2
+                    )
+                    await channel.default_exchange.publish(message, stream)
 
 
 async def dead_letters(settings: BrokerSettings, names: Names, source: str) -> int:
@@ -128,7 +132,8 @@ async def test_poison_tool_calls_are_dead_lettered_and_bystanders_are_stored(
     async with broker_connection(broker_settings, "test-peek") as conn:
         letters = await peek(await conn.channel(), names, "session-store", 200)
     assert {p.reason for p in letters} == {"bad_data"}
-    assert all(p.source_queue == names.persist_queue for p in letters)
+    streams = {names.stream(shard_of(sid, broker_settings.stream_shards)) for sid in sids}
+    assert {p.source_queue for p in letters} <= streams
     assert all(p.error.startswith("SQLSTATE 22P05") for p in letters), letters[0].error
     assert {p.routing_key.split(".")[1] for p in letters} <= set(sids)  # alice's only
     kinds = sorted({p.routing_key.split(".")[2] for p in letters})
@@ -141,7 +146,7 @@ async def test_poison_tool_calls_are_dead_lettered_and_bystanders_are_stored(
 async def test_a_bad_event_in_a_batch_does_not_lose_the_others(
     client, broker_settings, names
 ) -> None:
-    """One AMQP message carrying a poison event and a good one: the good one is stored."""
+    """One batch message carrying a poison event and a good one: the good one is stored."""
     sid = await new_session(client, ALICE)
     run = await send(client, ALICE, sid, "/tool echo")
     bad = make_event(
@@ -153,10 +158,11 @@ async def test_a_bad_event_in_a_batch_does_not_lose_the_others(
     )
     good = make_event("run_end", {"status": "completed"}, session_id=sid, run_id=run, seq=2)
     async with broker_connection(broker_settings, "test-batch") as conn:
-        exchange = await (await conn.channel()).get_exchange(names.events_exchange)
+        channel = await conn.channel(publisher_confirms=True)
         body = encode_batch([encode(bad), encode(good)])
-        message = aio_pika.Message(body, content_type="application/x-ndjson")
-        await exchange.publish(message, Names.routing_key(sid, "tool_call"))
+        message = aio_pika.Message(body, content_type=BATCH_CONTENT_TYPE)
+        stream = names.stream(shard_of(sid, broker_settings.stream_shards))
+        await channel.default_exchange.publish(message, stream)
     assert (await wait_run_ended(client, run))["status"] == "completed"
     assert await dead_letters(broker_settings, names, "session-store") == 1
 
@@ -165,22 +171,23 @@ async def test_transient_failures_are_retried_bounded_then_replayed(
     client, publish, broker_settings, names, monkeypatch
 ) -> None:
     """A failure a retry might fix (here a serialization failure, 40001) is retried
-    PERSIST_MAX_TRIES times with backoff, never blocking the next message, then parked;
-    `switchboard-session dead-letters replay` sends it back once the cause is gone."""
+    PERSIST_MAX_TRIES times with backoff (its shard waits; other shards go on), then parked;
+    `switchboard-session dead-letters replay` sends it back to its stream once the cause is
+    gone."""
     sid = await new_session(client, ALICE)
     run = await send(client, ALICE, sid, "/tokens 1")
     doomed = make_event("run_end", {"status": "completed"}, session_id=sid, run_id=run, seq=9)
-    original = Persister.persist
+    original = persist.store_event
     calls = 0
 
-    async def flaky(self: Persister, event: Any) -> None:
+    async def flaky(ctx: Any, db: Any, session: Any, event: Any) -> None:
         nonlocal calls
         if event.id == doomed.id:
             calls += 1
             raise SerializationFailure()
-        await original(self, event)
+        await original(ctx, db, session, event)
 
-    monkeypatch.setattr(Persister, "persist", flaky)
+    monkeypatch.setattr(persist, "store_event", flaky)
     await publish(doomed)
     bob_sid = await new_session(client, BOB)
     bob_run = await send(client, BOB, bob_sid, "/tokens 1")
@@ -194,7 +201,7 @@ async def test_transient_failures_are_retried_bounded_then_replayed(
     await wait_until(parked, timeout=30)
     assert calls == 5  # PERSIST_MAX_TRIES, the shipped default
     assert (await run_row(client, run))["status"] != "completed"
-    monkeypatch.setattr(Persister, "persist", original)  # the cause is fixed: replay
+    monkeypatch.setattr(persist, "store_event", original)  # the cause is fixed: replay
     monkeypatch.setenv("AMQP_URL", broker_settings.amqp_url)
     monkeypatch.setenv("BROKER_PREFIX", broker_settings.broker_prefix)
     from switchboard_session.cli import main

@@ -1,9 +1,24 @@
 """Folding run events into a run's catch-up state: in order, idempotent, storable."""
 
 import json
+from typing import Any
 
-from switchboard_session.progress import _run_events, fold
+from switchboard_session.progress import fold, run_event
 from switchboard_session.tables import RunRow
+
+
+def _run_events(body: bytes) -> list[dict[str, Any]]:
+    """The run events of a batch as ingest folds them (an unreadable line is ingest's poison,
+    left out here)."""
+    events = []
+    for line in body.split(b"\n"):
+        try:
+            raw = json.loads(line)
+        except ValueError:
+            continue
+        if (event := run_event(raw)) is not None:
+            events.append(event)
+    return events
 
 
 def _row() -> RunRow:

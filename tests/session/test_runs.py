@@ -35,10 +35,12 @@ async def active_run(client: httpx.AsyncClient, sid: str) -> dict | None:
     return (await client.get(f"/ai/sessions/{sid}", headers=ALICE)).json()["active_run"]
 
 
-async def test_message_publishes_run_request_and_message_event(client, tap, names) -> None:
+async def test_message_publishes_run_request_and_message_event(
+    client, tap, stream_tap, names
+) -> None:
     sid = await new_session(client)
     commands = await tap(names.commands_exchange, "run")
-    echoes = await tap(names.events_exchange, f"session.{sid}.message")
+    echoes = await stream_tap(sid, "message")
     response = await say(client, sid, "/tokens 5")
     assert response.status_code == 202, response.text
     accepted = response.json()

@@ -220,6 +220,11 @@ export interface AgentSwitchData {
  */
 export interface AgentSwitchEvent {
   agent_type: string;
+  /**
+   * The event's position (opaque; send it back on reconnect to resume after it). Set by the
+   * gateway on delivery; absent on the streams and in stored history.
+   */
+  cursor?: string | null;
   data: AgentSwitchData;
   /**
    * Unique per event; clients dedupe on it.
@@ -247,6 +252,11 @@ export interface AgentSwitchEvent {
  * via the `definition` "AuthFrame".
  */
 export interface AuthFrame {
+  /**
+   * The `cursor` of the last event this device processed (opaque; the query string's
+   * `cursor=` says the same): its events after that one follow the hello when `recovered`.
+   */
+  cursor?: string | null;
   token: string;
   type: "auth";
 }
@@ -361,6 +371,11 @@ export interface ErrorEnvelope {
  */
 export interface ErrorEvent {
   agent_type: string;
+  /**
+   * The event's position (opaque; send it back on reconnect to resume after it). Set by the
+   * gateway on delivery; absent on the streams and in stored history.
+   */
+  cursor?: string | null;
   data: ProblemData;
   /**
    * Unique per event; clients dedupe on it.
@@ -394,7 +409,8 @@ export interface ProblemData {
 }
 /**
  * A frame refused, or an upstream error; the connection stays open. The code and message
- * are both flat and under `data` (clients reading either shape find them); no `id`.
+ * are both flat and under `data` (clients reading either shape find them); no `id`. Codes
+ * include `bad_frame`, `unknown_type`, `invalid_cursor` (docs/protocol.md lists them).
  *
  * This interface was referenced by `SwitchboardProtocol`'s JSON-Schema
  * via the `definition` "ErrorFrame".
@@ -413,6 +429,11 @@ export interface ErrorFrame {
  */
 export interface TokenEvent {
   agent_type: string;
+  /**
+   * The event's position (opaque; send it back on reconnect to resume after it). Set by the
+   * gateway on delivery; absent on the streams and in stored history.
+   */
+  cursor?: string | null;
   data: TokenData;
   /**
    * Unique per event; clients dedupe on it.
@@ -451,6 +472,11 @@ export interface TokenData {
  */
 export interface ResponseEvent {
   agent_type: string;
+  /**
+   * The event's position (opaque; send it back on reconnect to resume after it). Set by the
+   * gateway on delivery; absent on the streams and in stored history.
+   */
+  cursor?: string | null;
   data: ResponseData;
   /**
    * Unique per event; clients dedupe on it.
@@ -493,6 +519,11 @@ export interface ResponseData {
  */
 export interface ToolCallEvent {
   agent_type: string;
+  /**
+   * The event's position (opaque; send it back on reconnect to resume after it). Set by the
+   * gateway on delivery; absent on the streams and in stored history.
+   */
+  cursor?: string | null;
   data: ToolCallData;
   /**
    * Unique per event; clients dedupe on it.
@@ -541,6 +572,11 @@ export interface ToolCallData {
  */
 export interface ToolResultEvent {
   agent_type: string;
+  /**
+   * The event's position (opaque; send it back on reconnect to resume after it). Set by the
+   * gateway on delivery; absent on the streams and in stored history.
+   */
+  cursor?: string | null;
   data: ToolResultData;
   /**
    * Unique per event; clients dedupe on it.
@@ -590,6 +626,11 @@ export interface ToolResultData {
  */
 export interface TtsEvent {
   agent_type: string;
+  /**
+   * The event's position (opaque; send it back on reconnect to resume after it). Set by the
+   * gateway on delivery; absent on the streams and in stored history.
+   */
+  cursor?: string | null;
   data: TtsData;
   /**
    * Unique per event; clients dedupe on it.
@@ -631,6 +672,11 @@ export interface TtsData {
  */
 export interface SttEvent {
   agent_type: string;
+  /**
+   * The event's position (opaque; send it back on reconnect to resume after it). Set by the
+   * gateway on delivery; absent on the streams and in stored history.
+   */
+  cursor?: string | null;
   data: SttData;
   /**
    * Unique per event; clients dedupe on it.
@@ -674,6 +720,11 @@ export interface SttData {
  */
 export interface SessionStartEvent {
   agent_type: string;
+  /**
+   * The event's position (opaque; send it back on reconnect to resume after it). Set by the
+   * gateway on delivery; absent on the streams and in stored history.
+   */
+  cursor?: string | null;
   data: SessionStartData;
   /**
    * Unique per event; clients dedupe on it.
@@ -710,6 +761,11 @@ export interface SessionStartData {
  */
 export interface SessionEndEvent {
   agent_type: string;
+  /**
+   * The event's position (opaque; send it back on reconnect to resume after it). Set by the
+   * gateway on delivery; absent on the streams and in stored history.
+   */
+  cursor?: string | null;
   data: SessionEndData;
   /**
    * Unique per event; clients dedupe on it.
@@ -748,6 +804,11 @@ export interface SessionEndData {
  */
 export interface StateEvent {
   agent_type: string;
+  /**
+   * The event's position (opaque; send it back on reconnect to resume after it). Set by the
+   * gateway on delivery; absent on the streams and in stored history.
+   */
+  cursor?: string | null;
   data: StateData;
   /**
    * Unique per event; clients dedupe on it.
@@ -798,6 +859,11 @@ export interface StateData {
  */
 export interface ThinkingEvent {
   agent_type: string;
+  /**
+   * The event's position (opaque; send it back on reconnect to resume after it). Set by the
+   * gateway on delivery; absent on the streams and in stored history.
+   */
+  cursor?: string | null;
   data: StatusData;
   /**
    * Unique per event; clients dedupe on it.
@@ -840,6 +906,11 @@ export interface StatusData {
  */
 export interface TypingEvent {
   agent_type: string;
+  /**
+   * The event's position (opaque; send it back on reconnect to resume after it). Set by the
+   * gateway on delivery; absent on the streams and in stored history.
+   */
+  cursor?: string | null;
   data: StatusData;
   /**
    * Unique per event; clients dedupe on it.
@@ -868,6 +939,11 @@ export interface TypingEvent {
  */
 export interface WaitingEvent {
   agent_type: string;
+  /**
+   * The event's position (opaque; send it back on reconnect to resume after it). Set by the
+   * gateway on delivery; absent on the streams and in stored history.
+   */
+  cursor?: string | null;
   data: StatusData;
   /**
    * Unique per event; clients dedupe on it.
@@ -896,6 +972,11 @@ export interface WaitingEvent {
  */
 export interface WarningEvent {
   agent_type: string;
+  /**
+   * The event's position (opaque; send it back on reconnect to resume after it). Set by the
+   * gateway on delivery; absent on the streams and in stored history.
+   */
+  cursor?: string | null;
   data: ProblemData;
   /**
    * Unique per event; clients dedupe on it.
@@ -924,6 +1005,11 @@ export interface WarningEvent {
  */
 export interface MessageEvent {
   agent_type: string;
+  /**
+   * The event's position (opaque; send it back on reconnect to resume after it). Set by the
+   * gateway on delivery; absent on the streams and in stored history.
+   */
+  cursor?: string | null;
   data: MessageData;
   /**
    * Unique per event; clients dedupe on it.
@@ -964,6 +1050,11 @@ export interface MessageData {
  */
 export interface RunStartEvent {
   agent_type: string;
+  /**
+   * The event's position (opaque; send it back on reconnect to resume after it). Set by the
+   * gateway on delivery; absent on the streams and in stored history.
+   */
+  cursor?: string | null;
   data: RunStartData;
   /**
    * Unique per event; clients dedupe on it.
@@ -999,6 +1090,11 @@ export interface RunStartData {
  */
 export interface RunEndEvent {
   agent_type: string;
+  /**
+   * The event's position (opaque; send it back on reconnect to resume after it). Set by the
+   * gateway on delivery; absent on the streams and in stored history.
+   */
+  cursor?: string | null;
   data: RunEndData;
   /**
    * Unique per event; clients dedupe on it.
@@ -1058,7 +1154,13 @@ export interface HelloFrame {
   client_id: string;
   heartbeat_s: number;
   /**
-   * False: this device had no buffer (first connect, or it expired); load the history.
+   * True: the cursor sent was recovered, and this device's events after it follow, with no
+   * gap and no duplicate. False (no cursor, a malformed one, or one past retention / of a
+   * recreated stream): load the history; `active_run` says what of a run is already out.
+   */
+  recovered: boolean;
+  /**
+   * The same as `recovered` (its v1 name: "your events since last time follow").
    */
   resumed: boolean;
   session_id: string;

@@ -17,12 +17,13 @@ from switchboard_protocol import (
 )
 
 from .broker_connection import broker_connection
-from .codec import encode, event_id, split_batch
+from .codec import encode, encode_batch, event_head, event_id, split_batch
 from .publisher import Publisher, PublishFailed, renew_channel
-from .routing import Names, names_from
+from .routing import Names, names_from, shard_of
 from .run_stream import RunStream
 from .settings import BrokerSettings
-from .topology import declare_device_queue, declare_topology, delete_topology, queue_exists
+from .stream_reader import OnBatch, OnMark, StreamReader, read_range
+from .topology import declare_topology, delete_topology, queue_exists
 
 __all__ = [
     "EVENT_ADAPTER",
@@ -32,21 +33,27 @@ __all__ = [
     "Event",
     "InvalidName",
     "Names",
+    "OnBatch",
+    "OnMark",
     "PublishFailed",
     "Publisher",
     "RunStream",
+    "StreamReader",
     "broker_connection",
     "check_name",
-    "declare_device_queue",
     "declare_topology",
     "delete_topology",
     "encode",
+    "encode_batch",
+    "event_head",
     "event_id",
     "make_event",
     "names_from",
     "new_id",
     "parse_event",
     "queue_exists",
+    "read_range",
     "renew_channel",
+    "shard_of",
     "split_batch",
 ]

@@ -10,7 +10,10 @@ from typing import NamedTuple
 from switchboard_protocol import Event
 
 BATCH_CONTENT_TYPE = "application/x-ndjson"
+"""A batch message on a stream: one event per line (index = line number, from 0)."""
 SINGLE_CONTENT_TYPE = "application/json"
+MARK_CONTENT_TYPE = "application/x-switchboard-mark"
+"""A mark on a stream: no event, its body is the mark's id (readers skip it)."""
 _ID_PREFIX = '{"id":"'
 
 

@@ -16,12 +16,11 @@ import hashlib
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
-from .routing import Names
+from .routing import SOURCE_QUEUES, Names
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +52,9 @@ class DeadLetters:
     def __init__(self, channel: AbstractChannel, names: Names, source: str) -> None:
         self._channel = channel
         self.source = source
-        self.source_queue = names.source_queue(source)
+        # session-store letters come from the streams (any shard): no queue to send them back to
+        queue_source = source in SOURCE_QUEUES
+        self.source_queue = names.source_queue(source) if queue_source else names.stream_base
         self._exchange_name = names.dead_letters_exchange
 
     async def park(
@@ -61,26 +62,28 @@ class DeadLetters:
     ) -> None:
         """Publish a copy (or `body` instead, e.g. the one bad event of a batch) with the
         reason; the caller acks the original afterwards. Raises when the broker refuses."""
-        headers: dict[str, Any] = {
-            **(message.headers or {}),
-            REASON: letter.reason,
-            SOURCE: self.source_queue,
-            ERROR: truncate(letter.error, MAX_ERROR_CHARS),
-            ROUTING_KEY: message.routing_key or "",
-        }
         copy = aio_pika.Message(
             message.body if body is None else body,
-            headers=headers,
+            headers={**(message.headers or {}), ROUTING_KEY: message.routing_key or ""},
             content_type=message.content_type,
             correlation_id=message.correlation_id,
             reply_to=message.reply_to,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
+        await self._publish(copy, letter, self.source_queue)
+
+    async def _publish(self, copy: aio_pika.Message, letter: DeadLetter, source: str) -> None:
+        copy.headers = {
+            **(copy.headers or {}),
+            REASON: letter.reason,
+            SOURCE: source,
+            ERROR: truncate(letter.error, MAX_ERROR_CHARS),
+        }
         exchange = await self._channel.get_exchange(self._exchange_name, ensure=False)
         await exchange.publish(copy, self.source)
         log.error(
             "dead-lettered a message of %s: %s (%s)",
-            self.source_queue,
+            source,
             letter.reason,
             truncate(letter.error, 200),
         )

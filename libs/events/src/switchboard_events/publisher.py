@@ -1,56 +1,56 @@
-"""Publishing events with confirms and per-session coalescing.
+"""Publishing events with confirms, batched per stream shard.
 
-Each session has a lane with at most one message in flight, which keeps a session's events in
-order across reconnects; lanes of different sessions run in parallel. Batching is adaptive
-(Nagle-like): an event that finds its lane idle goes out at once, and events accumulate only
-while the lane's previous message is unconfirmed; then they go out together as one AMQP message
-of up to `coalesce_max_events` newline-delimited events of one type. A slow or busy broker
-(longer confirms) thus makes bigger batches and an idle one adds no latency (a fixed window
-cost every event of a slow stream). `coalesce_window_ms` > 0 adds a linger: a lane then waits
-up to that long for more events before each send (unless `coalesce_max_events` are pending),
-trading latency for fewer, larger messages; the default 0 never lingers.
+A session's events all go to its shard's stream (`shard_of`). Each shard has a lane with at most
+one batch message in flight, which keeps a shard's (so each session's) events in order across
+reconnects; lanes of different shards run in parallel. Batching is adaptive (Nagle-like): an
+event that finds its lane idle goes out at once, and events accumulate only while the lane's
+previous batch is unconfirmed; then they go out together as one message of up to
+`coalesce_max_events` events (any sessions, any types, in enqueue order). A slow or busy broker
+(longer confirms) thus makes bigger batches and an idle one adds no latency.
+`coalesce_window_ms` > 0 adds a linger: a lane then waits up to that long for more events before
+each send (unless `coalesce_max_events` are pending), trading latency for fewer, larger
+messages; the default 0 never lingers.
 
-`token` events go out transient (delivery mode 1) unless TRANSIENT_TOKENS is off: the broker
-keeps them in memory only, which saves it a disk write per token; every other type is persistent
-(docs/reliability.md says what a broker restart then costs).
+A batch message is the ndjson of its events (`encode_batch`, content type
+`application/x-ndjson`), persistent, published on the default exchange with the stream's name
+as routing key. A mark (`mark`) is a message that carries no event: readers skip it, it only
+tells whoever published it where the stream's end was.
 
 Every event's future resolves when the broker confirms its message, or fails with
 `PublishFailed`: nothing is dropped silently. A message whose channel or connection is lost
 before its confirm (a broker node going away) is sent again once the robust channel is back,
-for up to `publish_retry_s`: its events may then reach a queue twice, and clients drop the
-copy by event id. A nack is retried the same way with quorum queues (`queue_type` quorum), on
-a new channel: RabbitMQ 3.10 gives a channel one client state per quorum queue, made at the
-channel's first publish to it from the queue's recorded leader, and never renews it; if that
-leader's node is dead (a channel opened right after a node kill, before the election updated
-the record), the state's first step (an rpc to that node) fails and every later publish of the
-channel to that queue is nacked, for the channel's whole life. With classic queues a nack is
-final (a full `reject-publish` queue).
+for up to `publish_retry_s`: its events may then reach the stream twice, and readers drop the
+copy by event id. A nack is retried the same way with quorum work queues (`queue_type` quorum),
+on a new channel (see `renew_channel`); otherwise a nack is final.
 """
 
 import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange
+from aio_pika.abc import AbstractChannel
 from aiormq.channel import Channel
 from aiormq.exceptions import ChannelClosed
 from pamqp.commands import Basic
-from switchboard_protocol import Event
+from switchboard_protocol import Event, new_id
 
-from .codec import BATCH_CONTENT_TYPE, SINGLE_CONTENT_TYPE, encode, encode_batch, event_head
-from .routing import TRANSIENT_TYPES, Names
+from .codec import BATCH_CONTENT_TYPE, MARK_CONTENT_TYPE, encode, encode_batch, event_head
+from .routing import Names, shard_of
 from .settings import BrokerSettings
 
 log = logging.getLogger(__name__)
 RETRY_PAUSE_S = 0.1
-WITHDRAWN_KEPT = 1024
 """Pause before re-sending a message whose connection was lost (the loss is noticed first)."""
+WITHDRAWN_KEPT = 1024
+"""How many withdrawn runs are remembered (their events still waiting to be re-sent drop)."""
 
 BasicProperties = Basic.Properties
+_Body = Callable[[], tuple[bytes, BasicProperties] | None]
 
 
 class PublishFailed(RuntimeError):
@@ -60,9 +60,9 @@ class PublishFailed(RuntimeError):
 @dataclass(slots=True)
 class _Pending:
     body: bytes
-    event_type: str
     event_id: str
     future: asyncio.Future[None]
+    session_id: str
     run_id: str | None = None
 
 
@@ -74,52 +74,66 @@ class _Lane:
 
 
 class Publisher:
-    """Publishes events onto `ai.events`; use `enqueue` to stream, `publish` to wait."""
+    """Publishes events onto the stream shards; `enqueue` to stream, `publish` to wait."""
 
     def __init__(self, channel: AbstractChannel, names: Names, settings: BrokerSettings) -> None:
         self._channel = channel
         self._names = names
+        self._shards = settings.stream_shards
         self._max = settings.coalesce_max_events
         self._linger = settings.coalesce_window_ms / 1000
         self._retry_s = settings.publish_retry_s
-        self._retry_nacks = settings.queue_type == "quorum"
-        self._transient = settings.transient_tokens
-        self._exchange: AbstractExchange | None = None
-        self._lanes: dict[str, _Lane] = {}
+        self._lanes: dict[int, _Lane] = {}
         self._withdrawn: dict[str, None] = {}
-        """Runs withdrawn lately (insertion-ordered, the last WITHDRAWN_KEPT): a message of one
-        that is still waiting to be sent again after a lost connection is dropped instead."""
+        """Runs withdrawn lately (insertion-ordered, the last WITHDRAWN_KEPT): their events in a
+        message still waiting to be sent again after a lost connection are dropped instead."""
         self.messages_sent = 0
         self.events_sent = 0
 
     async def start(self) -> "Publisher":
-        self._exchange = await self._channel.get_exchange(self._names.events_exchange)
+        """Nothing to look up (the default exchange routes to the streams); kept so callers
+        start every publisher the same way."""
         return self
+
+    def shard(self, session_id: str) -> int:
+        """The shard of `session_id` under this publisher's STREAM_SHARDS."""
+        return shard_of(session_id, self._shards)
 
     def enqueue(self, event: Event) -> asyncio.Future[None]:
         """Queue an event; the future resolves once the broker confirmed it."""
-        return self._enqueue(event.session_id, encode(event), event.type, event.id, event.run_id)
+        return self._enqueue(event.session_id, encode(event), event.id, event.run_id)
 
     def enqueue_encoded(self, body: bytes) -> asyncio.Future[None]:
         """Queue an event already encoded (a stored one, perhaps with fields this version
         does not know): its bytes go out as they are, routed and sent like `enqueue`'s."""
         head = event_head(body)
-        return self._enqueue(head.session_id, body, head.type, head.id, head.run_id)
+        return self._enqueue(head.session_id, body, head.id, head.run_id)
 
     async def publish(self, event: Event) -> None:
         """Publish one event and wait for the broker's confirm (raises PublishFailed)."""
         await self.enqueue(event)
 
+    async def mark(self, shard: int) -> str:
+        """Append a mark (no event) to stream `shard` and wait for its confirm; its id, which
+        a reader's `on_mark` sees with the mark's offset (the stream's end at this call)."""
+        mark_id = new_id()
+        properties = BasicProperties(
+            content_type=MARK_CONTENT_TYPE, delivery_mode=2, message_id=mark_id
+        )
+        await self._publish_retrying(mark_id.encode(), self._names.stream(shard), properties)
+        return mark_id
+
     def _enqueue(
-        self, session_id: str, body: bytes, event_type: str, event_id: str, run_id: str | None
+        self, session_id: str, body: bytes, event_id: str, run_id: str | None
     ) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        lane = self._lanes.get(session_id)
+        shard = self.shard(session_id)
+        lane = self._lanes.get(shard)
         if lane is None:
-            lane = self._lanes[session_id] = _Lane()
-        lane.pending.append(_Pending(body, event_type, event_id, future, run_id))
+            lane = self._lanes[shard] = _Lane()
+        lane.pending.append(_Pending(body, event_id, future, session_id, run_id))
         if lane.task is None:  # nothing in flight: the lane starts sending at once
-            lane.task = asyncio.create_task(self._run_lane(session_id, lane))
+            lane.task = asyncio.create_task(self._run_lane(shard, lane))
         elif len(lane.pending) >= self._max:
             lane.more.set()
         return future
@@ -130,16 +144,12 @@ class Publisher:
         self._withdrawn[run_id] = None
         while len(self._withdrawn) > WITHDRAWN_KEPT:
             del self._withdrawn[next(iter(self._withdrawn))]
-        lane = self._lanes.get(session_id)
+        lane = self._lanes.get(self.shard(session_id))
         if lane is None:
             return 0
-        kept = deque(p for p in lane.pending if p.run_id != run_id)
         dropped = [p for p in lane.pending if p.run_id == run_id]
-        lane.pending = kept
-        for item in dropped:
-            if not item.future.done():
-                item.future.set_exception(PublishFailed(f"run {run_id} withdrawn"))
-                item.future.exception()  # retrieved: the run that emitted it was abandoned
+        lane.pending = deque(p for p in lane.pending if p.run_id != run_id)
+        _fail(dropped, PublishFailed(f"run {run_id} withdrawn"))
         return len(dropped)
 
     async def flush(self) -> None:
@@ -148,103 +158,116 @@ class Publisher:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _run_lane(self, session_id: str, lane: _Lane) -> None:
-        """Send what is pending, one message at a time; what arrives during a confirm forms
-        the next batch."""
+    async def _run_lane(self, shard: int, lane: _Lane) -> None:
+        """Send what is pending, one batch at a time; what arrives during a confirm forms the
+        next batch."""
         try:
             while lane.pending:
                 if self._linger and len(lane.pending) < self._max:
                     await self._wait_for_more(lane)
-                await self._send(session_id, _take_batch(lane.pending, self._max))
+                batch = [lane.pending.popleft() for _ in range(min(self._max, len(lane.pending)))]
+                await self._send(shard, batch)
                 await asyncio.sleep(0)  # producers woken by the confirm add to the next batch
         finally:
             lane.task = None
             if lane.pending:
-                lane.task = asyncio.create_task(self._run_lane(session_id, lane))
+                lane.task = asyncio.create_task(self._run_lane(shard, lane))
             else:
-                self._lanes.pop(session_id, None)
+                self._lanes.pop(shard, None)
 
     async def _wait_for_more(self, lane: _Lane) -> None:
         lane.more.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(lane.more.wait(), self._linger)
 
-    async def _send(self, session_id: str, batch: list[_Pending]) -> None:
-        """One AMQP message for `batch`, straight onto the channel (aiormq): no aio-pika
-        Message object, and properties prebuilt per content type and durability."""
-        assert self._exchange is not None, "Publisher.start() was not awaited"
-        single = len(batch) == 1
-        body = batch[0].body if single else encode_batch([p.body for p in batch])
-        key = self._names.routing_key(session_id, batch[0].event_type)
-        properties = message_properties(
-            single, self._transient and batch[0].event_type in TRANSIENT_TYPES, batch[0].event_id
-        )
+    async def _send(self, shard: int, batch: list[_Pending]) -> None:
+        """One batch message for `batch`, straight onto the channel (aiormq): no aio-pika
+        Message object. After a lost connection, events of runs withdrawn meanwhile are
+        dropped from the batch before it is sent again."""
+        stream = self._names.stream(shard)
+        attempt = batch
+
+        def body() -> tuple[bytes, BasicProperties] | None:
+            nonlocal attempt
+            withdrawn = [p for p in attempt if p.run_id is not None and p.run_id in self._withdrawn]
+            if withdrawn:
+                _fail(withdrawn, PublishFailed("run withdrawn"))
+                attempt = [p for p in attempt if p.run_id not in self._withdrawn]
+            if not attempt:
+                return None
+            encoded = encode_batch([p.body for p in attempt])
+            return encoded, batch_properties(attempt[0].event_id)
+
         try:
-            await self._publish_retrying(body, key, properties, batch[0].run_id)
+            sent = await self._publish_retrying(body, stream)
         except Exception as exc:  # noqa: BLE001 - every failure must reach the callers
-            log.warning("publish to %s failed: %r", key, exc)
-            for item in batch:
-                if not item.future.done():
-                    item.future.set_exception(PublishFailed(f"{key}: {exc!r}"))
+            log.warning("publish to %s failed: %r", stream, exc)
+            _fail(attempt, PublishFailed(f"{stream}: {exc!r}"))
+            return
+        if not sent:
             return
         self.messages_sent += 1
-        self.events_sent += len(batch)
-        for item in batch:
+        self.events_sent += len(attempt)
+        for item in attempt:
             if not item.future.done():
                 item.future.set_result(None)
 
-    async def _publish_once(
-        self, channel: Channel, body: bytes, key: str, properties: BasicProperties
-    ) -> None:
-        """One publish straight onto the aiormq channel, returning at its confirm (a nack
-        raises DeliveryError); wait=False: no drain per write, the confirm is what counts."""
-        assert self._exchange is not None
-        await channel.basic_publish(
-            body, exchange=self._exchange.name, routing_key=key, properties=properties, wait=False
-        )
-
     async def _publish_retrying(
-        self, body: bytes, key: str, properties: BasicProperties, run_id: str | None
-    ) -> None:
-        """Publish and wait for the confirm; after a lost channel or connection (or a quorum
-        nack), wait for the robust channel to be restored and send again, until
-        `publish_retry_s` has passed. A message of a run withdrawn meanwhile is not sent again
-        (its run was given up: nothing more of it may reach the devices)."""
-        assert self._exchange is not None
+        self,
+        message: bytes | _Body,
+        key: str,
+        properties: BasicProperties | None = None,
+    ) -> bool:
+        """Publish and wait for the confirm; after a lost channel or connection (or a nack: a
+        stream without a leader for a moment), wait for the robust channel to be restored and
+        send again, until `publish_retry_s` has passed. `message` is bytes with `properties`,
+        or a function giving both per attempt (None: nothing left to send). Whether it sent."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._retry_s
         while True:
-            if run_id is not None and run_id in self._withdrawn:
-                raise PublishFailed(f"run {run_id} withdrawn")
+            attempt = (message, properties) if isinstance(message, bytes) else message()
+            if attempt is None:
+                return False
+            body, props = attempt
+            assert props is not None
             channel: Channel | None = None
             try:
                 # the concrete aiormq channel (its abstract type lacks `wait`)
                 channel = cast(Channel, await self._channel.get_underlay_channel())
-                await self._publish_once(channel, body, key, properties)
-                return
+                await channel.basic_publish(
+                    body, exchange="", routing_key=key, properties=props, wait=False
+                )
+                return True
             except aio_pika.exceptions.DeliveryError as exc:
-                if not self._retry_nacks or loop.time() >= deadline:
-                    raise  # classic: the broker refused it, retrying would not change its mind
-                log.info("publish to %s nacked (%r); retrying on a new channel", key, exc)
-                ready = getattr(self._channel, "ready", None)  # robust channels only
-                if ready is not None and channel is not None:
-                    await renew_channel(channel)
-                await asyncio.sleep(RETRY_PAUSE_S)
-                if ready is not None:
-                    await asyncio.wait_for(ready(), max(deadline - loop.time(), 0.001))
-            except Exception as exc:
-                remaining = deadline - loop.time()
-                ready = getattr(self._channel, "ready", None)  # robust channels only
-                # a channel its owner closed is never restored (aio-pika's RobustChannel flag)
-                if (
-                    ready is None
-                    or remaining <= 0
-                    or getattr(self._channel, "_close_called", False)
-                ):
-                    raise
-                log.info("publish to %s lost (%r); retrying when reconnected", key, exc)
-                await asyncio.sleep(min(RETRY_PAUSE_S, remaining))
-                await asyncio.wait_for(ready(), max(deadline - loop.time(), 0.001))
+                await self._after_nack(key, exc, channel, deadline)
+            except Exception as exc:  # noqa: BLE001 - a loss: wait for the channel, or raise
+                await self._after_loss(key, exc, deadline)
+
+    async def _after_nack(
+        self, key: str, exc: Exception, channel: Channel | None, deadline: float
+    ) -> None:
+        """Renew the channel after a nack and wait for it (re-raises past the deadline)."""
+        loop = asyncio.get_running_loop()
+        ready = getattr(self._channel, "ready", None)  # robust channels only
+        if ready is None or loop.time() >= deadline:
+            raise exc
+        log.info("publish to %s nacked (%r); retrying on a new channel", key, exc)
+        if channel is not None:
+            await renew_channel(channel)
+        await asyncio.sleep(RETRY_PAUSE_S)
+        await asyncio.wait_for(ready(), max(deadline - loop.time(), 0.001))
+
+    async def _after_loss(self, key: str, exc: Exception, deadline: float) -> None:
+        """Wait for the robust channel to come back (re-raises past the deadline, on a plain
+        channel, or on one its owner closed: aio-pika never restores those)."""
+        loop = asyncio.get_running_loop()
+        remaining = deadline - loop.time()
+        ready = getattr(self._channel, "ready", None)  # robust channels only
+        if ready is None or remaining <= 0 or getattr(self._channel, "_close_called", False):
+            raise exc
+        log.info("publish to %s lost (%r); retrying when reconnected", key, exc)
+        await asyncio.sleep(min(RETRY_PAUSE_S, remaining))
+        await asyncio.wait_for(ready(), max(deadline - loop.time(), 0.001))
 
 
 async def renew_channel(nacked: AbstractChannel | Channel) -> None:
@@ -262,20 +285,16 @@ async def renew_channel(nacked: AbstractChannel | Channel) -> None:
         await underlay.close(ChannelClosed(None, "renewed after a quorum queue's nack"))
 
 
-def message_properties(single: bool, transient: bool, message_id: str) -> BasicProperties:
-    """AMQP properties of one publish: content type, delivery mode (1 transient, 2 persistent)
-    and the first event's id as `message_id` (aiormq would draw a random one)."""
-    return BasicProperties(
-        content_type=SINGLE_CONTENT_TYPE if single else BATCH_CONTENT_TYPE,
-        delivery_mode=1 if transient else 2,
-        message_id=message_id,
-    )
+def batch_properties(message_id: str) -> BasicProperties:
+    """AMQP properties of a batch: ndjson, persistent, the first event's id as `message_id`
+    (aiormq would draw a random one)."""
+    return BasicProperties(content_type=BATCH_CONTENT_TYPE, delivery_mode=2, message_id=message_id)
 
 
-def _take_batch(pending: deque[_Pending], limit: int) -> list[_Pending]:
-    """The longest run of same-type events at the head of `pending`, at most `limit`."""
-    first = pending.popleft()
-    batch = [first]
-    while pending and len(batch) < limit and pending[0].event_type == first.event_type:
-        batch.append(pending.popleft())
-    return batch
+def _fail(items: list[_Pending], error: PublishFailed) -> None:
+    """Fail the futures of `items` not done yet (retrieved: a withdrawn run's events may have
+    no one waiting on them)."""
+    for item in items:
+        if not item.future.done():
+            item.future.set_exception(error)
+            item.future.exception()

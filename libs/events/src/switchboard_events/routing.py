@@ -1,9 +1,11 @@
 """Every exchange, queue and routing-key name in one place.
 
-`session.<session_id>.<event_type>` on the `ai.events` topic exchange; one queue per device
-`ai.session.<session_id>.<client_id>` bound with `session.<session_id>.#`.
+Session events go to K stream queues `ai.stream.<k>` (published on the default exchange, the
+stream's name as routing key); a session's events are all in shard `shard_of(session_id, K)`.
+Commands stay on the `ai.commands` work queues and the `ai.control` topic exchange.
 """
 
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,17 +16,13 @@ from .settings import BrokerSettings
 __all__ = [
     "CATCHUP_REQUEST",
     "DEAD_LETTER_SOURCES",
-    "TRANSIENT_TYPES",
     "InvalidName",
     "Names",
     "check_name",
-    "device_queue_arguments",
     "names_from",
+    "shard_of",
+    "stream_arguments",
 ]
-
-TRANSIENT_TYPES: tuple[str, ...] = ("token",)
-"""Event types published non-persistent (TRANSIENT_TOKENS, on by default): a broker restart may
-lose those not yet delivered, and the run's `response` (persistent, stored) has their text."""
 
 CATCHUP_REQUEST = "catchup"
 """AMQP `type` of a catch-up request on the run-progress queue (body `{"session_id"}`, with
@@ -41,7 +39,17 @@ LOST_RUN_SEQ = 1_000_000_000
 hole and reload the run over REST (docs/protocol.md)."""
 
 DEAD_LETTER_SOURCES: tuple[str, ...] = ("runs", "tools", "session-store")
-"""Consumers that park what they cannot process: `ai.<source>` → `ai.dead-letters.<source>`."""
+"""Consumers that park what they cannot process in `ai.dead-letters.<source>`: `runs` and
+`tools` from their queues `ai.<source>`, `session-store` the events of the streams it could not
+read (there is no `ai.session-store` queue)."""
+
+SOURCE_QUEUES: tuple[str, ...] = ("runs", "tools")
+"""The dead-letter sources that are queues (`ai.<source>`; a letter can be sent back there)."""
+
+
+def shard_of(session_id: str, shards: int) -> int:
+    """The stream shard that carries every event of `session_id` (of `shards`)."""
+    return zlib.crc32(session_id.encode()) % shards
 
 
 @dataclass(frozen=True)
@@ -49,10 +57,6 @@ class Names:
     """Broker names under one prefix."""
 
     prefix: str = ""
-
-    @property
-    def events_exchange(self) -> str:
-        return f"{self.prefix}ai.events"
 
     @property
     def control_exchange(self) -> str:
@@ -71,40 +75,39 @@ class Names:
         return f"{self.prefix}ai.tools"
 
     @property
-    def persist_queue(self) -> str:
-        return f"{self.prefix}ai.session-store"
-
-    @property
     def progress_queue(self) -> str:
+        """The session service's RPC queue (catch-up and lease requests; no event bindings)."""
         return f"{self.prefix}ai.run-progress"
 
     @property
     def dead_letters_exchange(self) -> str:
         return f"{self.prefix}ai.dead-letters"
 
+    @property
+    def stream_base(self) -> str:
+        """What every stream's name starts with (`ai.stream`; shard k is `ai.stream.<k>`)."""
+        return f"{self.prefix}ai.stream"
+
+    def stream(self, shard: int) -> str:
+        """Stream queue of shard `shard` (`ai.stream.<k>`)."""
+        return f"{self.stream_base}.{shard}"
+
+    def streams(self, shards: int) -> list[str]:
+        """Every stream queue of `shards` shards, in shard order."""
+        return [self.stream(k) for k in range(shards)]
+
     def source_queue(self, source: str) -> str:
-        """The shared queue a dead-letter source consumes (`runs` → `ai.runs`)."""
-        if source not in DEAD_LETTER_SOURCES:
-            raise ValueError(f"source must be one of {', '.join(DEAD_LETTER_SOURCES)}")
+        """The shared queue a dead-letter source consumes (`runs` → `ai.runs`); ValueError for
+        `session-store`, which reads the streams."""
+        if source not in SOURCE_QUEUES:
+            raise ValueError(f"source must be one of {', '.join(SOURCE_QUEUES)}")
         return f"{self.prefix}ai.{source}"
 
     def dead_letter_queue(self, source: str) -> str:
         """Where `source`'s dead letters wait (`ai.dead-letters.runs`, ...)."""
-        self.source_queue(source)
+        if source not in DEAD_LETTER_SOURCES:
+            raise ValueError(f"source must be one of {', '.join(DEAD_LETTER_SOURCES)}")
         return f"{self.prefix}ai.dead-letters.{source}"
-
-    def device_queue(self, session_id: str, client_id: str) -> str:
-        check_name(session_id, "session_id")
-        check_name(client_id, "client_id")
-        return f"{self.prefix}ai.session.{session_id}.{client_id}"
-
-    @staticmethod
-    def routing_key(session_id: str, event_type: str) -> str:
-        return f"session.{session_id}.{event_type}"
-
-    @staticmethod
-    def session_binding(session_id: str) -> str:
-        return f"session.{check_name(session_id, 'session_id')}.#"
 
     def gateway_queue(self, instance: str) -> str:
         """A gateway's own control queue (`ai.gateway.<instance>`): releases and catch-up
@@ -133,14 +136,23 @@ class Names:
         return f"{Names.TOOL_CANCEL}.{call_id}"
 
     @staticmethod
-    def control_key(queue_name: str) -> str:
-        """`ai.control` key of a device queue's release, heard by every gateway."""
-        return f"{Names.RELEASE}.{queue_name}"
+    def control_key(device: str) -> str:
+        """`ai.control` key of a device's release (`device` = `<session_id>.<client_id>`,
+        see `release_key`), heard by every gateway."""
+        return f"{Names.RELEASE}.{device}"
+
+    @staticmethod
+    def release_key(session_id: str, client_id: str) -> str:
+        """`ai.control` key of a takeover of device `client_id` of `session_id`:
+        `release.<session_id>.<client_id>`."""
+        check_name(session_id, "session_id")
+        check_name(client_id, "client_id")
+        return Names.control_key(f"{session_id}.{client_id}")
 
     @staticmethod
     def binding(kind: str) -> str:
         """The binding that hears every `ai.control` key of `kind` (`cancel.*`, ...);
-        `release.#`, since a device queue's name has dots."""
+        `release.#`, since a release key has two parts."""
         return f"{kind}.#" if kind == Names.RELEASE else f"{kind}.*"
 
     @staticmethod
@@ -164,19 +176,13 @@ def queue_type_arguments(queue_type: str) -> dict[str, Any]:
     return {"x-queue-type": queue_type}
 
 
-def device_queue_arguments(settings: BrokerSettings) -> dict[str, Any]:
-    """x-arguments of a device queue: lifetime, length cap, drop-head, queue type.
-
-    Quorum queues ignore the exclusive flag of `basic.consume` (RabbitMQ 3.10: a second
-    exclusive consumer is accepted), so a quorum device queue is single-active-consumer: two
-    sockets of one device racing to consume never split its events between them.
-    """
-    arguments: dict[str, Any] = {
-        "x-expires": settings.device_buffer_ttl_s * 1000,
-        "x-max-length": settings.device_buffer_max_events,
-        "x-overflow": "drop-head",
-        **queue_type_arguments(settings.queue_type),
+def stream_arguments(settings: BrokerSettings) -> dict[str, Any]:
+    """x-arguments of a stream shard: retention by age and bytes, segment size, and leaders
+    spread over a cluster's nodes (`balanced`, RabbitMQ 3.10+; replicas on every node)."""
+    return {
+        "x-queue-type": "stream",
+        "x-queue-leader-locator": "balanced",
+        "x-max-age": f"{settings.stream_max_age_s}s",
+        "x-max-length-bytes": settings.stream_max_bytes,
+        "x-stream-max-segment-size-bytes": settings.stream_segment_bytes,
     }
-    if settings.queue_type == "quorum":
-        arguments["x-single-active-consumer"] = True
-    return arguments

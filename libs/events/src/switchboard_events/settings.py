@@ -9,7 +9,7 @@ from pydantic_settings import BaseSettings
 
 
 class BrokerSettings(BaseSettings):
-    """Where the broker is, how names are prefixed, and how device buffers behave."""
+    """Where the broker is, how names are prefixed, the event streams and publishing."""
 
     OPERATOR: ClassVar[frozenset[str]] = frozenset({"AMQP_URL", "BROKER_PREFIX", "QUEUE_TYPE"})
     """The settings of this class an operator sets (docs/configuration.md lists them first)."""
@@ -24,23 +24,26 @@ class BrokerSettings(BaseSettings):
     alias, read only when `AMQP_URL` is unset (a warning says so at start)."""
     broker_prefix: str = Field(default="", alias="BROKER_PREFIX")
     """Prepended to every exchange and queue name (isolates test runs and tenants)."""
-    device_buffer_ttl_s: int = Field(default=3600, ge=1, alias="DEVICE_BUFFER_TTL_S")
-    """A device's queue is deleted after this long with no consumer (x-expires)."""
-    device_buffer_max_events: int = Field(default=10_000, ge=1, alias="DEVICE_BUFFER_MAX_EVENTS")
-    """Most AMQP messages a device's queue keeps; the oldest are dropped beyond (drop-head)."""
     queue_type: Literal["classic", "quorum"] = Field(default="classic", alias="QUEUE_TYPE")
-    """`classic`, or `quorum` for a clustered broker (device and shared queues)."""
+    """`classic`, or `quorum` for a clustered broker (the work queues: runs, tools, RPCs and
+    dead letters; session events are on streams, replicated on a cluster whatever this says)."""
+    stream_shards: int = Field(default=4, ge=1, le=1024, alias="STREAM_SHARDS")
+    """How many stream queues (`ai.stream.<k>`) carry the session events; a session is in
+    shard crc32(session_id) % STREAM_SHARDS. Every process of a deployment must agree."""
+    stream_max_age_s: int = Field(default=3600, ge=1, alias="STREAM_MAX_AGE_S")
+    """How long a stream keeps events (x-max-age): how far back a device can resume."""
+    stream_max_bytes: int = Field(default=1 << 30, ge=1, alias="STREAM_MAX_BYTES")
+    """Most bytes each stream shard keeps (x-max-length-bytes); the oldest segments go first."""
+    stream_segment_bytes: int = Field(default=16 << 20, ge=1, alias="STREAM_SEGMENT_BYTES")
+    """Size of a stream's segment files (x-stream-max-segment-size-bytes): retention drops whole
+    segments."""
     dead_letter_max: int = Field(default=10_000, ge=1, alias="DEAD_LETTER_MAX")
     """Most messages each dead-letter queue keeps; the oldest are dropped beyond (drop-head)."""
     coalesce_window_ms: float = Field(default=0.0, ge=0, alias="COALESCE_WINDOW_MS")
-    """Extra linger before a publisher sends a session's batch (0: send as soon as the
-    session's previous message is confirmed; events arriving meanwhile share one message)."""
-    coalesce_max_events: int = Field(default=64, ge=1, alias="COALESCE_MAX_EVENTS")
-    """Most events in one AMQP message."""
-    transient_tokens: bool = Field(default=True, alias="TRANSIENT_TOKENS")
-    """Publish `token` events non-persistent (the broker keeps them in memory, a restart loses
-    those not yet delivered; `response` keeps the whole text); every other type is persistent.
-    Quorum queues keep every message durable whatever this says."""
+    """Extra linger before a publisher sends a shard's batch (0: send as soon as the shard's
+    previous batch is confirmed; events arriving meanwhile share one message)."""
+    coalesce_max_events: int = Field(default=256, ge=1, alias="COALESCE_MAX_EVENTS")
+    """Most events in one batch message."""
     publish_retry_s: float = Field(default=30.0, ge=0, alias="PUBLISH_RETRY_S")
     """How long a publisher keeps re-sending a message whose connection was lost before its
     confirm (reconnecting to another node meanwhile); then the publish fails."""

@@ -24,6 +24,7 @@ from .commands import (
     ToolListRequest,
     ToolReply,
 )
+from .cursor import CURSOR_PATTERN, Cursor, cursor_tag, parse_cursor
 from .errors import ErrorBody, ErrorEnvelope
 from .events import (
     EVENT_ADAPTER,
@@ -40,6 +41,7 @@ from .events import (
 )
 from .frames import (
     CLIENT_FRAME_TYPES,
+    INVALID_CURSOR,
     ClientFrame,
     ErrorFrame,
     HelloFrame,
@@ -55,10 +57,12 @@ from .runs import ActiveRun, Run, TextPiece
 __all__ = [
     "CLIENT_FRAME_TYPES",
     "CLOSE_DESCRIPTIONS",
+    "CURSOR_PATTERN",
     "EVENT_ADAPTER",
     "EVENT_CLASSES",
     "EVENT_TYPES",
     "FATAL_CLOSES",
+    "INVALID_CURSOR",
     "LIST_TOOLS",
     "NAME_PATTERN",
     "NAME_RE",
@@ -71,6 +75,7 @@ __all__ = [
     "CatchUpRequest",
     "ClientFrame",
     "CloseCode",
+    "Cursor",
     "Envelope",
     "ErrorBody",
     "ErrorEnvelope",
@@ -98,10 +103,12 @@ __all__ = [
     "UnknownEvent",
     "WireModel",
     "check_name",
+    "cursor_tag",
     "dumps",
     "error_frame",
     "is_name",
     "make_event",
     "new_id",
+    "parse_cursor",
     "parse_event",
 ]

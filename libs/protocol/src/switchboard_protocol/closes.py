@@ -24,7 +24,7 @@ CLOSE_DESCRIPTIONS: dict[CloseCode, str] = {
     CloseCode.GOING_AWAY: "gateway shutting down: reconnect (any replica); nothing is lost",
     CloseCode.TOO_LARGE: "frame too large: send smaller frames",
     CloseCode.INTERNAL: "the gateway lost its broker link (or an internal error): reconnect "
-    "with backoff; unacked events come again",
+    "with backoff and your cursor",
     CloseCode.TRY_AGAIN: "try again later (the session service did not answer during connect, "
     "or the device's previous connection did not let go): reconnect with backoff",
     CloseCode.BAD_FRAME: "repeated bad frames: fix the client",
@@ -32,7 +32,8 @@ CLOSE_DESCRIPTIONS: dict[CloseCode, str] = {
     "token, reconnect",
     CloseCode.FORBIDDEN: "token not allowed here (audience, issuer): stop",
     CloseCode.NOT_FOUND: "no such session, or another user's: stop",
-    CloseCode.SLOW_CONSUMER: "slow consumer, events stay buffered: reconnect and resume",
+    CloseCode.SLOW_CONSUMER: "outbound buffer full (slow consumer): reconnect with your cursor; "
+    "nothing is lost",
     CloseCode.REPLACED: "replaced by a newer connection of this device: stop",
     CloseCode.SESSION_ENDED: "session ended (deleted or expired): stop",
     CloseCode.RATE_LIMITED: "rate limited (frames, connects), or a new device beyond the device "

@@ -123,10 +123,14 @@ class ToolDecisionCommand(WireModel):
 
 
 class Release(WireModel):
-    """A newer connection (`requester`) wants device queue `queue`: its holder lets go."""
+    """A newer connection (`requester`) of device `client_id` of `session_id` took over: every
+    gateway closes that device's other sockets (4409). On `ai.control`, key
+    `release.<session_id>.<client_id>`."""
 
-    queue: str
+    session_id: Name
+    client_id: Name
     requester: str
+    """The id of the new connection (the one not to close)."""
 
 
 class CatchUpRequest(WireModel):
@@ -136,6 +140,9 @@ class CatchUpRequest(WireModel):
 class CatchUpReply(WireModel):
     active_run: ActiveRun | None = None
     """The session's run in progress so far, null when none."""
+    position: int = Field(default=-1, ge=-1)
+    """The last offset of the session's stream shard folded into `active_run` when answering
+    (-1: none yet): the session's events at offsets after it are what follows this state."""
 
 
 RunId = Annotated[str, Field(max_length=64)]

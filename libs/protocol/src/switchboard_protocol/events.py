@@ -159,6 +159,9 @@ class Envelope(WireModel):
     seq: int | None = Field(default=None, ge=1)
     """1, 2, 3, ... within a run, with no holes."""
     metadata: dict[str, Any] = Field(default_factory=dict)
+    cursor: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    """The event's position (opaque; send it back on reconnect to resume after it). Set by the
+    gateway on delivery; absent on the streams and in stored history."""
 
 
 class TokenEvent(Envelope):

@@ -20,6 +20,9 @@ class AuthFrame(WireModel):
 
     type: Literal["auth"] = "auth"
     token: str = Field(min_length=1)
+    cursor: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    """The `cursor` of the last event this device processed (opaque; the query string's
+    `cursor=` says the same): its events after that one follow the hello when `recovered`."""
 
 
 class AckFrame(WireModel):
@@ -109,7 +112,11 @@ class HelloFrame(WireModel):
     session_id: str
     client_id: str
     resumed: bool
-    """False: this device had no buffer (first connect, or it expired); load the history."""
+    """The same as `recovered` (its v1 name: "your events since last time follow")."""
+    recovered: bool
+    """True: the cursor sent was recovered, and this device's events after it follow, with no
+    gap and no duplicate. False (no cursor, a malformed one, or one past retention / of a
+    recreated stream): load the history; `active_run` says what of a run is already out."""
     heartbeat_s: int
     ack_window: int
     """Most unacknowledged events in flight with `ack=client`: ack every half window."""
@@ -126,9 +133,15 @@ class ErrorData(WireModel):
     message: str
 
 
+INVALID_CURSOR = "invalid_cursor"
+"""Error frame code: the cursor sent on connect did not parse (sent right after the hello,
+which then says `recovered: false`)."""
+
+
 class ErrorFrame(WireModel):
     """A frame refused, or an upstream error; the connection stays open. The code and message
-    are both flat and under `data` (clients reading either shape find them); no `id`."""
+    are both flat and under `data` (clients reading either shape find them); no `id`. Codes
+    include `bad_frame`, `unknown_type`, `invalid_cursor` (docs/protocol.md lists them)."""
 
     type: Literal["error"] = "error"
     code: str

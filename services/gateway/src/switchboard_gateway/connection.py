@@ -11,11 +11,10 @@ from starlette.websockets import WebSocket
 from switchboard_protocol import new_id
 
 from . import closes
-from .device import DeviceQueue
 from .parts import SocketParts
 from .ratelimit import TokenBucket
+from .subscription import Subscription
 from .typing_gate import TypingGate
-from .window import AckWindow
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +25,15 @@ class Caller:
 
     session_id: str
     client_id: str
-    client_acks: bool
     user_id: str
     token: str
     expires_at: float
     mode: str
     agent_type: str
     active_run_id: str | None = None
-    """The session's run in progress when the device was let in (catch-up asks for its state)."""
+    """The session's run in progress when the device was let in."""
+    cursor: str | None = None
+    """The position the device resumes after (query `cursor=` or the auth frame's)."""
 
 
 class Connection:
@@ -43,20 +43,20 @@ class Connection:
         self.ws = ws
         self.parts = parts
         self.caller = caller
-        self.device = DeviceQueue(
-            parts.pool, parts.control, settings, parts.names, caller.session_id, caller.client_id
-        )
-        self.device.on_lost = lambda: self.stop(1011, "broker connection lost")
-        self.window = AckWindow(settings.ack_window) if caller.client_acks else None
+        self.sub: Subscription | None = None
+        """The device's events, once subscribed (endpoint.py)."""
         self.bucket = TokenBucket(settings.frame_rate_per_s, settings.frame_burst)
         self.bad_frames = 0
-        self.consuming = False
         self.sender_done = False
         self.stop_code: int | None = None
         self.stop_reason = ""
         self._background: set[asyncio.Task[None]] | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self._typing: TypingGate | None = None
+
+    @property
+    def device(self) -> tuple[str, str]:
+        return self.caller.session_id, self.caller.client_id
 
     async def send(self, text: str) -> None:
         """One text frame (frames are written whole, so concurrent senders need no lock)."""
@@ -71,9 +71,8 @@ class Connection:
 
     def wake(self) -> None:
         """Make a waiting sender look at the connection's state."""
-        self.device.inbox.put_nowait(None)
-        if self.window is not None:
-            self.window.wake()
+        if self.sub is not None:
+            self.sub.wake()
 
     def watch_expiry(self) -> None:
         """Close 4401 when the token expires; a `refresh` moves the deadline (call again).

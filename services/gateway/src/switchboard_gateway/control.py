@@ -1,13 +1,13 @@
-"""The gateway's own broker link: release requests on `ai.control`, catch-up requests, and the
-typing publisher.
+"""The gateway's own broker link: releases on `ai.control`, catch-up requests, and the
+publisher of `typing` events and stream marks.
 
-Every gateway listens on an exclusive auto-delete queue bound to `release.#`. A newcomer whose
-exclusive consume is refused publishes `release.<device queue>` with body
-`{"queue", "requester"}`; whoever holds that queue lets go (see live.LiveSockets.release).
+Every gateway listens on an exclusive auto-delete queue bound to `release.#`. Every connect
+publishes `release.<session>.<client>` with body `{"session_id", "client_id", "requester"}`;
+every gateway closes its older connections of that device (see live.LiveSockets.release).
 
 The same queue takes the answers to catch-up requests: `catch_up` puts `{"session_id"}` on the
 run-progress queue (reply_to this queue, a correlation id) and the session service answers with
-the session's `active_run` (see switchboard_session.progress).
+the session's `active_run` and the stream `position` it covers (see switchboard_session).
 
 Requests, releases and typing go out on a channel of their own, without consumers, so that a
 quorum queue's nack can renew it (`renew_channel`: RabbitMQ 3.10 keeps a channel's stale view
@@ -32,15 +32,15 @@ from aio_pika.exceptions import DeliveryError
 from switchboard_events import Names, Publisher, renew_channel
 from switchboard_events.broker_connection import connect_cluster
 from switchboard_events.routing import CATCHUP_REQUEST
-from switchboard_protocol import ActiveRun, CatchUpReply, CatchUpRequest, Event, Release, dumps
+from switchboard_protocol import CatchUpReply, CatchUpRequest, Event, Release, dumps
 
 from .settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
 RETRY_PAUSE_S = 0.1
-ReleaseHandler = Callable[[str, str], None]
-"""Called with (queue name, requester id)."""
+ReleaseHandler = Callable[[str, str, str], None]
+"""Called with (session id, client id, requester connection id)."""
 
 
 class Control:
@@ -54,7 +54,7 @@ class Control:
         self._out: AbstractChannel | None = None
         self._connection: AbstractRobustConnection | None = None
         self._reply_to = ""
-        self._waiting: dict[str, asyncio.Future[ActiveRun | None]] = {}
+        self._waiting: dict[str, asyncio.Future[CatchUpReply]] = {}
         self._ids = itertools.count()
 
     async def start(self) -> None:
@@ -82,19 +82,25 @@ class Control:
     def healthy(self) -> bool:
         return self._channel is not None and not self._channel.is_closed
 
-    async def request_release(self, queue: str, requester: str) -> None:
+    async def request_release(self, session_id: str, client_id: str, requester: str) -> None:
+        """Tell every gateway that connection `requester` is now the device's one."""
         assert self._exchange is not None, "control link not started"
-        body = dumps(Release(queue=queue, requester=requester)).encode()
-        await self._exchange.publish(
-            aio_pika.Message(body, content_type="application/json"), self._names.control_key(queue)
-        )
+        release = Release(session_id=session_id, client_id=client_id, requester=requester)
+        key = self._names.release_key(session_id, client_id)
+        message = aio_pika.Message(dumps(release).encode(), content_type="application/json")
+        await self._exchange.publish(message, key)
+
+    async def mark(self, shard: int) -> str:
+        """Publish a mark on the shard's stream (feed.py); its id."""
+        assert self._publisher is not None, "control link not started"
+        return await self._publisher.mark(shard)
 
     async def publish_event(self, event: Event) -> None:
         assert self._publisher is not None, "control link not started"
         await self._publisher.publish(event)
 
-    async def catch_up(self, session_id: str, timeout: float) -> ActiveRun | None:
-        """The session's `active_run` (or None) covering every event routed before this call;
+    async def catch_up(self, session_id: str, timeout: float) -> CatchUpReply:
+        """The session's `active_run` (or None) and the last offset of its shard it covers;
         TimeoutError when the session service does not answer in time."""
         assert self._channel is not None, "control link not started"
         correlation = f"c{next(self._ids)}"
@@ -142,13 +148,13 @@ class Control:
         except ValueError:
             log.warning("ignoring malformed release %r", message.body[:200])
             return
-        self._on_release(release.queue, release.requester)
+        self._on_release(release.session_id, release.client_id, release.requester)
 
     def _answered(self, message: AbstractIncomingMessage) -> None:
         waiter = self._waiting.get(message.correlation_id or "")
         if waiter is None or waiter.done():
             return
         try:
-            waiter.set_result(CatchUpReply.read_json(message.body).active_run)
+            waiter.set_result(CatchUpReply.read_json(message.body))
         except ValueError as exc:
             waiter.set_exception(exc)

@@ -8,7 +8,6 @@ import logging
 
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from starlette.websockets import WebSocket, WebSocketDisconnect
-from switchboard_protocol import ActiveRun
 
 from . import closes, frames
 from .closes import Close
@@ -19,6 +18,7 @@ from .metrics import Metrics
 from .parts import SocketParts
 from .receiver import receive_frames
 from .sender import send_events
+from .subscription import Subscription
 
 log = logging.getLogger(__name__)
 
@@ -52,60 +52,51 @@ async def run_socket(
 
 async def serve(conn: Connection, live: LiveSockets) -> None:
     """Run one authenticated connection until it ends; raises Close with how it ended."""
-    parts = conn.parts
     live.register(conn)
     try:
-        resumed, took_over = await conn.device.open(conn.id, _prefetch(conn))
-        if took_over:
-            parts.metrics.takeovers.inc()
-        conn.consuming = True
-        c = conn.caller
-        active_run = await _catch_up(conn, resumed)
-        hello = frames.hello_frame(
-            c.session_id,
-            c.client_id,
-            resumed,
-            parts.settings.heartbeat_s,
-            parts.settings.ack_window,
-            active_run,
-        )
-        await conn.send(hello)
+        sub = await _subscribe(conn)
+        conn.sub = sub
+        if conn.stop_code is not None:  # replaced while joining
+            raise Close(conn.stop_code, conn.stop_reason)
+        await conn.send(_hello(conn, sub))
+        if sub.invalid_cursor:
+            await conn.send(frames.error_frame("invalid_cursor", "cursor not understood"))
         conn.watch_expiry()
-        await _pump(conn)
+        await _pump(conn, sub)
     except (WebSocketDisconnect, OSError) as exc:
         raise Close(None) from exc
     finally:
-        conn.consuming = False
         conn.cancel_background()
-        await conn.device.close()
+        if conn.sub is not None:
+            await conn.sub.close()
 
 
-async def _catch_up(conn: Connection, resumed: bool) -> ActiveRun | None:
-    """The state of the session's run in progress, for a device whose buffer may lack its start:
-    a new buffer, or a run that was already active when the device came back. Asked after the
-    buffer is bound, so the state and the buffer together hold the whole run."""
-    if resumed and conn.caller.active_run_id is None:
-        return None
-    timeout = conn.parts.settings.catchup_timeout_s
+async def _subscribe(conn: Connection) -> Subscription:
+    """Announce this connection to every replica (older ones of the device close 4409), then
+    subscribe from the device's cursor (or the catch-up state)."""
+    parts, c = conn.parts, conn.caller
     try:
-        active_run = await conn.parts.control.catch_up(conn.caller.session_id, timeout)
+        await parts.control.request_release(c.session_id, c.client_id, conn.id)
+        sub = await parts.fanout.subscribe(c.session_id, c.cursor)
     except (TimeoutError, AMQPError, ChannelInvalidStateError, ValueError) as exc:
-        raise Close(closes.TRY_AGAIN, "the run's catch-up state is not available") from exc
-    return active_run
+        raise Close(closes.TRY_AGAIN, "the session's events are not available; retry") from exc
+    parts.metrics.joins.labels("cursor" if sub.recovered else "catch_up").inc()
+    return sub
 
 
-def _prefetch(conn: Connection) -> int:
-    """AMQP messages in flight, derived so that no setting can stall a client: with client acks
-    the window (events), not the prefetch (messages), must fill first (a message holds at least
-    one event), or a device that acks every half window would wait for events the broker holds
-    back until it acks. (`window` is tested against None: an empty AckWindow is falsy.)"""
-    settings = conn.parts.settings
-    if conn.window is None:
-        return settings.prefetch
-    return max(settings.prefetch, settings.ack_window)
+def _hello(conn: Connection, sub: Subscription) -> str:
+    c, settings = conn.caller, conn.parts.settings
+    return frames.hello_frame(
+        c.session_id,
+        c.client_id,
+        sub.recovered,
+        settings.heartbeat_s,
+        settings.ack_window,
+        sub.active_run,
+    )
 
 
-async def _pump(conn: Connection) -> None:
+async def _pump(conn: Connection, sub: Subscription) -> None:
     """Send in this task while a receiver task reads; whichever ends first ends the other.
     Raises Close with how the connection ended (the first to end decides, as in a task group)."""
     me = asyncio.current_task()
@@ -114,7 +105,7 @@ async def _pump(conn: Connection) -> None:
     receiver.add_done_callback(lambda _: me.cancel() if not conn.sender_done else None)
     first: list[BaseException] = []
     try:
-        await send_events(conn)
+        await send_events(conn, sub)
     except asyncio.CancelledError:
         if not receiver.done() or me.uncancel() > 0:
             raise  # cancelled from outside (shutdown), not by the receiver

@@ -15,16 +15,18 @@ def error_frame(code: str, message: str) -> str:
 def hello_frame(
     session_id: str,
     client_id: str,
-    resumed: bool,
+    recovered: bool,
     heartbeat_s: int,
     ack_window: int,
     active_run: ActiveRun | None = None,
 ) -> str:
-    """The hello; `active_run` (catch-up state of the run in progress) only when there is one."""
+    """The hello; `active_run` (catch-up state of the run in progress) only when there is one.
+    `resumed` (v1) means what `recovered` does: the device's events since its cursor follow."""
     hello = HelloFrame(
         session_id=session_id,
         client_id=client_id,
-        resumed=resumed,
+        resumed=recovered,
+        recovered=recovered,
         heartbeat_s=heartbeat_s,
         ack_window=ack_window,
         active_run=active_run,

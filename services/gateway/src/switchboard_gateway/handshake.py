@@ -39,19 +39,23 @@ async def handshake(
         raise Close(closes.BAD_FRAME, str(exc)) from exc
     if ack not in ("auto", "client"):
         raise Close(closes.BAD_FRAME, "ack must be auto or client")
-    token = _bearer(ws) or await _auth_frame(ws, settings.auth_timeout_s)
+    cursor = ws.query_params.get("cursor")
+    token = _bearer(ws)
+    if token is None:
+        token, sent = await _auth_frame(ws, settings.auth_timeout_s)
+        cursor = sent or cursor
     claims = check_token(token, settings)
     access = await _check_session(session_service, token, session_id, client_id)
     return Caller(
         session_id=session_id,
         client_id=client_id,
-        client_acks=ack == "client",
         user_id=claims.user_id,
         token=token,
         expires_at=claims.expires_at,
         mode=str(access.get("mode") or "text"),
         agent_type=str(access.get("agent_type") or "personal"),
         active_run_id=access.get("active_run_id"),
+        cursor=cursor,
     )
 
 
@@ -69,7 +73,8 @@ def _bearer(ws: WebSocket) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-async def _auth_frame(ws: WebSocket, timeout: float) -> str:
+async def _auth_frame(ws: WebSocket, timeout: float) -> tuple[str, str | None]:
+    """The auth frame's token and cursor."""
     try:
         async with asyncio.timeout(timeout):
             message = await ws.receive()
@@ -84,7 +89,7 @@ async def _auth_frame(ws: WebSocket, timeout: float) -> str:
         frame = None
     if not isinstance(frame, AuthFrame):
         raise Close(closes.UNAUTHENTICATED, "first frame must be auth, with a token")
-    return frame.token
+    return frame.token, frame.cursor
 
 
 async def _check_session(

@@ -3,7 +3,7 @@ the edge's limits on the upgrade request.
 
 Per socket, uvicorn keeps an `asyncio.Queue` (four deques and an event) for what the app
 receives and, for the socket's whole life, the upgrade request and response with their
-headers. One reader needs a lean queue (inbox.Inbox), and the handshake's request and response
+headers. One reader needs a lean queue (`Inbox` below), and the handshake's request and response
 are dead once the socket is accepted: about 6 KB per idle device. Used for WS_IMPL's default.
 
 The upgrade request is read twice: by the HTTP protocol (http_guard: 431 past MAX_HEADER_BYTES,
@@ -19,15 +19,15 @@ line for it: here the protocol logs to `PROTOCOL_LOGGER`, which `main` keeps at 
 of a reconnect storm's CPU).
 """
 
+import asyncio
 import logging
-from typing import Any
+from collections import deque
+from typing import Any, Generic, TypeVar
 
 from switchboard_edge.settings import EdgeSettings
 from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets import http11
-
-from .inbox import Inbox
 
 PROTOCOL_LOGGER = "switchboard_gateway.ws_protocol"
 _NOT_AN_UPGRADE = b"not a valid WebSocket upgrade request"
@@ -49,6 +49,43 @@ def match_edge_limits(edge: EdgeSettings, ws_impl: str) -> None:
     for module in modules:
         module.MAX_LINE_LENGTH = max(module.MAX_LINE_LENGTH, edge.max_header_bytes + 8)
         module.MAX_NUM_HEADERS = max(module.MAX_NUM_HEADERS, edge.max_header_bytes // 4 + 1)
+
+
+T = TypeVar("T")
+
+
+class Inbox(Generic[T]):
+    """A lean single-reader queue (asyncio.Queue holds four deques per instance), with
+    nothing allocated until the first item."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque[T] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: T) -> None:
+        if self._items is None:
+            self._items = deque()
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> T:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def clear(self) -> None:
+        self._items = None
 
 
 class LeanSansIOProtocol(WebSocketsSansIOProtocol):

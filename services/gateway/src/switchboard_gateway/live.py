@@ -1,5 +1,6 @@
-"""The gateway's open device connections (WebSockets and AG-UI streams): counted, handed over
-on a takeover request, and closed at shutdown."""
+"""The gateway's open device connections (WebSockets and AG-UI streams): counted, closed 4409
+when a newer connection of their device (session, client) announces itself on any replica, and
+closed at shutdown."""
 
 import asyncio
 import logging
@@ -7,18 +8,22 @@ from collections import defaultdict
 from typing import Protocol
 
 from . import closes
-from .device import DeviceQueue
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
 
+Device = tuple[str, str]
+"""(session id, client id)."""
+
 
 class Connection(Protocol):
-    """What holds a device's buffer: a WebSocket (connection.py) or an AG-UI stream."""
+    """A WebSocket (connection.py) or an AG-UI stream: one device's live connection."""
 
     id: str
-    device: DeviceQueue
-    consuming: bool
+    """A ULID: connections of one device are ordered by it (the newest wins a takeover)."""
+
+    @property
+    def device(self) -> Device: ...
 
     def stop(self, code: int, reason: str = "") -> None: ...
 
@@ -28,36 +33,42 @@ class LiveSockets:
         self.metrics = metrics
         self.accepting = True
         self._live: set[Connection] = set()
-        self._by_queue: dict[str, set[Connection]] = defaultdict(set)
+        self._by_device: dict[Device, set[Connection]] = defaultdict(set)
         self._empty = asyncio.Event()
         self._empty.set()
 
+    def __len__(self) -> int:
+        return len(self._live)
+
     def register(self, conn: Connection) -> None:
         self._live.add(conn)
-        self._by_queue[conn.device.name].add(conn)
+        self._by_device[conn.device].add(conn)
         self._empty.clear()
         self.metrics.connections.set(len(self._live))
 
     def unregister(self, conn: Connection) -> None:
         self._live.discard(conn)
-        holders = self._by_queue.get(conn.device.name)
+        holders = self._by_device.get(conn.device)
         if holders is not None:
             holders.discard(conn)
             if not holders:
-                del self._by_queue[conn.device.name]
+                del self._by_device[conn.device]
         if not self._live:
             self._empty.set()
         self.metrics.connections.set(len(self._live))
 
-    def release(self, queue: str, requester: str) -> None:
-        """A newer connection wants `queue`: every consuming holder here closes with 4409."""
-        for conn in list(self._by_queue.get(queue, ())):
-            if conn.id != requester and conn.consuming:
-                log.info("releasing %s to %s", queue, requester)
+    def release(self, session_id: str, client_id: str, requester: str) -> None:
+        """Connection `requester` of this device connected (here or on another replica): every
+        older one here closes with 4409. Ids are ULIDs, so a release that arrives late never
+        closes a connection newer than its requester."""
+        for conn in list(self._by_device.get((session_id, client_id), ())):
+            if conn.id < requester:
+                log.info("device %s.%s taken over by %s", session_id, client_id, requester)
+                self.metrics.takeovers.inc()
                 conn.stop(closes.REPLACED, "replaced by a newer connection")
 
     async def shutdown(self, timeout: float = 10.0) -> None:
-        """Stop accepting; close every socket 1001 (unacked events stay in the broker)."""
+        """Stop accepting; close every socket 1001 (devices resume by cursor elsewhere)."""
         self.accepting = False
         for conn in list(self._live):
             conn.stop(closes.GOING_AWAY, "gateway shutting down")

@@ -15,17 +15,25 @@ class Metrics:
         r = self.registry
         self.connections = Gauge("gateway_connections", "Live WebSocket connections", registry=r)
         self.events = Counter("gateway_events_delivered", "Events written to sockets", registry=r)
-        self.acks = Counter("gateway_client_acks", "Ack frames from ack=client devices", registry=r)
-        self.redeliveries = Counter(
-            "gateway_redeliveries", "AMQP messages delivered again (redelivered flag)", registry=r
+        self.acks = Counter(
+            "gateway_client_acks", "Ack frames (accepted; delivery does not need them)", registry=r
         )
+        self.replayed = Counter(
+            "gateway_events_replayed", "Events sent from the replay (ring or stream)", registry=r
+        )
+        self.joins = Counter(
+            "gateway_joins", "Subscriptions by how they started", ["start"], registry=r
+        )
+        self.ring_bytes = Gauge("gateway_replay_ring_bytes", "Bytes in the replay ring", registry=r)
         self.latency = Histogram(
             "gateway_publish_to_send_seconds",
             "From an event's timestamp to its write to the socket (sampled)",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
-        self.takeovers = Counter("gateway_takeovers", "Releases requested for a device", registry=r)
+        self.takeovers = Counter(
+            "gateway_takeovers", "Connections closed 4409 for a newer one", registry=r
+        )
         self.slow_closes = Counter("gateway_slow_consumer_closes", "Closes with 4408", registry=r)
         self.closes = Counter("gateway_closes", "Closes by code", ["code"], registry=r)
         self._tick = 0

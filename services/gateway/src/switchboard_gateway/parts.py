@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from switchboard_events import Names
 
 from .control import Control
+from .fanout import FanOut
 from .metrics import Metrics
-from .pool import ChannelPool
 from .settings import GatewaySettings
 from .upstream import SessionService
 
@@ -16,9 +16,9 @@ from .upstream import SessionService
 class SocketParts:
     settings: GatewaySettings
     names: Names
-    pool: ChannelPool
-    """Shared consumer channels for device queues (device.py)."""
+    fanout: FanOut
+    """The shard feeds and their subscriptions (fanout.py): where a device's events come from."""
     control: Control
-    """Takeover requests and catch-up state (control.py)."""
+    """Takeover releases, catch-up state, typing events (control.py)."""
     session_service: SessionService
     metrics: Metrics

@@ -22,7 +22,6 @@ from .closes import Close
 from .connection import Connection
 from .handshake import check_token
 from .upstream import Answer, UpstreamUnavailable
-from .window import UnknownEvent
 
 Handler = Callable[[Connection, Any], Awaitable[None]]
 """Takes the frame class its `type` names (HANDLERS)."""
@@ -39,9 +38,9 @@ async def receive_frames(conn: Connection) -> None:
         if _size(text, data) > limit:
             raise Close(closes.TOO_LARGE, "frame too large")
         frame = _parse(text)
-        if isinstance(frame, AckFrame) and _releases(conn, frame):
+        if isinstance(frame, AckFrame):
             await on_ack(conn, frame)
-            continue  # acks that release events are paced by delivery, not the frame limit
+            continue  # accepted, free of the frame limit: v1 clients ack as events come
         if not conn.bucket.allow():
             if conn.bucket.strikes >= conn.parts.settings.rate_limit_strikes:
                 raise Close(closes.RATE_LIMITED, "too many frames")
@@ -99,11 +98,6 @@ def refusal(exc: ValidationError) -> Refused:
     return Refused("invalid_field", f"{kind} {where}: {error['msg']}"[:200])
 
 
-def _releases(conn: Connection, ack: AckFrame) -> bool:
-    """Whether `ack` is of an event still in this connection's window."""
-    return conn.window is not None and conn.window.pending(ack.id)
-
-
 def _size(text: str | None, data: bytes | None) -> int:
     if text is not None:
         return len(text) if len(text) * 4 <= 1024 else len(text.encode())
@@ -128,15 +122,8 @@ async def handle_frame(conn: Connection, frame: ClientFrame | Refused | None) ->
 
 
 async def on_ack(conn: Connection, frame: AckFrame) -> None:
-    if conn.window is None:
-        return
-    try:
-        messages = conn.window.ack(frame.id)
-    except UnknownEvent:
-        await bad_frame(conn, "unknown_event", "no unacknowledged event has that id")
-        return
+    """Accepted and counted (receive_frames takes them before the frame limit)."""
     conn.parts.metrics.acks.inc()
-    await conn.device.ack(messages)
 
 
 async def on_message(conn: Connection, frame: MessageFrame) -> None:

@@ -1,114 +1,63 @@
-"""Broker → socket: each AMQP message split into events, forwarded as text frames unchanged.
+"""Subscription → socket: the frames the fan-out (or the replay) has for this device, written
+as text frames; all that is ready goes under one deadline.
 
-The hot path works per message, not per event: the body is decoded once and split as text,
-one deadline covers the whole batch, and frames go straight to the socket (the websockets
-protocol writes each frame atomically, so the receiver's replies need no lock either).
-
-`ack=auto` acks a message once all its events were written; `ack=client` sends at most the ack
-window and leaves acking to the device's `ack` frames. A batch whose frames are not written, or
-a full window that does not drain, within SLOW_CONSUMER_TIMEOUT_S closes the socket with 4408.
-"""
+A socket whose writes do not complete within SLOW_CONSUMER_TIMEOUT_S, or whose live buffer
+passes OUTBOUND_MAX_BYTES (subscription.py), is closed 4408: the device resumes by cursor."""
 
 import asyncio
 import json
 import time
 
-from aio_pika.abc import AbstractIncomingMessage
-from switchboard_events import event_id
-
 from . import closes
 from .closes import Close
 from .connection import Connection
-from .window import AckWindow
+from .lines import Frame
+from .subscription import SlowConsumer, Subscription
 
 
-async def send_events(conn: Connection) -> None:
-    inbox = conn.device.inbox
+async def send_events(conn: Connection, sub: Subscription) -> None:
     metrics = conn.parts.metrics
+    timeout = conn.parts.settings.slow_consumer_timeout_s
     while True:
-        message = await inbox.get()
         if conn.stop_code is not None:
             raise Close(conn.stop_code, conn.stop_reason)
-        if message is None:
+        replayed = sub.replayed
+        try:
+            frames = await sub.frames()
+        except SlowConsumer as exc:
+            raise Close(closes.SLOW_CONSUMER, "too far behind; resume with your cursor") from exc
+        if conn.stop_code is not None:
+            raise Close(conn.stop_code, conn.stop_reason)
+        if not frames:
             continue
-        if message.redelivered:
-            metrics.redeliveries.inc()
-        lines = [line for line in message.body.decode().split("\n") if line]
-        if message.routing_key and message.routing_key.endswith(".typing"):
-            lines = _without_own_typing(lines, conn.caller.client_id)
-        if conn.window is None:
-            await _send_auto(conn, message, lines)
-        else:
-            await _send_windowed(conn, conn.window, message, lines)
-        if lines:
-            metrics.events.inc(len(lines))
-            metrics.observe_latency(lines[-1], time.time())
-        if message.routing_key and message.routing_key.endswith(".session_end"):
+        await _write(conn, frames, timeout)
+        metrics.events.inc(len(frames))
+        metrics.replayed.inc(sub.replayed - replayed)
+        metrics.observe_latency(frames[-1].text, time.time())
+        if any(frame.kind == "session_end" for frame in frames):
             raise Close(closes.SESSION_ENDED, "session ended")
 
 
-async def _send_auto(conn: Connection, message: AbstractIncomingMessage, lines: list[str]) -> None:
+async def _write(conn: Connection, frames: list[Frame], timeout: float) -> None:
+    """Every frame but this device's own typing echoes, in order, within `timeout`."""
     send = conn.send
-    try:
-        async with asyncio.timeout(conn.parts.settings.slow_consumer_timeout_s):
-            for line in lines:
-                await send(line)
-    except TimeoutError as exc:
-        raise Close(closes.SLOW_CONSUMER, "send did not complete in time") from exc
-    await conn.device.ack((message,))
-
-
-async def _send_windowed(
-    conn: Connection, window: AckWindow, message: AbstractIncomingMessage, lines: list[str]
-) -> None:
-    """Send while the window has room; wait (bounded) for acks when it is full."""
-    if not lines:
-        await conn.device.ack((message,))
-        return
-    timeout = conn.parts.settings.slow_consumer_timeout_s
-    send = conn.send
-    last = len(lines) - 1
-    i = 0
-    while i <= last:
-        if window.full:
-            await _wait_for_room(conn, window, timeout)
-        try:
-            async with asyncio.timeout(timeout):
-                while i <= last and not window.full:
-                    await send(lines[i])
-                    window.add(_id_of(lines[i]), message if i == last else None)
-                    i += 1
-        except TimeoutError as exc:
-            raise Close(closes.SLOW_CONSUMER, "send did not complete in time") from exc
-
-
-async def _wait_for_room(conn: Connection, window: AckWindow, timeout: float) -> None:
-    if conn.stop_code is not None:
-        raise Close(conn.stop_code, conn.stop_reason)
+    client_id = conn.caller.client_id
     try:
         async with asyncio.timeout(timeout):
-            await window.wait_room()
+            for frame in frames:
+                if frame.kind == "typing" and _typed_by(frame, client_id):
+                    continue
+                await send(frame.text)
+                if frame.kind == "session_end":
+                    return
     except TimeoutError as exc:
-        raise Close(closes.SLOW_CONSUMER, "ack window stayed full") from exc
-    if conn.stop_code is not None:
-        raise Close(conn.stop_code, conn.stop_reason)
+        raise Close(closes.SLOW_CONSUMER, "send did not complete in time") from exc
 
 
-def _id_of(line: str) -> str:
+def _typed_by(frame: Frame, client_id: str) -> bool:
+    """Whether a `typing` event came from this device (it needs no echo of its own)."""
     try:
-        return event_id(line)
-    except ValueError:  # json.JSONDecodeError included: a foreign frame gets no ack entry id
-        return ""
-
-
-def _without_own_typing(lines: list[str], client_id: str) -> list[str]:
-    """A device does not need its own typing indicator echoed back."""
-    kept = []
-    for line in lines:
-        try:
-            meta = json.loads(line).get("metadata") or {}
-        except (ValueError, AttributeError):
-            meta = {}
-        if not (isinstance(meta, dict) and meta.get("client_id") == client_id):
-            kept.append(line)
-    return kept
+        meta = json.loads(frame.text).get("metadata") or {}
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(meta, dict) and meta.get("client_id") == client_id

@@ -24,7 +24,8 @@ class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings, RuntimeSetting
     session_url: str = Field(default="http://127.0.0.1:8001", alias="SESSION_URL")
     """Base URL of the session service (REST proxy target, ownership checks)."""
     ack_window: int = Field(default=256, ge=1, alias="ACK_WINDOW")
-    """Most events sent and not yet acked by an `ack=client` device."""
+    """Told to clients in the hello (ack every half window); acks are accepted, and delivery no
+    longer depends on them (a device's cursor is its position)."""
     heartbeat_s: int = Field(default=25, ge=1, alias="HEARTBEAT_S")
     """WebSocket ping interval; a peer that misses a pong for as long is dropped."""
     auth_timeout_s: float = Field(default=5.0, gt=0, alias="AUTH_TIMEOUT_S")
@@ -36,9 +37,6 @@ class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings, RuntimeSetting
     catchup_timeout_s: float = Field(default=5.0, gt=0, alias="CATCHUP_TIMEOUT_S")
     """How long a connect waits for the session service's catch-up state of a run in progress
     before it closes 1013 (try again)."""
-    prefetch: int = Field(default=16, ge=1, alias="PREFETCH")
-    """AMQP messages in flight per `ack=auto` connection; an `ack=client` one takes
-    max(PREFETCH, ACK_WINDOW), so its event window always fills before the broker holds back."""
     max_bad_frames: int = Field(default=10, ge=1, alias="MAX_BAD_FRAMES")
     """Frames refused as bad (JSON, type, fields) before the socket is closed 4400."""
     frame_rate_per_s: float = Field(default=20.0, gt=0, alias="FRAME_RATE_PER_S")
@@ -50,13 +48,11 @@ class GatewaySettings(BrokerSettings, AuthSettings, EdgeSettings, RuntimeSetting
     typing_interval_s: float = Field(default=1.0, ge=0, alias="TYPING_INTERVAL_S")
     """Least time between two `typing` events of one device; `typing` frames that come sooner
     go out as one when it has passed (0: each frame is an event)."""
-    takeover_timeout_s: float = Field(default=5.0, gt=0, alias="TAKEOVER_TIMEOUT_S")
-    """How long a connect waits for the device's previous connection to let go (else 1013)."""
-    consumers_per_channel: int = Field(default=100, ge=1, alias="CONSUMERS_PER_CHANNEL")
-    """Device consumers sharing one AMQP channel (a channel lost closes them 1011); with
-    QUEUE_TYPE=quorum each device has a channel of its own whatever this says."""
-    probe_channels: int = Field(default=4, ge=1, le=64, alias="PROBE_CHANNELS")
-    """AMQP channels for the handshake's queue checks: how many devices connect at once."""
+    replay_ring_bytes: int = Field(default=32 * 1024 * 1024, ge=0, alias="REPLAY_RING_BYTES")
+    """Recent stream batches kept in memory, over all shards, to replay a resuming device's
+    missed events (older ones are read back from the stream)."""
+    outbound_max_bytes: int = Field(default=1024 * 1024, ge=1024, alias="OUTBOUND_MAX_BYTES")
+    """Events waiting for one socket; beyond, it is closed 4408 and resumes by cursor."""
     ws_impl: Literal["websockets-sansio", "websockets", "wsproto"] = Field(
         default="websockets-sansio", alias="WS_IMPL"
     )

@@ -86,9 +86,7 @@ class RunWorker:
     async def start(self) -> None:
         """Declare, listen for cancels, open the tool client, then start consuming runs."""
         self._out = await self._connection.channel()
-        await declare_topology(
-            self._out, self.names, self.settings.queue_type, self.settings.dead_letter_max
-        )
+        await declare_topology(self._out, self.names, self.settings)
         self._publisher = await Publisher(self._out, self.names, self.settings).start()
         self._dead_letters = DeadLetters(self._out, self.names, "runs")
         control = await self._connection.channel()

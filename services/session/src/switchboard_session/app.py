@@ -1,7 +1,6 @@
 """`create_app(settings)`: the FastAPI app; its lifespan opens and closes every connection."""
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -13,16 +12,15 @@ from switchboard_edge.body_guard import BodyGuard, BodyLimits
 from switchboard_events import PublishFailed, names_from
 from switchboard_runtime.heap import release_heap, settle_heap
 
-from . import access, progress
+from . import access
 from .app_context import AppContext
 from .broker import BrokerLink
 from .database import make_engine, make_sessionmaker
 from .errors import error_json, install_error_handlers, unexpected
-from .leases import run_reaper
+from .ingest import run_ingest
 from .metrics import Metrics
 from .migrate import prestart
 from .outbox import Outbox
-from .persist import Persister
 from .refusals import RefusalAudit
 from .relay import run_relay
 from .routes import ops, runs, sessions
@@ -94,19 +92,16 @@ def _lifespan(
 
 
 async def _background(ctx: AppContext) -> None:
-    """Consume events (retrying until the broker answers); migrate, then relay the outbox and
-    sweep."""
-    persister = Persister(ctx)
+    """Keep the broker link up (retrying until the broker answers); migrate, then relay the
+    outbox, sweep, and compete for ingest."""
     async with asyncio.TaskGroup() as group:
-        consume_progress = functools.partial(progress.consume, ctx)
-        group.create_task(
-            ctx.broker.run(persister, ctx.settings.persist_prefetch, consume_progress)
-        )
+        group.create_task(ctx.broker.run())
         group.create_task(_migrate_then_serve(ctx))
 
 
 async def _migrate_then_serve(ctx: AppContext) -> None:
-    """Once the tables exist: relay the outbox and sweep."""
+    """Once the tables exist: relay the outbox, sweep, and ingest while this replica owns it
+    (ingest.py; the owner also reaps lapsed leases)."""
     while ctx.settings.migrate_on_start:
         try:
             await prestart(ctx.settings.async_database_url, timeout_s=5)
@@ -119,7 +114,7 @@ async def _migrate_then_serve(ctx: AppContext) -> None:
     async with asyncio.TaskGroup() as group:
         group.create_task(run_relay(ctx))
         group.create_task(run_sweeper(ctx))
-        group.create_task(run_reaper(ctx))
+        group.create_task(run_ingest(ctx))
 
 
 async def _broker_failed(request: Request, exc: Exception) -> Response:

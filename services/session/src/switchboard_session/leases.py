@@ -1,10 +1,10 @@
 """Run leases, the session service's side (the worker's is lease.py in the run worker).
 
-A run's lease is renewed by its worker's renewals and by its own events, both read from the
-run-progress queue (progress.py: `renew`, `extend`); folding the run's `run_end` ends the run,
-and with it the lease. The
-reaper, in every replica, fails a dispatched run once, by whichever replica locks its session
-row first (`FOR UPDATE SKIP LOCKED`, then the run's state checked again under that lock):
+A run's lease is renewed by its worker's renewals (the RPC queue, rpc.py) and by its own
+events as ingest folds them (progress.py: `extend`); storing the run's `run_end` ends the run,
+and with it the lease. The reaper runs in the replica that owns ingest (ingest.py), and fails
+a dispatched run once, under its session row's lock (`FOR UPDATE SKIP LOCKED`, then the run's
+state checked again under that lock):
 
 - `worker_lost`: its lease lapsed (RUN_LEASE_S without a renewal or an event);
 - `no_worker`: no worker took it (no lease ever) RUN_START_TIMEOUT_S + RUN_LEASE_S after it
@@ -12,8 +12,9 @@ row first (`FOR UPDATE SKIP LOCKED`, then the run's state checked again under th
 
 Failing writes, in one transaction with the run's new state: a cancel (a worker still running
 it stops), `error` and `run_end` `failed` at seq 1 000 000 001 and 1 000 000 002 (outbox); the
-session then starts its next waiting run. A reaper begins only after its broker link has been
-up for RUN_LEASE_S, so renewals that queued while no replica read them are folded first.
+session then starts its next waiting run. A reaper begins only after its owner's broker link
+has been up for RUN_LEASE_S, so renewals that queued while no replica read them are renewed
+first.
 """
 
 import asyncio

@@ -16,12 +16,8 @@ from .tables import SessionRow
 async def create_session(
     ctx: AppContext, db: AsyncSession, user_id: str, body: CreateSession, ip: str | None
 ) -> SessionRow:
-    """Insert the session, declare the creating device's buffer, write `session_start` to the
-    outbox (published after commit).
-
-    The buffer is declared before the commit (so it holds `session_start`): a broker failure
-    leaves no session behind, a failed commit at most an unused buffer that expires.
-    """
+    """Insert the session with its creating device, write `session_start` to the outbox
+    (published after commit). Nothing is declared on the broker: devices read the streams."""
     ctx.broker.require()
     stamp = now()
     row = SessionRow(
@@ -44,7 +40,6 @@ async def create_session(
         db, "session.create", user_id=user_id, session_id=row.id, ip=ip, client_id=body.client_id
     )
     await db.flush()
-    await ctx.broker.declare_device(row.id, body.client_id)
     await ctx.outbox.event(
         db,
         make_event(

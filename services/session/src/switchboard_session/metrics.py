@@ -49,6 +49,11 @@ class Metrics:
             ["source", "reason"],
             registry=self.registry,
         )
+        self.ingest_owner = Gauge(
+            "session_ingest_owner",
+            "1 while this process owns ingest (reads the streams, answers catch-ups)",
+            registry=self.registry,
+        )
         self.dead_letters_waiting = Gauge(
             "session_dead_letters_waiting",
             "Messages waiting in each dead-letter queue (all processes; read at scrape)",

@@ -1,26 +1,18 @@
-"""The session store's consumer: persists `response`, `tool_*`, `agent_switch`, `error`, `run_*`
-and final `stt` events, idempotently by event id (a redelivery changes nothing).
+"""Storing events: `response`, `tool_*`, `agent_switch`, `error`, `run_*` and final `stt`.
 
-Each event is stored in its own transaction. An event that cannot be stored (unparsable, or
-data Postgres refuses) is parked in `ai.dead-letters.session-store` and the rest of its message
-is still stored. A transient failure requeues the message after a backoff (the next message
-goes on meanwhile; nothing sleeps under the lock), at most `PERSIST_MAX_TRIES` times before it
-is parked; an outage of the database is waited out without counting tries.
+Ingest (ingest.py) calls `store_events` with a batch's stored types inside the transaction
+that also folds the batch's run progress and advances the shard's stream offset, so each
+event is stored exactly once. A message row is still unique by event id: an event the outbox
+relay published twice (at least once) is stored once. A failure is raised as `EventFailed`,
+naming the event, so ingest can retry it (bounded) or dead-letter it and go on without it.
 """
 
-import asyncio
-import contextlib
 import json
-import logging
-from dataclasses import dataclass, field
 from typing import Any
 
-from aio_pika.abc import AbstractIncomingMessage
-from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from switchboard_events import split_batch
-from switchboard_events.deadletter import DeadLetter, RetryCounter, backoff_s
-from switchboard_protocol import Event, UnknownEvent, parse_event
+from switchboard_protocol import Event
 from switchboard_protocol.events import (
     AgentSwitchEvent,
     ErrorEvent,
@@ -35,124 +27,70 @@ from switchboard_protocol.events import (
 
 from .app_context import AppContext
 from .dispatch import start_run
-from .failures import Failure, classify, sqlstate_of
 from .store import approvals, messages, runs
-from .store.sessions import lock_session, now, touch
-from .tables import SessionRow
+from .store.sessions import now, touch
+from .tables import MessageRow, SessionRow
 
-log = logging.getLogger(__name__)
-SOURCE = "session-store"
+MESSAGE_TYPES = frozenset({"response", "tool_call", "tool_result"})
+"""The types stored as a message row (unique by event id)."""
 
 
 class Duplicate(Exception):
-    """The event was already persisted; its transaction is rolled back."""
+    """The event's message row exists already (a race the batch's check did not see)."""
 
 
-@dataclass
-class _Verdict:
-    """What storing one message came to: events to park, or a failure to retry."""
+class EventFailed(Exception):
+    """Storing `event` (encoded as `line`) raised `cause`."""
 
-    parked: list[tuple[bytes, DeadLetter]] = field(default_factory=list)
-    retry: Failure | None = None
-    error: str = ""
+    def __init__(self, line: bytes, event: Event, cause: BaseException) -> None:
+        super().__init__(f"{event.type} {event.id}: {cause!r}")
+        self.line, self.event, self.cause = line, event, cause
 
 
-class Persister:
-    """Stores one AMQP message at a time (in delivery order); settles it outside the lock."""
-
-    def __init__(self, ctx: AppContext) -> None:
-        self.ctx = ctx
-        self._lock = asyncio.Lock()
-        self._tries = RetryCounter(ctx.settings.persist_max_tries)
-        self._outages = 0
-        self._later: set[asyncio.Task[None]] = set()
-
-    async def __call__(self, message: AbstractIncomingMessage) -> None:
-        async with self._lock:
-            verdict = await self._store_all(message)
-        try:
-            await self._settle(message, verdict)
-        except Exception as exc:  # noqa: BLE001 - parking failed: the broker keeps it
-            log.warning("could not settle a stored message (%r); requeueing it", exc)
-            self._requeue_later(message, backoff_s(self._outages + 1))
-
-    async def _store_all(self, message: AbstractIncomingMessage) -> _Verdict:
-        verdict = _Verdict()
-        for line in split_batch(message.body):
-            try:
-                event = parse_event(line)
-            except (ValidationError, ValueError) as exc:
-                verdict.parked.append((line, DeadLetter("invalid_event", repr(exc))))
+async def store_events(
+    ctx: AppContext, db: AsyncSession, events: list[tuple[bytes, Event]]
+) -> list[str]:
+    """Store `(line, event)` pairs in stream order in `db`'s transaction, their sessions' rows
+    locked first (in id order, as one statement); the types stored (for metrics)."""
+    if not events:
+        return []
+    sessions = await _lock_sessions(db, {event.session_id for _, event in events})
+    known = await _stored_ids(db, [e.id for _, e in events if e.type in MESSAGE_TYPES])
+    stored: list[str] = []
+    for line, event in events:
+        session = sessions.get(event.session_id)
+        if session is None:
+            continue  # deleted meanwhile (or never created here): nothing to store it in
+        if event.type in MESSAGE_TYPES:
+            if event.id in known:
                 continue
-            if isinstance(event, UnknownEvent):
-                problem = f"unknown event type {event.type[:40]!r}"
-                verdict.parked.append((line, DeadLetter("invalid_event", problem)))
-                continue
-            try:
-                await self.persist(event)
-            except Exception as exc:  # noqa: BLE001 - classified: park, or retry bounded
-                failure = classify(exc)
-                if failure is Failure.BAD_DATA:
-                    error = f"SQLSTATE {sqlstate_of(exc)} {event.type} {event.id}: {exc!r}"
-                    verdict.parked.append((line, DeadLetter("bad_data", error)))
-                    continue
-                verdict.retry, verdict.error = failure, repr(exc)
-                return verdict
-        return verdict
-
-    async def _settle(self, message: AbstractIncomingMessage, verdict: _Verdict) -> None:
-        if verdict.retry is None:
-            self._outages = 0
-            for body, letter in verdict.parked:
-                await self._park(message, letter, body)
-            self._tries.forget(message)
-            await message.ack()
-            return
-        if verdict.retry is Failure.OUTAGE:
-            self._outages += 1
-            log.warning("database unavailable (%s); will retry", verdict.error)
-            self._requeue_later(message, backoff_s(self._outages))
-            return
-        tries = self._tries.failed(message)
-        if not self._tries.exhausted(tries):
-            log.warning("persisting failed (try %d: %s); will retry", tries, verdict.error)
-            self._requeue_later(message, backoff_s(tries))
-            return
-        await self._park(message, DeadLetter("retries_exhausted", f"{tries}: {verdict.error}"))
-        self._tries.forget(message)
-        await message.ack()
-
-    async def _park(
-        self, message: AbstractIncomingMessage, letter: DeadLetter, body: bytes | None = None
-    ) -> None:
-        await self.ctx.broker.park(SOURCE, message, letter, body)
-        self.ctx.metrics.dead_letters.labels(SOURCE, letter.reason).inc()
-
-    def _requeue_later(self, message: AbstractIncomingMessage, delay_s: float) -> None:
-        """Give the message back after `delay_s` (it holds a prefetch slot meanwhile)."""
-        task = asyncio.create_task(_requeue(message, delay_s))
-        self._later.add(task)
-        task.add_done_callback(self._later.discard)
-
-    async def persist(self, event: Event) -> None:
-        """Store one event in its own transaction (a duplicate is a no-op); raises what the
-        database raised."""
+            known.add(event.id)
         try:
-            async with self.ctx.database.begin() as db:
-                session = await lock_session(db, event.session_id)
-                if session is None:
-                    return
-                await _HANDLERS.get(event.type, _ignore)(self.ctx, db, session, event)
-                touch(session, self.ctx.settings.session_ttl_s)
-        except Duplicate:
-            return
-        self.ctx.metrics.events_persisted.labels(event.type).inc()
+            await store_event(ctx, db, session, event)
+        except Exception as exc:
+            raise EventFailed(line, event, exc) from exc
+        stored.append(event.type)
+    return stored
 
 
-async def _requeue(message: AbstractIncomingMessage, delay_s: float) -> None:
-    await asyncio.sleep(delay_s)
-    with contextlib.suppress(Exception):  # a lost channel has requeued it already
-        await message.nack(requeue=True)
+async def store_event(ctx: AppContext, db: AsyncSession, session: SessionRow, event: Event) -> None:
+    """Store one event of `session` (its row locked) and count it as activity."""
+    await _HANDLERS.get(event.type, _ignore)(ctx, db, session, event)
+    touch(session, ctx.settings.session_ttl_s)
+
+
+async def _lock_sessions(db: AsyncSession, ids: set[str]) -> dict[str, SessionRow]:
+    query = select(SessionRow).where(SessionRow.id.in_(sorted(ids)))
+    query = query.order_by(SessionRow.id).with_for_update()
+    return {row.id: row for row in (await db.execute(query)).scalars()}
+
+
+async def _stored_ids(db: AsyncSession, event_ids: list[str]) -> set[str]:
+    """Which of these events have their message row already."""
+    if not event_ids:
+        return set()
+    query = select(MessageRow.event_id).where(MessageRow.event_id.in_(event_ids))
+    return {str(event_id) for event_id in (await db.execute(query)).scalars()}
 
 
 async def _insert(db: AsyncSession, event: Event, **fields: Any) -> None:

@@ -171,7 +171,8 @@ class Stats(BaseModel):
     messages: int
     runs: int
     live_connections: int
-    """The caller's devices connected now, on every gateway replica."""
+    """The devices registered on the caller's active sessions (what MAX_DEVICES_PER_USER
+    counts; a session's devices go with it when it ends)."""
 
 
 class OpenDevice(_Strict):

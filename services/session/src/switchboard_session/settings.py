@@ -113,20 +113,26 @@ class SessionSettings(BrokerSettings, AuthSettings, EdgeSettings, RuntimeSetting
     public_ws_base: str | None = Field(default=None, alias="PUBLIC_WS_BASE")
     """When set (e.g. `wss://chat.example.com`), `ws_url` is absolute."""
     persist_prefetch: int = Field(default=64, ge=1, alias="PERSIST_PREFETCH")
-    """Unacked events the persistence consumer holds."""
+    """Stream batches each of ingest's shard readers holds unacked (its credit)."""
+    ingest_retry_s: float = Field(default=3.0, gt=0, alias="INGEST_RETRY_S")
+    """How often a standby replica tries to take over ingest (the Postgres advisory lock the
+    owner holds on a connection of its own), and how long an owner that let go waits before
+    competing again."""
+    ingest_check_s: float = Field(default=2.0, gt=0, alias="INGEST_CHECK_S")
+    """How often the owner checks that the connection holding the ingest lock still answers
+    (it stops ingesting when it does not; the stored offsets fence it meanwhile)."""
     max_devices_per_session: int = Field(default=16, ge=1, alias="MAX_DEVICES_PER_SESSION")
     """Devices (`client_id`s, each with its own buffer) one session may have; a new one beyond
     is refused (REST 429 `too_many_devices`, WebSocket close 4429)."""
     max_devices_per_user: int = Field(default=64, ge=1, alias="MAX_DEVICES_PER_USER")
     """Devices one user may have over all their active sessions."""
-    progress_flush_ms: float = Field(default=100, gt=0, alias="PROGRESS_FLUSH_MS")
-    """How often in-progress runs' catch-up state (`active_run`) is written to Postgres (a
-    catch-up request flushes at once)."""
     progress_prefetch: int = Field(default=2000, ge=1, alias="PROGRESS_PREFETCH")
-    """Unacked messages the run-progress consumer holds between flushes."""
+    """Unanswered requests (catch-ups, lease renewals) the owner takes from the RPC queue
+    (`ai.run-progress`) at once."""
     persist_max_tries: int = Field(default=5, ge=1, alias="PERSIST_MAX_TRIES")
-    """Tries of a message that fails for a transient reason before it is dead-lettered (a
-    database outage is waited out without counting; bad data is dead-lettered at once)."""
+    """Tries of an event that fails for a transient reason before it is dead-lettered (its
+    shard waits meanwhile; a database outage is waited out without counting; bad data is
+    dead-lettered at once)."""
     audit_refused_window_s: float = Field(default=60.0, gt=0, alias="AUDIT_REFUSED_WINDOW_S")
     """Refused requests (bad tokens, rate limits) are audited once per source (address, user)
     and window: the first at once, the rest as one row with their count (`repeats`) when the

@@ -189,3 +189,17 @@ class OutboxRow(Base):
         Index("ix_outbox_session_id", "session_id", "id"),
         CheckConstraint("kind IN ('event', 'run', 'cancel', 'decision')", name="ck_outbox_kind"),
     )
+
+
+class StreamOffsetRow(Base):
+    """How far ingest (ingest.py) has stored a shard stream: every event at offsets up to
+    `offset` is persisted and folded, written in the same transaction as those rows."""
+
+    __tablename__ = "stream_offsets"
+
+    stream: Mapped[str] = mapped_column(String(255), primary_key=True)
+    """The stream queue's name (`<prefix>ai.stream.<shard>`): a new broker prefix starts over."""
+    shard: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    """The last stream offset stored."""
+    updated_at: Mapped[datetime] = mapped_column(Stamp, server_default=func.now())

@@ -20,38 +20,34 @@ from .urls import redact
 
 
 def broker_env(settings: BrokerSettings) -> dict[str, str]:
-    """The environment that puts a service process on `settings`' broker: URL, prefix and the
-    device buffer lifetime (every process that declares device queues needs it, or they outlive
-    the run by the shipped hour)."""
+    """The environment that puts a service process on `settings`' broker: URL, prefix, queue
+    type and shard count (every process of a stack must agree on the shards)."""
     return {
         "AMQP_URL": settings.amqp_url,
         "BROKER_PREFIX": settings.broker_prefix,
         "QUEUE_TYPE": settings.queue_type,
-        "DEVICE_BUFFER_TTL_S": str(settings.device_buffer_ttl_s),
+        "STREAM_SHARDS": str(settings.stream_shards),
     }
 
 
 @contextlib.asynccontextmanager
 async def isolated_broker(
-    amqp_url: str, prefix: str, device_buffer_ttl_s: int, queue_type: str = "classic"
+    amqp_url: str, prefix: str, queue_type: str = "classic"
 ) -> AsyncIterator[BrokerSettings]:
-    """Broker settings under the fresh name prefix `<prefix><run token>.`, topology declared;
-    every shared queue and exchange of the prefix deleted on exit. A short
-    `device_buffer_ttl_s` keeps a run from leaving a pile of durable queues behind."""
+    """Broker settings under the fresh name prefix `<prefix><run token>.`, topology declared
+    (streams included); every stream, shared queue and exchange of the prefix deleted on exit.
+    Devices cost the broker nothing, so nothing else is left behind."""
     settings = BrokerSettings(
-        AMQP_URL=amqp_url,
-        BROKER_PREFIX=f"{prefix}{run_token()}.",
-        DEVICE_BUFFER_TTL_S=device_buffer_ttl_s,
-        QUEUE_TYPE=queue_type,
+        AMQP_URL=amqp_url, BROKER_PREFIX=f"{prefix}{run_token()}.", QUEUE_TYPE=queue_type
     )
     names = names_from(settings)
     async with broker_connection(settings, "stack-setup") as conn:
-        await declare_topology(await conn.channel(), names, settings.queue_type)
+        await declare_topology(await conn.channel(), names, settings)
     try:
         yield settings
     finally:
         async with broker_connection(settings, "stack-cleanup") as conn:
-            await delete_topology(await conn.channel(), names)
+            await delete_topology(await conn.channel(), names, settings)
 
 
 async def check_rabbitmq(url: str, timeout: float = 5.0) -> str | None:

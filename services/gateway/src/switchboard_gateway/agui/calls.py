@@ -29,9 +29,10 @@ async def catch_up(parts: SocketParts, session_id: str) -> ActiveRun | None:
     """The run in progress as of now (everything before is in it, everything after in the
     device's buffer, which is bound already)."""
     try:
-        return await parts.control.catch_up(session_id, parts.settings.catchup_timeout_s)
+        reply = await parts.control.catch_up(session_id, parts.settings.catchup_timeout_s)
     except (TimeoutError, AMQPError, ChannelInvalidStateError, ValueError) as exc:
         raise AguiRefused(503, "try_again", "the run's catch-up state is not available") from exc
+    return reply.active_run
 
 
 async def session_of(parts: SocketParts, token: str, session_id: str) -> dict[str, Any]:

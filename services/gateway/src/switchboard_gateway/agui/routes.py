@@ -131,6 +131,8 @@ async def _open(stream: AguiStream, fresh: bool) -> None:
         await stream.open(fresh)
     except Close as exc:
         raise AguiRefused(503, "try_again", f"{exc.reason}; try again") from exc
+    except TimeoutError as exc:
+        raise AguiRefused(503, "try_again", "the session's events are not available") from exc
     except (AMQPError, ChannelInvalidStateError, OSError) as exc:
         raise AguiRefused(503, "broker_unavailable", "the broker did not answer") from exc
 

@@ -1,17 +1,17 @@
-"""One AG-UI SSE stream: the device buffer it reads (as a WebSocket would, so a takeover or a
-shutdown ends it: live.py), its events mapped (mapping.py) and acked once written."""
+"""One AG-UI SSE stream: a subscription to the session's events (as a WebSocket has, so a
+takeover or a shutdown ends it: live.py), its events mapped (mapping.py)."""
 
 import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
 
-from aio_pika.abc import AbstractIncomingMessage
 from switchboard_protocol import new_id
 
-from ..device import DeviceQueue
+from ..lines import Frame
 from ..live import LiveSockets
 from ..parts import SocketParts
+from ..subscription import SlowConsumer, Subscription
 from .mapping import RunMapper
 
 log = logging.getLogger(__name__)
@@ -28,33 +28,34 @@ class AguiStream:
         self.id = new_id()
         self.parts = parts
         self.live = live
-        self.device = DeviceQueue(
-            parts.pool, parts.control, parts.settings, parts.names, session_id, client_id
-        )
-        self.device.on_lost = lambda: self.stop(1011, "broker connection lost")
-        self.consuming = False
+        self.device = (session_id, client_id)
+        self.sub: Subscription | None = None
         self.stop_code: int | None = None
 
     def stop(self, code: int, reason: str = "") -> None:
         """End the stream at the next event boundary (the client resumes with Last-Event-ID)."""
         if self.stop_code is None:
             self.stop_code = code
-            self.device.inbox.put_nowait(None)
+            if self.sub is not None:
+                self.sub.wake()
 
     async def open(self, fresh: bool) -> None:
-        """Take the device's buffer (any holder lets go); `fresh` empties it first."""
+        """Announce the stream (the device's older streams end) and subscribe to the session's
+        events after the catch-up state. (`fresh`: kept for the routes; a subscription
+        without a cursor always starts there.)"""
         self.live.register(self)
+        session_id, client_id = self.device
         try:
-            await self.device.open(self.id, self.parts.settings.prefetch, fresh)
+            await self.parts.control.request_release(session_id, client_id, self.id)
+            self.sub = await self.parts.fanout.subscribe(session_id, None)
         except BaseException:
             await self.close()
             raise
-        self.consuming = True
 
     async def close(self) -> None:
-        self.consuming = False
         try:
-            await self.device.close()
+            if self.sub is not None:
+                await self.sub.close()
         finally:
             self.live.unregister(self)
 
@@ -67,14 +68,14 @@ class AguiStream:
             if prelude:
                 yield "".join(prelude)
             while mapper is None or not mapper.done:
-                message = await self._next()
-                if self.stop_code is not None:
+                frames = await self._next()
+                if self.stop_code is not None or frames is None:
                     return
-                if message is None:
+                if not frames:
                     yield KEEP_ALIVE
                     continue
                 chunks: list[str] = []
-                for event in _events(message):
+                for event in _events(frames):
                     if mapper is None and adopt is not None:
                         mapper = adopt(event)
                         if mapper is not None:
@@ -83,29 +84,26 @@ class AguiStream:
                         chunks.extend(mapper.map(event))
                 if chunks:
                     yield "".join(chunks)
-                await self.device.ack((message,))
         finally:
             await asyncio.shield(self.close())
 
-    async def _next(self) -> AbstractIncomingMessage | None:
-        """The next delivery, or None after HEARTBEAT_S without one (or when woken to stop)."""
+    async def _next(self) -> list[Frame] | None:
+        """The next frames, [] after HEARTBEAT_S without any, None when too far behind."""
+        assert self.sub is not None, "stream not open"
         try:
-            async with asyncio.timeout(self.parts.settings.heartbeat_s):
-                return await self.device.inbox.get()
-        except TimeoutError:
+            return await self.sub.frames(self.parts.settings.heartbeat_s)
+        except SlowConsumer:
             return None
 
 
-def _events(message: AbstractIncomingMessage) -> list[dict[str, object]]:
-    """The events of one broker message (one JSON object per line)."""
+def _events(frames: list[Frame]) -> list[dict[str, object]]:
+    """The events of these frames, parsed."""
     out = []
-    for line in message.body.decode().split("\n"):
-        if not line:
-            continue
+    for frame in frames:
         try:
-            event = json.loads(line)
+            event = json.loads(frame.text)
         except ValueError:
-            log.warning("skipping an event that is not JSON: %r", line[:200])
+            log.warning("skipping an event that is not JSON: %r", frame.text[:200])
             continue
         if isinstance(event, dict):
             out.append(event)

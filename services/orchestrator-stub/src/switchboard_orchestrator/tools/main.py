@@ -40,9 +40,8 @@ async def _serve(
             channel,
             names_from(settings),
             registry,
-            settings.queue_type,
+            settings,
             max_calls_per_user=settings.max_tool_calls_per_user,
-            dead_letter_max=settings.dead_letter_max,
         )
         await server.start()
         if settings.gc_freeze:

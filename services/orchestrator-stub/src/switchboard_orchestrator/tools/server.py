@@ -16,7 +16,7 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
-from switchboard_events import Names, declare_topology
+from switchboard_events import BrokerSettings, Names, declare_topology
 from switchboard_events.deadletter import DeadLetter, DeadLetters
 from switchboard_protocol import ToolReply
 
@@ -39,12 +39,10 @@ class ToolServer:
         channel: AbstractChannel,
         names: Names,
         registry: ToolRegistry,
-        queue_type: str = "classic",
+        broker: BrokerSettings | None = None,
         max_calls_per_user: int = MAX_TOOL_CALLS_PER_USER,
-        dead_letter_max: int = 10_000,
     ) -> None:
-        self._queue_type = queue_type
-        self._dead_letter_max = dead_letter_max
+        self._broker = broker
         self._dead_letters: DeadLetters | None = None
         self._channel = channel
         self._names = names
@@ -54,7 +52,7 @@ class ToolServer:
         self._consumer: tuple[AbstractQueue, str] | None = None
 
     async def start(self) -> None:
-        await declare_topology(self._channel, self._names, self._queue_type, self._dead_letter_max)
+        await declare_topology(self._channel, self._names, self._broker)
         self._dead_letters = DeadLetters(self._channel, self._names, "tools")
         cancels = await self._channel.declare_queue(exclusive=True, auto_delete=True)
         await cancels.bind(self._names.control_exchange, Names.binding(Names.TOOL_CANCEL))

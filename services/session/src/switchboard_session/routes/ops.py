@@ -33,8 +33,8 @@ async def health(ctx: ContextDep) -> JSONResponse:
 
 @router.get("/ai/stats", response_model=Stats, responses={401: {"model": ErrorResponse}})
 async def stats(user: UserDep, ctx: ContextDep) -> Stats:
-    """Counts for the caller; `live_connections` counts their connected devices on every gateway
-    replica (a device's buffer queue has a consumer while it is connected)."""
+    """Counts for the caller; `live_connections` counts the devices registered on their active
+    sessions (what the device caps count: the broker keeps nothing per device)."""
     mine = select(SessionRow.id).where(SessionRow.user_id == user).scalar_subquery()
     async with ctx.database.begin() as db:
         total = await db.scalar(select(func.count()).where(SessionRow.user_id == user))
@@ -43,14 +43,14 @@ async def stats(user: UserDep, ctx: ContextDep) -> Stats:
         )
         msgs = await db.scalar(select(func.count()).where(MessageRow.session_id.in_(mine)))
         nruns = await db.scalar(select(func.count()).where(RunRow.session_id.in_(mine)))
-        owned = await devices.of_user(db, user)
+        owned = await devices.count_for_user(db, user)
     return Stats(
         user_id=user,
         sessions=total or 0,
         active_sessions=active or 0,
         messages=msgs or 0,
         runs=nruns or 0,
-        live_connections=await ctx.broker.live_devices(owned),
+        live_connections=owned,
     )
 
 

@@ -43,11 +43,3 @@ async def count_for_user(db: AsyncSession, user_id: str) -> int:
         SessionRow.user_id == user_id, SessionRow.status == "active"
     )
     return int((await db.execute(query)).scalar_one())
-
-
-async def of_user(db: AsyncSession, user_id: str) -> list[tuple[str, str]]:
-    """(session id, client id) of every device of the user's active sessions."""
-    query = select(SessionRow.id, SessionRow.client_ids).where(
-        SessionRow.user_id == user_id, SessionRow.status == "active"
-    )
-    return [(sid, cid) for sid, cids in (await db.execute(query)).all() for cid in cids]

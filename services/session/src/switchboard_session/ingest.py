@@ -1,0 +1,100 @@
+"""Ingest: the one replica holding the ingest lock (ownership.py) reads every shard stream.
+
+The owner loads the stored offsets, starts one `ShardIngest` (shard.py) and one
+`StreamReader` per shard (from the stored offset + 1, or "first"), consumes the RPC queue
+(rpc.py: catch-ups, lease renewals) and runs the lease reaper (leases.py). It stops all of it
+when the lock's connection stops answering, a shard is fenced (another owner stored), or any
+part fails; then it releases the lock and competes for it again. Standbys retry the lock
+every INGEST_RETRY_S. Nothing in memory needs rebuilding on a takeover: the stored offset,
+the stored rows and the folded progress were written together.
+"""
+
+import asyncio
+import contextlib
+import logging
+from typing import Literal
+
+from switchboard_events import broker_connection
+from switchboard_events.stream_reader import StreamReader
+
+from . import rpc
+from .app_context import AppContext
+from .leases import run_reaper
+from .ownership import IngestLock, lock_key
+from .shard import ShardIngest
+from .store import offsets
+
+log = logging.getLogger(__name__)
+
+
+async def run_ingest(ctx: AppContext) -> None:
+    """Forever: wait for the ingest lock, ingest while it is held, let go, try again."""
+    settings = ctx.settings
+    lock = IngestLock(
+        settings.async_database_url,
+        lock_key(settings.broker_prefix),
+        settings.ingest_retry_s,
+        settings.ingest_check_s,
+    )
+    while True:
+        await lock.acquire()
+        log.info("this replica owns ingest")
+        ctx.metrics.ingest_owner.set(1)
+        try:
+            await own(ctx, lock)
+        except Exception as exc:  # noqa: BLE001 - let go, then compete again
+            log.warning("ingest stopped (%r)", exc)
+        finally:
+            ctx.metrics.ingest_owner.set(0)
+            await lock.release()
+        await asyncio.sleep(settings.ingest_retry_s)
+
+
+async def own(ctx: AppContext, lock: IngestLock) -> None:
+    """Ingest every shard until the lock is lost or a part fails (raises then)."""
+    names, count = ctx.broker.names, ctx.settings.stream_shards
+    streams = names.streams(count)
+    async with ctx.database.begin() as db:
+        stored = await offsets.stored(db, streams)
+    shards = [ShardIngest(ctx, k, streams[k], stored.get(streams[k])) for k in range(count)]
+    readers: list[StreamReader] = []
+    tasks = [asyncio.create_task(shard.run(), name=f"ingest-{shard.shard}") for shard in shards]
+    try:
+        for shard in shards:
+            reader = StreamReader(
+                ctx.settings.broker_urls, names, shard.shard, shard.on_batch,
+                start=_start(shard.committed), prefetch=ctx.settings.persist_prefetch,
+            )  # fmt: skip
+            readers.append(reader)
+            await reader.start()
+        tasks.append(asyncio.create_task(_serve_rpc(ctx, shards), name="ingest-rpc"))
+        tasks.append(asyncio.create_task(run_reaper(ctx), name="lease-reaper"))
+        tasks.append(asyncio.create_task(_lost(lock), name="ingest-lock"))
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for reader in readers:
+            with contextlib.suppress(Exception):
+                await reader.close()
+
+
+def _start(committed: int | None) -> int | Literal["first"]:
+    return "first" if committed is None else committed + 1
+
+
+async def _lost(lock: IngestLock) -> None:
+    await lock.lost()
+    raise LockLost("the ingest lock's connection stopped answering")
+
+
+class LockLost(Exception):
+    """This replica may no longer hold the ingest lock."""
+
+
+async def _serve_rpc(ctx: AppContext, shards: list[ShardIngest]) -> None:
+    async with broker_connection(ctx.settings, "switchboard-session-rpc") as conn:
+        await rpc.serve(ctx, await conn.channel(), shards)
