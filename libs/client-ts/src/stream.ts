@@ -371,8 +371,7 @@ export class EventStream implements AsyncIterable<StreamItem> {
     this.lastHello = hello;
     const wasConnected = this.connects > 0 || cursor !== null;
     this.connects += 1;
-    const { recovered } = hello as HelloFrame & { recovered?: boolean };
-    this.recovered = Boolean(recovered ?? hello.resumed);
+    this.recovered = Boolean(hello.recovered ?? hello.resumed);
     this.resumed = this.recovered;
     this.ackWindow = Number(hello.ack_window) || 256;
     this.acks = new AckState(this.ackWindow);

@@ -1,6 +1,5 @@
 """Client → server frames (switchboard_protocol's models) and the WebSocket URL."""
 
-import json
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from switchboard_protocol import dumps
@@ -25,8 +24,7 @@ def frame(kind: str, **fields: object) -> str:
 def auth(token: str, cursor: str | None = None) -> str:
     """The auth frame; with `cursor` (the last event this device processed), the gateway sends
     the session's events after it before the live tail (`recovered: true` in the hello)."""
-    body = json.loads(dumps(AuthFrame(token=token)))
-    return json.dumps(body if cursor is None else {**body, "cursor": cursor})
+    return dumps(AuthFrame(token=token, cursor=cursor))
 
 
 def ack(event_id: str) -> str:
