@@ -42,7 +42,7 @@ SEED_TIMEOUT_S = 1200.0
 
 async def measure(bench: BenchSettings) -> dict[str, Any]:
     async with (
-        isolated_broker(bench.amqp_url, "benchabuse", 60, bench.queue_type) as broker,
+        isolated_broker(bench.amqp_url, "benchabuse", bench.queue_type) as broker,
         fresh_database(bench.postgres_url, bench.database) as database_url,
         harness_stack(database_url, broker, None, gateways=1, workers=1, tools=False) as stack,
     ):

@@ -1,7 +1,10 @@
-"""The broker's raw ceiling with aio-pika alone: one message per event, with confirms.
+"""The broker's raw ceiling with aio-pika alone: the stream path without Switchboard's code.
 
-A publisher (this process) sends each event as its own persistent message to a device queue;
-a consumer process acks and discards, recording latency from the event's scheduled time.
+A publisher (this process) puts each session's events on its shard's stream (crc32 % K, the
+shipped K) in batches, as the delivery core does: per shard, one batch in flight at a time, the
+next batch = every event enqueued meanwhile (at most COALESCE_MAX_EVENTS), one persistent ndjson
+message with confirms. A consumer process reads the K streams from `next`, splits each batch
+and records every event's latency from its scheduled time.
 """
 
 import asyncio
@@ -15,42 +18,35 @@ from typing import Any
 
 import aio_pika
 import orjson
-from switchboard_events import (
-    BrokerSettings,
-    declare_device_queue,
-    declare_topology,
-    delete_topology,
-    names_from,
-    new_id,
-)
+from switchboard_events import BrokerSettings, declare_topology, delete_topology, names_from, new_id
+from switchboard_events.routing import shard_of
 
 from .histogram import Histogram
 from .schedule import open_loop
 
-IN_FLIGHT = 512
-PREFETCH = 512
+IN_FLIGHT = 4096
+"""Events enqueued and not yet confirmed, at most (flat out)."""
+PREFETCH = 256
+NDJSON = "application/x-ndjson"
 
 
 @dataclass
 class ConsumeReport:
     count: int = 0
+    messages: int = 0
     latency: Histogram = field(default_factory=Histogram)
     first_at: float = 0.0
     last_at: float = 0.0
 
 
-def session_ids(streams: int) -> list[str]:
-    return [f"raw{i}" for i in range(streams)]
+def session_ids(sessions: int) -> list[str]:
+    return [f"raw{i}" for i in range(sessions)]
 
 
-async def prepare(settings: BrokerSettings, streams: int) -> None:
+async def prepare(settings: BrokerSettings) -> None:
+    """The prefix's topology: its K streams among it."""
     async with await aio_pika.connect(settings.amqp_url) as conn:
-        channel = await conn.channel()
-        names = names_from(settings)
-        await declare_topology(channel, names)
-        for sid in session_ids(streams):
-            queue = await declare_device_queue(channel, names, settings, sid, "d")
-            await queue.purge()
+        await declare_topology(await conn.channel(), names_from(settings), settings)
 
 
 def body(session_id: str, seq: int, scheduled: float) -> bytes:
@@ -70,56 +66,95 @@ def body(session_id: str, seq: int, scheduled: float) -> bytes:
     )
 
 
+class ShardBatcher:
+    """Per shard: one batch message in flight; what is enqueued meanwhile is the next one."""
+
+    def __init__(self, channel: aio_pika.abc.AbstractChannel, streams: list[str], limit: int):
+        self._exchange = channel.default_exchange
+        self._streams = streams
+        self._limit = limit
+        self._pending: list[list[bytes]] = [[] for _ in streams]
+        self._busy = [False] * len(streams)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.gate = asyncio.Semaphore(IN_FLIGHT)
+        self.messages = 0
+
+    async def enqueue(self, shard: int, event: bytes) -> None:
+        await self.gate.acquire()
+        self._pending[shard].append(event)
+        if not self._busy[shard]:
+            self._busy[shard] = True
+            task = asyncio.create_task(self._lane(shard))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _lane(self, shard: int) -> None:
+        pending = self._pending[shard]
+        try:
+            while pending:
+                batch = pending[: self._limit]
+                del pending[: self._limit]
+                message = aio_pika.Message(
+                    b"\n".join(batch),
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    content_type=NDJSON,
+                )
+                await self._exchange.publish(message, self._streams[shard])
+                self.messages += 1
+                for _ in batch:
+                    self.gate.release()
+                await asyncio.sleep(0)  # producers woken meanwhile join the next batch
+        finally:
+            self._busy[shard] = False
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks))
+
+
 async def publish(
-    settings: BrokerSettings, streams: int, rate: float | None, duration_s: float
-) -> tuple[int, float]:
-    """Publish at `rate` per stream (None: as fast as confirms allow); (events, seconds)."""
+    settings: BrokerSettings, sessions: int, rate: float | None, duration_s: float
+) -> tuple[int, float, int]:
+    """Publish at `rate` per session (None: as fast as confirms allow); (events, seconds,
+    messages)."""
     names = names_from(settings)
+    shards = settings.stream_shards
     async with await aio_pika.connect(settings.amqp_url) as conn:
         channel = await conn.channel(publisher_confirms=True)
-        exchange = await channel.get_exchange(names.events_exchange)
-        gate = asyncio.Semaphore(IN_FLIGHT)
-        tasks: set[asyncio.Task[None]] = set()
-        sids = session_ids(streams)
+        batcher = ShardBatcher(channel, names.streams(shards), settings.coalesce_max_events)
+        sids = session_ids(sessions)
+        shard = [shard_of(sid, shards) for sid in sids]
 
         async def send(i: int, seq: int, scheduled: float) -> None:
-            await gate.acquire()
-            message = aio_pika.Message(
-                body(sids[i], seq, scheduled), delivery_mode=aio_pika.DeliveryMode.PERSISTENT
-            )
-            task = asyncio.create_task(
-                exchange.publish(message, names.routing_key(sids[i], "token"))
-            )
-            tasks.add(task)
-            task.add_done_callback(lambda t: (tasks.discard(t), gate.release()))
+            await batcher.enqueue(shard[i], body(sids[i], seq, scheduled))
 
         started = time.perf_counter()
         if rate is None:
-            total = await _flat_out(streams, duration_s, send)
+            total = await _flat_out(sessions, duration_s, send)
         else:
-            total = await open_loop(streams, rate, duration_s, send)
-        if tasks:
-            await asyncio.gather(*tasks)
-        return total, time.perf_counter() - started
+            total = await open_loop(sessions, rate, duration_s, send)
+        await batcher.drain()
+        return total, time.perf_counter() - started, batcher.messages
 
 
-async def _flat_out(streams: int, duration_s: float, send: Any) -> int:
+async def _flat_out(sessions: int, duration_s: float, send: Any) -> int:
     deadline = time.monotonic() + duration_s
     seq = 0
     while time.monotonic() < deadline:
         seq += 1
-        for i in range(streams):
+        for i in range(sessions):
             await send(i, seq, time.time())
-    return seq * streams
+        await asyncio.sleep(0)
+    return seq * sessions
 
 
 class RawConsumer:
-    """A child process consuming every raw device queue (manual ack, prefetch bounded)."""
+    """A child process reading every shard stream from `next` (acks each batch: credit)."""
 
-    def __init__(self, settings: BrokerSettings, streams: int) -> None:
+    def __init__(self, settings: BrokerSettings) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        args = (settings.amqp_url, settings.broker_prefix, streams, child)
+        args = (settings.amqp_url, settings.broker_prefix, settings.stream_shards, child)
         self.process = ctx.Process(target=_consumer_main, args=args, daemon=True)
 
     async def start(self) -> "RawConsumer":
@@ -147,23 +182,25 @@ class RawConsumer:
         self.process.join(10)
 
 
-def _consumer_main(url: str, prefix: str, streams: int, conn: Connection) -> None:
+def _consumer_main(url: str, prefix: str, shards: int, conn: Connection) -> None:
     with contextlib.suppress(ImportError):
         import uvloop
 
         uvloop.install()
-    asyncio.run(_consume(url, prefix, streams, conn))
+    asyncio.run(_consume(url, prefix, shards, conn))
 
 
-async def _consume(url: str, prefix: str, streams: int, conn: Connection) -> None:
+async def _consume(url: str, prefix: str, shards: int, conn: Connection) -> None:
     """Consume until told `None`; each `(expected, wait_s)` round answers with its own report."""
     names = names_from(BrokerSettings(AMQP_URL=url, BROKER_PREFIX=prefix))
     rounds = [ConsumeReport()]
 
     async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
         now, report = time.time(), rounds[-1]
-        report.latency.record(now - orjson.loads(message.body)["metadata"]["t"])
-        report.count += 1
+        report.messages += 1
+        for line in message.body.split(b"\n"):
+            report.latency.record(now - orjson.loads(line)["metadata"]["t"])
+            report.count += 1
         report.first_at = report.first_at or now
         report.last_at = now
         await message.ack()
@@ -171,9 +208,9 @@ async def _consume(url: str, prefix: str, streams: int, conn: Connection) -> Non
     async with await aio_pika.connect(url) as amqp:
         channel = await amqp.channel()
         await channel.set_qos(prefetch_count=PREFETCH)
-        for sid in session_ids(streams):
-            queue = await channel.get_queue(names.device_queue(sid, "d"))
-            await queue.consume(on_message)
+        for stream in names.streams(shards):
+            queue = await channel.get_queue(stream)
+            await queue.consume(on_message, arguments={"x-stream-offset": "next"})
         conn.send("ready")
         loop = asyncio.get_running_loop()
         while (order := await loop.run_in_executor(None, conn.recv)) is not None:
@@ -185,11 +222,7 @@ async def _consume(url: str, prefix: str, streams: int, conn: Connection) -> Non
             rounds.append(ConsumeReport())
 
 
-async def cleanup(settings: BrokerSettings, streams: int) -> None:
-    """Delete the raw device queues and the prefix's shared names."""
-    names = names_from(settings)
+async def cleanup(settings: BrokerSettings) -> None:
+    """Delete the prefix's topology, its streams included."""
     async with await aio_pika.connect(settings.amqp_url) as conn:
-        channel = await conn.channel()
-        for sid in session_ids(streams):
-            await channel.queue_delete(names.device_queue(sid, "d"))
-        await delete_topology(channel, names)
+        await delete_topology(await conn.channel(), names_from(settings), settings)

@@ -19,7 +19,7 @@ class BenchSettings(BaseSettings):
     database: str = Field(default="switchboard_bench", alias="BENCH_DATABASE")
     """Prefix of the run's database (`<prefix>_<run token>`, its own per run, dropped after)."""
     queue_type: Literal["classic", "quorum"] = Field(default="classic", alias="QUEUE_TYPE")
-    """The stack's queue type (quorum: every device consumes on a channel of its own)."""
+    """The stack's work queue type (events are on the shard streams whatever it says)."""
     mode: Literal["direct", "worker"] = "direct"
     sessions: int = Field(default=50, ge=1, le=2000)
     """Streaming sessions (one device each) in the load steps."""
@@ -44,7 +44,8 @@ class BenchSettings(BaseSettings):
     storm: bool = True
     """After the idle levels, drop every idle device and reconnect them all at once."""
     raw: bool = True
-    """Run the raw aio-pika path at the offered rates and flat out, after the rest."""
+    """Run the raw stream path (aio-pika alone) at the offered rates and flat out, after the
+    rest."""
     duration_s: float = Field(default=4.0, gt=0, le=120)
     """Length of each load step."""
     gateways: int = Field(default=1, ge=1, le=8)

@@ -1,8 +1,12 @@
-"""Idle devices: gateway memory per connected device, and how fast devices connect."""
+"""Idle devices: gateway and broker memory per connected device, and how fast devices
+connect. A device makes nothing on the broker (the gateway reads each shard stream once), so
+the broker's memory must not grow with them."""
 
 import asyncio
 import gc
 from typing import Any
+
+import psutil
 
 from .clients import ClientReport
 from .device import DeviceSpec
@@ -25,7 +29,7 @@ def device_specs(stack: Stack, sessions: list[str], count: int, start: int) -> l
 
 
 async def idle_memory(
-    stack: Stack, levels: list[int], procs: int, storm: bool
+    stack: Stack, levels: list[int], procs: int, storm: bool, broker: psutil.Process | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Open devices up to each level (cumulatively); RSS above the idle baseline per device.
     With `storm`, then drop them all and reconnect them all at once (a gateway restart as the
@@ -36,6 +40,7 @@ async def idle_memory(
     sessions = await stack.create_sessions(-(-max(levels) // DEVICES_PER_SESSION))
     gc.collect()
     baseline = rss_bytes(gateway)
+    broker_base = rss_bytes(broker) if broker is not None else None
     pools: list[ClientPool] = []
     rows: list[dict[str, Any]] = []
     opened = connected = 0
@@ -57,6 +62,8 @@ async def idle_memory(
             opened, connected = level, connected + report.connected
             await asyncio.sleep(SETTLE_S)  # let the gateway finish its post-hello bookkeeping
             rows.append(_row(level, connected, report, rss_bytes(gateway), baseline))
+            if broker is not None and broker_base is not None:
+                rows[-1] |= _broker_row(rss_bytes(broker), broker_base, connected)
     finally:
         for pool in pools:
             await pool.close()
@@ -66,7 +73,7 @@ async def idle_memory(
 async def reconnect_storm(
     stack: Stack, sessions: list[str], count: int, procs: int
 ) -> dict[str, Any]:
-    """`count` devices whose buffers exist reconnect at once (each client process keeps
+    """`count` devices reconnect at once (each client process keeps
     clients.HANDSHAKES_IN_FLIGHT handshakes going): hellos/s on one gateway process, and the
     CPU ms per hello of the gateway and the session service (steadier than hellos/s on a
     shared machine)."""
@@ -88,6 +95,15 @@ async def reconnect_storm(
         "hellos_per_s": round(report.connected / report.connect_s, 1) if report.connect_s else 0,
         "cpu_ms_per_hello": {name: round(s * 1000 / hellos, 3) for name, s in cpu.items()},
         "errors": report.errors,
+    }
+
+
+def _broker_row(rss: int, baseline: int, connected: int) -> dict[str, Any]:
+    """The broker node's RSS (its Erlang VM) now and per device above its baseline."""
+    return {
+        "broker_rss_mb": round(rss / 2**20, 1),
+        "broker_baseline_rss_mb": round(baseline / 2**20, 1),
+        "broker_kb_per_device": round((rss - baseline) / 1024 / max(1, connected), 2),
     }
 
 

@@ -1,4 +1,4 @@
-"""Throughput, p99 and CPU per event against offered load, gateway path beside the raw path
+"""Throughput, p99 and CPU per event against offered load, stack beside the raw stream path
 (matplotlib, Agg backend)."""
 
 from pathlib import Path
@@ -21,7 +21,7 @@ def plot_steps(results: dict[str, Any], path: Path) -> Path:
     others = [x for x in every if x not in steps]
     raw = [r for r in results["raw"] if r["offered_per_s"]]
     fig, (thru, lat, cpu) = plt.subplots(1, 3, figsize=(15, 5), dpi=80)
-    for rows, label in ((steps, "gateway path"), (raw, "raw aio-pika")):
+    for rows, label in ((steps, "gateway path"), (raw, "raw stream path")):
         offered = [r["offered_per_s"] for r in rows]
         thru.plot(offered, [r["delivered_per_s"] for r in rows], marker="o", label=label)
         lat.plot(offered, [max(r["latency_ms"]["p99"], 0.1) for r in rows], marker="o", label=label)

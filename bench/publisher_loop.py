@@ -1,6 +1,6 @@
 """`python -m bench.publisher_loop [ROUNDS] [SESSIONS]`: CPU per event of RunStream + Publisher
-alone, and of the broker (the `beam.smp` on `AMQP_URL`'s port), one AMQP message per event
-(each round emits one token per session and waits for every confirm)."""
+alone, and of the broker (the `beam.smp` on `AMQP_URL`'s port): each round emits one token per
+session and waits for every confirm, so a round is about one batch message per shard stream."""
 
 import asyncio
 import sys
@@ -12,7 +12,6 @@ from switchboard_events import (
     BrokerSettings,
     Publisher,
     RunStream,
-    declare_device_queue,
     declare_topology,
     delete_topology,
     names_from,
@@ -22,14 +21,12 @@ from .usage import cpu_seconds, find_broker
 
 
 async def measure(rounds: int, sessions: int) -> str:
-    settings = BrokerSettings(BROKER_PREFIX=f"loop{uuid.uuid4().hex[:6]}.", DEVICE_BUFFER_TTL_S=60)
+    settings = BrokerSettings(BROKER_PREFIX=f"loop{uuid.uuid4().hex[:6]}.")
     names, broker = names_from(settings), find_broker(settings.amqp_url)
     ids = [f"s{i}" for i in range(sessions)]
     async with await aio_pika.connect(settings.amqp_url) as conn:
         channel = await conn.channel()
-        await declare_topology(channel, names)
-        for sid in ids:
-            await declare_device_queue(channel, names, settings, sid, "d")
+        await declare_topology(channel, names, settings)
         confirmed = await conn.channel(publisher_confirms=True)
         publisher = await Publisher(confirmed, names, settings).start()
         streams = [RunStream(publisher, session_id=sid, run_id="r") for sid in ids]
@@ -39,9 +36,7 @@ async def measure(rounds: int, sessions: int) -> str:
                 await stream.emit("token", {"token": f"t{r} "}, metadata={"t": time.time()})
             await asyncio.gather(*(stream.drain() for stream in streams))
         cpu, beam = time.process_time() - cpu0, (cpu_seconds(broker) if broker else 0.0) - beam0
-        for sid in ids:
-            await channel.queue_delete(names.device_queue(sid, "d"))
-        await delete_topology(channel, names)
+        await delete_topology(channel, names, settings)
     n = rounds * sessions
     return (
         f"{n} events in {publisher.messages_sent} messages: "

@@ -1,4 +1,5 @@
-"""The raw aio-pika path at the gateway path's offered rates, and flat out, with its CPU."""
+"""The raw stream path (aio-pika alone: per-shard batches onto the K streams, one reader of
+them) at the stack's offered rates, and flat out, with its CPU."""
 
 import time
 from typing import Any
@@ -14,16 +15,12 @@ from .usage import CpuMeter
 async def raw_steps(
     bench: BenchSettings, offered: list[float], broker: psutil.Process | None
 ) -> list[dict[str, Any]]:
-    """One persistent message per event with confirms, over `sessions` queues, at each offered
-    total rate (events/s) and then flat out."""
-    settings = BrokerSettings(
-        AMQP_URL=bench.amqp_url,
-        BROKER_PREFIX=f"benchraw{int(time.time())}.",
-        DEVICE_BUFFER_TTL_S=60,
-    )
-    queues = bench.sessions
-    await baseline.prepare(settings, queues)
-    consumer = await baseline.RawConsumer(settings, queues).start()
+    """`sessions` sessions' events batched per shard onto the streams with confirms, read by
+    one consumer process, at each offered total rate (events/s) and then flat out."""
+    settings = BrokerSettings(AMQP_URL=bench.amqp_url, BROKER_PREFIX=f"benchraw{int(time.time())}.")
+    sessions = bench.sessions
+    await baseline.prepare(settings)
+    consumer = await baseline.RawConsumer(settings).start()
     procs = {"publisher": [psutil.Process()], "consumer": [psutil.Process(consumer.process.pid)]}
     if broker is not None:
         procs["broker"] = [broker]
@@ -31,9 +28,9 @@ async def raw_steps(
     rows = []
     try:
         for total in [*offered, None]:
-            rate = total / queues if total else None
+            rate = total / sessions if total else None
             meter.start()
-            sent, _ = await baseline.publish(settings, queues, rate, bench.duration_s)
+            sent, _, messages = await baseline.publish(settings, sessions, rate, bench.duration_s)
             report = await consumer.finish(sent, 30)
             cpu = meter.stop()
             span = max(bench.duration_s if rate else 0.001, report.last_at - report.first_at)
@@ -44,6 +41,7 @@ async def raw_steps(
                     "sent": sent,
                     "delivered": report.count,
                     "delivered_per_s": round(report.count / span, 1),
+                    "events_per_message": round(sent / messages, 1) if messages else None,
                     "latency_ms": report.latency.summary_ms(),
                     "cpu_us_per_event": {
                         name: round(seconds / report.count * 1e6, 1) if report.count else None
@@ -54,5 +52,5 @@ async def raw_steps(
             print(f"raw step {total or 'max'}: {rows[-1]}", flush=True)
     finally:
         consumer.stop()
-        await baseline.cleanup(settings, queues)
+        await baseline.cleanup(settings)
     return rows

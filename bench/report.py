@@ -40,28 +40,33 @@ def markdown(r: dict[str, Any]) -> str:
             "",
             "## Load steps (gateway path)",
             "",
-            "CPU µs per delivered event of each process; `path` = gateway + broker + publisher.",
+            "CPU µs per delivered event of each process; `path` = gateway + broker + publisher + "
+            "session service.",
             "",
             "| step | sessions x devices | tokens/s each | offered/s | delivered/s | p50 | p99 "
             "| p99.9 | lost | holes | raw p99 | " + " | ".join(PROCESSES) + " | path |",
             "| --- " * (12 + len(PROCESSES)) + "|",
             *(_step_row(x, r) for x in [*r["steps"], *r["scenarios"]]),
             "",
-            "## Raw path (aio-pika, one persistent message per event, confirms, "
-            f"{s['sessions']} queues)",
+            "## Raw stream path (aio-pika alone: per-shard batches, one in flight per shard, "
+            f"persistent with confirms, onto the shard streams; {s['sessions']} sessions; one "
+            "reader from `next`)",
             "",
-            "| offered/s | delivered/s | p50 | p99 | p99.9 | broker | publisher | consumer |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| offered/s | delivered/s | events/message | p50 | p99 | p99.9 | broker | publisher "
+            "| consumer |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
             *(_raw_row(x) for x in r["raw"]),
             "",
             "## Idle devices on one gateway, and a reconnect storm",
             "",
-            "| devices | connected | failed | connects/s | gateway RSS MB | KB per device |",
-            "| --- | --- | --- | --- | --- | --- |",
+            "| devices | connected | failed | connects/s | gateway RSS MB | KB per device "
+            "| broker RSS MB | broker KB per device |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
             *(
                 f"| {i['devices']} | {i['connected']} | {i['failed_this_step']} | "
                 f"{i['connects_per_s']} | {i['rss_mb']} (idle {i['baseline_rss_mb']}) | "
-                f"{i['kb_per_device']} |"
+                f"{i['kb_per_device']} | {i.get('broker_rss_mb', '-')} | "
+                f"{i.get('broker_kb_per_device', '-')} |"
                 for i in r["idle"]
             ),
             "",
@@ -91,7 +96,8 @@ def _raw_row(x: dict[str, Any]) -> str:
     lat, cpu = x["latency_ms"], x.get("cpu_us_per_event", {})
     offered = f"{x['offered_per_s']:.0f}" if x["offered_per_s"] else "max"
     return (
-        f"| {offered} | {x['delivered_per_s']:.0f} | {lat['p50']} | {lat['p99']} "
+        f"| {offered} | {x['delivered_per_s']:.0f} | {x.get('events_per_message', '-')} "
+        f"| {lat['p50']} | {lat['p99']} "
         f"| {lat['p99.9']} | {cpu.get('broker', '-')} | {cpu.get('publisher', '-')} "
         f"| {cpu.get('consumer', '-')} |"
     )

@@ -1,5 +1,5 @@
 """One benchmark run: the gateway's load steps and scenarios, idle devices and a connect storm,
-then the raw broker baseline at the same offered rates."""
+then the raw stream path (aio-pika alone) at the same offered rates."""
 
 import time
 from typing import Any
@@ -32,7 +32,9 @@ async def run(bench: BenchSettings) -> dict[str, Any]:
         finally:
             await connection.close()
         # after the load steps: tearing 5 000 sockets down would disturb them
-        idle, storm = await idle_memory(stack, bench.idle_devices, bench.client_procs, bench.storm)
+        idle, storm = await idle_memory(
+            stack, bench.idle_devices, bench.client_procs, bench.storm, broker
+        )
     offered = sorted(
         {s.offered_per_s for s in [*steps, *scenarios] if s.mode == "direct" and s.devices == 1}
     )

@@ -17,7 +17,6 @@ from switchboard_stack import running_stack as harness_stack
 from .config import BenchSettings
 
 BENCH_USER = "bench"
-DEVICE_BUFFER_TTL_S = 60
 
 
 def ps(service: ServiceProcess) -> psutil.Process:
@@ -57,7 +56,7 @@ class Stack:
 
     async def create_sessions(self, count: int, client_id: str = "b") -> list[str]:
         """`count` new sessions of the bench user, created on the session service by the device
-        that streams them (`client_id`), so no unread "default" buffer copies every event."""
+        that streams them (`client_id`)."""
         headers = {"Authorization": f"Bearer {self.token}"}
         gate = asyncio.Semaphore(16)
         async with httpx.AsyncClient(base_url=self.session_url, headers=headers) as client:
@@ -88,7 +87,7 @@ async def running_stack(bench: BenchSettings, workers: int) -> AsyncIterator[Sta
     """Start session service, gateways (and run workers when `workers`); stop all on exit, then
     drop the database and the broker prefix."""
     async with (
-        isolated_broker(bench.amqp_url, "bench", DEVICE_BUFFER_TTL_S, bench.queue_type) as broker,
+        isolated_broker(bench.amqp_url, "bench", bench.queue_type) as broker,
         fresh_database(bench.postgres_url, bench.database) as database_url,
         harness_stack(
             database_url, broker, BENCH_ENV, gateways=bench.gateways, workers=workers, tools=False

@@ -3,7 +3,8 @@
 
 A real run worker at shipped defaults (espeak-ng speaks) runs in this process on a fresh broker
 prefix; the bench plays the session service: it publishes `/tokens 300 rate=20` as a voice run
-request and reads the session's device queue. Both times are this reader's receipt times.
+request and reads the session's shard stream (from `next`). Both times are this reader's
+receipt times.
 `python -m bench --voice [--voice-runs N]` runs it alone and writes `voice.json`.
 """
 
@@ -14,17 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
-from switchboard_events import (
-    BrokerSettings,
-    Names,
-    broker_connection,
-    declare_device_queue,
-    new_id,
-    parse_event,
-    split_batch,
-)
-from switchboard_events.routing import names_from
+from aio_pika.abc import AbstractChannel
+from switchboard_events import BrokerSettings, Names, broker_connection, new_id, parse_event
+from switchboard_events.routing import names_from, shard_of
+from switchboard_events.stream_reader import StreamReader
 from switchboard_events.topology import RUN_KEY
 from switchboard_orchestrator.settings import WorkerSettings
 from switchboard_orchestrator.worker_main import serve
@@ -37,7 +31,7 @@ TIMEOUT_S = 60.0
 
 async def measure(amqp_url: str, runs: int) -> dict[str, Any]:
     """`runs` voice replies in turn; each one's seconds from its first token to its first audio."""
-    async with isolated_broker(amqp_url, "benchvoice", 60) as broker:
+    async with isolated_broker(amqp_url, "benchvoice") as broker:
         settings = WorkerSettings(**broker.model_dump(by_alias=True))
         stop = asyncio.Event()
         ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -61,15 +55,18 @@ async def measure(amqp_url: str, runs: int) -> dict[str, Any]:
 
 async def _one(channel: AbstractChannel, names: Names, broker: BrokerSettings) -> float:
     session_id = new_id()
-    queue = await declare_device_queue(channel, names, broker, session_id, "bench")
     seen: asyncio.Queue[tuple[float, str]] = asyncio.Queue()
     loop = asyncio.get_running_loop()
 
-    async def on_message(message: AbstractIncomingMessage) -> None:
-        for line in split_batch(message.body):
-            seen.put_nowait((loop.time(), parse_event(line).type))
+    def on_batch(_offset: int, lines: list[bytes]) -> None:
+        for line in lines:
+            event = parse_event(line)
+            if event.session_id == session_id:
+                seen.put_nowait((loop.time(), event.type))
 
-    tag = await queue.consume(on_message, no_ack=True)
+    shard = shard_of(session_id, broker.stream_shards)
+    reader = StreamReader(broker.broker_urls, names, shard, on_batch, start="next")
+    await reader.start()
     await _publish(channel, names, session_id)
     first: dict[str, float] = {}
     try:
@@ -77,8 +74,7 @@ async def _one(channel: AbstractChannel, names: Names, broker: BrokerSettings) -
             while (item := await seen.get())[1] != "run_end":
                 first.setdefault(item[1], item[0])
     finally:
-        await queue.cancel(tag)
-        await queue.delete(if_unused=False, if_empty=False)
+        await reader.close()
     return round(first["tts"] - first["token"], 3)
 
 

@@ -60,7 +60,7 @@ async def test_one_small_run_measures_the_gateway_and_the_raw_broker(bench_setti
     assert all(s["missing"] == 0 and s["holes"] == 0 for s in steps), steps
     assert steps[0]["delivered"] == 3 * 5, "every scheduled token reached its device"
     assert steps[0]["latency_ms"]["p50"] > 0
-    assert {"gateway", "publisher", "clients"} <= set(steps[0]["cpu_us_per_event"])
+    assert {"gateway", "publisher", "session", "clients"} <= set(steps[0]["cpu_us_per_event"])
     shapes = {(x["scenario"], x["sessions"], x["devices"]) for x in results["scenarios"]}
     assert {("fanout", 3, 2), ("many", 5, 1), ("worker", 3, 1)} <= shapes, shapes
     for x in results["scenarios"]:
@@ -78,6 +78,7 @@ async def test_one_small_run_measures_the_gateway_and_the_raw_broker(bench_setti
         None,
     ], "the raw path runs at every offered rate, then flat out"
     assert raw[0]["delivered"] == raw[0]["sent"] and raw[-1]["delivered_per_s"] > 0
+    assert raw[-1]["events_per_message"] > 1, "flat out, the raw path batches per shard"
     assert results["idle"][0]["connected"] == 10
     assert results["storm"]["connected"] == 10 and results["storm"]["hellos_per_s"] > 0
     assert set(results["storm"]["cpu_ms_per_hello"]) == {"gateway", "session"}

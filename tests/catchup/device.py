@@ -1,6 +1,7 @@
-"""A device written from docs/protocol.md alone: auth frame, hello, `ack=client` acks at half
-window, dedupe by `id`, and catch-up: a hello's `active_run` is the run's state up to its `seq`,
-later events of that run extend it and earlier ones are skipped."""
+"""A device written from docs/protocol.md alone: auth frame (with the cursor of the last event
+it got, once it has one), hello, `ack=client` acks at half window, dedupe by `id`, and catch-up:
+a hello's `active_run` is the run's state up to its `seq`, later events of that run extend it
+and earlier ones are skipped."""
 
 import json
 from dataclasses import dataclass, field
@@ -53,10 +54,14 @@ class Device:
         self.seen: set[str] = set()
         self._unacked = 0
         self._last_id = ""
+        self.cursor: str | None = None
 
     async def connect(self) -> dict[str, Any]:
         self.ws = await websockets.connect(self.url, open_timeout=10)
-        await self.ws.send(json.dumps({"type": "auth", "token": self.token}))
+        auth = {"type": "auth", "token": self.token}
+        if self.cursor is not None:
+            auth["cursor"] = self.cursor
+        await self.ws.send(json.dumps(auth))
         self.hello = json.loads(await self.ws.recv())
         assert self.hello["type"] == "connected", self.hello
         self._unacked = 0
@@ -77,6 +82,7 @@ class Device:
                 continue
             self._unacked += 1
             self._last_id = frame["id"]
+            self.cursor = frame.get("cursor") or self.cursor
             if self._unacked >= self.hello["ack_window"] // 2:
                 await self.ack()
             if frame["id"] in self.seen:

@@ -1,8 +1,11 @@
-"""What the cluster scenarios ask the nodes: which node leads a queue, which node a consumer's
-connection is on (rabbitmqctl on a running node; slow, so only around faults)."""
+"""What the cluster scenarios ask the nodes: which node leads a queue or stream, which node a
+process's consumer of a stream is connected to (rabbitmqctl on a running node; slow, so only
+around faults)."""
 
 import asyncio
 import json
+
+import psutil
 
 from scripts.cluster import Cluster, Node
 
@@ -21,22 +24,26 @@ async def leader_of(cluster: Cluster, queue: str) -> Node:
     raise LookupError(f"no queue {queue}")
 
 
-async def consumer_node(cluster: Cluster, queue: str) -> Node:
-    """The node of the connection consuming `queue` (a gateway's device connection): the
-    consumer's channel, whose name ends with the node's AMQP port (`a:p -> b:PORT (n)`)."""
+async def consumer_node(cluster: Cluster, queue: str, pid: int) -> Node:
+    """The node that process `pid` (a gateway) consumes `queue` (its shard's stream) through:
+    the consumer channels of the queue, named `client:port -> node:PORT (n)`, whose client port
+    is one of the process's own sockets."""
     via = _running(cluster)
     consumers = await asyncio.to_thread(
         cluster.ctl, via, "list_consumers", "queue_name", "channel_pid", "--formatter", "json"
     )
-    channel = next(
-        row["channel_pid"] for row in json.loads(consumers) if row["queue_name"] == queue
-    )
+    pids = {row["channel_pid"] for row in json.loads(consumers) if row["queue_name"] == queue}
     channels = await asyncio.to_thread(
         cluster.ctl, via, "list_channels", "pid", "name", "--formatter", "json"
     )
-    name = next(row["name"] for row in json.loads(channels) if row["pid"] == channel)
-    port = int(name.split("->")[1].split()[0].rsplit(":", 1)[1])
-    return cluster.node_on_port(port)
+    mine = {c.laddr.port for c in psutil.Process(pid).net_connections("tcp") if c.raddr}
+    for row in json.loads(channels):
+        if row["pid"] not in pids:
+            continue
+        client, node = (side.strip() for side in row["name"].split("->"))
+        if int(client.rsplit(":", 1)[1]) in mine:
+            return cluster.node_on_port(int(node.split()[0].rsplit(":", 1)[1]))
+    raise LookupError(f"process {pid} does not consume {queue}")
 
 
 async def restart(cluster: Cluster, node: Node) -> None:

@@ -1,5 +1,6 @@
 """One cluster fault scenario: devices follow a run (and a confirming test publisher) on one
-session while a fault hits the broker's nodes; then every confirmed event is accounted for."""
+session while a fault hits the broker's nodes, resuming by cursor whenever their socket drops;
+then every confirmed event is accounted for."""
 
 import asyncio
 import contextlib
@@ -9,14 +10,27 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from switchboard_events import names_from
+from switchboard_events.routing import shard_of
+
 from tests.cluster.stack import ClusterStack
 from tests.reliability.confirmed import ConfirmedPublisher
 from tests.reliability.device import Device
 from tests.reliability.helpers import check_run, create_session, send_message, token
 from tests.reliability.results import Figures
 
-Fault = Callable[[str], Awaitable[str]]
-"""Given a device queue's name, does the fault (and its repair) and says what it did."""
+
+@dataclass(frozen=True)
+class Target:
+    """What a fault aims at: the session's shard stream, and the gateway the first device is
+    connected to (its process id)."""
+
+    stream: str
+    gateway_pid: int
+
+
+Fault = Callable[[Target], Awaitable[str]]
+"""Given its target, does the fault (and its repair) and says what it did."""
 
 
 class TimedDevice(Device):
@@ -41,6 +55,8 @@ class Outcome:
     figures: Figures
     missing: int
     statuses: list[str]
+    unrecovered: int
+    """Reconnects with a cursor whose hello said `recovered: false` (must be 0)."""
 
 
 async def stream_through(
@@ -65,9 +81,12 @@ async def stream_through(
         await asyncio.gather(
             *(p.pump(lambda d: len(d.run_events(run_id)) >= 50, 90) for p in phones)
         )
-        queue = f"{stack.broker.broker_prefix}ai.session.{sid}.dev0"
+        names = names_from(stack.broker)
+        stream = names.stream(shard_of(sid, stack.broker.stream_shards))
+        first_gateway = stack.named("gateway")[0].proc
+        assert first_gateway is not None
         fault_at = time.monotonic()
-        hitting = asyncio.create_task(fault(queue))
+        hitting = asyncio.create_task(fault(Target(stream, first_gateway.pid)))
         rotation = itertools.cycle(stack.gateway_urls)
         await asyncio.gather(
             *(
@@ -139,7 +158,8 @@ def _account(
         f"plus {len(wanted)} events of a confirming test publisher ({source.failed} "
         f"publishes failed unconfirmed and are not counted: {dict(source.errors)}); runs ended "
         f"{sorted(set(statuses))}; reconnects {[p.connects - 1 for p in phones]} (close codes "
-        f"{[p.closes for p in phones]}); recovery = "
+        f"{[p.closes for p in phones]}), each resumed by cursor; recovery = "
         "longest gap between two events on any device after the fault began",
     )
-    return Outcome(figures, missing, statuses)
+    unrecovered = sum(r is False for p in phones for r in p.recovered)
+    return Outcome(figures, missing, statuses, unrecovered)

@@ -7,7 +7,7 @@ import tomllib
 from typing import Any
 
 import pytest
-from switchboard_events import PERSISTED_TYPES, BrokerSettings, Names
+from switchboard_events import BrokerSettings, Names
 from switchboard_events.routing import DEAD_LETTER_SOURCES
 from switchboard_stack.devstack import DevstackSettings, plan
 
@@ -150,46 +150,33 @@ def test_rabbitmq_container_loads_the_definitions_it_is_configured_with() -> Non
 
 
 def test_rabbitmq_definitions_match_the_topology_code_declares() -> None:
+    """The commands and control exchanges and the work queues, as `declare_topology` declares
+    them with no prefix; no event exchange, no store queue: events live on the shard streams,
+    which the services declare with their retention settings (none are predeclared)."""
     defs = json.loads((ROOT / "infra/rabbitmq/definitions.json").read_text())
     names = Names()
     exchanges = {e["name"]: e["type"] for e in defs["exchanges"]}
-    assert exchanges == {
-        names.events_exchange: "topic",
-        names.control_exchange: "topic",
-        names.commands_exchange: "direct",
-    }
+    assert exchanges == {names.control_exchange: "topic", names.commands_exchange: "direct"}
     for item in defs["exchanges"] + defs["queues"]:  # any difference fails declare_topology
         assert item["durable"] and not item["auto_delete"] and item["arguments"] == {}
-    assert {q["name"] for q in defs["queues"]} == {
-        names.run_queue,
-        names.tool_queue,
-        names.persist_queue,
-    }
+    assert {q["name"] for q in defs["queues"]} == {names.run_queue, names.tool_queue}
     bindings = {(b["source"], b["destination"], b["routing_key"]) for b in defs["bindings"]}
-    store = {
-        (names.events_exchange, names.persist_queue, f"session.*.{t}") for t in PERSISTED_TYPES
-    }
     commands = names.commands_exchange
-    assert bindings == store | {
-        (commands, names.run_queue, "run"),
-        (commands, names.tool_queue, "tool"),
-    }
+    assert bindings == {(commands, names.run_queue, "run"), (commands, names.tool_queue, "tool")}
 
 
-def test_device_buffer_policy_matches_device_queues_and_defaults() -> None:
+def test_no_policy_touches_the_shard_streams() -> None:
+    """A policy's max-length or expires on a stream would override its retention settings."""
     defs = json.loads((ROOT / "infra/rabbitmq/definitions.json").read_text())
-    policy = next(p for p in defs["policies"] if p["name"] == "device-buffers")
-    pattern = re.compile(policy["pattern"])
+    shards = BrokerSettings().stream_shards
+    for policy in defs["policies"]:
+        pattern = re.compile(policy["pattern"])
+        for names in (Names(), Names("t0123456789.")):
+            assert not any(pattern.search(stream) for stream in names.streams(shards)), policy
+    work = next(p for p in defs["policies"] if p["name"] == "work-queues")
+    pattern = re.compile(work["pattern"])
     for names in (Names(), Names("t0123456789.")):
-        assert pattern.search(names.device_queue("s-1", "web_1"))
-        for shared in (names.run_queue, names.tool_queue, names.persist_queue):
-            assert not pattern.search(shared)
-    defaults = BrokerSettings()
-    assert policy["definition"] == {
-        "expires": defaults.device_buffer_ttl_s * 1000,
-        "max-length": defaults.device_buffer_max_events,
-        "overflow": "drop-head",
-    }
+        assert pattern.search(names.run_queue) and pattern.search(names.tool_queue)
 
 
 def test_dead_letter_policy_matches_dead_letter_queues_and_defaults() -> None:
@@ -199,12 +186,21 @@ def test_dead_letter_policy_matches_dead_letter_queues_and_defaults() -> None:
     for names in (Names(), Names("t0123456789.")):
         for source in DEAD_LETTER_SOURCES:
             assert pattern.search(names.dead_letter_queue(source))
-            assert not pattern.search(names.source_queue(source))
-        assert not pattern.search(names.device_queue("s-1", "web_1"))
+        for queue in (names.run_queue, names.tool_queue, *names.streams(4)):
+            assert not pattern.search(queue)
     assert policy["definition"] == {
         "max-length": BrokerSettings().dead_letter_max,
         "overflow": "drop-head",
     }
+
+
+def test_k8s_configmap_pins_the_stream_settings_at_their_defaults() -> None:
+    """Every process must agree on the shard count (a session's shard is crc32 % K)."""
+    configmap = k8s("ConfigMap")[0]["data"]
+    defaults = BrokerSettings()
+    assert int(configmap["STREAM_SHARDS"]) == defaults.stream_shards
+    assert int(configmap["STREAM_MAX_AGE_S"]) == defaults.stream_max_age_s
+    assert int(configmap["STREAM_MAX_BYTES"]) == defaults.stream_max_bytes
 
 
 def _containers() -> list[tuple[str, dict[str, Any]]]:

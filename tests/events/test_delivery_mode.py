@@ -1,74 +1,69 @@
-"""Token events travel transient, every other type persistent (TRANSIENT_TOKENS), and each
-message carries its first event's id."""
+"""What a batch looks like on its shard's stream: persistent, ndjson, one shard's events of any
+sessions and types in enqueue order; a mark is a message of its own that is no event."""
 
 import asyncio
 
 import pytest
-from switchboard_events import (
-    BrokerSettings,
-    Names,
-    Publisher,
-    RunStream,
-    broker_connection,
-    declare_device_queue,
-)
-from switchboard_events.publisher import message_properties
-
-from tests.events.decode import events_of
+from aio_pika.abc import AbstractIncomingMessage
+from switchboard_events import BrokerSettings, Names, Publisher, broker_connection, make_event
+from switchboard_events.codec import BATCH_CONTENT_TYPE, MARK_CONTENT_TYPE, split_batch
+from switchboard_events.routing import shard_of
+from switchboard_protocol import parse_event
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]
 
 
-def test_properties_say_transient_or_persistent_and_name_the_event() -> None:
-    single = message_properties(True, True, "e1")
-    batch = message_properties(False, False, "e2")
-    assert (single.delivery_mode, single.content_type, single.message_id) == (
-        1,
-        "application/json",
-        "e1",
-    )
-    assert (batch.delivery_mode, batch.content_type, batch.message_id) == (
-        2,
-        "application/x-ndjson",
-        "e2",
-    )
+def sessions_of_one_shard(settings: BrokerSettings, count: int) -> list[str]:
+    """`count` session ids that hash to the same shard as the first."""
+    found: list[str] = []
+    i = 0
+    while len(found) < count:
+        sid = f"dm{i}"
+        if not found or shard_of(sid, settings.stream_shards) == shard_of(
+            found[0], settings.stream_shards
+        ):
+            found.append(sid)
+        i += 1
+    return found
 
 
-async def _run(settings: BrokerSettings, names: Names, session_id: str) -> dict[str, set[int]]:
-    """Publish a small run; the delivery modes each event type arrived with."""
-    async with broker_connection(settings) as conn:
-        channel = await conn.channel()
-        queue = await declare_device_queue(channel, names, settings, session_id, "d")
-        publisher = await Publisher(channel, names, settings).start()
-        stream = RunStream(publisher, session_id=session_id, run_id="r")
-        await stream.emit("run_start", {"message_id": "m"})
-        for i in range(3):
-            await stream.emit("token", {"token": f"t{i}"})
-        await stream.emit("response", {"content": "t0t1t2", "message_id": "m2"})
-        await stream.emit("run_end", {"status": "completed"})
-        await stream.drain()
-        modes: dict[str, set[int]] = {}
-        seen = 0
-        async with asyncio.timeout(10), queue.iterator() as messages:
-            async for message in messages:
-                events = events_of(message)
-                assert message.message_id == events[0].id
-                for event in events:
-                    modes.setdefault(event.type, set()).add(int(message.delivery_mode or 0))
-                await message.ack()
-                seen += len(events)
-                if seen >= 6:
-                    break
-        await queue.delete()
-    return modes
+async def test_a_batch_is_persistent_ndjson_of_one_shard_in_enqueue_order(
+    broker_settings: BrokerSettings, names: Names
+) -> None:
+    a, b = sessions_of_one_shard(broker_settings, 2)
+    shard = shard_of(a, broker_settings.stream_shards)
+    events = [
+        make_event(kind, data, session_id=sid, run_id="r", seq=i + 1)
+        for i, (sid, kind, data) in enumerate(
+            [
+                (a, "run_start", {"message_id": "m"}),
+                (b, "token", {"token": "x"}),
+                (a, "token", {"token": "y"}),
+                (b, "response", {"content": "x", "message_id": "m2"}),
+                (a, "run_end", {"status": "completed"}),
+            ]
+        )
+    ]
+    received: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+    async with broker_connection(broker_settings, "test-batches") as conn:
+        reading = await conn.channel()
+        await reading.set_qos(prefetch_count=64)  # a stream consumer needs a prefetch
+        stream = await reading.declare_queue(names.stream(shard), passive=True)
+        await stream.consume(received.put, arguments={"x-stream-offset": "next"})
+        publisher = await Publisher(await conn.channel(), names, broker_settings).start()
+        await asyncio.gather(*[publisher.enqueue(event) for event in events])
+        mark = await publisher.mark(shard)  # after every batch: the end of what to read
 
-
-async def test_tokens_are_transient_and_the_rest_persistent(broker_settings, names) -> None:
-    modes = await _run(broker_settings, names, "dm1")
-    assert modes == {"run_start": {2}, "token": {1}, "response": {2}, "run_end": {2}}
-
-
-async def test_transient_tokens_can_be_turned_off(broker_settings, names) -> None:
-    settings = broker_settings.model_copy(update={"transient_tokens": False})
-    modes = await _run(settings, names, "dm2")
-    assert modes["token"] == {2}
+        lines: list[bytes] = []
+        marks: list[str] = []
+        while not marks:
+            message = await asyncio.wait_for(received.get(), 10)
+            await message.ack()
+            if message.content_type == MARK_CONTENT_TYPE:
+                marks.append(message.body.decode())
+                continue
+            assert message.content_type == BATCH_CONTENT_TYPE
+            assert message.delivery_mode == 2  # every batch persistent, tokens too
+            lines += split_batch(message.body)
+    assert marks == [mark]
+    assert [parse_event(line).id for line in lines] == [event.id for event in events]

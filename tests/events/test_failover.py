@@ -7,19 +7,17 @@ from urllib.parse import urlsplit
 import aio_pika
 import pytest
 from aio_pika import RobustConnection
-from aio_pika.abc import AbstractIncomingMessage
 from switchboard_events import (
     BrokerSettings,
     Names,
     Publisher,
     broker_connection,
-    declare_device_queue,
     make_event,
 )
 from switchboard_events.broker_connection import _PARENT_ATTEMPT, connect_any, connect_cluster
 from switchboard_stack import free_port
 
-from tests.events.decode import events_of
+from tests.tap import tap
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]
 
@@ -129,9 +127,11 @@ async def test_a_node_dying_mid_stream_loses_no_confirmed_event(
     settings = broker_settings.model_copy(
         update={"amqp_url": ",".join(n.url(broker_settings.amqp_url) for n in nodes)}
     )
-    async with broker_connection(settings, "test-node-death") as conn:
+    async with (
+        tap(broker_settings, "sfail") as device,  # straight to the broker, not through a Node
+        broker_connection(settings, "test-node-death") as conn,
+    ):
         channel = await conn.channel(publisher_confirms=True)
-        queue = await declare_device_queue(channel, names, settings, "sfail", "d")
         publisher = await Publisher(channel, names, settings).start()
         used = next(n for n in nodes if n.writers)
         sent: list[str] = []
@@ -147,13 +147,5 @@ async def test_a_node_dying_mid_stream_loses_no_confirmed_event(
         other = next(n for n in nodes if n is not used)
         assert other.writers, "never reconnected through the other node"
         seen: set[str] = set()
-        complete = asyncio.Event()
-
-        async def take(message: AbstractIncomingMessage) -> None:
-            seen.update(e.id for e in events_of(message))
-            if set(sent) <= seen:
-                complete.set()
-
-        await queue.consume(take, no_ack=True)
-        await asyncio.wait_for(complete.wait(), 20)
-        await channel.queue_delete(queue.name)
+        while not set(sent) <= seen:
+            seen.add((await device.next()).id)

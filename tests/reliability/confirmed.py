@@ -28,9 +28,9 @@ class ConfirmedPublisher:
     (at most `confirm_timeout_s`, None: as long as the publisher retries); keeps the ids
     confirmed and the failures, by exception type.
 
-    A broker restart needs `thinking`, not `token`: tokens travel transient (TRANSIENT_TOKENS),
-    so it may drop confirmed tokens still buffered; every other type must survive it (the
-    cluster scenarios, tests/cluster/scenario.py, publish `token`)."""
+    Every batch is persistent on its shard's stream, so a confirmed event of either type must
+    survive a broker restart or a node loss (the cluster scenarios, tests/cluster/scenario.py,
+    publish `token`)."""
 
     def __init__(
         self,

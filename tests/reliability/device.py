@@ -1,5 +1,6 @@
 """A test device: `ack=client`, dedupe by id, acks as docs/protocol.md says (every half
-`ack_window`, and once more when it has what it waited for; never on an idle timer), reconnects.
+`ack_window`, and once more when it has what it waited for; never on an idle timer; acks do not
+decide durability), remembers the cursor of the last event and reconnects with it.
 
 It keeps the raw count of frames, the deduplicated events in arrival order, and the
 redeliveries it dropped, so scenarios can assert (and report) lost / duplicated figures.
@@ -38,6 +39,10 @@ class Device:
         self.first_event_at: list[float] = []
         """Per connection, when its first event (new or redelivered) arrived."""
         self._fresh = False
+        self.cursor: str | None = None
+        """The cursor of the last event received: sent in the auth frame of every reconnect."""
+        self.recovered: list[bool] = []
+        """Per connection made with a cursor, what its hello said."""
 
     def url(self, base: str, ack: str = "client") -> str:
         host = base.replace("http://", "ws://")
@@ -45,9 +50,14 @@ class Device:
 
     async def connect(self, base: str, **kwargs: Any) -> dict[str, Any]:
         ws = await websockets.connect(self.url(base), max_size=None, open_timeout=10, **kwargs)
-        await ws.send(json.dumps({"type": "auth", "token": self.token}))
+        auth = {"type": "auth", "token": self.token}
+        if self.cursor is not None:
+            auth["cursor"] = self.cursor
+        await ws.send(json.dumps(auth))
         hello = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert hello["type"] == "connected", hello
+        if self.cursor is not None:
+            self.recovered.append(bool(hello["recovered"]))
         self.ack_window = int(hello["ack_window"])
         self.ws, self.connects = ws, self.connects + 1
         self._unacked, self._since_ack = None, 0
@@ -80,6 +90,8 @@ class Device:
         if "id" not in frame or "session_id" not in frame:
             return
         self._unacked, self._since_ack = frame["id"], self._since_ack + 1
+        if frame.get("cursor"):
+            self.cursor = frame["cursor"]
         self.last_event_at = time.monotonic()
         if self._fresh:
             self.first_event_at.append(self.last_event_at)

@@ -36,8 +36,9 @@ async def test_aborted_client_connections_lose_nothing(stack: Stack, figures: Re
 
     await device.follow(lambda: stack.url, lambda d: d.has_type("run_end", run_id))
     counts = check_run(device.run_events(run_id), TOKENS)
-    assert counts["lost"] == 0
+    assert counts["lost"] == 0 and device.redelivered == 0  # resumed after its cursor each time
     assert device.connects == DROPS + 1, device.closes
+    assert device.recovered == [True] * DROPS
     figures(
         "2-client-abort",
         Figures(

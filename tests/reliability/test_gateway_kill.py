@@ -1,4 +1,5 @@
-"""Fault 1: a 10 000-token run, its gateway SIGKILLed mid-stream, the device resumes on another."""
+"""Fault 1: a 10 000-token run, its gateway SIGKILLed mid-stream, the device resumes on another
+by cursor: the new gateway replays from its stream reader's ring or the stream."""
 
 import time
 
@@ -33,13 +34,14 @@ async def test_gateway_sigkill_mid_stream_loses_nothing(stack: Stack, figures: R
     run = device.run_events(run_id)
     counts = check_run(run, TOKENS)
     assert drops >= 1 and device.connects == 2
-    assert counts["lost"] == 0
+    assert device.recovered == [True]  # resumed by cursor on gateway B
+    assert counts["lost"] == 0 and device.redelivered == 0  # nothing lost, nothing sent twice
     figures(
         "1-gateway-sigkill",
         Figures(
             scenario="Gateway SIGKILL mid-stream",
             done=f"/tokens {TOKENS} rate=0; gateway A killed (SIGKILL) after {before} events; "
-            "the device (ack=client) reconnects to gateway B",
+            "the device reconnects to gateway B with its cursor",
             **counts,
             redelivered=device.redelivered,
             recovery_s=device.recovered_after(killed_at),

@@ -1,5 +1,6 @@
 """Fault 7: 500 devices connect within seconds; the gateway restarts and all of them reconnect
-at once, and each gets what was published while it was away."""
+at once with its cursor, and each gets what was published while it was away (replayed from its
+session's shard stream by the new gateway)."""
 
 import asyncio
 import time
@@ -77,6 +78,7 @@ async def test_500_devices_connect_and_reconnect_at_once(
     expected = 2 * len(devices)
     assert delivered == expected
     assert all(d.connects >= 2 for d in devices)
+    assert all(d.recovered and all(d.recovered) for d in devices)  # each resumed by its cursor
     assert all(d.closes and d.closes[0] == 1001 for d in devices), {d.closes[0] for d in devices}
     figures(
         "7-many-devices",

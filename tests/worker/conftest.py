@@ -21,9 +21,10 @@ async def client(broker_settings: BrokerSettings, names: Names) -> AsyncIterator
     async with broker_connection(broker_settings, "test-client") as connection:
         channel = await connection.channel()
         client = Client(channel, names, broker_settings)
-        yield client
-        for device in client.devices:
-            await channel.queue_delete(device.queue.name)
+        try:
+            yield client
+        finally:
+            await client.close()
 
 
 @pytest.fixture

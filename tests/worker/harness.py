@@ -1,15 +1,15 @@
-"""Test helpers: start the workers in-process, send run requests and cancels, read events."""
+"""Test helpers: start the workers in-process, send run requests and cancels, read events
+(from the session's shard stream)."""
 
 import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
-from switchboard_events import BrokerSettings, Event, Names, declare_device_queue, new_id
+from aio_pika.abc import AbstractChannel
+from switchboard_events import BrokerSettings, Event, Names, new_id
 from switchboard_events.topology import RUN_KEY
 from switchboard_orchestrator.settings import ToolSettings, WorkerSettings
 from switchboard_orchestrator.tools.main import serve as serve_tools
@@ -17,7 +17,7 @@ from switchboard_orchestrator.tools.server import ToolServer
 from switchboard_orchestrator.worker import RunWorker
 from switchboard_orchestrator.worker_main import serve as serve_worker
 
-from tests.events.decode import events_of
+from tests.tap import Tap, Taps
 
 TIMEOUT = 20.0
 
@@ -64,53 +64,25 @@ def running_tools(settings: ToolSettings) -> AbstractAsyncContextManager[ToolSer
     return _serving(serve_tools, settings)
 
 
-@dataclass
-class Device:
-    """One session's device queue, read into an asyncio queue of events."""
-
-    session_id: str
-    queue: AbstractQueue
-    events: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
-
-    async def on_message(self, message: AbstractIncomingMessage) -> None:
-        for event in events_of(message):
-            self.events.put_nowait(event)
-
-    async def next(self, timeout: float = TIMEOUT) -> Event:
-        return await asyncio.wait_for(self.events.get(), timeout)
-
-    async def until(self, event_type: str, run_id: str | None = None) -> list[Event]:
-        """Events up to and including the first of `event_type` (of `run_id`, if given)."""
-        seen: list[Event] = []
-        while True:
-            event = await self.next()
-            seen.append(event)
-            if event.type == event_type and (run_id is None or event.run_id == run_id):
-                return seen
-
-    async def run(self, run_id: str) -> list[Event]:
-        """Every event of `run_id` up to its run_end (events of other runs are skipped)."""
-        return [e for e in await self.until("run_end", run_id) if e.run_id == run_id]
+Device = Tap
+"""One session watched on its shard's stream (tests/tap.py), as a device would see it."""
 
 
 class Client:
-    """Plays the session service: publishes run requests and cancels."""
+    """Plays the session service: publishes run requests and cancels; watches sessions."""
 
     def __init__(self, channel: AbstractChannel, names: Names, settings: BrokerSettings) -> None:
         self.channel = channel
         self.names = names
         self.settings = settings
-        self.devices: list[Device] = []
+        self.taps = Taps(settings)
 
     async def device(self) -> Device:
-        session_id = new_id()
-        queue = await declare_device_queue(
-            self.channel, self.names, self.settings, session_id, "test"
-        )
-        device = Device(session_id, queue)
-        await queue.consume(device.on_message, no_ack=True)
-        self.devices.append(device)
-        return device
+        """A new session, watched from now on."""
+        return await self.taps.session(new_id())
+
+    async def close(self) -> None:
+        await self.taps.close()
 
     async def send(self, device: Device, content: str = "", **fields: Any) -> str:
         """Publish a run request; returns its run_id."""
