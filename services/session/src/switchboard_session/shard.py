@@ -109,23 +109,23 @@ class ShardIngest:
         self._wake.set()
 
     async def run(self) -> None:
-        """Store (at most one transaction every INGEST_FLUSH_MS) and answer catch-ups (at once,
-        between transactions) until cancelled; raises `offsets.Fenced` when another owner
-        stored."""
+        """Store (at most one transaction every INGEST_FLUSH_MS, at once when a catch-up
+        waits, so that it says as much as this replica has read) and answer catch-ups between
+        transactions, until cancelled; raises `offsets.Fenced` when another owner stored."""
         loop = asyncio.get_running_loop()
         interval = self.ctx.settings.ingest_flush_ms / 1000
-        due = 0.0
-        timer: asyncio.TimerHandle | None = None
+        due = woken_at = 0.0
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if self._asks:
-                await self._answer()
             if not self._batches:
+                if self._asks:
+                    await self._answer()
                 continue
-            if loop.time() < due:
-                if timer is None or timer.cancelled() or timer.when() != due:
-                    timer = loop.call_at(due, self._wake.set)
+            if loop.time() < due and not self._asks:
+                if woken_at != due:  # one timer per due time
+                    woken_at = due
+                    loop.call_at(due, self._wake.set)
                 continue
             due = loop.time() + interval
             batches, self._batches, self._lines = self._batches, [], 0
