@@ -160,6 +160,18 @@ async def test_publish_on_a_dead_channel_raises(broker_settings, names) -> None:
             await publisher.publish(make_event("typing", {"status": "typing"}, session_id="s7"))
 
 
+async def test_a_publish_to_a_missing_stream_fails(broker_settings, names) -> None:
+    """No stream (topology not declared, or STREAM_SHARDS differing between processes): the
+    publish is returned by the broker and fails, instead of vanishing."""
+    settings = _with(broker_settings, publish_retry_s=0.5)
+    async with broker_connection(settings) as conn:
+        publisher = await Publisher(await conn.channel(), Names("nowhere."), settings).start()
+        with pytest.raises(PublishFailed, match="unroutable"):
+            await publisher.publish(make_event("typing", {"status": "typing"}, session_id="s8"))
+        with pytest.raises(PublishFailed, match="unroutable"):
+            await publisher.mark(0)
+
+
 async def test_redeclaring_topology_is_idempotent(broker_settings, names) -> None:
     async with broker_connection(broker_settings) as conn:
         channel = await conn.channel()

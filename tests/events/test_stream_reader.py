@@ -121,14 +121,28 @@ async def test_an_int_start_skips_the_offsets_before_it(broker_settings, names) 
         await reader.close()
 
 
-async def test_next_starts_after_what_is_there(broker_settings, names) -> None:
-    await publish(broker_settings, names, 5)
+async def test_next_starts_after_what_is_there_and_anchors(broker_settings, names) -> None:
+    """From "next": only what follows; the reader's own mark (its anchor) comes first, so
+    its position is known before any event (a reopen then resumes exactly)."""
+    shard = await publish(broker_settings, names, 5)
     recorder = Recorder()
-    reader = await reading(broker_settings, names, recorder, start="next")
+    marks: list[int] = []
+    anchored = asyncio.Event()
+
+    def on_mark(offset: int, mark_id: str) -> None:
+        marks.append(offset)
+        anchored.set()
+
+    reader = StreamReader(
+        broker_settings.broker_urls, names, shard, recorder.on_batch, "next", on_mark=on_mark
+    )
+    await reader.start()
     try:
+        await asyncio.wait_for(anchored.wait(), 10)
+        assert marks == [5] and reader.last_offset == 5
         await publish(broker_settings, names, 3, start=5)
         await recorder.until_count(3)
-        assert recorder.offsets == [5, 6, 7]
+        assert recorder.offsets == [6, 7, 8]
     finally:
         await reader.close()
 

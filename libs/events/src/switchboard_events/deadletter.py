@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
-from .codec import SINGLE_CONTENT_TYPE
 from .routing import SOURCE_QUEUES, Names
 
 log = logging.getLogger(__name__)
@@ -72,17 +71,6 @@ class DeadLetters:
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
         await self._publish(copy, letter, self.source_queue)
-
-    async def park_event(self, line: bytes, letter: DeadLetter, stream: str) -> None:
-        """Park one event line read from stream `stream` (its `x-source-queue`): what ingest
-        could not store. Raises when the broker refuses."""
-        copy = aio_pika.Message(
-            line,
-            headers={ROUTING_KEY: stream},
-            content_type=SINGLE_CONTENT_TYPE,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        )
-        await self._publish(copy, letter, stream)
 
     async def _publish(self, copy: aio_pika.Message, letter: DeadLetter, source: str) -> None:
         copy.headers = {

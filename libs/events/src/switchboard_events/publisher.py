@@ -34,6 +34,7 @@ from typing import cast
 
 import aio_pika
 from aio_pika.abc import AbstractChannel
+from aiormq.abc import DeliveredMessage
 from aiormq.channel import Channel
 from aiormq.exceptions import ChannelClosed
 from pamqp.commands import Basic
@@ -232,16 +233,23 @@ class Publisher:
             assert props is not None
             channel: Channel | None = None
             try:
-                # the concrete aiormq channel (its abstract type lacks `wait`)
+                # the concrete aiormq channel (its abstract type lacks `wait`); mandatory: a
+                # stream that does not exist (STREAM_SHARDS differing between processes, no
+                # topology) returns the message instead of dropping it silently
                 channel = cast(Channel, await self._channel.get_underlay_channel())
-                await channel.basic_publish(
-                    body, exchange="", routing_key=key, properties=props, wait=False
-                )
-                return True
+                confirmed = await channel.basic_publish(
+                    body, exchange="", routing_key=key, properties=props, mandatory=True,
+                    wait=False,
+                )  # fmt: skip
             except aio_pika.exceptions.DeliveryError as exc:
                 await self._after_nack(key, exc, channel, deadline)
+                continue
             except Exception as exc:  # noqa: BLE001 - a loss: wait for the channel, or raise
                 await self._after_loss(key, exc, deadline)
+                continue
+            if isinstance(confirmed, DeliveredMessage):  # returned: no such queue
+                raise PublishFailed(f"{key}: unroutable (is the stream declared?)")
+            return True
 
     async def _after_nack(
         self, key: str, exc: Exception, channel: Channel | None, deadline: float

@@ -14,6 +14,11 @@ skipped. Nothing is handed over twice and nothing is skipped.
 reader, not memory. An `on_batch` that raises makes the reader reopen from that offset (the
 batch comes again, after the backoff).
 
+A reader from "next" or "last" knows no offset until its first delivery, and a reopen before
+that could only ask for "next" again, missing what was published meanwhile. So, right after it
+consumes, such a reader appends a mark of its own (an anchor, handed to `on_mark` like any mark):
+once it is read, `last_offset` is known and a reopen resumes exactly.
+
 `read_range` reads a closed range of offsets once, for replay beyond an in-memory ring.
 """
 
@@ -27,6 +32,8 @@ from typing import Any, Literal, cast
 from aio_pika.abc import AbstractChannel, AbstractConnection
 from aiormq.abc import DeliveredMessage
 from aiormq.channel import Channel
+from pamqp.commands import Basic
+from switchboard_protocol import new_id
 
 from .broker_connection import connect_any
 from .codec import MARK_CONTENT_TYPE
@@ -167,8 +174,21 @@ class StreamReader:
         log.info("%s: reading from %s", self.stream, at)
         if self._consuming is not None and not self._consuming.done():
             self._consuming.set_result(None)
+        if self.last_offset is None and at in ("next", "last"):
+            await self._anchor(raw)
         await self._handle_until_lost(raw, inbox)
         return True
+
+    async def _anchor(self, raw: Channel) -> None:
+        """Append a mark to the stream (see the module's docstring); no confirm: a lost one is
+        sent again by the reopen."""
+        mark_id = new_id()
+        properties = Basic.Properties(
+            content_type=MARK_CONTENT_TYPE, delivery_mode=2, message_id=mark_id
+        )
+        await raw.basic_publish(
+            mark_id.encode(), exchange="", routing_key=self.stream, properties=properties
+        )
 
     async def _handle_until_lost(
         self, raw: Channel, inbox: asyncio.Queue[DeliveredMessage | None]

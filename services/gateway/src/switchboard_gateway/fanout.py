@@ -52,6 +52,11 @@ class FanOut:
         await asyncio.gather(*(feed.close() for feed in self.feeds), return_exceptions=True)
 
     @property
+    def healthy(self) -> bool:
+        """Whether every shard's feed is connected (a lost one reconnects by itself)."""
+        return all(feed.connected for feed in self.feeds)
+
+    @property
     def subscriptions(self) -> int:
         return sum(len(subs) for subs in self._subscribers.values())
 

@@ -26,7 +26,25 @@ class SlowConsumer(Exception):
 
 
 class Subscription:
-    """Take frames with `frames()`; `close()` when done (it leaves the fan-out)."""
+    """Take frames with `frames()`; `close()` when done (it leaves the fan-out). Slotted, and
+    its live buffer made on the first event: a gateway holds thousands of idle devices."""
+
+    __slots__ = (
+        "_bytes",
+        "_floor",
+        "_leave",
+        "_live",
+        "_max_bytes",
+        "_replay",
+        "_waiter",
+        "active_run",
+        "closed",
+        "invalid_cursor",
+        "overflowed",
+        "recovered",
+        "replayed",
+        "session_id",
+    )
 
     def __init__(
         self, session_id: str, max_bytes: int, leave: Callable[["Subscription"], None]
@@ -41,7 +59,7 @@ class Subscription:
         self.replayed = 0
         self._max_bytes = max_bytes
         self._leave = leave
-        self._live: deque[tuple[Position, Frame]] = deque()
+        self._live: deque[tuple[Position, Frame]] | None = None
         self._bytes = 0
         self._floor: Position | None = None
         self._replay: AsyncIterator[list[Frame]] | None = None
@@ -53,20 +71,23 @@ class Subscription:
         """A live event of the session (called by the fan-out, in stream order)."""
         if self.overflowed or (self._floor is not None and position <= self._floor):
             return
+        if self._live is None:
+            self._live = deque()
         self._live.append((position, frame))
         self._bytes += len(frame.text)
         if self._bytes > self._max_bytes:
             self.overflowed = True
-            self._live.clear()
+            self._live = None
             self._bytes = 0
         self.wake()
 
     def begin(self, floor: Position, replay: AsyncIterator[list[Frame]] | None) -> None:
         """From now on only events after `floor` go live; `replay` comes first."""
         self._floor, self._replay = floor, replay
-        kept = [(p, f) for p, f in self._live if p > floor]
-        self._live = deque(kept)
-        self._bytes = sum(len(f.text) for _, f in kept)
+        if self._live:
+            kept = [(p, f) for p, f in self._live if p > floor]
+            self._live = deque(kept)
+            self._bytes = sum(len(f.text) for _, f in kept)
 
     def wake(self) -> None:
         """Make a waiting `frames()` return (with nothing, when nothing came)."""
@@ -89,10 +110,9 @@ class Subscription:
             await self._wait(timeout)
         if self.overflowed:
             raise SlowConsumer
-        taken = [frame for _, frame in self._live]
-        self._live.clear()
+        live, self._live = self._live, None
         self._bytes = 0
-        return taken
+        return [frame for _, frame in live] if live else []
 
     async def _wait(self, timeout: float | None) -> None:
         self._waiter = asyncio.get_running_loop().create_future()
