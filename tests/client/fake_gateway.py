@@ -1,16 +1,19 @@
 """A small in-test gateway speaking docs/protocol.md (REST + WebSocket), fully under test control.
 
-Each (session, client_id) has a buffer of unacked events, as the real device queue: a
-reconnect redelivers them (`resumed: true`), acks release them, at most `ack_window` are in
-flight. Tokens are real JWTs (dev secret); an expired token closes the socket with 4401.
-A device that connects for the first time while a run is active gets the run's state so far in
-its hello's `active_run` (docs/protocol.md "Catch-up"), and then the run's last `catch_up_overlap`
-events again, as the real gateway may (clients skip them); `catch_up=False` plays a gateway
-without catch-up.
+Positions (v2): each session's events are kept in a log (the stream), each with a `cursor`.
+A connect whose auth frame (or query) carries a cursor found in the log gets `recovered: true`
+and the events after it, then the live tail; one not found (`expire` dropped the log, as
+retention does) gets `recovered: false`; one that does not parse also gets an `invalid_cursor`
+error frame. Acks are recorded and change nothing. Tokens are real JWTs (dev secret); an
+expired token closes the socket with 4401. A connect that is not recovered while a run is
+active gets the run's state so far in its hello's `active_run` (docs/protocol.md "Catch-up"),
+and then the run's last `catch_up_overlap` events again, as the real gateway may (clients skip
+them); `catch_up=False` plays a gateway without catch-up.
 """
 
 import asyncio
 import contextlib
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,21 +30,22 @@ from switchboard_stack import free_port
 
 from tests.client.fake_runs import Run, event_dict, play
 
+CURSOR = re.compile(r"^\d{1,4}\.\d{1,19}\.\d{1,6}\.[0-9A-Za-z]{1,16}$")
+
 
 @dataclass
 class Device:
+    """One device's connection: the events queued for its socket (`sent` of them went out)."""
+
     events: list[dict[str, Any]] = field(default_factory=list)
     sent: int = 0
     ws: WebSocket | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    acked: str | None = None
+    """The last `ack` frame's id (acks are accepted and change nothing in v2)."""
 
     def ack(self, event_id: str) -> None:
-        ids = [event["id"] for event in self.events]
-        if event_id in ids:
-            cut = ids.index(event_id) + 1
-            del self.events[:cut]
-            self.sent = max(0, self.sent - cut)
-            self.changed.set()
+        self.acked = event_id
 
 
 def problem(status: int, code: str, message: str) -> JSONResponse:
@@ -64,6 +68,10 @@ class FakeGateway:
         self.sessions: dict[str, dict[str, Any]] = {}
         self.devices: dict[tuple[str, str], Device] = {}
         self.frames: list[dict[str, Any]] = []
+        self.logs: dict[str, list[dict[str, Any]]] = {}
+        """Each session's events as published (with their cursors), minus `expire`d ones."""
+        self.offset = 0
+        self.auth_frames: list[dict[str, Any]] = []
         self.hellos: list[dict[str, Any]] = []
         self.created: list[dict[str, Any]] = []
         """Bodies of `POST /ai/sessions`, as sent."""
@@ -85,12 +93,24 @@ class FakeGateway:
 
     # -- publishing (what the broker would do) ----------------------------------------
     async def publish(self, session_id: str, event: dict[str, Any]) -> None:
+        """Append the event to the session's log with its cursor (a new offset each), and
+        send it to the session's connected devices."""
+        self.offset += 1
+        event = {"cursor": f"0.{self.offset}.0.{event['id'][-8:]}", **event}
+        self.logs.setdefault(session_id, []).append(event)
         if event.get("run_id"):
             self.run_events.setdefault(event["run_id"], []).append(event)
         for (sid, _), device in self.devices.items():
-            if sid == session_id:
+            if sid == session_id and device.ws is not None:
                 device.events.append(event)
                 device.changed.set()
+
+    def expire(self, session_id: str) -> None:
+        """The session's events so far pass retention: their cursors resume nothing."""
+        self.logs[session_id] = []
+
+    def cursors(self, session_id: str) -> list[str]:
+        return [event["cursor"] for event in self.logs.get(session_id, [])]
 
     def event(self, session_id: str, event_type: str, data: dict[str, Any], **env: Any) -> dict:
         return event_dict(event_type, data, session_id=session_id, **env)
@@ -186,7 +206,7 @@ class FakeGateway:
             return problem(401, "unauthorized", "bad token")
         if session is None:
             return problem(404, "not_found", "no such session")
-        return {**session, "active_run": self.active_run(sid)}
+        return {"runs": [], **session, "active_run": self.active_run(sid)}
 
     async def _delete(self, request: Request, sid: str) -> Any:
         _user, session = self._owned(request, sid)
@@ -236,6 +256,9 @@ class FakeGateway:
             reply = await play(run, content, message_id)
             message = {"id": new_id(), "role": "assistant", "content": reply, "run_id": run.run_id}
             session["messages"].append(message)
+            outcome = {"id": run.run_id, "message_id": message_id, "status": "completed"}
+            outcome |= {"agent_type": run.agent, "text": reply, "notices": []}
+            session.setdefault("runs", []).append(outcome)
         finally:
             session["active_run"] = None
             session["agent_type"] = run.agent
@@ -245,6 +268,7 @@ class FakeGateway:
         await ws.accept()
         try:
             frame = await asyncio.wait_for(ws.receive_json(), 5)
+            self.auth_frames.append(frame)
             self.auth_tokens.append(frame.get("token", ""))
             claims = verify_token(frame.get("token", ""), self.auth)
         except AuthError:
@@ -260,25 +284,40 @@ class FakeGateway:
         if self.refusals:
             await ws.close(*self.refusals.pop(0))
             return
-        await self._serve(ws, sid, client_id, claims.expires_at)
+        cursor = frame.get("cursor") or ws.query_params.get("cursor")
+        await self._serve(ws, sid, client_id, claims.expires_at, cursor)
 
-    async def _serve(self, ws: WebSocket, sid: str, client_id: str, expires_at: float) -> None:
+    def _replay(self, sid: str, cursor: str | None) -> list[dict[str, Any]] | None:
+        """The session's events after `cursor`, or None when it cannot be recovered."""
+        cursors = self.cursors(sid)
+        if cursor is None or cursor not in cursors:
+            return None
+        return self.logs[sid][cursors.index(cursor) + 1 :]
+
+    async def _serve(
+        self, ws: WebSocket, sid: str, client_id: str, expires_at: float, cursor: str | None
+    ) -> None:
         device = self.devices.get((sid, client_id))
-        resumed = device is not None
         if device is None:
             device = self.devices[(sid, client_id)] = Device()
         if device.ws is not None:
             with contextlib.suppress(Exception):
                 await device.ws.close(4409)
-        device.ws, device.sent = ws, 0
+        replay = self._replay(sid, cursor)
+        recovered = replay is not None
+        device.ws, device.sent, device.events = ws, 0, replay or []
         hello = {"type": "connected", "session_id": sid, "client_id": client_id}
-        hello |= {"resumed": resumed, "heartbeat_s": 25, "ack_window": self.ack_window}
-        active = self.active_run(sid) if self.catch_up and not resumed else None
+        hello |= {"resumed": recovered, "recovered": recovered, "heartbeat_s": 25}
+        hello |= {"ack_window": self.ack_window}
+        active = self.active_run(sid) if self.catch_up and not recovered else None
         if active is not None:
             hello["active_run"] = active
             overlap = self.run_events.get(active["run_id"], [])[-self.catch_up_overlap :]
             device.events[:0] = overlap if self.catch_up_overlap else []
         await ws.send_json(hello)
+        if cursor is not None and not CURSOR.match(cursor):
+            error = {"type": "error", "code": "invalid_cursor", "message": "cursor malformed"}
+            await ws.send_json(error)
         async with self.connected:
             self.hellos.append(hello)
             self.connected.notify_all()
@@ -299,7 +338,7 @@ class FakeGateway:
     async def _sender(self, ws: WebSocket, device: Device) -> None:
         while True:
             device.changed.clear()
-            while device.sent < len(device.events) and device.sent < self.ack_window:
+            while device.sent < len(device.events):
                 await ws.send_json(device.events[device.sent])
                 self.sent_ids.append(device.events[device.sent]["id"])
                 device.sent += 1
@@ -341,7 +380,7 @@ class FakeGateway:
 
 
 def _public(session: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in session.items() if k not in ("messages", "active_run")}
+    return {k: v for k, v in session.items() if k not in ("messages", "active_run", "runs")}
 
 
 @contextlib.asynccontextmanager

@@ -1,4 +1,5 @@
-"""The SDK's event stream against a gateway we control: acks, dedupe, resume, holes, refresh."""
+"""The SDK's event stream against a gateway we control: acks, dedupe, resume by cursor, holes,
+refresh."""
 
 import asyncio
 import logging
@@ -53,9 +54,9 @@ async def test_acks_every_half_window_and_after_processing(
             got = await consumer
         # closing the stream acks the last event the loop handled
         async with asyncio.timeout(5):
-            while gateway.devices[(sid, "dev1")].events:
+            while gateway.devices[(sid, "dev1")].acked != events[-1]["id"]:
                 await asyncio.sleep(0.02)
-    # the gateway holds at most 8 unacked: 40 events got through only by acking
+    # acks change nothing in v2, but a client acking every half window (8) never stalls
     assert [e.id for e in got] == [e["id"] for e in events]
     acks = [f["id"] for f in gateway.frames if f["type"] == "ack"]
     positions = [[e["id"] for e in events].index(a) for a in acks]
@@ -63,13 +64,12 @@ async def test_acks_every_half_window_and_after_processing(
     assert max(b - a for a, b in zip([-1, *positions], positions, strict=False)) <= 4
 
 
-async def test_reconnect_resumes_and_dedupes_redelivered_events(
+async def test_reconnect_resumes_after_the_cursor_of_the_last_handled_event(
     gateway: FakeGateway, fast: StreamOptions
 ) -> None:
     sid = gateway.new_session()["id"]
     events = token_events(gateway, sid, 6)
     states: list[str] = []
-    fast.ack_delay_s = 30
     async with SwitchboardClient(gateway.url, gateway.token(), stream_options=fast) as client:
         stream = client.events(sid, client_id="dev1", on_state=states.append)
         iterator = aiter(stream)
@@ -78,16 +78,17 @@ async def test_reconnect_resumes_and_dedupes_redelivered_events(
         for event in events[:3]:
             await gateway.publish(sid, event)
         first = [await consumer, await anext(iterator), await anext(iterator)]
-        # processed but not yet acked (ack delay is long): the gateway redelivers them
-        assert len(gateway.devices[(sid, "dev1")].events) == 3
+        # the third is handed over, not yet handled: the cursor is the second's
+        assert stream.cursor == client.cursor(sid, "dev1") == gateway.cursors(sid)[1]
         await gateway.drop(sid)
-        for event in events[3:]:
+        for event in events[3:]:  # published while away: replayed after the cursor
             await gateway.publish(sid, event)
         rest = [await anext(iterator) for _ in range(3)]
         await stream.aclose()
     assert [e.id for e in first + rest] == [e["id"] for e in events]
-    assert [h["resumed"] for h in gateway.hellos] == [False, True]
-    assert len(gateway.sent_ids) >= 9  # the first three went out twice
+    assert [h["recovered"] for h in gateway.hellos] == [False, True]
+    assert "cursor" not in gateway.auth_frames[0]
+    assert gateway.auth_frames[1]["cursor"] == gateway.cursors(sid)[2]
     assert states[:4] == ["connecting", "live", "reconnecting", "resumed"]
 
 
@@ -175,17 +176,18 @@ async def test_token_is_refreshed_before_expiry_and_after_4401(
     fast.refresh_margin_s = 1.0
     async with SwitchboardClient(gateway.url, token_provider=provider, stream_options=fast) as c:
         async with c.events(sid, client_id="dev1") as stream:
-            consumer = asyncio.create_task(collect(stream, 1))
+            consumer = asyncio.create_task(collect(stream, 2))
             await gateway.wait_connects(1)
+            before, after = token_events(gateway, sid, 2)
+            await gateway.publish(sid, before)  # its cursor resumes the reconnect below
             async with asyncio.timeout(10):  # outlives the first token only by refreshing
                 while sum(f["type"] == "refresh" for f in gateway.frames) < 2:
                     await asyncio.sleep(0.05)
             assert len(gateway.hellos) == 1
             await gateway.devices[(sid, "dev1")].ws.close(4401)  # type: ignore[union-attr]
             await gateway.wait_connects(2)
-            (event,) = token_events(gateway, sid, 1)
-            await gateway.publish(sid, event)
-            assert [e.id for e in await consumer] == [event["id"]]
+            await gateway.publish(sid, after)
+            assert [e.id for e in await consumer] == [before["id"], after["id"]]
     assert gateway.auth_tokens[-1] == issued[-1] != gateway.auth_tokens[0]
 
 
@@ -296,3 +298,81 @@ async def test_send_message_opens_a_stream_that_is_about_to_be_read(
     assert [i.type for i in got][:3] == ["message", "run_start", "thinking"]
     assert got[0].data.client_id == "tab"
     assert len(gateway.hellos) == 1
+
+
+async def test_a_cursor_past_retention_reloads_the_session_then_goes_live(
+    gateway: FakeGateway, fast: StreamOptions
+) -> None:
+    """`recovered: false` after a cursor was sent: what came while away is only in the
+    history, so the stream yields a `buffer_expired` reload, then the live events."""
+    sid = gateway.new_session()["id"]
+    one, lost, live = (token_events(gateway, sid, 1, f"run-{i}")[0] for i in range(3))
+    async with SwitchboardClient(gateway.url, gateway.token(), stream_options=fast) as client:
+        async with client.events(sid, client_id="dev1") as stream:
+            await gateway.publish(sid, one)
+            got = await collect(stream, 1)
+            sent = gateway.cursors(sid)[0]
+            consumer = asyncio.create_task(collect(stream, 2))
+            await gateway.drop(sid)
+            await gateway.publish(sid, lost)
+            gateway.expire(sid)
+            await gateway.wait_connects(2)
+            await gateway.publish(sid, live)
+            got += await consumer
+    assert [h["recovered"] for h in gateway.hellos] == [False, False]
+    assert gateway.auth_frames[1]["cursor"] == sent
+    assert isinstance(got[1], ReloadNotice) and got[1].reason == "buffer_expired"
+    assert [got[0].id, got[2].id] == [one["id"], live["id"]]
+
+
+async def test_a_slow_consumer_close_reconnects_with_the_cursor(
+    gateway: FakeGateway, fast: StreamOptions
+) -> None:
+    """4408 (outbound buffer full) is not fatal: the stream resumes after its cursor."""
+    sid = gateway.new_session()["id"]
+    events = token_events(gateway, sid, 4)
+    async with SwitchboardClient(gateway.url, gateway.token(), stream_options=fast) as client:
+        async with client.events(sid, client_id="dev1") as stream:
+            for event in events[:2]:
+                await gateway.publish(sid, event)
+            got = await collect(stream, 2)
+            consumer = asyncio.create_task(collect(stream, 2))
+            await gateway.drop(sid, 4408)
+            for event in events[2:]:
+                await gateway.publish(sid, event)
+            got += await consumer
+    assert [e.id for e in got] == [e["id"] for e in events]
+    assert gateway.auth_frames[1]["cursor"] == gateway.cursors(sid)[1]
+    assert [h["recovered"] for h in gateway.hellos] == [False, True]
+
+
+async def test_a_saved_cursor_resumes_a_later_client_and_a_bad_one_is_dropped(
+    gateway: FakeGateway, fast: StreamOptions
+) -> None:
+    """An app persists `stream.cursor` and starts a later stream from it (`cursor=`); a cursor
+    the gateway cannot parse gets `invalid_cursor` and is not sent again."""
+    sid = gateway.new_session()["id"]
+    events = token_events(gateway, sid, 3)
+    async with SwitchboardClient(gateway.url, gateway.token(), stream_options=fast) as client:
+        async with client.events(sid, client_id="dev1") as stream:
+            await gateway.publish(sid, events[0])
+            await collect(stream, 1)
+        saved = client.cursor(sid, "dev1")
+    assert saved == gateway.cursors(sid)[0]
+    for event in events[1:]:
+        await gateway.publish(sid, event)
+    async with SwitchboardClient(gateway.url, gateway.token(), stream_options=fast) as client:
+        async with client.events(sid, client_id="dev1", cursor=saved) as stream:
+            got = await collect(stream, 2)
+        async with client.events(sid, client_id="dev2", cursor="not a cursor") as bad:
+            consumer = asyncio.create_task(collect(bad, 2))
+            async with asyncio.timeout(5):  # read after the first reload: the error frame
+                while bad.cursor is not None:
+                    await asyncio.sleep(0.02)
+            await gateway.drop(sid)
+            reloads = await consumer
+    assert [e.id for e in got] == [e["id"] for e in events[1:]]
+    assert [h["recovered"] for h in gateway.hellos] == [False, True, False, False]
+    assert [type(i) for i in reloads] == [ReloadNotice, ReloadNotice]
+    assert gateway.auth_frames[2]["cursor"] == "not a cursor"
+    assert "cursor" not in gateway.auth_frames[3]

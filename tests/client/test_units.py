@@ -48,7 +48,7 @@ def test_seq_holes_are_jumps_within_a_run() -> None:
     assert seqs.check("r1", 4, resumed=False) == "seq_gap"
     assert seqs.check("r1", 2, resumed=True) == "next"  # a redelivery is not a hole
     assert seqs.check("r2", 7, resumed=False) == "joined_mid_run"  # never silent
-    assert seqs.check("r3", 7, resumed=True) == "seq_gap"  # a resumed buffer lost the start
+    assert seqs.check("r3", 7, resumed=True) == "next"  # recovered: began before the cursor
 
 
 def test_a_catch_up_covers_its_run_up_to_its_seq() -> None:

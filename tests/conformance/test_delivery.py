@@ -57,7 +57,7 @@ async def test_every_token_once_in_order_without_stalls(
     own = LoopStalls()
     watcher = asyncio.create_task(own.watch())
     try:
-        # every device's buffer exists (its hello came) before the message is published
+        # every device is connected (its hello came) before the message is published
         hellos = await asyncio.gather(*(d.connect() for d in devs))
         run_id = await rest.send(session_id, f"/tokens {count} rate={rate}")
         async with asyncio.timeout(count / rate + 20):

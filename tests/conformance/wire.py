@@ -5,11 +5,16 @@ newcomer would write from the document, and the suite checks the server keeps it
 What it follows from docs/protocol.md:
 - REST: `POST /ai/dev/token`, `POST /ai/sessions`, `POST /ai/sessions/{id}/message` (202
   `{"message_id", "run_id"}`), all with `Authorization: Bearer`.
-- WebSocket `GET /ai/ws/{id}?client_id=&ack=auto|client`: first frame `auth`, then the hello
-  `{"type": "connected", ..., "ack_window"}`, then one event per text frame.
-- `ack=client`: "ack at least every half window". This client acks exactly every half window
-  (cumulative: the newest event's id) and never because the stream went quiet.
-- At least once: dedupe by `id`; `run_id` + `seq` order a run's events.
+- WebSocket `GET /ai/ws/{id}?client_id=&ack=auto|client`: first frame `auth` (with the
+  `cursor` of the last event processed, when there is one), then the hello
+  `{"type": "connected", ..., "recovered", "ack_window"}`, then one event per text frame, each
+  with its `cursor` (positions, v2).
+- Acks are accepted and change nothing; a v1 client acks every half window: with
+  `ack=client` this one acks exactly every half window (cumulative: the newest event's id)
+  and never because the stream went quiet.
+- Dedupe by `id`; `run_id` + `seq` order a run's events. The cursor of the last event
+  processed is kept (`Device.cursor`) and sent on `connect()` again: `recovered: true`, then
+  the events after it.
 """
 
 import asyncio
@@ -83,6 +88,10 @@ class Device:
     events: list[Received] = field(default_factory=list)
     duplicates: int = 0
     acks_sent: list[str] = field(default_factory=list)
+    cursor: str | None = None
+    """The `cursor` of the last event processed: sent in the auth frame of the next connect."""
+    frames_after_hello: list[dict[str, Any]] = field(default_factory=list)
+    """Control frames (no `id`) received, in order."""
     _ws: ClientConnection | None = None
     _seen: set[str] = field(default_factory=set)
     _since_ack: int = 0
@@ -92,32 +101,50 @@ class Device:
         return f"{self.ws_base}/ai/ws/{self.session_id}?client_id={self.client_id}&ack={self.ack}"
 
     async def connect(self) -> dict[str, Any]:
-        """Open the socket, authenticate with the first frame, and return the hello."""
+        """Open the socket, authenticate with the first frame (with the cursor, when this
+        device processed an event before), and return the hello."""
         self._ws = await connect(self.url, open_timeout=10)
-        await self._ws.send(json.dumps({"type": "auth", "token": self.token}))
+        auth = {"type": "auth", "token": self.token}
+        if self.cursor is not None:
+            auth["cursor"] = self.cursor
+        await self._ws.send(json.dumps(auth))
         async with asyncio.timeout(10):
             self.hello = json.loads(await self._ws.recv())
         assert self.hello.get("type") == "connected", self.hello
         return self.hello
 
-    async def receive_run(self, run_id: str) -> list[Received]:
-        """This run's events (deduplicated, in arrival order) up to its `run_end`."""
-        assert self._ws is not None
+    async def receive_run(self, run_id: str, up_to_seq: int | None = None) -> list[Received]:
+        """This run's events (deduplicated, in arrival order) up to its `run_end` (or up to
+        the event `up_to_seq` of it)."""
         while True:
-            raw = await self._ws.recv()
-            at = time.time()
-            frame = json.loads(raw)
+            frame = await self.next_frame()
             if "id" not in frame:  # control frames (pong, error) carry no id
                 assert frame.get("type") != "error", frame
                 continue
-            await self._count(frame["id"])
-            if frame["id"] in self._seen:
-                self.duplicates += 1
-                continue
+            if frame.get("run_id") == run_id and (
+                frame["type"] == "run_end" or frame.get("seq") == up_to_seq
+            ):
+                return [r for r in self.events if r.event.get("run_id") == run_id]
+
+    async def next_frame(self) -> dict[str, Any]:
+        """The next frame; an event is counted (acked every half window), deduplicated and
+        kept in `events`, and its cursor becomes this device's position."""
+        assert self._ws is not None
+        raw = await self._ws.recv()
+        at = time.time()
+        frame: dict[str, Any] = json.loads(raw)
+        if "id" not in frame:
+            self.frames_after_hello.append(frame)
+            return frame
+        await self._count(frame["id"])
+        assert isinstance(frame.get("cursor"), str), f"an event without a cursor: {frame}"
+        self.cursor = frame["cursor"]
+        if frame["id"] in self._seen:
+            self.duplicates += 1
+        else:
             self._seen.add(frame["id"])
             self.events.append(Received(at, frame))
-            if frame.get("run_id") == run_id and frame["type"] == "run_end":
-                return [r for r in self.events if r.event.get("run_id") == run_id]
+        return frame
 
     async def _count(self, event_id: str) -> None:
         """`ack=client`: every half window, ack the newest event (covers every earlier one)."""

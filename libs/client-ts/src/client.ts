@@ -46,6 +46,9 @@ export interface EventsOptions {
   onState?: (state: StreamState) => void;
   /** Aborting closes the stream (after acking what was processed). */
   signal?: AbortSignal;
+  /** Resume after this position (a `stream.cursor` the app saved): its events after it come
+   * first. Default: where this client's last stream of the device stopped, if any. */
+  cursor?: string | null;
 }
 
 export class SwitchboardClient {
@@ -55,6 +58,8 @@ export class SwitchboardClient {
   private readonly options: ClientOptions;
   private streams: EventStream[] = [];
   private readonly recent = new Map<string, RecentIds>();
+  /** The newest stream of each (session, device): where its next stream resumes. */
+  private readonly latest = new Map<string, EventStream>();
 
   constructor(baseUrl: string = DEFAULT_URL, options: ClientOptions = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, "");
@@ -143,7 +148,7 @@ export class SwitchboardClient {
    * `"interrupt"` or `"enqueue"`).
    *
    * First opens this client's streams of the session and waits for their hellos, so their
-   * devices' buffers exist before the message is published: they get its echo and every event
+   * devices are connected before the message is published: they get its echo and every event
    * of its run. The message carries `clientId` (default: the device of this client's stream of
    * the session) as `X-Client-Id`, so that device knows its echo. */
   async sendMessage(
@@ -215,7 +220,8 @@ export class SwitchboardClient {
 
   // -- live events -------------------------------------------------------------------------
 
-  /** The session's events for this device, across reconnects (see `EventStream`). */
+  /** The session's events for this device, across reconnects (see `EventStream`). A new
+   * device starts live (with the catch-up of a run in progress); `cursor` resumes. */
   events(sessionId: string, options: EventsOptions = {}): EventStream {
     const clientId = options.clientId ?? `ts-${randomHex(4)}`;
     const key = `${sessionId}\u0000${clientId}`;
@@ -233,10 +239,18 @@ export class SwitchboardClient {
       options: streamOptions,
       recent,
       signal: options.signal,
+      cursor: options.cursor ?? this.cursor(sessionId, clientId),
     });
     if (options.onState) stream.on("connection", options.onState);
     this.streams = [...this.streams.filter((s) => s.state !== "closed"), stream];
+    this.latest.set(key, stream);
     return stream;
+  }
+
+  /** The cursor of the last event this device's newest stream handed over (null before any):
+   * persist it to resume later with `events(id, { clientId, cursor })`. */
+  cursor(sessionId: string, clientId: string): string | null {
+    return this.latest.get(`${sessionId}\u0000${clientId}`)?.cursor ?? null;
   }
 
   /** Close every stream of this client. */

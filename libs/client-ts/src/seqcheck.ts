@@ -9,15 +9,17 @@ export class SeqTracker {
   private readonly runs = new Map<string, [number | null, number]>();
   constructor(readonly capacity = 256) {}
 
-  /** Classify event `seq` of `runId` and record it. A run first seen mid-way on a resumed
-   * buffer lost its start (`seq_gap`); on a fresh buffer it began before the device joined. */
-  check(runId: string, seq: number, resumed: boolean): Verdict {
+  /** Classify event `seq` of `runId` and record it. `recovered`: the connection continues
+   * after this device's cursor, gapless, so a run first seen mid-way began before the cursor
+   * (a stream started from a saved cursor: the app handled its start) and is `next`; on a
+   * connection that is not recovered it began before the device joined (`joined_mid_run`). */
+  check(runId: string, seq: number, recovered: boolean): Verdict {
     const [last, floor] = this.runs.get(runId) ?? [null, 0];
     if (seq <= floor) return "covered";
     this.store(runId, Math.max(seq, last ?? 0), floor);
     if (last === null) {
       if (seq === 1) return "next";
-      return resumed ? "seq_gap" : "joined_mid_run";
+      return recovered ? "next" : "joined_mid_run";
     }
     return seq > last + 1 ? "seq_gap" : "next";
   }

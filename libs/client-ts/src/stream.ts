@@ -3,8 +3,10 @@
  *
  * `EventStream` is an async iterable of typed events (plus `RunCatchUp` and `ReloadNotice`
  * items) and an emitter of the same items (`on("token", e => ...)`). It survives dropped
- * connections: it reconnects with jittered backoff to the device's buffer, which redelivers
- * whatever was not acked; ids already processed are skipped. */
+ * connections: it keeps the `cursor` of the last event it handed over and reconnects (jittered
+ * backoff) with it, so the gateway sends the events after it; ids already processed are
+ * skipped. A reconnect the gateway cannot resume (`recovered: false`) yields a `reload` item
+ * with the session as stored, then the live tail. */
 import { AckState } from "./acks.js";
 import { Backoff } from "./backoff.js";
 import { RecentIds } from "./dedupe.js";
@@ -63,6 +65,8 @@ export interface StreamParams {
   options?: StreamOptions;
   recent?: RecentIds;
   signal?: AbortSignal;
+  /** Resume after this position (a `cursor` the app saved): its events after it come first. */
+  cursor?: string | null;
 }
 
 /** Close codes a reconnect cannot fix (4401 is fatal only without a token provider);
@@ -85,8 +89,10 @@ export class EventStream implements AsyncIterable<StreamItem> {
   readonly recent: RecentIds;
   readonly seqs = new SeqTracker();
   state: StreamState = "idle";
-  /** The last hello's `resumed`. */
+  /** The last hello's `recovered` (v1 name: `resumed`). */
   resumed: boolean | null = null;
+  /** The last hello's `recovered`: the events after the cursor sent followed. */
+  recovered: boolean | null = null;
   ackWindow = 256;
   /** Hellos received so far (1 after the first connect). */
   connects = 0;
@@ -110,6 +116,8 @@ export class EventStream implements AsyncIterable<StreamItem> {
   private iterating = false;
   private closing = false;
   private delivered: string | null = null;
+  private deliveredCursor: string | null = null;
+  private position: string | null;
   private wake: (() => void) | null = null;
   private pump: Promise<void> | null = null;
   private readonly stopping = new AbortController();
@@ -134,6 +142,7 @@ export class EventStream implements AsyncIterable<StreamItem> {
     };
     this.backoff = o.backoff ?? new Backoff();
     this.recent = params.recent ?? new RecentIds(this.options.dedupeCapacity);
+    this.position = params.cursor ?? null;
     const signal = params.signal;
     if (signal?.aborted) this.closing = true;
     signal?.addEventListener("abort", () => void this.close(), { once: true });
@@ -141,9 +150,15 @@ export class EventStream implements AsyncIterable<StreamItem> {
 
   // -- public API ----------------------------------------------------------------------
 
+  /** The position of the last event handed over (processed), null before any: persist it to
+   * resume a later stream of this device from there (`client.events(id, { cursor })`). */
+  get cursor(): string | null {
+    return this.position;
+  }
+
   /** Connect and wait for the first hello (retrying transient failures; rejecting with a
-   * `StreamClosed` for fatal ones). From then on the device's buffer exists: every event
-   * published later reaches this stream. */
+   * `StreamClosed` for fatal ones). From then on every event published later reaches this
+   * stream (and, by its cursor, the next connection of this device). */
   open(): Promise<void> {
     return this.opening();
   }
@@ -211,7 +226,7 @@ export class EventStream implements AsyncIterable<StreamItem> {
     if (this.closing && this.state === "closed") return;
     this.closing = true;
     this.stopping.abort();
-    if (this.delivered !== null) this.markProcessed(this.delivered);
+    if (this.delivered !== null) this.markProcessed(this.delivered, null);
     this.iterating = true; // no new loop after close
     const conn = this.conn;
     if (conn) {
@@ -329,12 +344,15 @@ export class EventStream implements AsyncIterable<StreamItem> {
 
   private async *serve(conn: Connection): AsyncGenerator<Inner> {
     const wasConnected = this.connects > 0;
-    const hello = await this.handshake(conn);
+    const sent = this.position;
+    const hello = await this.handshake(conn, sent);
     const stopRefresh = this.refreshLoop(conn);
     const stopHeartbeat = this.heartbeat(conn, (Number(hello.heartbeat_s) || 25) * 1000);
     try {
       yield JOINED;
-      if (wasConnected && !this.resumed) yield await this.reload("buffer_expired");
+      if ((wasConnected || sent !== null) && !this.recovered) {
+        yield await this.reload("buffer_expired");
+      }
       const catchUp = this.takeCatchUp(hello);
       if (catchUp !== null) yield await this.whole(catchUp);
       yield* this.receive(conn);
@@ -345,14 +363,16 @@ export class EventStream implements AsyncIterable<StreamItem> {
     }
   }
 
-  /** Authenticate, read the hello, and take its settings. */
-  private async handshake(conn: Connection): Promise<HelloFrame> {
-    conn.send(frame("auth", { token: await this.tokens.get() }));
+  /** Authenticate (with the cursor to resume from), read the hello, take its settings. */
+  private async handshake(conn: Connection, cursor: string | null): Promise<HelloFrame> {
+    const token = await this.tokens.get();
+    conn.send(frame("auth", cursor === null ? { token } : { token, cursor }));
     const hello = await this.hello(conn);
     this.lastHello = hello;
-    const wasConnected = this.connects > 0;
+    const wasConnected = this.connects > 0 || cursor !== null;
     this.connects += 1;
-    this.resumed = Boolean(hello.resumed);
+    this.recovered = Boolean(hello.recovered ?? hello.resumed);
+    this.resumed = this.recovered;
     this.ackWindow = Number(hello.ack_window) || 256;
     this.acks = new AckState(this.ackWindow);
     this.backoff.reset();
@@ -406,11 +426,13 @@ export class EventStream implements AsyncIterable<StreamItem> {
       const message = asObject(await this.recv(conn));
       const id = message.id;
       if (typeof id !== "string") {
+        this.controlFrame(message);
         await this.listeners.control(message as unknown as ControlFrame);
         continue;
       }
+      const cursor = typeof message.cursor === "string" ? message.cursor : null;
       if (this.recent.has(id)) {
-        this.processed(conn, id);
+        this.processed(conn, id, cursor);
         continue;
       }
       const event = this.parse(message);
@@ -418,11 +440,21 @@ export class EventStream implements AsyncIterable<StreamItem> {
       if (notice !== null) yield notice;
       if (event !== null && !covered) {
         this.delivered = id;
+        this.deliveredCursor = cursor;
         yield event;
         if (this.delivered !== id) continue; // close() counted it already
         this.delivered = null;
       }
-      this.processed(conn, id);
+      this.processed(conn, id, cursor);
+    }
+  }
+
+  /** `invalid_cursor` (the cursor sent did not parse; the hello said `recovered: false`)
+   * drops the cursor, so the next connect sends none. */
+  private controlFrame(message: Record<string, unknown>): void {
+    if (message.type === "error" && message.code === "invalid_cursor") {
+      this.warn("the gateway refused the cursor: dropped", this.position);
+      this.position = null;
     }
   }
 
@@ -445,9 +477,13 @@ export class EventStream implements AsyncIterable<StreamItem> {
     return null;
   }
 
-  /** Remember the id; true when an ack is due. */
-  private markProcessed(id: string): boolean {
-    if (this.delivered === id) this.delivered = null;
+  /** Remember the id and the event's position; true when an ack is due. */
+  private markProcessed(id: string, cursor: string | null): boolean {
+    if (this.delivered === id) {
+      this.delivered = null;
+      cursor = cursor ?? this.deliveredCursor;
+    }
+    if (cursor !== null) this.position = cursor;
     this.recent.add(id);
     return this.options.ack === "client" && this.acks.processed(id);
   }
@@ -455,11 +491,11 @@ export class EventStream implements AsyncIterable<StreamItem> {
   /** The loop that got the last event left: that event was handled. */
   private releaseDelivered(): void {
     const id = this.delivered;
-    if (id !== null && this.markProcessed(id) && this.conn) this.flushAck(this.conn);
+    if (id !== null && this.markProcessed(id, null) && this.conn) this.flushAck(this.conn);
   }
 
-  private processed(conn: Connection, id: string): void {
-    if (this.markProcessed(id)) this.flushAck(conn);
+  private processed(conn: Connection, id: string, cursor: string | null): void {
+    if (this.markProcessed(id, cursor)) this.flushAck(conn);
   }
 
   private flushAck(conn: Connection): void {
@@ -470,7 +506,7 @@ export class EventStream implements AsyncIterable<StreamItem> {
   /** [whether a catch-up already covers the event, a notice to yield before it]. */
   private async checkSeq(event: SwitchboardEvent): Promise<[boolean, ReloadNotice | null]> {
     if (event.run_id == null || event.seq == null) return [false, null];
-    const verdict = this.seqs.check(event.run_id, event.seq, Boolean(this.resumed));
+    const verdict = this.seqs.check(event.run_id, event.seq, Boolean(this.recovered));
     if (verdict === "next" || verdict === "covered") return [verdict === "covered", null];
     this.warn(`run ${event.run_id}: ${verdict} before seq ${event.seq}: reloading`);
     return [false, await this.reload(verdict, event.run_id)];

@@ -104,7 +104,7 @@ export type ReloadReason = "seq_gap" | "buffer_expired" | "joined_mid_run";
 
 /** Events of this session were lost or never reached this device; `session` is its state as
  * stored now. `seq_gap`: a jump in a run's `seq` (`response`: that run's stored reply, if it
- * has one). `buffer_expired`: a reconnect found no buffer. `joined_mid_run`: the first event of
+ * has one). `buffer_expired`: a connect could not resume (`recovered: false`). `joined_mid_run`: the first event of
  * `run_id` seen is not its first and no catch-up covered it. */
 export interface ReloadNotice {
   type: "reload";

@@ -1,5 +1,8 @@
-// A fake gateway speaking the real frames: auth → hello, a device buffer with client acks and
-// an ack window, redelivery of unacked events after a drop, scripted close codes.
+// A fake gateway speaking the real frames (v2 positions): auth → hello; every published event
+// gets a `cursor` and is kept in the session's log; a connect whose auth frame carries a cursor
+// found in the log is `recovered` and gets the events after it, one without (or expired) is not
+// and gets the live tail; a malformed cursor also gets an `invalid_cursor` error frame. Acks are
+// recorded and change nothing. Scripted close codes.
 import type { WebSocketConstructor, WebSocketLike } from "../src/socket.js";
 
 export type Frame = Record<string, unknown> & { type: string };
@@ -66,13 +69,19 @@ export class FakeSocket implements WebSocketLike {
   }
 }
 
+type Positioned = ReturnType<typeof event> & { cursor: string };
+const CURSOR = /^\d{1,4}\.\d{1,19}\.\d{1,6}\.[0-9A-Za-z]{1,16}$/;
+
 export class FakeGateway {
-  /** Unacked events of the device, oldest first; the first `sent` of them are in flight. */
-  buffer: ReturnType<typeof event>[] = [];
+  /** The session's events as published, with their cursors (minus expired ones). */
+  log: Positioned[] = [];
+  /** What the current connection is to send, oldest first; the first `sent` of them went. */
+  queue: Positioned[] = [];
   sent = 0;
+  offset = 0;
   window = 8;
-  ackMode: "client" | "auto" = "client";
-  resumed = true;
+  /** Every hello's `recovered`, in order. */
+  recovered: boolean[] = [];
   activeRun: Record<string, unknown> | null = null;
   /** Close codes for the next connects (each used once): refused after auth. */
   closeNext: number[] = [];
@@ -103,6 +112,7 @@ export class FakeGateway {
     this.current = socket;
     this.authed = false;
     this.sent = 0;
+    this.queue = [];
     socket.accept();
   }
 
@@ -113,20 +123,23 @@ export class FakeGateway {
       const code = this.closeNext.shift();
       if (code !== undefined) return socket.drop(code, "scripted");
       this.authed = true;
+      const cursor = typeof frame.cursor === "string" ? frame.cursor : null;
+      const at = cursor === null ? -1 : this.log.findIndex((e) => e.cursor === cursor);
+      const recovered = at >= 0;
+      this.recovered.push(recovered);
+      this.queue = recovered ? this.log.slice(at + 1) : [];
       const hello = {
-        type: "connected", session_id: "s1", client_id: "c1", resumed: this.resumed,
-        heartbeat_s: this.heartbeatS, ack_window: this.window, active_run: this.activeRun,
+        type: "connected", session_id: "s1", client_id: "c1", resumed: recovered, recovered,
+        heartbeat_s: this.heartbeatS, ack_window: this.window,
+        active_run: recovered ? null : this.activeRun,
       };
       socket.push(hello);
+      if (cursor !== null && !CURSOR.test(cursor)) {
+        socket.push({ type: "error", code: "invalid_cursor", message: "cursor malformed" });
+      }
       this.pump();
     } else if (frame.type === "ack") {
       this.acks.push(String(frame.id));
-      const index = this.buffer.findIndex((e) => e.id === frame.id);
-      if (index >= 0) {
-        this.buffer.splice(0, index + 1);
-        this.sent -= index + 1;
-        this.pump();
-      }
     } else if (frame.type === "ping" && !this.mute) {
       socket.push({ type: "pong" });
     }
@@ -139,25 +152,29 @@ export class FakeGateway {
     }
   }
 
+  /** Log the events with their cursors; the connected device (if any) gets them live. */
   publish(...events: ReturnType<typeof event>[]): void {
-    this.buffer.push(...events);
+    for (const e of events) {
+      this.offset += 1;
+      const positioned = { cursor: `0.${this.offset}.0.t${this.offset}`, ...e };
+      this.log.push(positioned);
+      if (this.current && this.authed) this.queue.push(positioned);
+    }
     this.pump();
   }
 
-  /** Send what the window allows (ack=client), or everything, released on send (auto). */
+  /** The events so far pass retention: their cursors resume nothing. */
+  expire(): void {
+    this.log = [];
+  }
+
   pump(): void {
     const socket = this.current;
     if (!socket || !this.authed) return;
-    while (this.sent < this.buffer.length && (this.ackMode === "auto" || this.sent < this.window)) {
-      socket.push(this.buffer[this.sent++]);
-    }
-    if (this.ackMode === "auto") {
-      this.buffer = [];
-      this.sent = 0;
-    }
+    while (this.sent < this.queue.length) socket.push(this.queue[this.sent++]);
   }
 
-  /** The connection dies without a close frame (a gateway crash): unacked events stay. */
+  /** The connection dies without a close frame (a gateway crash). */
   crash(code = 1006): void {
     this.current?.drop(code);
   }

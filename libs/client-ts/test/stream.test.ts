@@ -78,7 +78,7 @@ describe("EventStream against a fake gateway", () => {
     expect(states).toEqual([{ snapshot: { city: "Oslo" } }, { delta }]);
   });
 
-  it("acks every half window, which alone keeps a long run flowing", async () => {
+  it("acks every half window (harmless in v2: delivery does not wait on acks)", async () => {
     const { gateway, stream } = setup({ ackDelayMs: null });
     gateway.window = 8;
     await stream.open();
@@ -88,7 +88,7 @@ describe("EventStream against a fake gateway", () => {
     // 1002 events, an ack every 4, and the last one acked on leaving the loop
     expect(gateway.acks.length).toBe(Math.ceil(1002 / 4));
     expect(gateway.acks.at(-1)).toBe(items.at(-1)!.type === "run_end" && "e-r1-1002-run_end");
-    expect(gateway.buffer).toEqual([]);
+    expect(stream.cursor).toBe(gateway.log.at(-1)!.cursor);
   });
 
   it("acks processed events when the server goes quiet (ackDelayMs)", async () => {
@@ -105,23 +105,54 @@ describe("EventStream against a fake gateway", () => {
     await stream.close();
   });
 
-  it("reconnects after a crash and dedupes what the buffer delivers again", async () => {
+  it("reconnects after a crash with the cursor of the last event handled, and resumes", async () => {
     const { gateway, stream } = setup();
     const states: string[] = [];
     stream.on("connection", (s) => states.push(s));
-    gateway.window = 64;
     await stream.open();
-    gateway.publish(...runEvents("r1", 100));
+    const run = runEvents("r1", 100);
+    gateway.publish(...run.slice(0, 50));
     const items: StreamItem[] = [];
     for await (const item of stream) {
       items.push(item);
-      if (items.length === 50) gateway.crash(); // 32 acked; 18 processed but unacked come again
+      if (items.length === 50) {
+        expect(stream.cursor).toBe(gateway.log[48]!.cursor); // the 50th is being handled
+        gateway.crash();
+        gateway.publish(...run.slice(50)); // published while away
+      }
       if (isEnd(item)) break;
     }
     expect(tokens(items)).toBe(expected(100));
     expect(new Set(items.map((i) => (i as { id: string }).id)).size).toBe(items.length);
     expect(gateway.sockets.length).toBe(2);
+    expect(gateway.sockets[1]!.sent[0]).toEqual({ type: "auth", token: "tok-1", cursor: gateway.log[49]!.cursor });
+    expect(gateway.recovered).toEqual([false, true]);
     expect(states).toEqual(["connecting", "live", "reconnecting", "resumed", "closed"]);
+  });
+
+  it("starts from a saved cursor, and drops one the gateway cannot parse", async () => {
+    const { gateway, client, stream } = setup();
+    await stream.open();
+    gateway.publish(...runEvents("r1", 2));
+    await collect(stream.values({ keepOpen: true }), (i) => i.type === "token");
+    const saved = client.cursor("s1", "c1");
+    expect(saved).toBe(gateway.log[1]!.cursor);
+    await stream.close();
+    const later = client.events("s1", { clientId: "c1", cursor: saved, options: { ackDelayMs: null } });
+    const rest = await collect(later, isEnd);
+    expect(rest.map((i) => i.type)).toEqual(["token", "run_end"]); // run r1 mid-way: no notice
+    await later.close();
+    const bad = client.events("s1", { clientId: "c9", cursor: "not a cursor", options: { ackDelayMs: null } });
+    const items: StreamItem[] = [];
+    for await (const item of bad) {
+      items.push(item);
+      if (items.length === 1) gateway.crash(); // after the hello's invalid_cursor frame
+      if (items.length === 2) break;
+    }
+    expect(items.map((i) => i.type)).toEqual(["reload", "reload"]);
+    expect(gateway.recovered).toEqual([false, true, false, false]);
+    expect(gateway.sockets[2]!.sent[0]!.cursor).toBe("not a cursor");
+    expect(gateway.sockets[3]!.sent[0]).toEqual({ type: "auth", token: "tok-1" });
   });
 
   it("reports a hole in a run's seq with a reload notice from REST", async () => {
@@ -141,7 +172,6 @@ describe("EventStream against a fake gateway", () => {
 
   it("says when a run started before this device joined", async () => {
     const { gateway, stream } = setup();
-    gateway.resumed = false;
     await stream.open();
     gateway.publish(event("r1", 7), event("r1", 8, "run_end"));
     const items = await collect(stream, isEnd);
@@ -150,7 +180,6 @@ describe("EventStream against a fake gateway", () => {
 
   it("yields the hello's active_run, then only the run's later events", async () => {
     const { gateway, stream } = setup();
-    gateway.resumed = false;
     gateway.activeRun = { run_id: "r1", seq: 3, agent_type: "personal", text: "t1 t2 ", tool_calls: [] };
     await stream.open();
     gateway.publish(...runEvents("r1", 4));
@@ -160,7 +189,7 @@ describe("EventStream against a fake gateway", () => {
     expect(stream.catchUp?.seq).toBe(3);
   });
 
-  it("reloads after a reconnect that found no buffer", async () => {
+  it("reloads after a reconnect whose cursor is past retention", async () => {
     const { gateway, stream } = setup();
     await stream.open();
     gateway.publish(event("r1", 1, "run_start"));
@@ -168,14 +197,15 @@ describe("EventStream against a fake gateway", () => {
     for await (const item of stream) {
       items.push(item);
       if (item.type === "run_start") {
-        gateway.resumed = false;
-        gateway.buffer = [];
+        gateway.expire();
         gateway.crash();
       }
       if (item.type === "reload") break;
     }
     expect(items.map((i) => i.type)).toEqual(["run_start", "reload"]);
     expect(items[1]!.type === "reload" && items[1]!.reason).toBe("buffer_expired");
+    expect(gateway.recovered).toEqual([false, false]);
+    expect(gateway.sockets[1]!.sent[0]!.cursor).toBe("0.1.0.t1");
   });
 
   it("stops with a typed error on a fatal close code, and says so to `closed`", async () => {
@@ -210,6 +240,24 @@ describe("EventStream against a fake gateway", () => {
     await stream.open();
     expect(gateway.sockets.length).toBe(3);
     await stream.close();
+  });
+
+  it("resumes by cursor after a slow-consumer close (4408) with nothing lost", async () => {
+    const { gateway, stream } = setup();
+    await stream.open();
+    const run = runEvents("r1", 6);
+    gateway.publish(...run.slice(0, 3));
+    const items: StreamItem[] = [];
+    for await (const item of stream) {
+      items.push(item);
+      if (items.length === 3) {
+        gateway.crash(4408);
+        gateway.publish(...run.slice(3));
+      }
+      if (isEnd(item)) break;
+    }
+    expect(tokens(items)).toBe(expected(6));
+    expect(gateway.recovered).toEqual([false, true]);
   });
 
   it("backs off, longer each time, while connects are refused 4429, then connects", async () => {
@@ -258,7 +306,7 @@ describe("EventStream against a fake gateway", () => {
     await ended;
     expect(seen.join("")).toBe(expected(20));
     await stream.close();
-    expect(gateway.buffer).toEqual([]);
+    expect(gateway.acks.at(-1)).toBe("e-r1-22-run_end");
   });
 
   it("closes on abort, acking the event being handled", async () => {

@@ -44,7 +44,7 @@ describe("building blocks", () => {
     expect(seqs.check("r", 1, true)).toBe("next");
     expect(seqs.check("r", 2, true)).toBe("next");
     expect(seqs.check("r", 4, true)).toBe("seq_gap");
-    expect(seqs.check("q", 3, true)).toBe("seq_gap");
+    expect(seqs.check("q", 3, true)).toBe("next"); // recovered: began before the cursor
     expect(seqs.check("p", 3, false)).toBe("joined_mid_run");
     expect(seqs.catchUp("z", 5)).toBe(true);
     expect(seqs.check("z", 5, false)).toBe("covered");

@@ -40,6 +40,8 @@ class SwitchboardClient:
         self._http: httpx.AsyncClient | None = None
         self._streams: list[EventStream] = []
         self._recent: dict[tuple[str, str], RecentIds] = {}
+        self._latest: dict[tuple[str, str], EventStream] = {}
+        """The newest stream of each (session, device): where its next stream resumes."""
 
     async def __aenter__(self) -> "SwitchboardClient":
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=self._timeout_s)
@@ -129,7 +131,7 @@ class SwitchboardClient:
         """202 `{"message_id", "run_id"}`; raises `Busy` while a run is active.
 
         First opens this client's streams of the session and waits for their hellos, so their
-        devices' buffers exist before the message is published: they get its echo and every
+        devices are connected before the message is published: they get its echo and every
         event of its run. The message carries `client_id` (default: the device of this
         client's stream of the session) as `X-Client-Id`, so that device knows its echo.
         """
@@ -179,10 +181,17 @@ class SwitchboardClient:
         *,
         on_state: StateListener | None = None,
         options: StreamOptions | None = None,
+        cursor: str | None = None,
     ) -> EventStream:
-        """The session's events for this device, across reconnects (see `EventStream`)."""
+        """The session's events for this device, across reconnects (see `EventStream`).
+
+        `cursor` (a `stream.cursor` the app saved) resumes there: the events after it come
+        first. Without it, a device this client streamed before resumes where its last stream
+        stopped; a new one starts live (with the catch-up of a run in progress)."""
         client_id = client_id or f"py-{secrets.token_hex(4)}"
         recent = self._recent.setdefault((session_id, client_id), RecentIds())
+        if cursor is None:
+            cursor = self.cursor(session_id, client_id)
         stream = EventStream(
             url=ws_url(self.base_url, session_id, client_id),
             session_id=session_id,
@@ -193,6 +202,14 @@ class SwitchboardClient:
             options=options or self.stream_options,
             recent=recent,
             on_state=on_state,
+            cursor=cursor,
         )
         self._streams = [s for s in self._streams if s.state != "closed"] + [stream]
+        self._latest[(session_id, client_id)] = stream
         return stream
+
+    def cursor(self, session_id: str, client_id: str) -> str | None:
+        """The cursor of the last event this device's newest stream handed over (None before
+        any): persist it to resume later with `events(..., cursor=...)`."""
+        stream = self._latest.get((session_id, client_id))
+        return stream.cursor if stream is not None else None

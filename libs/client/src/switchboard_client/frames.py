@@ -21,8 +21,10 @@ def frame(kind: str, **fields: object) -> str:
     return dumps(CLIENT_FRAME_ADAPTER.validate_python({"type": kind, **fields}))
 
 
-def auth(token: str) -> str:
-    return dumps(AuthFrame(token=token))
+def auth(token: str, cursor: str | None = None) -> str:
+    """The auth frame; with `cursor` (the last event this device processed), the gateway sends
+    the session's events after it before the live tail (`recovered: true` in the hello)."""
+    return dumps(AuthFrame(token=token, cursor=cursor))
 
 
 def ack(event_id: str) -> str:

@@ -11,11 +11,12 @@ class ReloadNotice:
     """Events of this session were lost or never reached this device; `session` is its state as
     stored now (GET, with its `active_run` if one is in progress).
 
-    `seq_gap`: a jump in a run's `seq` (the device buffer overflowed); `response` is that
-    run's stored reply when it has one. `buffer_expired`: a reconnect found no buffer, so
-    anything published while away is only in the history. `joined_mid_run`: the first event of
-    `run_id` this device saw is not its first, and the gateway sent no catch-up for it (the run
-    started before the device's buffer existed).
+    `seq_gap`: a jump in a run's `seq` (events of it were lost); `response` is that run's
+    stored reply when it has one. `buffer_expired`: a connect could not resume (the hello said
+    `recovered: false` after a cursor was sent, or a reconnect had no cursor yet), so anything
+    published while away is only in the history. `joined_mid_run`: the first event of `run_id`
+    this device saw is not its first, and the gateway sent no catch-up for it (the run started
+    before the device connected).
     """
 
     session_id: str

@@ -19,8 +19,10 @@ class SeqTracker:
     def check(self, run_id: str, seq: int, *, resumed: bool) -> Verdict:
         """Classify the event `seq` of `run_id` and record it.
 
-        A run first seen mid-way on a resumed buffer lost its start (`seq_gap`); on a fresh
-        buffer the run began before the device joined (`joined_mid_run`). Neither is silent.
+        `resumed`: the connection continues after this device's cursor (`recovered`), with no
+        gap, so a run first seen mid-way began before the cursor (a stream started from a saved
+        cursor: the app handled its start) and is `next`. On a connection that is not
+        recovered, the run began before the device joined (`joined_mid_run`, never silent).
         """
         last, floor = self._runs.get(run_id, (None, 0))
         if seq <= floor:
@@ -29,7 +31,7 @@ class SeqTracker:
         if last is None:
             if seq == 1:
                 return "next"
-            return "seq_gap" if resumed else "joined_mid_run"
+            return "next" if resumed else "joined_mid_run"
         return "seq_gap" if seq > last + 1 else "next"
 
     def catch_up(self, run_id: str, seq: int) -> bool:

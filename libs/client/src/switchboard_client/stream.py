@@ -2,8 +2,10 @@
 reconnect.
 
 `EventStream` is an async iterator of typed events (plus `RunCatchUp` and `ReloadNotice`
-items) that survives dropped connections: it reconnects with jittered backoff to the device's
-buffer, which redelivers whatever was not acked; ids already processed are skipped.
+items) that survives dropped connections: it keeps the `cursor` of the last event it handed
+over and reconnects (jittered backoff) with it, so the gateway sends the events after it; ids
+already processed are skipped. A reconnect the gateway cannot resume (`recovered: false`)
+yields a `ReloadNotice` with the session as stored, then the live tail.
 """
 
 import asyncio
@@ -74,6 +76,7 @@ class EventStream:
         recent: RecentIds | None = None,
         on_state: StateListener | None = None,
         fetch_run_text: FetchRunText | None = None,
+        cursor: str | None = None,
     ) -> None:
         self.url = url
         self.session_id = session_id
@@ -87,6 +90,12 @@ class EventStream:
         self._on_state = on_state
         self.state = "idle"
         self.resumed: bool | None = None
+        """The last hello's `recovered` (v1 name: `resumed`)."""
+        self.recovered: bool | None = None
+        """The last hello's `recovered`: the events after the cursor sent followed."""
+        self.cursor = cursor
+        """The position of the last event handed over (processed): persist it to resume a
+        later stream of this device from there (`client.events(..., cursor=...)`)."""
         self.ack_window = 256
         self.connects = 0
         self._ws: ClientConnection | None = None
@@ -116,7 +125,8 @@ class EventStream:
     async def open(self) -> None:
         """Connect and wait for the first hello (retrying transient failures; raising
         `StreamClosed` for fatal ones). From then on the device's buffer exists: every event
-        published later reaches this stream. `async with` and `send_message` call it."""
+        published later reaches this stream (and, by its cursor, the next connection of this
+        device). `async with` and `send_message` call it."""
         await asyncio.shield(self._opening())
 
     async def aclose(self) -> None:
@@ -207,11 +217,12 @@ class EventStream:
 
     async def _serve(self, ws: ClientConnection) -> AsyncGenerator[object, None]:
         was_connected = self.connects > 0
-        hello = await self._handshake(ws)
+        sent = self.cursor
+        hello = await self._handshake(ws, sent)
         refresher = asyncio.create_task(self._refresh_loop(ws))
         try:
             yield _JOINED
-            if was_connected and not self.resumed:
+            if (was_connected or sent is not None) and not self.recovered:
                 yield await self._reload("buffer_expired")
             catch_up = self._take_catch_up(hello)
             if catch_up is not None:
@@ -223,14 +234,15 @@ class EventStream:
             refresher.cancel()
             await self._flush_ack(ws)
 
-    async def _handshake(self, ws: ClientConnection) -> dict[str, Any]:
-        """Authenticate, read the hello, and take its settings."""
-        await ws.send(frames.auth(await self.tokens.get()))
+    async def _handshake(self, ws: ClientConnection, cursor: str | None) -> dict[str, Any]:
+        """Authenticate (with the cursor to resume from), read the hello, take its settings."""
+        await ws.send(frames.auth(await self.tokens.get(), cursor))
         hello = await self._hello(ws)
         self.last_hello = hello
-        was_connected = self.connects > 0
+        was_connected = self.connects > 0 or cursor is not None
         self.connects += 1
-        self.resumed = bool(hello.get("resumed"))
+        self.recovered = bool(hello.get("recovered", hello.get("resumed")))
+        self.resumed = self.recovered
         self.ack_window = int(hello.get("ack_window") or 256)
         self._acks = AckState(self.ack_window)
         self.options.backoff.reset()
@@ -276,10 +288,12 @@ class EventStream:
             frame = _as_dict(raw)
             event_id = frame.get("id")
             if not isinstance(event_id, str):
-                _control_frame(frame)
+                self._control_frame(frame)
                 continue
+            cursor = frame.get("cursor")
+            position = cursor if isinstance(cursor, str) else None
             if event_id in self.recent:
-                await self._processed(ws, event_id)
+                await self._processed(ws, event_id, position)
                 continue
             event = _parse(raw)
             covered, notice = await self._check_seq(event) if event is not None else (True, None)
@@ -289,9 +303,9 @@ class EventStream:
                 try:
                     yield event
                 except GeneratorExit:  # the consumer stopped after handling this event
-                    self._mark_processed(event_id)
+                    self._mark_processed(event_id, position)
                     raise
-            await self._processed(ws, event_id)
+            await self._processed(ws, event_id, position)
 
     async def _recv(self, ws: ClientConnection) -> str | bytes:
         """The next frame; with `ack_delay_s`, acks pending work first when the server goes
@@ -304,13 +318,15 @@ class EventStream:
             await self._flush_ack(ws)
             return await ws.recv()
 
-    def _mark_processed(self, event_id: str) -> bool:
-        """Remember the id; True when an ack is due."""
+    def _mark_processed(self, event_id: str, cursor: str | None) -> bool:
+        """Remember the id and the event's position; True when an ack is due."""
         self.recent.add(event_id)
+        if cursor is not None:
+            self.cursor = cursor
         return self.options.ack == "client" and self._acks.processed(event_id)
 
-    async def _processed(self, ws: ClientConnection, event_id: str) -> None:
-        if self._mark_processed(event_id):
+    async def _processed(self, ws: ClientConnection, event_id: str, cursor: str | None) -> None:
+        if self._mark_processed(event_id, cursor):
             await self._flush_ack(ws)
 
     async def _flush_ack(self, ws: ClientConnection) -> None:
@@ -323,7 +339,7 @@ class EventStream:
         """(whether a catch-up already covers the event, a notice to yield before it)."""
         if event.run_id is None or event.seq is None:
             return False, None
-        verdict = self.seqs.check(event.run_id, event.seq, resumed=bool(self.resumed))
+        verdict = self.seqs.check(event.run_id, event.seq, resumed=bool(self.recovered))
         if verdict == "next" or verdict == "covered":
             return verdict == "covered", None
         log.warning("run %s: %s before seq %s: reloading", event.run_id, verdict, event.seq)
@@ -333,6 +349,18 @@ class EventStream:
         session = await self._fetch_session(self.session_id)
         response = stored_response(session, run_id) if run_id else None
         return ReloadNotice(self.session_id, reason, session, run_id, response)
+
+    def _control_frame(self, frame: dict[str, Any]) -> None:
+        """Frames that are not events; `invalid_cursor` (the cursor sent did not parse: the
+        hello said `recovered: false`) drops the cursor, so the next connect sends none."""
+        kind = frame.get("type")
+        if kind == "error" and frame.get("code") == "invalid_cursor":
+            log.warning("the gateway refused cursor %r: dropped", self.cursor)
+            self.cursor = None
+        elif kind == "error":
+            log.warning("gateway error frame: %s %s", frame.get("code"), frame.get("message"))
+        elif kind not in ("pong", "message_accepted", "connected"):
+            log.debug("frame ignored: %s", frame)
 
     # -- token refresh -----------------------------------------------------------------
     async def _refresh_loop(self, ws: ClientConnection) -> None:
@@ -379,14 +407,6 @@ def _parse(raw: str | bytes) -> AnyEvent | None:
     if isinstance(event, UnknownEvent):
         log.warning("skipping an event this SDK does not understand: type %r", event.type[:40])
     return event
-
-
-def _control_frame(frame: dict[str, Any]) -> None:
-    kind = frame.get("type")
-    if kind == "error":
-        log.warning("gateway error frame: %s %s", frame.get("code"), frame.get("message"))
-    elif kind not in ("pong", "message_accepted", "connected"):
-        log.debug("frame ignored: %s", frame)
 
 
 __all__ = ["EventStream", "Item", "StreamClosed"]

@@ -42,6 +42,11 @@ class ShardFeed:
             urls, names, shard, self._on_batch, "next", on_mark=self._on_mark
         )
 
+    @property
+    def connected(self) -> bool:
+        connection = self.reader.connection
+        return connection is not None and not connection.is_closed
+
     async def start(self) -> None:
         await self.reader.start()
 

@@ -10,7 +10,8 @@ from switchboard_protocol.cursor import Cursor, cursor_tag
 
 _SESSION = b'"session_id":"'
 _ID_PREFIX = b'{"id":"'
-_NOTED = (b'"session_end"', b'"typing"')
+_SESSION_END = b'"session_end"'
+_TYPING = b'"typing"'
 """Only lines holding one of these are parsed, to learn whether they are of that type."""
 
 
@@ -53,7 +54,7 @@ def frame_of(shard: int, offset: int, index: int, line: bytes) -> Frame:
 
 
 def kind_of(line: bytes) -> str:
-    if not any(noted in line for noted in _NOTED):
+    if _TYPING not in line and _SESSION_END not in line:
         return ""
     try:
         kind = event_head(line).type
