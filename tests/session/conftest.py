@@ -134,20 +134,23 @@ class StreamTap:
     def __init__(self, session_id: str, types: tuple[str, ...]) -> None:
         self.session_id = session_id
         self.types = types
-        self.events: asyncio.Queue[tuple[int, Event]] = asyncio.Queue()
+        self.events: asyncio.Queue[tuple[bytes, Event]] = asyncio.Queue()
 
     async def take(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         await message.ack()
         if message.content_type != BATCH_CONTENT_TYPE:
             return  # a mark
-        offset = int(str((message.headers or {})["x-stream-offset"]))
         for line in split_batch(message.body):
             event = parse_event(line)
             if event.session_id == self.session_id and (not self.types or event.type in self.types):
-                self.events.put_nowait((offset, event))
+                self.events.put_nowait((line, event))
 
     async def next_event(self, timeout: float = 10) -> Event:
         return (await asyncio.wait_for(self.events.get(), timeout))[1]
+
+    async def next_line(self, timeout: float = 10) -> bytes:
+        """The next event as it is on the stream, byte for byte."""
+        return (await asyncio.wait_for(self.events.get(), timeout))[0]
 
     async def event_of_type(self, event_type: str, timeout: float = 10) -> Event:
         async with asyncio.timeout(timeout):

@@ -13,12 +13,12 @@ import asyncpg
 import httpx
 import pytest
 from switchboard_events import BrokerSettings, Names, broker_connection, make_event
-from switchboard_events.codec import encode
+from switchboard_events.codec import BATCH_CONTENT_TYPE, encode
+from switchboard_events.routing import shard_of
 from switchboard_stack import ServiceProcess, asyncpg_dsn, free_port
 
 from tests.conftest import wait_until
-from tests.events.decode import events_of
-from tests.session.conftest import AUTH, Tap, auth, fetch
+from tests.session.conftest import AUTH, StreamTap, Tap, auth, fetch
 from tests.session.test_outages import via
 
 pytestmark = [pytest.mark.db, pytest.mark.broker]
@@ -98,37 +98,40 @@ async def drained(database_url: str) -> bool:
     return await outbox_rows(database_url) == []
 
 
-async def send_marker(broker: BrokerSettings, names: Names, sid: str) -> None:
+async def send_markers(broker: BrokerSettings, names: Names, sid: str) -> None:
     """A marker behind everything the service published (its publishes were confirmed, so
-    already queued): once the tap has it, nothing else of the service is still on its way."""
+    already queued): a `message` event of `sid` on its stream, and a marker run request. Once
+    a tap has its marker, nothing else of the service is still on its way there."""
     async with broker_connection(broker, "test-marker") as conn:
         channel = await conn.channel(publisher_confirms=True)
-        exchange = await channel.get_exchange(names.events_exchange)
-        message = aio_pika.Message(MARKER.encode())
-        await exchange.publish(message, names.routing_key(sid, "message"))
+        marker = make_event("message", {"content": MARKER, "message_id": MARKER}, session_id=sid)
+        stream = names.stream(shard_of(sid, broker.stream_shards))
+        body = aio_pika.Message(encode(marker), content_type=BATCH_CONTENT_TYPE)
+        await channel.default_exchange.publish(body, stream)
+        commands = await channel.get_exchange(names.commands_exchange)
+        await commands.publish(aio_pika.Message(MARKER.encode()), "run")
 
 
-def seen(message: aio_pika.abc.AbstractIncomingMessage, names: Names) -> tuple[str, str]:
-    """("run", run_id) for a run request; (event type, message id or content) for an event."""
-    if message.body == MARKER.encode():
-        return ("marker", "")
-    if message.exchange == names.commands_exchange:
-        return ("run", json.loads(message.body)["run_id"])
-    event = events_of(message)[0]
-    return (event.type, getattr(event.data, "message_id", None) or str(event.data))
+async def echoes_until_marker(events: StreamTap) -> list[str]:
+    """The message ids of the session's `message` events, up to the marker."""
+    got: list[str] = []
+    while (event := await events.next_event(timeout=30)).data.message_id != MARKER:  # type: ignore[union-attr]
+        got.append(event.data.message_id)  # type: ignore[union-attr]
+    return got
 
 
-async def received_until_marker(tap: Tap, names: Names) -> list[tuple[str, str]]:
-    got: list[tuple[str, str]] = []
-    while (item := seen(await tap.next_message(timeout=30), names))[0] != "marker":
-        got.append(item)
+async def runs_until_marker(commands: Tap) -> list[str]:
+    """The run ids of the run requests, up to the marker."""
+    got: list[str] = []
+    while (message := await commands.next_message(timeout=30)).body != MARKER.encode():
+        got.append(json.loads(message.body)["run_id"])
     return got
 
 
 @pytest.mark.e2e
 @pytest.mark.timeout(120)
 async def test_a_message_committed_before_a_crash_goes_out_once_after_restart(
-    database_url, broker_settings, names, tap
+    database_url, broker_settings, names, tap, stream_tap
 ) -> None:
     amqp = urlsplit(broker_settings.amqp_url)
     proxy = GatedProxy(amqp.hostname or "127.0.0.1", amqp.port or 5672)
@@ -139,8 +142,8 @@ async def test_a_message_committed_before_a_crash_goes_out_once_after_restart(
         await first.wait_http(f"{url}/ai/health", timeout=60)
         async with httpx.AsyncClient(base_url=url) as client:
             sid = await new_session(client)
-            also = ((names.commands_exchange, "run"),)
-            taps = await tap(names.events_exchange, f"session.{sid}.message", also=also)
+            echoes = await stream_tap(sid, "message")
+            requests = await tap(names.commands_exchange, "run")
             await wait_until(functools.partial(drained, database_url), timeout=30)
             proxy.hold()  # the service's publishes no longer reach the broker
             response = await say(client, sid, "survive the crash")
@@ -155,11 +158,9 @@ async def test_a_message_committed_before_a_crash_goes_out_once_after_restart(
     try:
         await second.wait_http(f"{url}/ai/health", timeout=60)
         await wait_until(functools.partial(drained, database_url), timeout=30)
-        await send_marker(broker_settings, names, sid)
-        assert await received_until_marker(taps, names) == [
-            ("message", accepted["message_id"]),
-            ("run", accepted["run_id"]),
-        ]
+        await send_markers(broker_settings, names, sid)
+        assert await echoes_until_marker(echoes) == [accepted["message_id"]]
+        assert await runs_until_marker(requests) == [accepted["run_id"]]
     finally:
         second.stop()
 
@@ -178,7 +179,9 @@ CREATE CONSTRAINT TRIGGER refuse_doomed_at_commit AFTER INSERT ON messages
 """A constraint checked at COMMIT, after the echo and the run request were written."""
 
 
-async def test_a_failed_commit_publishes_nothing(client, tap, names, broker_settings) -> None:
+async def test_a_failed_commit_publishes_nothing(
+    client, tap, stream_tap, names, broker_settings
+) -> None:
     database_url = client.database_url
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
@@ -186,32 +189,30 @@ async def test_a_failed_commit_publishes_nothing(client, tap, names, broker_sett
     finally:
         await conn.close()
     sid = await new_session(client)
-    also = ((names.commands_exchange, "run"),)
-    taps = await tap(names.events_exchange, f"session.{sid}.message", also=also)
+    echoes = await stream_tap(sid, "message")
+    requests = await tap(names.commands_exchange, "run")
     failed = await say(client, sid, "doomed")
     assert failed.status_code == 500, failed.text
     accepted = await say(client, sid, "fine")
     assert accepted.status_code == 202, accepted.text  # the doomed run never became active
     await wait_until(functools.partial(drained, database_url), timeout=30)
-    await send_marker(broker_settings, names, sid)
-    assert await received_until_marker(taps, names) == [
-        ("message", accepted.json()["message_id"]),
-        ("run", accepted.json()["run_id"]),
-    ]
+    await send_markers(broker_settings, names, sid)
+    assert await echoes_until_marker(echoes) == [accepted.json()["message_id"]]
+    assert await runs_until_marker(requests) == [accepted.json()["run_id"]]
     stored = await fetch(database_url, "SELECT content FROM messages WHERE session_id = $1", sid)
     assert [r["content"] for r in stored] == ["fine"]
 
 
 @pytest.mark.timeout(120)
 async def test_two_replicas_publish_each_row_once_in_order(
-    make_app, tap, names, broker_settings, database_url
+    make_app, stream_tap, names, broker_settings, database_url
 ) -> None:
     # OUTBOX_POLL_S is lowered here only so both replicas' relays poll all the time and
     # contend for the same rows (left behind, as by a crash; no commit of theirs wakes them).
     await make_app(OUTBOX_POLL_S=0.02)
     await make_app(OUTBOX_POLL_S=0.02)
-    taps = await tap(names.events_exchange, "session.*.message")
     sessions = [f"s{i:02d}" for i in range(20)]
+    taps = {sid: await stream_tap(sid, "message") for sid in sessions}
     sent: dict[str, list[str]] = {sid: [] for sid in sessions}
     rows = []
     for n in range(30):
@@ -228,11 +229,11 @@ async def test_two_replicas_publish_each_row_once_in_order(
     finally:
         await conn.close()
     await wait_until(functools.partial(drained, database_url), timeout=60)
-    await send_marker(broker_settings, names, "zz")
     got: dict[str, list[str]] = {sid: [] for sid in sessions}
-    while (message := await taps.next_message(timeout=30)).body != MARKER.encode():
-        for event in events_of(message):
-            got[event.session_id].append(event.id)
+    for sid in sessions:
+        await send_markers(broker_settings, names, sid)
+        while (event := await taps[sid].next_event(timeout=30)).data.message_id != MARKER:  # type: ignore[union-attr]
+            got[sid].append(event.id)
     assert got == sent
 
 
@@ -245,9 +246,9 @@ def newer_replicas_row(event_type: str, data: dict[str, Any], sid: str) -> str:
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
 
 
-async def test_a_stored_event_goes_out_as_it_was_stored(client, tap, names, database_url) -> None:
+async def test_a_stored_event_goes_out_as_it_was_stored(client, stream_tap, database_url) -> None:
     sid = "s-newer-row"
-    taps = await tap(names.events_exchange, f"session.{sid}.*")
+    taps = await stream_tap(sid)
     rows = [
         ("typing", newer_replicas_row("typing", {"status": "typing"}, sid)),
         ("token", newer_replicas_row("token", {"token": "t1 "}, sid)),
@@ -259,11 +260,5 @@ async def test_a_stored_event_goes_out_as_it_was_stored(client, tap, names, data
             await conn.execute(insert, sid, event_type, body)
     finally:
         await conn.close()
-    for event_type, body in rows:
-        message = await taps.next_message(timeout=30)
-        assert message.body == body.encode()  # every field, byte for byte
-        assert message.routing_key == names.routing_key(sid, event_type)
-        assert message.message_id == json.loads(body)["id"]
-        assert message.content_type == "application/json"
-        persistent = aio_pika.DeliveryMode.PERSISTENT
-        assert (message.delivery_mode == persistent) is (event_type != "token")
+    for _, body in rows:
+        assert await taps.next_line(timeout=30) == body.encode()  # every field, byte for byte

@@ -146,7 +146,8 @@ async def test_poison_tool_calls_are_dead_lettered_and_bystanders_are_stored(
 async def test_a_bad_event_in_a_batch_does_not_lose_the_others(
     client, broker_settings, names
 ) -> None:
-    """One batch message carrying a poison event and a good one: the good one is stored."""
+    """One batch message carrying an unreadable line, a poison event and a good one: the good
+    one is stored, the other two are dead-lettered, and the stored offset moves past the batch."""
     sid = await new_session(client, ALICE)
     run = await send(client, ALICE, sid, "/tool echo")
     bad = make_event(
@@ -159,12 +160,22 @@ async def test_a_bad_event_in_a_batch_does_not_lose_the_others(
     good = make_event("run_end", {"status": "completed"}, session_id=sid, run_id=run, seq=2)
     async with broker_connection(broker_settings, "test-batch") as conn:
         channel = await conn.channel(publisher_confirms=True)
-        body = encode_batch([encode(bad), encode(good)])
+        body = encode_batch([b'{"not": "an event"', encode(bad), encode(good)])
         message = aio_pika.Message(body, content_type=BATCH_CONTENT_TYPE)
         stream = names.stream(shard_of(sid, broker_settings.stream_shards))
         await channel.default_exchange.publish(message, stream)
     assert (await wait_run_ended(client, run))["status"] == "completed"
-    assert await dead_letters(broker_settings, names, "session-store") == 1
+    assert await dead_letters(broker_settings, names, "session-store") == 2
+    async with broker_connection(broker_settings, "test-peek") as conn:
+        letters = await peek(await conn.channel(), names, "session-store", 10)
+    assert [p.reason for p in letters] == ["invalid_event", "bad_data"]
+    assert {p.source_queue for p in letters} == {stream}
+    [row] = await fetch(
+        client.database_url,  # type: ignore[attr-defined]
+        'SELECT "offset" FROM stream_offsets WHERE stream = $1',
+        stream,
+    )
+    assert row["offset"] >= 0
 
 
 async def test_transient_failures_are_retried_bounded_then_replayed(

@@ -14,7 +14,7 @@ async def health(request: Request) -> JSONResponse:
     """200 when the broker and the session service answer; 503 naming what failed."""
     hub: Hub = request.app.state.hub
     parts = hub.parts
-    checks = {"broker": parts.control.healthy}
+    checks = {"broker": parts.control.healthy and parts.fanout.healthy}
     checks["session_service"] = await parts.session_service.healthy()
     failed = [name for name, ok in checks.items() if not ok]
     body = {"status": "ok" if not failed else "unavailable", "checks": checks, "failed": failed}

@@ -10,7 +10,8 @@ from switchboard_protocol.cursor import Cursor, cursor_tag
 
 _SESSION = b'"session_id":"'
 _ID_PREFIX = b'{"id":"'
-_NOTED = (b'"session_end"', b'"typing"')
+_SESSION_END = b'"session_end"'
+_TYPING = b'"typing"'
 """Only lines holding one of these are parsed, to learn whether they are of that type."""
 
 
@@ -48,12 +49,12 @@ def frame_of(shard: int, offset: int, index: int, line: bytes) -> Frame:
     except ValueError:  # no id: a cursor to it can never be recovered
         tag = "0"
     cursor = Cursor(shard, offset, index, tag).encode()
-    text = '{"cursor":"' + cursor + '",' + line[1:].decode()
+    text = '{"cursor":"' + cursor + '",' + line[1:].decode(errors="replace")
     return Frame(cursor, text, kind_of(line))
 
 
 def kind_of(line: bytes) -> str:
-    if not any(noted in line for noted in _NOTED):
+    if _TYPING not in line and _SESSION_END not in line:
         return ""
     try:
         kind = event_head(line).type

@@ -8,7 +8,7 @@ that falls that far behind gets `SlowConsumer` and resumes by cursor."""
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 
 from switchboard_protocol import ActiveRun
@@ -26,7 +26,25 @@ class SlowConsumer(Exception):
 
 
 class Subscription:
-    """Take frames with `frames()`; `close()` when done (it leaves the fan-out)."""
+    """Take frames with `frames()`; `close()` when done (it leaves the fan-out). Slotted, and
+    its live buffer made on the first event: a gateway holds thousands of idle devices."""
+
+    __slots__ = (
+        "_bytes",
+        "_floor",
+        "_leave",
+        "_live",
+        "_max_bytes",
+        "_replay",
+        "_waiter",
+        "active_run",
+        "closed",
+        "invalid_cursor",
+        "overflowed",
+        "recovered",
+        "replayed",
+        "session_id",
+    )
 
     def __init__(
         self, session_id: str, max_bytes: int, leave: Callable[["Subscription"], None]
@@ -41,10 +59,10 @@ class Subscription:
         self.replayed = 0
         self._max_bytes = max_bytes
         self._leave = leave
-        self._live: deque[tuple[Position, Frame]] = deque()
+        self._live: deque[tuple[Position, Frame]] | None = None
         self._bytes = 0
         self._floor: Position | None = None
-        self._replay: AsyncIterator[list[Frame]] | None = None
+        self._replay: Iterator[list[Frame]] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self.overflowed = False
         self.closed = False
@@ -53,20 +71,23 @@ class Subscription:
         """A live event of the session (called by the fan-out, in stream order)."""
         if self.overflowed or (self._floor is not None and position <= self._floor):
             return
+        if self._live is None:
+            self._live = deque()
         self._live.append((position, frame))
         self._bytes += len(frame.text)
         if self._bytes > self._max_bytes:
             self.overflowed = True
-            self._live.clear()
+            self._live = None
             self._bytes = 0
         self.wake()
 
-    def begin(self, floor: Position, replay: AsyncIterator[list[Frame]] | None) -> None:
+    def begin(self, floor: Position, replay: Iterator[list[Frame]] | None) -> None:
         """From now on only events after `floor` go live; `replay` comes first."""
         self._floor, self._replay = floor, replay
-        kept = [(p, f) for p, f in self._live if p > floor]
-        self._live = deque(kept)
-        self._bytes = sum(len(f.text) for _, f in kept)
+        if self._live:
+            kept = [(p, f) for p, f in self._live if p > floor]
+            self._live = deque(kept)
+            self._bytes = sum(len(f.text) for _, f in kept)
 
     def wake(self) -> None:
         """Make a waiting `frames()` return (with nothing, when nothing came)."""
@@ -80,7 +101,7 @@ class Subscription:
         if self.overflowed:
             raise SlowConsumer
         if self._replay is not None:
-            chunk = await anext(self._replay, None)
+            chunk = next(self._replay, None)
             if chunk is not None:
                 self.replayed += len(chunk)
                 return chunk
@@ -89,10 +110,9 @@ class Subscription:
             await self._wait(timeout)
         if self.overflowed:
             raise SlowConsumer
-        taken = [frame for _, frame in self._live]
-        self._live.clear()
+        live, self._live = self._live, None
         self._bytes = 0
-        return taken
+        return [frame for _, frame in live] if live else []
 
     async def _wait(self, timeout: float | None) -> None:
         self._waiter = asyncio.get_running_loop().create_future()
@@ -104,14 +124,10 @@ class Subscription:
             self._waiter = None
 
     async def close(self) -> None:
-        """Leave the fan-out and stop any replay still reading the stream."""
+        """Leave the fan-out (and drop what is left of the replay)."""
         if self.closed:
             return
         self.closed = True
         self._leave(self)
-        replay, self._replay = self._replay, None
-        aclose = getattr(replay, "aclose", None)
-        if aclose is not None:
-            with suppress(RuntimeError):  # still running in a task being cancelled
-                await aclose()
+        self._replay = None
         self.wake()
