@@ -51,12 +51,15 @@ class AguiStream:
         except BaseException:
             await self.close()
             raise
+        self.parts.metrics.joins.labels("cursor" if self.sub.recovered else "catch_up").inc()
         return self.sub
 
     async def close(self) -> None:
+        sub, self.sub = self.sub, None
         try:
-            if self.sub is not None:
-                await self.sub.close()
+            if sub is not None:
+                self.parts.metrics.replayed.inc(sub.replayed)
+                await sub.close()
         finally:
             self.live.unregister(self)
 
