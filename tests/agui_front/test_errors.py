@@ -105,11 +105,11 @@ async def test_a_bad_last_event_id_is_400_and_a_bad_client_id_422(stack: Stack) 
     bad = (
         "garbage",
         "agui.R1.1.2.0.0.0.0",  # a v1 id (no stream position)
-        "-~a.b.c.d.e.f.g.h",
+        "-~a.b.c.d.e.f.g.h.i",
         "-~dev.run.1.2",
-        "-~d/x.run.1.2.0.0.0.0",
-        "1.2.3~d.r.1.2.0.0.0.0",
-        "0.12.0.tag!~d.r.1.2.0.0.0.0",
+        "-~d/x.run.1.2.0.0.0.0.0",
+        "1.2.3~d.r.1.2.0.0.0.0.0",
+        "0.12.0.tag!~d.r.1.2.0.0.0.0.0",
     )
     for value in bad:
         for method in ("GET", "POST"):

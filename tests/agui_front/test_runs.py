@@ -217,6 +217,26 @@ async def test_a_stream_resumed_after_its_run_ended_gets_the_rest_from_storage(
     assert "TOOL_CALL_START" in kinds and "TOOL_CALL_RESULT" in kinds, kinds
 
 
+async def test_a_resume_from_the_run_s_end_goes_on_with_the_session_s_next_run(
+    stack: Stack, other_replica: str
+) -> None:
+    """The id of `RUN_FINISHED` says the client has the run's end: resumed with it (as an
+    EventSource reconnecting after the stream ended would), the stream waits for the next run,
+    as a `GET` does, instead of sending the ended run again or waiting for it forever."""
+    async with Agui(stack, "agui-after") as agui:
+        first = await agui.run("/tokens 5")
+        assert first[-1].type == "RUN_FINISHED"
+        async with agui.get(other_replica, **{"Last-Event-ID": first[-1].id}) as response:
+            assert response.status_code == 200, await response.aread()
+            path = f"/ai/sessions/{agui.sid}/message"
+            sent = await agui.http.post(path, json={"content": "/tokens 3"})
+            assert sent.status_code == 202, sent.text
+            after = await collect(response)
+    assert types(after)[0] == "RUN_STARTED" and types(after)[-1] == "RUN_FINISHED"
+    assert after[0].data["runId"] == sent.json()["run_id"] != first[0].data["runId"]
+    assert text_of(after) == words(3)
+
+
 async def test_get_with_no_run_in_progress_waits_for_the_next_run(stack: Stack) -> None:
     async with Agui(stack, "agui-next") as agui:
         watcher = agui.http.stream(

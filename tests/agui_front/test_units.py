@@ -29,12 +29,12 @@ def state_of(event_id: str) -> RunState:
 
 def test_an_id_reads_back_as_written() -> None:
     state = RunState("tab-1", "R1", 12, 40, True, 3, 0b101, 2)
-    assert str(state) == "tab-1.R1.12.40.1.3.5.2"
+    assert str(state) == "tab-1.R1.12.40.1.3.5.2.0"
     written = EventId("2.1077.3.Ab12Cd34", state)
-    assert str(written) == "2.1077.3.Ab12Cd34~tab-1.R1.12.40.1.3.5.2"
+    assert str(written) == "2.1077.3.Ab12Cd34~tab-1.R1.12.40.1.3.5.2.0"
     assert parse_id(str(written)) == written
     before_any = EventId(None, state)
-    assert str(before_any) == "-~tab-1.R1.12.40.1.3.5.2"
+    assert str(before_any) == "-~tab-1.R1.12.40.1.3.5.2.0"
     assert parse_id(str(before_any)) == before_any
 
 
@@ -44,16 +44,17 @@ def test_an_id_reads_back_as_written() -> None:
         "",
         "a.b",
         "t.R.1.1.1.0.0.0",  # a v1 id: no position
-        "-~tab 1.R.1.1.1.1.1.0",
-        "-~t.R.1.1.2.0.0.0",
-        "-~t.R.x.1.1.0.0.0",
-        "-~t.R.1.1.1.0.zz.0",
-        "-~t.R.1.1.1.0.0",
-        "-~t.R\n.1.1.1.0.0.0",
-        "1.2.3~t.R.1.1.1.0.0.0",
-        "1.2.3.tag!~t.R.1.1.1.0.0.0",
-        "x~t.R.1.1.1.0.0.0",
-        "1.2.3.tag~-~t.R.1.1.1.0.0.0",
+        "-~t.R.1.1.1.0.0.0",  # a v1 run state
+        "-~tab 1.R.1.1.1.1.1.0.0",
+        "-~t.R.1.1.2.0.0.0.0",
+        "-~t.R.1.1.1.0.0.0.2",
+        "-~t.R.x.1.1.0.0.0.0",
+        "-~t.R.1.1.1.0.zz.0.0",
+        "-~t.R\n.1.1.1.0.0.0.0",
+        "1.2.3~t.R.1.1.1.0.0.0.0",
+        "1.2.3.tag!~t.R.1.1.1.0.0.0.0",
+        "x~t.R.1.1.1.0.0.0.0",
+        "1.2.3.tag~-~t.R.1.1.1.0.0.0.0",
         "-~" + "t" * 400,
     ],
 )
@@ -105,7 +106,7 @@ def test_a_run_maps_onto_ag_ui_events_each_with_the_position_and_state_after_it(
     ]
     ids = [parse_id(i) for i, _ in decoded(chunks)]
     assert ids[0] == EventId(None, RunState("agui", "R1"))  # before any session event
-    assert ids[-1] == EventId(at(11), RunState("agui", "R1", 10, 8, False, 1, 1, 1))
+    assert ids[-1] == EventId(at(11), RunState("agui", "R1", 10, 8, False, 1, 1, 1, done=True))
     before_the_tool_call = EventId(at(1), RunState("agui", "R1", 2, 3, True))
     assert ids[3] == ids[4] == before_the_tool_call  # resuming there sends the call whole again
     assert ids[5] == EventId(at(2), RunState("agui", "R1", 3, 3, True, 1))
@@ -156,7 +157,7 @@ def test_a_resume_from_the_catch_up_reopens_the_message_and_sends_only_what_it_l
 def test_a_recovered_resume_goes_on_from_the_position_and_state_of_its_id() -> None:
     """What a stream resumed at a recovered position sends: `RUN_STARTED` and the open
     message again with the id it resumed from, then only the events after it."""
-    last = parse_id(f"{at(7)}~agui.R1.6.9.1.0.0.0")
+    last = parse_id(f"{at(7)}~agui.R1.6.9.1.0.0.0.0")
     mapper = RunMapper("S1", last.state, last.position)
     opening = decoded(mapper.started())
     assert [d["type"] for _, d in opening] == ["RUN_STARTED", "TEXT_MESSAGE_START"]
@@ -169,8 +170,8 @@ def test_a_recovered_resume_goes_on_from_the_position_and_state_of_its_id() -> N
         "TEXT_MESSAGE_END",
         "RUN_FINISHED",
     ]
-    assert rest[0][0] == f"{at(8)}~agui.R1.7.12.1.0.0.0"
-    assert rest[-1][0] == f"{at(10)}~agui.R1.9.12.0.0.0.0"
+    assert rest[0][0] == f"{at(8)}~agui.R1.7.12.1.0.0.0.0"
+    assert rest[-1][0] == f"{at(10)}~agui.R1.9.12.0.0.0.0.1"  # done
 
 
 def test_a_reply_read_whole_from_storage_is_not_sent_again_when_it_comes_live() -> None:

@@ -5,11 +5,12 @@
   opening events, built from the catch-up state). A resume replays the session's events after
   it, on any replica.
 - `<run state>`: what the mapper knows of the client's view of one run, to go on from there:
-  `<client_id>.<run_id>.<seq>.<chars>.<open>.<calls>.<results>.<notices>`: the device, the run,
-  the last of the run's events the client has (its `seq`), how many characters of the run's
-  text it has, whether its text message is open (1) or not (0), how many of the run's tool
-  calls it has, which of those calls' results (a bit per call, in hex), and how many of its
-  notices (`agent_switch`, `warning`, `error`). When the position cannot be recovered (past
+  `<client_id>.<run_id>.<seq>.<chars>.<open>.<calls>.<results>.<notices>.<done>`: the device,
+  the run, the last of the run's events the client has (its `seq`), how many characters of the
+  run's text it has, whether its text message is open (1) or not (0), how many of the run's
+  tool calls it has, which of those calls' results (a bit per call, in hex), how many of its
+  notices (`agent_switch`, `warning`, `error`), and whether it has the run's end (1: a resume
+  goes on with the session's next run, as a `GET` does). When the position cannot be recovered (past
   retention, another stream), the run state alone says what to send from the catch-up state
   or storage.
 
@@ -44,10 +45,12 @@ class RunState:
     results: int = 0
     """Bit i: the result of the run's call i (in call order)."""
     notices: int = 0
+    done: bool = False
+    """The client has the run's end (`RUN_FINISHED` or `RUN_ERROR`)."""
 
     def __str__(self) -> str:
         head = f"{self.client_id}.{self.run_id}.{self.seq}.{self.chars}.{int(self.open)}"
-        return f"{head}.{self.calls}.{self.results:x}.{self.notices}"
+        return f"{head}.{self.calls}.{self.results:x}.{self.notices}.{int(self.done)}"
 
     def after(self, seq: int, chars: int, open_: bool) -> "RunState":
         return replace(self, seq=max(self.seq, seq), chars=chars, open=open_)
@@ -81,9 +84,9 @@ def parse_id(text: str) -> EventId:
 
 def _state(text: str) -> RunState:
     parts = text.split(".")
-    if len(parts) != 8:
+    if len(parts) != 9:
         raise BadEventId("Last-Event-ID is not an id of this stream")
-    client_id, run_id, seq, chars, open_, calls, results, notices = parts
+    client_id, run_id, seq, chars, open_, calls, results, notices, done = parts
     try:
         check_name(client_id, "client_id")
     except InvalidName as exc:
@@ -93,8 +96,8 @@ def _state(text: str) -> RunState:
     numbers = (seq, chars, calls, notices)
     if not (all(n.isascii() and n.isdigit() and len(n) < 19 for n in numbers)):
         raise BadEventId("Last-Event-ID: seq, chars, calls and notices must be numbers")
-    if open_ not in ("0", "1"):
-        raise BadEventId("Last-Event-ID: open must be 0 or 1")
+    if open_ not in ("0", "1") or done not in ("0", "1"):
+        raise BadEventId("Last-Event-ID: open and done must be 0 or 1")
     if not _RESULTS.fullmatch(results):
         raise BadEventId("Last-Event-ID: results must be hexadecimal")
     return RunState(
@@ -106,4 +109,5 @@ def _state(text: str) -> RunState:
         int(calls),
         int(results, 16),
         int(notices),
+        done == "1",
     )

@@ -59,7 +59,6 @@ class RunMapper:
         """The stream cursor of the last session event mapped (None: none yet)."""
         self._prior = position
         """The position before the event being mapped (its SSE events but the last carry it)."""
-        self.done = False
         self._error: tuple[str, str] | None = None
         self._calls: dict[str, int] = {}
         """Each tool call's index in the run (its bit in the state's `results`)."""
@@ -71,6 +70,11 @@ class RunMapper:
     @property
     def run_id(self) -> str:
         return self.state.run_id
+
+    @property
+    def done(self) -> bool:
+        """The run's end was sent: the stream is over."""
+        return self.state.done
 
     def started(self) -> list[str]:
         """`RUN_STARTED`, and the open text message again for a client resuming inside it."""
@@ -238,7 +242,7 @@ class RunMapper:
         if before.open:
             events.append(TextMessageEndEvent(message_id=self.run_id))
             self.state = before.after(before.seq, before.chars, False)
-        self.done = True
+        self.state = replace(self.state, done=True)
         return self._out(before, [*events, last])
 
     def _start(self) -> TextMessageStartEvent:

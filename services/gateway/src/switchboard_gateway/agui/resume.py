@@ -28,8 +28,9 @@ async def opening(
     position: str | None,
 ) -> Opening:
     """A resumed (or just sent) run's opening when the client's view is `state` as of stream
-    `position`; a joined one's without `state`."""
-    if state is None:
+    `position`; a joined one's without `state`, or when the client has its run's end (the
+    subscription's run in progress, or the next)."""
+    if state is None or state.done:
         return await joined(parts, token, sub.session_id, client_id, sub.active_run)
     if sub.recovered:
         mapper = RunMapper(sub.session_id, state, position)
