@@ -104,11 +104,15 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def _summary(step: dict[str, Any] | None, limit: float) -> dict[str, Any] | None:
+    """A step's figures for a target; `delivered_all`: nothing lost and the offered rate kept
+    up with (>= 90 % of it delivered per second, as `StepResult.keeps_up`)."""
     if step is None:
         return None
     return {
         "sessions": step["sessions"],
-        "delivered_all": step["missing"] == 0 and step["holes"] == 0,
+        "delivered_all": step["missing"] == 0
+        and step["holes"] == 0
+        and step["delivered_per_s"] >= 0.9 * step["offered_per_s"],
         "delivered_per_s": step["delivered_per_s"],
         "offered_per_s": step["offered_per_s"],
         "p99_ms": step["latency_ms"]["p99"],

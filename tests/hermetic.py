@@ -1,7 +1,7 @@
 """Tests do not depend on the caller's environment: every variable a Switchboard settings class
 reads is removed from `os.environ` before the first test, so the processes tests start (they
 inherit it) and the settings tests build in-process see the shipped defaults plus what the test
-sets itself. A developer who exported `GATEWAY_PORT` or `PREFETCH` (as the docs suggest for
+sets itself. A developer who exported `GATEWAY_PORT` or `STREAM_SHARDS` (as the docs suggest for
 `make run`) runs the same suite as CI.
 
 Kept: `AMQP_URL` and `DATABASE_URL`, the documented way to point the suite at other servers

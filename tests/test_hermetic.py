@@ -13,12 +13,12 @@ def test_service_variables_cover_the_settings_that_bit_us() -> None:
 def test_scrub_removes_service_settings_in_any_case_and_keeps_the_rest() -> None:
     environ = {
         "GATEWAY_PORT": "9000",
-        "prefetch": "256",
+        "stream_shards": "8",
         "AMQP_URL": "amqp://elsewhere/",
         "DATABASE_URL": "postgresql://elsewhere/x",
         "HOME": "/root",
     }
-    assert scrub(environ) == ["GATEWAY_PORT", "prefetch"]
+    assert scrub(environ) == ["GATEWAY_PORT", "stream_shards"]
     assert environ == {
         "AMQP_URL": "amqp://elsewhere/",
         "DATABASE_URL": "postgresql://elsewhere/x",

@@ -99,16 +99,25 @@ async def test_another_user_s_session_is_404_like_one_that_does_not_exist(stack:
     await assert_untouched(stack, "agui-owner", sid)
 
 
-async def test_a_bad_last_event_id_or_client_id_is_422(stack: Stack) -> None:
+async def test_a_bad_last_event_id_is_400_and_a_bad_client_id_422(stack: Stack) -> None:
     sid = await new_session(stack, "agui-ids")
     auth = bearer(token("agui-ids"))
-    bad = ("garbage", "a.b.c.d.e.f.g.h", "dev.run.1.2", "d/x.run.1.2.0.0.0.0", "d.r.x.2.0.0.0.0")
+    bad = (
+        "garbage",
+        "agui.R1.1.2.0.0.0.0",  # a v1 id (no stream position)
+        "-~a.b.c.d.e.f.g.h.i",
+        "-~dev.run.1.2",
+        "-~d/x.run.1.2.0.0.0.0.0",
+        "1.2.3~d.r.1.2.0.0.0.0.0",
+        "0.12.0.tag!~d.r.1.2.0.0.0.0.0",
+    )
     for value in bad:
-        status, error, _ = await refused(
-            stack, "GET", f"/ai/sessions/{sid}/agui", {**auth, "Last-Event-ID": value}
-        )
-        assert (status, error["code"]) == (422, "validation_error"), (value, error)
-        assert "Last-Event-ID" in error["message"], error
+        for method in ("GET", "POST"):
+            status, error, _ = await refused(
+                stack, method, f"/ai/sessions/{sid}/agui", {**auth, "Last-Event-ID": value}
+            )
+            assert (status, error["code"]) == (400, "invalid_cursor"), (value, error)
+            assert "Last-Event-ID" in error["message"], error
     status, error, _ = await refused(
         stack,
         "POST",

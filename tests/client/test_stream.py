@@ -364,6 +364,8 @@ async def test_a_saved_cursor_resumes_a_later_client_and_a_bad_one_is_dropped(
     async with SwitchboardClient(gateway.url, gateway.token(), stream_options=fast) as client:
         async with client.events(sid, client_id="dev1", cursor=saved) as stream:
             got = await collect(stream, 2)
+        async with client.events(sid, client_id="dev1", resume=False):
+            await gateway.wait_connects(3)  # resume=False: no cursor, though dev1 had one
         async with client.events(sid, client_id="dev2", cursor="not a cursor") as bad:
             consumer = asyncio.create_task(collect(bad, 2))
             async with asyncio.timeout(5):  # read after the first reload: the error frame
@@ -372,7 +374,8 @@ async def test_a_saved_cursor_resumes_a_later_client_and_a_bad_one_is_dropped(
             await gateway.drop(sid)
             reloads = await consumer
     assert [e.id for e in got] == [e["id"] for e in events[1:]]
-    assert [h["recovered"] for h in gateway.hellos] == [False, True, False, False]
+    assert [h["recovered"] for h in gateway.hellos] == [False, True, False, False, False]
+    assert "cursor" not in gateway.auth_frames[2]
     assert [type(i) for i in reloads] == [ReloadNotice, ReloadNotice]
-    assert gateway.auth_frames[2]["cursor"] == "not a cursor"
-    assert "cursor" not in gateway.auth_frames[3]
+    assert gateway.auth_frames[3]["cursor"] == "not a cursor"
+    assert "cursor" not in gateway.auth_frames[4]

@@ -4,6 +4,7 @@ channel's dead leader: tests/cluster covers it on a real cluster); a classic que
 final."""
 
 from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import aio_pika
@@ -103,8 +104,10 @@ class Connection:
 
     async def answer(self, request: aio_pika.Message) -> None:
         body = dumps(CatchUpReply(active_run=None)).encode()
-        reply = aio_pika.Message(body, correlation_id=request.correlation_id)
         assert self.replies.queue is not None
+        reply = SimpleNamespace(  # what the reply queue's consumer gets
+            body=body, correlation_id=request.correlation_id, routing_key=self.replies.queue.name
+        )
         await self.replies.queue.handler(reply)
 
 

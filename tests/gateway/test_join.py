@@ -83,7 +83,11 @@ def _stream_reads(monkeypatch: pytest.MonkeyPatch) -> None:
         async for item in shard.range(args[2], args[3]):
             yield item
 
+    async def source(history: History) -> Any:
+        return history._urls  # the FakeShard
+
     monkeypatch.setattr("switchboard_gateway.history.read_range", read_range)
+    monkeypatch.setattr(History, "_source", source)
 
 
 def _fanout(shard: FakeShard) -> Any:

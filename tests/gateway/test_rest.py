@@ -38,13 +38,15 @@ async def test_sessions_through_the_gateway(stack: Stack) -> None:
         assert (await http.get("/ai/sessions")).status_code == 401
 
 
-async def test_stats_count_live_connections(stack: Stack) -> None:
+async def test_stats_count_live_connections_on_every_replica(stack: Stack) -> None:
     sid = await stack.session("carol")
     ws, _ = await connect(stack.a, sid, "phone", tok=token("carol"))
+    other, _ = await connect(stack.b, sid, "laptop", tok=token("carol"))
     async with httpx.AsyncClient(base_url=stack.a.http, timeout=10) as http:
         stats = (await http.get("/ai/stats", headers=_auth("carol"))).json()
-        assert stats["live_connections"] == 1 and stats["sessions"] >= 1
+        assert stats["live_connections"] == 2 and stats["sessions"] >= 1
         assert (await http.get("/ai/stats", headers=_auth("dave"))).json()["live_connections"] == 0
+        await other.close()
         await ws.close()
         health = await http.get("/ai/health")
         assert health.status_code == 200 and health.json()["failed"] == []

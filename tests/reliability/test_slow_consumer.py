@@ -1,9 +1,11 @@
-"""Fault 6: a device stops reading mid-run: the gateway's memory stays flat, it closes 4408,
-and the device resumes with everything."""
+"""Fault 6: a device stops reading mid-run: the gateway's memory stays flat (its outbound buffer
+is bounded), it closes 4408, and the device resumes by cursor with everything."""
 
 import asyncio
 import re
+import socket
 import time
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -17,10 +19,23 @@ from tests.reliability.helpers import check_run, create_session, send_message, t
 from tests.reliability.results import Figures
 from tests.stack import running_stack, stack_installed
 
-pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.db, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.db, pytest.mark.timeout(300)]
 
-TOKENS = 10_000
+TOKENS = 50_000
+"""About 10 MB of events: more than the loopback's socket buffers (a few MB) and the gateway's
+OUTBOUND_MAX_BYTES together hold, so a device that stops reading does fall behind."""
 RSS_BOUND_MB = 40
+
+
+def _small_receive_buffer(base: str) -> socket.socket:
+    """A connected socket whose receive buffer is fixed at 64 KiB (no autotuning up to the
+    loopback's 32 MiB): a device on a slow link, whose stall the gateway must notice."""
+    parts = urlsplit(base)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    sock.connect((parts.hostname or "127.0.0.1", parts.port or 80))
+    sock.setblocking(False)
+    return sock
 
 
 async def _slow_closes(base: str) -> float:
@@ -43,7 +58,7 @@ async def test_stalled_reader_is_closed_4408_and_resumes(
         tok = token()
         session = await create_session(stack.url, tok)
         device = Device(session["id"], "stalled", tok)
-        await device.connect(stack.url)
+        await device.connect(stack.url, sock=_small_receive_buffer(stack.url))
         rss_before = gateway.memory_info().rss
         run_id = (await send_message(stack.url, tok, session["id"], f"/tokens {TOKENS} rate=0"))[
             "run_id"
@@ -63,7 +78,13 @@ async def test_stalled_reader_is_closed_4408_and_resumes(
         await device.drop()
         resumed_at = time.monotonic()
 
-        await device.follow(lambda: stack.url, lambda d: d.has_type("run_end", run_id), 60)
+        try:
+            await device.follow(lambda: stack.url, lambda d: d.has_type("run_end", run_id), 120)
+        except TimeoutError:
+            pytest.fail(
+                f"{len(device.run_events(run_id))} of {TOKENS + 3} events after resuming; "
+                f"connects {device.connects}, closes {device.closes}, recovered {device.recovered}"
+            )
         counts = check_run(device.run_events(run_id), TOKENS)
         assert counts["lost"] == 0
         growth_mb = (peak - rss_before) / 2**20
@@ -75,7 +96,7 @@ async def test_stalled_reader_is_closed_4408_and_resumes(
         Figures(
             scenario="Client stops reading (slow consumer)",
             done=f"/tokens {TOKENS} rate=0 with SLOW_CONSUMER_TIMEOUT_S=2; the device stops "
-            "reading and acking after 1 000 events, is closed, then reconnects",
+            "reading after 1 000 events, is closed 4408, then reconnects with its cursor",
             **counts,
             redelivered=device.redelivered,
             recovery_s=device.recovered_after(resumed_at),

@@ -47,7 +47,8 @@ export interface EventsOptions {
   /** Aborting closes the stream (after acking what was processed). */
   signal?: AbortSignal;
   /** Resume after this position (a `stream.cursor` the app saved): its events after it come
-   * first. Default: where this client's last stream of the device stopped, if any. */
+   * first. Default (undefined): where this client's last stream of the device stopped, if
+   * any. null: no cursor (an app that just rebuilt its view from history: the catch-up). */
   cursor?: string | null;
 }
 
@@ -239,7 +240,7 @@ export class SwitchboardClient {
       options: streamOptions,
       recent,
       signal: options.signal,
-      cursor: options.cursor ?? this.cursor(sessionId, clientId),
+      cursor: options.cursor === undefined ? this.cursor(sessionId, clientId) : options.cursor,
     });
     if (options.onState) stream.on("connection", options.onState);
     this.streams = [...this.streams.filter((s) => s.state !== "closed"), stream];

@@ -142,6 +142,10 @@ describe("EventStream against a fake gateway", () => {
     const rest = await collect(later, isEnd);
     expect(rest.map((i) => i.type)).toEqual(["token", "run_end"]); // run r1 mid-way: no notice
     await later.close();
+    const fresh = client.events("s1", { clientId: "c1", cursor: null, options: { ackDelayMs: null } });
+    await fresh.open(); // null: no cursor, though this client's last stream of c1 had one
+    expect(gateway.sockets.at(-1)!.sent[0]).toEqual({ type: "auth", token: "tok-1" });
+    await fresh.close();
     const bad = client.events("s1", { clientId: "c9", cursor: "not a cursor", options: { ackDelayMs: null } });
     const items: StreamItem[] = [];
     for await (const item of bad) {
@@ -150,9 +154,9 @@ describe("EventStream against a fake gateway", () => {
       if (items.length === 2) break;
     }
     expect(items.map((i) => i.type)).toEqual(["reload", "reload"]);
-    expect(gateway.recovered).toEqual([false, true, false, false]);
-    expect(gateway.sockets[2]!.sent[0]!.cursor).toBe("not a cursor");
-    expect(gateway.sockets[3]!.sent[0]).toEqual({ type: "auth", token: "tok-1" });
+    expect(gateway.recovered).toEqual([false, true, false, false, false]);
+    expect(gateway.sockets[3]!.sent[0]!.cursor).toBe("not a cursor");
+    expect(gateway.sockets[4]!.sent[0]).toEqual({ type: "auth", token: "tok-1" });
   });
 
   it("reports a hole in a run's seq with a reload notice from REST", async () => {

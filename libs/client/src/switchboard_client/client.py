@@ -182,15 +182,19 @@ class SwitchboardClient:
         on_state: StateListener | None = None,
         options: StreamOptions | None = None,
         cursor: str | None = None,
+        resume: bool = True,
     ) -> EventStream:
         """The session's events for this device, across reconnects (see `EventStream`).
 
         `cursor` (a `stream.cursor` the app saved) resumes there: the events after it come
         first. Without it, a device this client streamed before resumes where its last stream
-        stopped; a new one starts live (with the catch-up of a run in progress)."""
+        stopped; a new one starts live (with the catch-up of a run in progress).
+        `resume=False` starts without a cursor whatever came before: for an app that just
+        rebuilt its view from history (which may be a moment behind the stream), the hello's
+        catch-up then joins the live tail exactly."""
         client_id = client_id or f"py-{secrets.token_hex(4)}"
         recent = self._recent.setdefault((session_id, client_id), RecentIds())
-        if cursor is None:
+        if cursor is None and resume:
             cursor = self.cursor(session_id, client_id)
         stream = EventStream(
             url=ws_url(self.base_url, session_id, client_id),

@@ -20,8 +20,10 @@ Every event's future resolves when the broker confirms its message, or fails wit
 `PublishFailed`: nothing is dropped silently. A message whose channel or connection is lost
 before its confirm (a broker node going away) is sent again once the robust channel is back,
 for up to `publish_retry_s`: its events may then reach the stream twice, and readers drop the
-copy by event id. A nack is retried the same way with quorum work queues (`queue_type` quorum),
-on a new channel (see `renew_channel`); otherwise a nack is final.
+copy by event id. A nack (a stream without a leader for a moment) is retried the same way, on
+a new channel (see `renew_channel`). Publishes are mandatory: one the broker returns (no such
+stream: topology not declared, or STREAM_SHARDS differing between processes) is retried too,
+then fails with PublishFailed instead of vanishing.
 """
 
 import asyncio
@@ -247,9 +249,14 @@ class Publisher:
             except Exception as exc:  # noqa: BLE001 - a loss: wait for the channel, or raise
                 await self._after_loss(key, exc, deadline)
                 continue
-            if isinstance(confirmed, DeliveredMessage):  # returned: no such queue
+            if not isinstance(confirmed, DeliveredMessage):
+                return True
+            # returned: no such stream now (not declared, or unavailable for a moment on a
+            # cluster): sent again like a nack, then failed
+            if loop.time() >= deadline:
                 raise PublishFailed(f"{key}: unroutable (is the stream declared?)")
-            return True
+            log.info("publish to %s returned unroutable; retrying", key)
+            await asyncio.sleep(RETRY_PAUSE_S)
 
     async def _after_nack(
         self, key: str, exc: Exception, channel: Channel | None, deadline: float

@@ -265,7 +265,7 @@ async def read_range(
         await raw.basic_consume(
             names.stream(shard), _deliver_to(inbox), arguments={OFFSET_HEADER: first}
         )
-        async for item in _range_items(raw, inbox, first, last, idle_s):
+        async for item in _range_items(raw, inbox, first, last, idle_s, prefetch):
             yield item
     finally:
         if channel is not None and not channel.is_closed:
@@ -282,13 +282,23 @@ async def _range_items(
     first: int,
     last: int,
     idle_s: float,
+    prefetch: int,
 ) -> AsyncIterator[tuple[int, list[bytes]]]:
+    """Hand over the deliveries in [first, last]; ack several at once (when the inbox is empty
+    or half the prefetch is unacked), and time out only while waiting on an empty inbox."""
+    unacked = 0
     while True:
-        message = await asyncio.wait_for(inbox.get(), idle_s)
+        if inbox.empty():
+            message = await asyncio.wait_for(inbox.get(), idle_s)
+        else:
+            message = inbox.get_nowait()
         if message is _LOST:
             raise ConnectionError(f"stream {first}..{last}: consumer lost during the read")
         offset = delivery_offset(message)
-        await raw.basic_ack(_tag(message))
+        unacked += 1
+        if inbox.empty() or unacked * 2 >= prefetch:
+            await raw.basic_ack(_tag(message), multiple=True)
+            unacked = 0
         if offset >= first and offset <= last and not is_mark(message):
             yield offset, message.body.split(b"\n")
         if offset >= last:

@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from switchboard_edge.body_guard import BodyGuard, BodyLimits
 from switchboard_runtime.heap import release_heap, settle_heap
 
-from . import health, openapi, proxy
+from . import health, openapi, proxy, stats
 from .agui import routes as agui
 from .endpoint import device_socket
 from .hub import Hub
@@ -41,6 +41,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.state.rest_slots = RestSlots(settings.rest_requests_per_user)
     app.include_router(health.router)
     app.include_router(agui.router)  # before the proxy, which takes every other /ai/sessions path
+    app.include_router(stats.router)
     app.include_router(proxy.router)
     app.include_router(openapi.router)
     openapi.mount_assets(app)

@@ -58,6 +58,10 @@ class Connection:
     def device(self) -> tuple[str, str]:
         return self.caller.session_id, self.caller.client_id
 
+    @property
+    def user_id(self) -> str:
+        return self.caller.user_id
+
     async def send(self, text: str) -> None:
         """One text frame (frames are written whole, so concurrent senders need no lock)."""
         await self.ws.send_text(text)

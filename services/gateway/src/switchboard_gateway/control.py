@@ -4,6 +4,8 @@ publisher of `typing` events and stream marks.
 Every gateway listens on an exclusive auto-delete queue bound to `release.#`. Every connect
 publishes `release.<session>.<client>` with body `{"session_id", "client_id", "requester"}`;
 every gateway closes its older connections of that device (see live.LiveSockets.release).
+The same queue hears `presence.*` (beats, queries, and the answers to this replica's queries
+come to it too: presence.py).
 
 The same queue takes the answers to catch-up requests: `catch_up` puts `{"session_id"}` on the
 run-progress queue (reply_to this queue, a correlation id) and the session service answers with
@@ -17,6 +19,7 @@ touching the reply queue's consumer.
 
 import asyncio
 import itertools
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -39,15 +42,28 @@ from .settings import GatewaySettings
 log = logging.getLogger(__name__)
 
 RETRY_PAUSE_S = 0.1
+PRESENCE = "presence"
+"""`ai.control` keys `presence.<kind>` (presence.py)."""
+PRESENCE_TTL_S = 5
+"""Presence messages are worth nothing later (a beat comes every few seconds)."""
 ReleaseHandler = Callable[[str, str, str], None]
 """Called with (session id, client id, requester connection id)."""
+PresenceHandler = Callable[[AbstractIncomingMessage], None]
+"""Takes `presence.*` messages and the answers to this replica's presence queries."""
 
 
 class Control:
-    def __init__(self, settings: GatewaySettings, names: Names, on_release: ReleaseHandler) -> None:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        names: Names,
+        on_release: ReleaseHandler,
+        on_presence: PresenceHandler = lambda message: None,
+    ) -> None:
         self._settings = settings
         self._names = names
         self._on_release = on_release
+        self._on_presence = on_presence
         self._exchange: AbstractExchange | None = None
         self._publisher: Publisher | None = None
         self._channel: AbstractChannel | None = None
@@ -70,6 +86,7 @@ class Control:
         name = self._names.gateway_queue(uuid.uuid4().hex)
         queue = await channel.declare_queue(name, exclusive=True, auto_delete=True)
         await queue.bind(self._names.control_exchange, Names.binding(Names.RELEASE))
+        await queue.bind(self._names.control_exchange, Names.binding(PRESENCE))
         await queue.consume(self._handle, no_ack=True)
         self._reply_to = queue.name
         self._publisher = await Publisher(self._out, self._names, self._settings).start()
@@ -89,6 +106,29 @@ class Control:
         key = self._names.release_key(session_id, client_id)
         message = aio_pika.Message(dumps(release).encode(), content_type="application/json")
         await self._exchange.publish(message, key)
+
+    async def announce(self, key: str, body: dict[str, object], correlation: str | None) -> None:
+        """Publish `body` on `ai.control` with this replica's queue as reply_to (presence)."""
+        assert self._exchange is not None, "control link not started"
+        message = aio_pika.Message(
+            json.dumps(body).encode(),
+            content_type="application/json",
+            reply_to=self._reply_to,
+            correlation_id=correlation,
+            expiration=PRESENCE_TTL_S,
+        )
+        await self._exchange.publish(message, key)
+
+    async def reply(self, to: str, correlation: str, body: dict[str, object]) -> None:
+        """Answer another replica's request on its own queue."""
+        assert self._out is not None, "control link not started"
+        message = aio_pika.Message(
+            json.dumps(body).encode(),
+            content_type="application/json",
+            correlation_id=correlation,
+            expiration=PRESENCE_TTL_S,
+        )
+        await self._out.default_exchange.publish(message, to)
 
     async def mark(self, shard: int) -> str:
         """Publish a mark on the shard's stream (feed.py); its id."""
@@ -140,6 +180,10 @@ class Control:
                     await ready()
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
+        key, correlation = message.routing_key or "", message.correlation_id or ""
+        if key.startswith(f"{PRESENCE}.") or correlation.startswith("p"):
+            self._on_presence(message)
+            return
         if message.correlation_id is not None:
             self._answered(message)
             return

@@ -78,7 +78,7 @@ async def _subscribe(conn: Connection) -> Subscription:
     try:
         await parts.control.request_release(c.session_id, c.client_id, conn.id)
         sub = await parts.fanout.subscribe(c.session_id, c.cursor)
-    except (TimeoutError, AMQPError, ChannelInvalidStateError, ValueError) as exc:
+    except (TimeoutError, ConnectionError, AMQPError, ChannelInvalidStateError, ValueError) as exc:
         raise Close(closes.TRY_AGAIN, "the session's events are not available; retry") from exc
     parts.metrics.joins.labels("cursor" if sub.recovered else "catch_up").inc()
     return sub

@@ -42,14 +42,15 @@ class FanOut:
         self._subscribers: dict[str, list[Subscription]] = {}
 
     async def start(self) -> None:
-        """Read every shard from its end, then learn each one's current offset (a mark), so
-        that a connect does not wait for one."""
+        """Read every shard from its end, then learn each one's current offset (the reader's
+        anchor mark, or one of ours), so that a connect does not wait for one."""
         await asyncio.gather(*(feed.start() for feed in self.feeds))
         timeout = self.settings.catchup_timeout_s
-        await asyncio.gather(*(feed.sync(timeout) for feed in self.feeds))
+        await asyncio.gather(*(feed.high(timeout) for feed in self.feeds))
 
     async def close(self) -> None:
         await asyncio.gather(*(feed.close() for feed in self.feeds), return_exceptions=True)
+        await self.history.close()
 
     @property
     def healthy(self) -> bool:

@@ -3,6 +3,7 @@ in the replay ring and hands them to the fan-out. Marks (messages that are not e
 where the stream ends now: `sync` publishes one and waits until the feed has read it."""
 
 import asyncio
+import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
@@ -10,6 +11,8 @@ from switchboard_events import Names
 from switchboard_events.stream_reader import StreamReader
 
 from .replay import Batch, ReplayRing
+
+log = logging.getLogger(__name__)
 
 Dispatch = Callable[[int, Batch], None]
 """(shard, batch): hand a batch's events to the local subscriptions."""
@@ -54,10 +57,15 @@ class ShardFeed:
         await self.reader.close()
 
     def _on_batch(self, offset: int, lines: list[bytes]) -> None:
+        """Never raises: the reader would hand the batch again, and the ring would hold it
+        twice (a bad batch is logged and skipped instead)."""
         batch = Batch.read(offset, lines)
         self.last_offset = offset
         self._ring.add(self.shard, batch)
-        self._dispatch(self.shard, batch)
+        try:
+            self._dispatch(self.shard, batch)
+        except Exception:
+            log.exception("shard %d: batch at %d not handed out", self.shard, offset)
 
     def _on_mark(self, offset: int, mark_id: str) -> None:
         self.last_offset = offset

@@ -3,13 +3,14 @@ links, the fan-out, the session service client, the metrics (`parts`) and the op
 (`live`)."""
 
 from switchboard_events import names_from
-from switchboard_protocol import CatchUpReply
+from switchboard_protocol import CatchUpReply, new_id
 
 from .control import Control
 from .fanout import FanOut
 from .live import LiveSockets
 from .metrics import Metrics
 from .parts import SocketParts
+from .presence import Presence
 from .settings import GatewaySettings
 from .upstream import SessionService
 
@@ -20,7 +21,8 @@ class Hub:
         metrics = Metrics()
         names = names_from(settings)
         self.live = LiveSockets(metrics)
-        control = Control(settings, names, self.live.release)
+        self.presence = Presence(new_id(), self.live.of_user)
+        control = Control(settings, names, self.live.release, self.presence.heard)
 
         async def catch_up(session_id: str) -> CatchUpReply:
             return await control.catch_up(session_id, settings.catchup_timeout_s)
@@ -32,12 +34,15 @@ class Hub:
         )
 
     async def start(self) -> None:
-        await self.parts.control.start()
+        control = self.parts.control
+        await control.start()
         await self.parts.fanout.start()
+        await self.presence.start(control.announce, control.reply)
 
     async def close(self) -> None:
         try:
             await self.live.shutdown()
+            await self.presence.close()
         finally:
             await self.parts.session_service.aclose()
             await self.parts.fanout.close()

@@ -4,14 +4,16 @@
 3. start = the cursor, when the event it names is still there (same tag, same session, at
    most `hi`, after syncing once when it is past `hi`: another replica may be ahead); else the
    catch-up state's position (its answer covers the stream up to that offset);
-4. replay (start, hi] lazily, from the ring or the stream, then the live events after both."""
+4. replay (start, hi]: the stream part read now (before the hello), the ring's batches framed
+   as the device takes them; then the live events after both."""
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from switchboard_events import shard_of
 from switchboard_protocol.cursor import Cursor, parse_cursor
 
+from .history import SessionBatch
 from .lines import Frame, frame_of, tag_of
 from .subscription import LAST_INDEX, Position, Subscription
 
@@ -37,7 +39,11 @@ async def join(fanout: "FanOut", sub: Subscription, cursor_text: str | None) -> 
         sub.active_run = reply.active_run
         start = (reply.position, LAST_INDEX)
     floor = max(start, (hi, LAST_INDEX))
-    replay = _replay(fanout, shard, sub.session_id, start, hi) if start < floor else None
+    replay = None
+    if start < floor:
+        first = start[0] + 1 if start[1] == LAST_INDEX else start[0]
+        found = await fanout.history.session_batches(shard, sub.session_id, max(first, 0), hi)
+        replay = _frames(shard, start, found)
     sub.begin(floor, replay)
 
 
@@ -56,27 +62,23 @@ async def _still_there(fanout: "FanOut", session_id: str, cursor: Cursor, hi: in
     stream's since): the batch at its offset holds an event of this session with its tag."""
     if cursor.offset > hi:
         return False
-    batch = await fanout.history.batch_at(cursor.shard, cursor.offset)
-    if batch is None or cursor.index >= len(batch.lines):
+    found = await fanout.history.session_batches(
+        cursor.shard, session_id, cursor.offset, cursor.offset
+    )
+    if not found or found[0][0] != cursor.offset:
         return False
-    if batch.sessions[cursor.index] != session_id:
-        return False
+    line = dict(found[0][1]).get(cursor.index)
     try:
-        return tag_of(batch.lines[cursor.index]) == cursor.tag
+        return line is not None and tag_of(line) == cursor.tag
     except ValueError:
         return False
 
 
-async def _replay(
-    fanout: "FanOut", shard: int, session_id: str, start: Position, hi: int
-) -> AsyncIterator[list[Frame]]:
-    """The session's events after `start` up to offset `hi`, one batch's worth at a time."""
-    first = start[0] + 1 if start[1] == LAST_INDEX else start[0]
-    async for batch in fanout.history.batches(shard, max(first, 0), hi):
+def _frames(shard: int, start: Position, found: list[SessionBatch]) -> Iterator[list[Frame]]:
+    """The frames of the events after `start`, one batch's worth at a time, made as taken."""
+    for offset, lines in found:
         chunk = [
-            frame_of(shard, batch.offset, index, line)
-            for index, line in enumerate(batch.lines)
-            if batch.sessions[index] == session_id and (batch.offset, index) > start
+            frame_of(shard, offset, index, line) for index, line in lines if (offset, index) > start
         ]
         if chunk:
             yield chunk

@@ -49,7 +49,7 @@ def frame_of(shard: int, offset: int, index: int, line: bytes) -> Frame:
     except ValueError:  # no id: a cursor to it can never be recovered
         tag = "0"
     cursor = Cursor(shard, offset, index, tag).encode()
-    text = '{"cursor":"' + cursor + '",' + line[1:].decode()
+    text = '{"cursor":"' + cursor + '",' + line[1:].decode(errors="replace")
     return Frame(cursor, text, kind_of(line))
 
 

@@ -4,7 +4,7 @@ closed at shutdown."""
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Protocol
 
 from . import closes
@@ -34,19 +34,28 @@ class LiveSockets:
         self.accepting = True
         self._live: set[Connection] = set()
         self._by_device: dict[Device, set[Connection]] = defaultdict(set)
+        self._by_user: Counter[str] = Counter()
         self._empty = asyncio.Event()
         self._empty.set()
 
     def __len__(self) -> int:
         return len(self._live)
 
+    def of_user(self, user_id: str) -> int:
+        """The user's live connections here (presence.py adds the other replicas')."""
+        return self._by_user.get(user_id, 0)
+
     def register(self, conn: Connection) -> None:
+        if conn not in self._live:
+            self._count(conn, 1)
         self._live.add(conn)
         self._by_device[conn.device].add(conn)
         self._empty.clear()
         self.metrics.connections.set(len(self._live))
 
     def unregister(self, conn: Connection) -> None:
+        if conn in self._live:
+            self._count(conn, -1)
         self._live.discard(conn)
         holders = self._by_device.get(conn.device)
         if holders is not None:
@@ -56,6 +65,14 @@ class LiveSockets:
         if not self._live:
             self._empty.set()
         self.metrics.connections.set(len(self._live))
+
+    def _count(self, conn: Connection, step: int) -> None:
+        user_id = getattr(conn, "user_id", None)  # an AG-UI stream may not say (not counted)
+        if user_id is None:
+            return
+        self._by_user[user_id] += step
+        if self._by_user[user_id] <= 0:
+            del self._by_user[user_id]
 
     def release(self, session_id: str, client_id: str, requester: str) -> None:
         """Connection `requester` of this device connected (here or on another replica): every

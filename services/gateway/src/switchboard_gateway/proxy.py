@@ -67,7 +67,6 @@ def _climbs(path: str) -> bool:
 @router.api_route("/ai/sessions", methods=_METHODS)
 @router.api_route("/ai/sessions/{rest:path}", methods=_METHODS)
 @router.api_route("/ai/dev/token", methods=_METHODS)
-@router.api_route("/ai/stats", methods=["GET"])
 async def proxied(request: Request) -> Response:
     """Forwarded as is to the session service, its answer streamed back, within the caller's
     REST_REQUESTS_PER_USER slots (429 `too_many_concurrent_requests` beyond)."""
@@ -75,7 +74,7 @@ async def proxied(request: Request) -> Response:
     slots: RestSlots = request.app.state.rest_slots
     caller = caller_of(request, settings)
     if not slots.take(caller):
-        return _too_many(slots.per_caller)
+        return too_many(slots.per_caller)
     try:
         answer = await forward(request)
     except BaseException:
@@ -87,7 +86,7 @@ async def proxied(request: Request) -> Response:
     return Relayed(answer, lambda: slots.give(caller), settings.upstream_timeout_s)
 
 
-def _too_many(per_caller: int) -> JSONResponse:
+def too_many(per_caller: int) -> JSONResponse:
     message = (
         f"at most {per_caller} REST requests of one user at once (REST_REQUESTS_PER_USER); "
         "retry when one of yours has been answered"

@@ -24,6 +24,10 @@ class Batch:
     def read(cls, offset: int, lines: list[bytes]) -> "Batch":
         return cls(offset, lines, [session_of(line) for line in lines], sum(map(len, lines)))
 
+    def of(self, session_id: str) -> list[tuple[int, bytes]]:
+        """(index, line) of the session's events in this batch."""
+        return [(i, self.lines[i]) for i, s in enumerate(self.sessions) if s == session_id]
+
 
 @dataclass(slots=True)
 class _Shard:

@@ -1,8 +1,9 @@
 """Subscription → socket: the frames the fan-out (or the replay) has for this device, written
-as text frames; all that is ready goes under one deadline.
+as text frames, paced by the socket.
 
-A socket whose writes do not complete within SLOW_CONSUMER_TIMEOUT_S, or whose live buffer
-passes OUTBOUND_MAX_BYTES (subscription.py), is closed 4408: the device resumes by cursor."""
+A socket whose writes make no progress for SLOW_CONSUMER_TIMEOUT_S (one deadline over what is
+ready, pushed back as frames go out), or whose live buffer passes OUTBOUND_MAX_BYTES
+(subscription.py), is closed 4408: the device resumes by cursor."""
 
 import asyncio
 import json
@@ -39,19 +40,26 @@ async def send_events(conn: Connection, sub: Subscription) -> None:
 
 
 async def _write(conn: Connection, frames: list[Frame], timeout: float) -> None:
-    """Every frame but this device's own typing echoes, in order, within `timeout`."""
+    """Every frame but this device's own typing echoes, in order; TimeoutError (4408) when
+    none goes out for `timeout` (the deadline moves when a tenth of it has passed)."""
     send = conn.send
     client_id = conn.caller.client_id
+    loop = asyncio.get_running_loop()
+    moved = loop.time()
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(timeout) as deadline:
             for frame in frames:
                 if frame.kind == "typing" and _typed_by(frame, client_id):
                     continue
                 await send(frame.text)
                 if frame.kind == "session_end":
                     return
+                now = loop.time()
+                if now - moved > timeout / 10:
+                    deadline.reschedule(now + timeout)
+                    moved = now
     except TimeoutError as exc:
-        raise Close(closes.SLOW_CONSUMER, "send did not complete in time") from exc
+        raise Close(closes.SLOW_CONSUMER, "send made no progress in time") from exc
 
 
 def _typed_by(frame: Frame, client_id: str) -> bool:

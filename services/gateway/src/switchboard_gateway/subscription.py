@@ -8,7 +8,7 @@ that falls that far behind gets `SlowConsumer` and resumes by cursor."""
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 
 from switchboard_protocol import ActiveRun
@@ -62,7 +62,7 @@ class Subscription:
         self._live: deque[tuple[Position, Frame]] | None = None
         self._bytes = 0
         self._floor: Position | None = None
-        self._replay: AsyncIterator[list[Frame]] | None = None
+        self._replay: Iterator[list[Frame]] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self.overflowed = False
         self.closed = False
@@ -81,7 +81,7 @@ class Subscription:
             self._bytes = 0
         self.wake()
 
-    def begin(self, floor: Position, replay: AsyncIterator[list[Frame]] | None) -> None:
+    def begin(self, floor: Position, replay: Iterator[list[Frame]] | None) -> None:
         """From now on only events after `floor` go live; `replay` comes first."""
         self._floor, self._replay = floor, replay
         if self._live:
@@ -101,7 +101,7 @@ class Subscription:
         if self.overflowed:
             raise SlowConsumer
         if self._replay is not None:
-            chunk = await anext(self._replay, None)
+            chunk = next(self._replay, None)
             if chunk is not None:
                 self.replayed += len(chunk)
                 return chunk
@@ -124,14 +124,10 @@ class Subscription:
             self._waiter = None
 
     async def close(self) -> None:
-        """Leave the fan-out and stop any replay still reading the stream."""
+        """Leave the fan-out (and drop what is left of the replay)."""
         if self.closed:
             return
         self.closed = True
         self._leave(self)
-        replay, self._replay = self._replay, None
-        aclose = getattr(replay, "aclose", None)
-        if aclose is not None:
-            with suppress(RuntimeError):  # still running in a task being cancelled
-                await aclose()
+        self._replay = None
         self.wake()

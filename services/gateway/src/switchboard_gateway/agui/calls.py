@@ -1,10 +1,7 @@
-"""The session service and catch-up calls an AG-UI stream makes, their refusals as
-`AguiRefused` (the API's error envelope)."""
+"""The session service calls an AG-UI stream makes, their refusals as `AguiRefused` (the API's
+error envelope)."""
 
 from typing import Any
-
-from aiormq.exceptions import AMQPError, ChannelInvalidStateError
-from switchboard_protocol import ActiveRun
 
 from ..parts import SocketParts
 from ..upstream import Answer, UpstreamUnavailable
@@ -23,16 +20,6 @@ def refuse_unless_ok(answer: Answer) -> None:
     if not answer.ok:
         code, message = answer.error()
         raise AguiRefused(answer.status, code, message, answer.retry_after)
-
-
-async def catch_up(parts: SocketParts, session_id: str) -> ActiveRun | None:
-    """The run in progress as of now (everything before is in it, everything after in the
-    device's buffer, which is bound already)."""
-    try:
-        reply = await parts.control.catch_up(session_id, parts.settings.catchup_timeout_s)
-    except (TimeoutError, AMQPError, ChannelInvalidStateError, ValueError) as exc:
-        raise AguiRefused(503, "try_again", "the run's catch-up state is not available") from exc
-    return reply.active_run
 
 
 async def session_of(parts: SocketParts, token: str, session_id: str) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""One run's Switchboard events as AG-UI events (`RunMapper`), each with the cursor a client
-resumes from after it (cursor.py).
+"""One run's Switchboard events as AG-UI events (`RunMapper`), each with the SSE id a client
+resumes from after it (cursor.py: the stream position and the client's view of the run).
 
 - `token` → `TEXT_MESSAGE_START` (first one) and `TEXT_MESSAGE_CONTENT`; the run's one
   assistant text message has the run's id and stays open across its tool calls;
@@ -33,31 +33,35 @@ from ag_ui.core import (
 )
 from ag_ui.encoder import EventEncoder
 
-from .cursor import Cursor
+from .cursor import EventId, RunState
 
 CUSTOM_TYPES = frozenset({"agent_switch", "tts", "stt", "thinking", "waiting", "warning", "error"})
 """Switchboard event types a stream passes on as `CUSTOM` `switchboard.<type>` (value: data)."""
 NOTICE_TYPES = frozenset({"agent_switch", "warning", "error"})
-"""The run's notices (kept in its stored state): counted in the cursor, sent again to a resuming
+"""The run's notices (kept in its stored state): counted in the run state, sent again to a resuming
 client that lacks them."""
 _ENCODER = EventEncoder()
 
 
-def sse(event: BaseEvent, cursor: Cursor) -> str:
+def sse(event: BaseEvent, event_id: EventId) -> str:
     """One SSE event: its `id:` and the AG-UI encoder's `data:` line."""
-    return f"id: {cursor}\n{_ENCODER.encode(event)}"
+    return f"id: {event_id}\n{_ENCODER.encode(event)}"
 
 
 class RunMapper:
-    """The AG-UI view of one run of the session `thread_id`, from `cursor` on."""
+    """The AG-UI view of one run of the session `thread_id`, for a client whose view is
+    `state` as of the session event at stream `position` (cursor.py)."""
 
-    def __init__(self, thread_id: str, cursor: Cursor) -> None:
+    def __init__(self, thread_id: str, state: RunState, position: str | None = None) -> None:
         self.thread_id = thread_id
-        self.cursor = cursor
-        self.done = False
+        self.state = state
+        self.position = position
+        """The stream cursor of the last session event mapped (None: none yet)."""
+        self._prior = position
+        """The position before the event being mapped (its SSE events but the last carry it)."""
         self._error: tuple[str, str] | None = None
         self._calls: dict[str, int] = {}
-        """Each tool call's index in the run (its bit in the cursor's `results`)."""
+        """Each tool call's index in the run (its bit in the state's `results`)."""
         self._replied = False
         """The reply came whole from storage: its tokens and `response` arriving live are in it."""
         self._filled: list[tuple[str, str]] = []
@@ -65,118 +69,123 @@ class RunMapper:
 
     @property
     def run_id(self) -> str:
-        return self.cursor.run_id
+        return self.state.run_id
+
+    @property
+    def done(self) -> bool:
+        """The run's end was sent: the stream is over."""
+        return self.state.done
 
     def started(self) -> list[str]:
         """`RUN_STARTED`, and the open text message again for a client resuming inside it."""
-        out = [sse(RunStartedEvent(thread_id=self.thread_id, run_id=self.run_id), self.cursor)]
-        if self.cursor.open:
-            out.append(sse(self._start(), self.cursor))
+        started = RunStartedEvent(thread_id=self.thread_id, run_id=self.run_id)
+        out = [sse(started, self.event_id)]
+        if self.state.open:
+            out.append(sse(self._start(), self.event_id))
         return out
 
     def opened(self) -> list[str]:
         """The run's text message started for the live tail (a client joining mid-run)."""
-        self.cursor = self.cursor.after(self.cursor.seq, self.cursor.chars, True)
-        return [sse(self._start(), self.cursor)]
+        self.state = self.state.after(self.state.seq, self.state.chars, True)
+        return [sse(self._start(), self.event_id)]
 
     def text(self, delta: str, seq: int) -> list[str]:
         """`delta` as the next text of the run's message (opened when needed), up to `seq`."""
-        before = self.cursor
+        before = self.state
         events: list[BaseEvent] = []
         if delta and not before.open:
             events.append(self._start())
         if delta:
             events.append(TextMessageContentEvent(message_id=self.run_id, delta=delta))
-        self.cursor = before.after(seq, before.chars + len(delta), before.open or bool(delta))
+        self.state = before.after(seq, before.chars + len(delta), before.open or bool(delta))
         return self._out(before, events)
 
     def tool_calls(self, calls: list[dict[str, Any]]) -> list[str]:
         """The calls (and results) of the run so far that the client lacks, from a catch-up's
         `tool_calls` or the stored conversation, in call order."""
-        before = self.cursor
+        before = self.state
         events: list[BaseEvent] = []
         for index, call in enumerate(calls):
             call_id = str(call.get("call_id"))
             self._calls[call_id] = index
             done = "result" in call or call.get("error") is not None
-            if index >= self.cursor.calls:
+            if index >= self.state.calls:
                 events += _tool_call(
                     {**call, "requires_approval": not done and call.get("requires_approval")},
                     self.run_id,
                 )
-                self.cursor = replace(self.cursor, calls=index + 1)
-            if done and not self.cursor.has_result(index):
+                self.state = replace(self.state, calls=index + 1)
+            if done and not self.state.has_result(index):
                 events.append(_tool_result(call))
-                self.cursor = replace(self.cursor, results=self.cursor.results | 1 << index)
+                self.state = replace(self.state, results=self.state.results | 1 << index)
         return self._out(before, events)
 
     def notices(self, notices: list[dict[str, Any]]) -> list[str]:
         """The run's notices the client lacks, from its stored state."""
-        before = self.cursor
+        before = self.state
         kept = [n for n in notices if n.get("type") in NOTICE_TYPES]
         events: list[BaseEvent] = []
         for notice in kept[before.notices :]:
             kind, data = str(notice["type"]), notice.get("data") or {}
             self._filled.append((kind, json.dumps(data, sort_keys=True)))
             events.append(CustomEvent(name=f"switchboard.{kind}", value=data))
-        self.cursor = replace(before, notices=max(before.notices, len(kept)))
+        self.state = replace(before, notices=max(before.notices, len(kept)))
         return self._out(before, events)
 
     def reply(self, content: str) -> list[str]:
         """A reply that streamed no token, whole (from storage)."""
-        if self.cursor.chars or not content:
+        if self.state.chars or not content:
             return []
-        before = self.cursor
+        before = self.state
         self._replied = True
         return self._out(before, self._response(content))
 
-    def map(self, event: dict[str, Any]) -> list[str]:
-        """The SSE events of one Switchboard event of this run (none for other runs' events or
-        those the client has: `seq` up to the cursor's)."""
+    def map(self, event: dict[str, Any], position: str | None = None) -> list[str]:
+        """The SSE events of one Switchboard event, the session event at stream `position`
+        (none for other runs' events or those the client has: `seq` up to the state's)."""
+        self._prior = self.position
+        self.position = position or self.position
+        try:
+            return self._map(event)
+        finally:
+            self._prior = self.position
+
+    def _map(self, event: dict[str, Any]) -> list[str]:
         kind = event.get("type")
+        if self.done:
+            return []
         if kind == "session_end":
             return self._end(RunErrorEvent(message="the session ended", code="session_ended"))
         seq = event.get("seq")
-        if event.get("run_id") != self.run_id or not isinstance(seq, int) or self.done:
+        if event.get("run_id") != self.run_id or not isinstance(seq, int):
+            return []
+        if seq <= self.state.seq:
             return []
         data = event.get("data") if isinstance(event.get("data"), dict) else {}
         assert isinstance(data, dict)
-        if seq <= self.cursor.seq:
-            return self._unfilled_reply(kind, data)
         if self._replied and kind in ("token", "response"):
-            self.cursor = self.cursor.after(seq, self.cursor.chars, self.cursor.open)
+            self.state = self.state.after(seq, self.state.chars, self.state.open)
             return []
         if kind == "token":
             return self.text(str(data.get("token", "")), seq)
         if kind == "run_end":
             return self._run_end(str(data.get("status")), seq)
-        before = self.cursor
+        before = self.state
         events = self._translate(str(kind), data)
-        self.cursor = self.cursor.after(seq, self.cursor.chars, self.cursor.open)
+        self.state = self.state.after(seq, self.state.chars, self.state.open)
         return self._out(before, events)
-
-    def _unfilled_reply(self, kind: Any, data: dict[str, Any]) -> list[str]:
-        """A token-less reply the catch-up counted (its seq) but the fill could not read from
-        storage yet (stored a moment later): sent now, once; anything else the client has."""
-        content = str(data.get("content") or "")
-        if kind != "response" or self._replied or self.cursor.chars or self.cursor.open:
-            return []
-        if not content:
-            return []
-        self._replied = True
-        return self._out(self.cursor, self._response(content))
 
     def _translate(self, kind: str, data: dict[str, Any]) -> list[BaseEvent]:
         if kind == "response":
             return self._response(str(data.get("content") or ""))
         if kind == "tool_call":
-            self._calls[str(data.get("call_id"))] = self.cursor.calls
-            self.cursor = replace(self.cursor, calls=self.cursor.calls + 1)
+            self._calls[str(data.get("call_id"))] = self.state.calls
+            self.state = replace(self.state, calls=self.state.calls + 1)
             return _tool_call(data, self.run_id)
         if kind == "tool_result":
             index = self._calls.get(str(data.get("call_id")))
             if index is not None:
-                self.cursor = replace(self.cursor, results=self.cursor.results | 1 << index)
+                self.state = replace(self.state, results=self.state.results | 1 << index)
             return [_tool_result(data)]
         if kind == "state":
             return _state(data)
@@ -187,7 +196,7 @@ class RunMapper:
             if key in self._filled:
                 self._filled.remove(key)
                 return []
-            self.cursor = replace(self.cursor, notices=self.cursor.notices + 1)
+            self.state = replace(self.state, notices=self.state.notices + 1)
         if kind in CUSTOM_TYPES:
             return [CustomEvent(name=f"switchboard.{kind}", value=data)]
         return []
@@ -195,16 +204,16 @@ class RunMapper:
     def _response(self, content: str) -> list[BaseEvent]:
         """The reply is complete: its message ends (one that streamed no token comes whole)."""
         events: list[BaseEvent] = []
-        chars = self.cursor.chars
-        if not self.cursor.open and chars == 0 and content:
+        chars = self.state.chars
+        if not self.state.open and chars == 0 and content:
             events = [
                 self._start(),
                 TextMessageContentEvent(message_id=self.run_id, delta=content),
             ]
             chars = len(content)  # a resume must not send it again
-        elif not self.cursor.open:
+        elif not self.state.open:
             return []
-        self.cursor = self.cursor.after(self.cursor.seq, chars, False)
+        self.state = self.state.after(self.state.seq, chars, False)
         return [*events, TextMessageEndEvent(message_id=self.run_id)]
 
     def _run_end(self, status: str, seq: int) -> list[str]:
@@ -214,7 +223,7 @@ class RunMapper:
         else:
             outcome = RunFinishedCancelledOutcome() if status == "cancelled" else None
             last = RunFinishedEvent(thread_id=self.thread_id, run_id=self.run_id, outcome=outcome)
-        self.cursor = self.cursor.after(seq, self.cursor.chars, self.cursor.open)
+        self.state = self.state.after(seq, self.state.chars, self.state.open)
         return self._end(last)
 
     def failed_with(self, error: tuple[str, str] | None) -> None:
@@ -224,26 +233,32 @@ class RunMapper:
     def finish(self, status: str, error: tuple[str, str] | None) -> list[str]:
         """The run's end as stored (a client resuming after the run ended)."""
         self._error = error or self._error
-        return self._run_end(status, self.cursor.seq)
+        return self._run_end(status, self.state.seq)
 
     def _end(self, last: BaseEvent) -> list[str]:
         """Close the open text message, then `last`; the stream is over."""
-        before = self.cursor
+        before = self.state
         events: list[BaseEvent] = []
         if before.open:
             events.append(TextMessageEndEvent(message_id=self.run_id))
-            self.cursor = before.after(before.seq, before.chars, False)
-        self.done = True
+            self.state = before.after(before.seq, before.chars, False)
+        self.state = replace(self.state, done=True)
         return self._out(before, [*events, last])
 
     def _start(self) -> TextMessageStartEvent:
         return TextMessageStartEvent(message_id=self.run_id, role="assistant")
 
-    def _out(self, before: Cursor, events: list[BaseEvent]) -> list[str]:
-        """Every event but the last carries the cursor before the Switchboard event (a client
-        resuming there gets that event whole again), the last the cursor after it."""
+    @property
+    def event_id(self) -> EventId:
+        """Where the client stands after the events sent so far."""
+        return EventId(self.position, self.state)
+
+    def _out(self, before: RunState, events: list[BaseEvent]) -> list[str]:
+        """Every event but the last carries the id before the Switchboard event (a client
+        resuming there gets that event whole again), the last the id after it."""
+        earlier = EventId(self._prior, before)
         return [
-            sse(event, self.cursor if i == len(events) - 1 else before)
+            sse(event, self.event_id if i == len(events) - 1 else earlier)
             for i, event in enumerate(events)
         ]
 

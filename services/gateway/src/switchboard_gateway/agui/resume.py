@@ -1,96 +1,107 @@
-"""Where a stream starts: a run resumed from a cursor (or sent just now) or joined in progress,
-from the catch-up state and what is stored; the live tail follows from the device's buffer."""
+"""Where a stream starts, from its subscription (fanout.subscribe): a position it recovered
+(the session's events after it follow: nothing else to send first), else the subscription's
+catch-up state (`active_run`; its events after that state follow) and what is stored, for a
+run resumed (or sent just now) or joined in progress."""
 
-import asyncio
-from typing import Any
+from collections.abc import Callable
+
+from switchboard_protocol import ActiveRun
 
 from ..parts import SocketParts
-from .calls import RunText, catch_up, session_of
-from .cursor import Cursor
+from ..subscription import Subscription
+from .calls import RunText, session_of
+from .cursor import RunState
 from .mapping import RunMapper, sse
-from .request import AguiRefused
 from .snapshot import snapshot
 from .stored import TERMINAL, error_of, reply_of, run_outcome, stored_calls
 
+Opening = tuple[list[str], RunMapper | None]
+"""The stream's first SSE events, and the mapper of its run (None: it waits for the next)."""
+
+
+async def opening(
+    parts: SocketParts,
+    token: str,
+    sub: Subscription,
+    client_id: str,
+    state: RunState | None,
+    position: str | None,
+) -> Opening:
+    """A resumed (or just sent) run's opening when the client's view is `state` as of stream
+    `position`; a joined one's without `state`, or when the client has its run's end (the
+    subscription's run in progress, or the next)."""
+    if state is None or state.done:
+        return await joined(parts, token, sub.session_id, client_id, sub.active_run)
+    if sub.recovered:
+        mapper = RunMapper(sub.session_id, state, position)
+        return mapper.started(), mapper
+    return await resumed(parts, token, sub.session_id, state, sub.active_run)
+
 
 async def resumed(
-    parts: SocketParts, token: str, session_id: str, cursor: Cursor
+    parts: SocketParts, token: str, session_id: str, state: RunState, active: ActiveRun | None
 ) -> tuple[list[str], RunMapper]:
-    """Where the client stopped (or the start of a run just sent): what it lacks of the run so
-    far (from the catch-up state, which covers whatever the device's buffer lacks: events routed
-    before it was bound, or handed to a dropped stream), then the live tail from the buffer; or,
-    when the run is over, its end as stored."""
-    mapper = RunMapper(session_id, cursor)
+    """Where the client stopped (or the start of a run just sent), its stream position lost:
+    what it lacks of the run as of the catch-up state `active` (the subscription's events follow
+    it); or, when the run is over, its end as stored."""
+    mapper = RunMapper(session_id, state)
     prelude = mapper.started()
-    active = await catch_up(parts, session_id)
-    text = RunText(parts, token, session_id, cursor.run_id)
-    if active is not None and active.run_id == cursor.run_id:
-        if active.seq > cursor.seq:
+    text = RunText(parts, token, session_id, state.run_id)
+    if active is not None and active.run_id == state.run_id:
+        if active.seq > state.seq:
             session = await session_of(parts, token, session_id)
             stored = session.get("active_run") or {}
-            if stored.get("id") != cursor.run_id:  # ended since: its outcome has the notices
-                stored = run_outcome(session, cursor.run_id) or {}
+            if stored.get("id") != state.run_id:  # ended since: its outcome has the notices
+                stored = run_outcome(session, state.run_id) or {}
             mapper.failed_with(error_of(stored))
             prelude += mapper.tool_calls(active.tool_calls)
             prelude += mapper.notices(stored.get("notices") or [])
-            missing = await text.since(cursor.chars, active.text_offset, active.text)
+            missing = await text.since(state.chars, active.text_offset, active.text)
             prelude += mapper.text(missing, active.seq)
-            prelude += mapper.reply(reply_of(session, cursor.run_id))
+            prelude += mapper.reply(reply_of(session, state.run_id))
         return prelude, mapper
-    session, outcome = await settled(parts, token, session_id, cursor.run_id, active is None)
+    session = await session_of(parts, token, session_id)  # stored at least up to `active`
+    outcome = run_outcome(session, state.run_id)
     if outcome is not None and outcome.get("status") in TERMINAL:
-        prelude += mapper.tool_calls(stored_calls(session, cursor.run_id))
+        prelude += mapper.tool_calls(stored_calls(session, state.run_id))
         prelude += mapper.notices(outcome.get("notices") or [])
         tail, offset = str(outcome.get("text") or ""), int(outcome.get("text_offset") or 0)
-        prelude += mapper.text(await text.since(cursor.chars, offset, tail), cursor.seq)
-        prelude += mapper.reply(reply_of(session, cursor.run_id))
+        prelude += mapper.text(await text.since(state.chars, offset, tail), state.seq)
+        prelude += mapper.reply(reply_of(session, state.run_id))
         prelude += mapper.finish(str(outcome["status"]), error_of(outcome))
     return prelude, mapper
 
 
-async def settled(
-    parts: SocketParts, token: str, session_id: str, run_id: str, none_active: bool
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The session and the run's stored outcome. A run catch-up no longer offers (its `run_end`
-    is folded) may still read `running` until the history writer stores its end: read again
-    (every 0.1 s, up to CATCHUP_TIMEOUT_S) until it does."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + parts.settings.catchup_timeout_s
-    while True:
-        session = await session_of(parts, token, session_id)
-        outcome = run_outcome(session, run_id)
-        status = outcome.get("status") if outcome is not None else None
-        if not (none_active and status == "running"):
-            return session, outcome
-        if loop.time() > deadline:
-            raise AguiRefused(503, "try_again", "the run's end is not stored yet; try again")
-        await asyncio.sleep(0.1)
-
-
 async def joined(
-    parts: SocketParts, token: str, session_id: str, client_id: str
-) -> tuple[list[str], RunMapper | None]:
-    """The run in progress so far as a `MESSAGES_SNAPSHOT` (its text message left open for the
-    live tail), or nothing yet: the stream waits for the session's next run."""
-    active = await catch_up(parts, session_id)
+    parts: SocketParts, token: str, session_id: str, client_id: str, active: ActiveRun | None
+) -> Opening:
+    """The run in progress, `active`, so far as a `MESSAGES_SNAPSHOT` (its text message left
+    open for the live tail), or nothing yet: the stream waits for the session's next run."""
     if active is None:
         return [], None
     history = (await session_of(parts, token, session_id)).get("messages") or []
     text = RunText(parts, token, session_id, active.run_id)
     so_far = await text.since(0, active.text_offset, active.text)
-    cursor = Cursor(client_id, active.run_id, active.seq, len(so_far), open=False)
-    mapper = RunMapper(session_id, cursor)
+    state = RunState(client_id, active.run_id, active.seq, len(so_far), open=False)
+    mapper = RunMapper(session_id, state)
     prelude = mapper.started()
-    prelude.append(sse(snapshot(history, active, so_far), cursor))
+    prelude.append(sse(snapshot(history, active, so_far), mapper.event_id))
     prelude += mapper.opened()
     return prelude, mapper
 
 
-def adopter(session_id: str, client_id: str) -> Any:
-    def adopt(event: dict[str, object]) -> RunMapper | None:
+Adopt = Callable[[dict[str, object], str], RunMapper | None]
+"""For a stream waiting for the session's next run: a mapper for the run an event (at a stream
+position) starts, or None."""
+
+
+def adopter(session_id: str, client_id: str) -> Adopt:
+    """The `Adopt` of a device's stream: a run's mapper from its `run_start` on."""
+
+    def adopt(event: dict[str, object], position: str) -> RunMapper | None:
         run_id = event.get("run_id")
         if event.get("type") != "run_start" or not isinstance(run_id, str):
             return None
-        return RunMapper(session_id, Cursor(client_id, run_id))
+        return RunMapper(session_id, RunState(client_id, run_id), position)
 
     return adopt

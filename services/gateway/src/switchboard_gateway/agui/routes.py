@@ -1,8 +1,9 @@
 """`POST /ai/sessions/{id}/agui` (a `RunAgentInput`: its last user message is sent, the run
 streams back as AG-UI events) and `GET /ai/sessions/{id}/agui` (join the run in progress, or
 the next one). Either, with `Last-Event-ID`, resumes a dropped stream where it stopped, on any
-replica. Each stream is a device of the session (`X-Client-Id`, default `agui`): its buffer
-is the device's queue, its SSE ids say which device and where in which run (cursor.py)."""
+replica. Each stream is a device of the session (`X-Client-Id`, default `agui`) subscribed to
+the session's events; its SSE ids say which device, where in the session's stream and where
+in which run (cursor.py)."""
 
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from fastapi import APIRouter, Request
@@ -14,12 +15,12 @@ from ..closes import Close
 from ..errors import error_response
 from ..hub import Hub
 from ..parts import SocketParts
+from ..subscription import Subscription
 from .calls import refuse_unless_ok, upstream
-from .cursor import BadCursor, Cursor, parse
-from .mapping import RunMapper
+from .cursor import BadEventId, EventId, RunState, parse_id
 from .openapi import EventStream, operation
 from .request import AguiMessage, AguiRefused, read_input
-from .resume import adopter, joined, resumed
+from .resume import adopter, opening
 from .stream import AguiStream
 
 router = APIRouter()
@@ -62,26 +63,23 @@ async def _stream(request: Request, session_id: str, post: bool) -> Response:
     except InvalidName as exc:
         raise AguiRefused(404, "session_not_found", str(exc)) from exc
     resume = request.headers.get("last-event-id")
-    cursor = _cursor(resume) if resume else None
-    client_id = cursor.client_id if cursor else _client_id(request)
+    last = _event_id(resume) if resume else None
+    client_id = last.state.client_id if last else _client_id(request)
     if not token:
         raise AguiRefused(401, "unauthenticated", "missing bearer token")
-    if not _token_ok(token, parts):
+    user_id = _user_of(token, parts)
+    if user_id is None:
         await _check_device(parts, token, session_id, client_id)  # its 401/403, audited there
         raise AguiRefused(401, "unauthenticated", "invalid bearer token")
-    message = read_input(await request.body(), session_id) if post and not cursor else None
+    message = read_input(await request.body(), session_id) if post and not last else None
     await _check_device(parts, token, session_id, client_id)
+    state, position = (last.state, last.position) if last else (None, None)
     if message is not None:  # sent before the device is taken: a refusal changes nothing
-        run_id = await _send(parts, token, session_id, client_id, message)
-        cursor = Cursor(client_id, run_id)
-    stream = AguiStream(parts, live, session_id, client_id)
-    await _open(stream, fresh=cursor is None)
-    mapper: RunMapper | None
+        state = RunState(client_id, await _send(parts, token, session_id, client_id, message))
+    stream = AguiStream(parts, live, user_id, (session_id, client_id))
+    sub = await _open(stream, position)
     try:
-        if cursor is not None:
-            prelude, mapper = await resumed(parts, token, session_id, cursor)
-        else:
-            prelude, mapper = await joined(parts, token, session_id, client_id)
+        prelude, mapper = await opening(parts, token, sub, client_id, state, position)
     except BaseException:
         await stream.close()
         raise
@@ -95,19 +93,19 @@ def _bearer(request: Request) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def _token_ok(token: str, parts: SocketParts) -> bool:
+def _user_of(token: str, parts: SocketParts) -> str | None:
+    """The token's user, or None when the token is not valid here."""
     try:
-        verify_token(token, parts.settings)
+        return verify_token(token, parts.settings).user_id
     except AuthError:
-        return False
-    return True
+        return None
 
 
-def _cursor(text: str) -> Cursor:
+def _event_id(text: str) -> EventId:
     try:
-        return parse(text)
-    except BadCursor as exc:
-        raise AguiRefused(422, "validation_error", str(exc)) from exc
+        return parse_id(text)
+    except BadEventId as exc:
+        raise AguiRefused(400, "invalid_cursor", str(exc)) from exc
 
 
 def _client_id(request: Request) -> str:
@@ -126,9 +124,9 @@ async def _check_device(parts: SocketParts, token: str, session_id: str, client_
         raise AguiRefused(409, "session_ended", "the session has ended")
 
 
-async def _open(stream: AguiStream, fresh: bool) -> None:
+async def _open(stream: AguiStream, position: str | None) -> Subscription:
     try:
-        await stream.open(fresh)
+        return await stream.open(position)
     except Close as exc:
         raise AguiRefused(503, "try_again", f"{exc.reason}; try again") from exc
     except TimeoutError as exc:

@@ -23,19 +23,6 @@ function clientId(renew = false) {
   return id;
 }
 
-// The cursor of the last event handled, per session (memory and sessionStorage): a stream of
-// the session opened later, even after a page reload, resumes after it (the events since come,
-// and the ones history already shows are skipped by the conversation; `recovered: false`
-// reloads history, as a first visit would).
-const cursors = new Map();
-function savedCursor(sessionId) {
-  return cursors.get(sessionId) ?? sessionStorage.getItem(`sb-cursor-${sessionId}`);
-}
-function keepCursor(sessionId, cursor) {
-  cursors.set(sessionId, cursor);
-  sessionStorage.setItem(`sb-cursor-${sessionId}`, cursor);
-}
-
 // ---- sign in and sessions ---------------------------------------------------------------
 async function submitSignIn(event) {
   event.preventDefault();
@@ -129,8 +116,11 @@ async function openSession(id) {
   connect(id, opening);
 }
 
+// The conversation was just rebuilt from history, which may be a moment behind the stream: the
+// stream starts without a cursor (its hello's catch-up is exact and joins the live tail);
+// within the page the SDK resumes by cursor across reconnects.
 function connect(id, opening) {
-  const stream = state.client.events(id, { clientId: clientId(), onState: showConn, cursor: savedCursor(id) });
+  const stream = state.client.events(id, { clientId: clientId(), onState: showConn, cursor: null });
   state.stream = stream;
   stream.on("*", onItem);
   stream.on("frame", onControl);
@@ -147,9 +137,8 @@ function connect(id, opening) {
 // History may be a moment behind the stream; the hello's `active_run` is exact. A run history
 // showed in progress and the first hello does not ended before this device joined: its
 // `run_end` never reaches this stream, so history is read again until it has stored the outcome.
-// A stream that resumed by cursor (`recovered`) gets every event since, that run's included.
 async function settleEnded(stream, id, opening, runId) {
-  if (!runId || stream.recovered || stream.lastHello?.active_run?.run_id === runId) return;
+  if (!runId || stream.lastHello?.active_run?.run_id === runId) return;
   for (let wait = 100, tries = 0; tries < 25; wait = Math.min(wait * 2, 2000), tries++) {
     const detail = await state.client.getSession(id, { fullTexts: true });
     if (opening !== state.opening || stream !== state.stream) return;
@@ -182,11 +171,6 @@ function lastAgent(detail) {
 const STATUS = new Set(["thinking", "typing", "waiting"]);
 
 function onItem(item) {
-  onEvent(item);
-  if (typeof item.cursor === "string") keepCursor(item.session_id, item.cursor); // handled
-}
-
-function onEvent(item) {
   if (item.type === "catch_up") conv.catchUp(item);
   else if (item.type === "reload") conv.load(item.session);
   else if (STATUS.has(item.type)) return indicate(item.data.message || `${item.type}…`, item.type === "typing");
