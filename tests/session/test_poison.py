@@ -3,6 +3,7 @@ run worker and the tool worker in this process, real RabbitMQ and Postgres. Each
 next to a bystander (bob) whose run must complete and be stored meanwhile."""
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -135,8 +136,11 @@ async def test_poison_tool_calls_are_dead_lettered_and_bystanders_are_stored(
     streams = {names.stream(shard_of(sid, broker_settings.stream_shards)) for sid in sids}
     assert {p.source_queue for p in letters} <= streams
     assert all(p.error.startswith("SQLSTATE 22P05") for p in letters), letters[0].error
-    assert {p.routing_key.split(".")[1] for p in letters} <= set(sids)  # alice's only
-    kinds = sorted({p.routing_key.split(".")[2] for p in letters})
+    assert {p.routing_key for p in letters} <= streams
+    heads = [re.search(r'"session_id":"(\w+)".*"type":"(\w+)"', p.body) for p in letters]
+    assert all(heads)
+    assert {head.group(1) for head in heads if head} <= set(sids)  # alice's only
+    kinds = sorted({head.group(2) for head in heads if head})
     assert kinds == ["tool_call", "tool_result"] and len(letters) == 66
     metrics = (await client.get("/metrics")).text
     assert 'session_dead_letters_total{reason="bad_data",source="session-store"} 66.0' in metrics

@@ -78,17 +78,18 @@ class BrokerLink:
         log.info("broker connected")
 
     async def park_event(
-        self, source: str, source_queue: str, body: bytes, letter: DeadLetter, key: str
+        self, source: str, source_queue: str, body: bytes, letter: DeadLetter
     ) -> None:
         """Dead-letter one event read from `source_queue` (a stream) with its reason
-        (confirmed); `key` names it (`session.<id>.<type>`, as an operator reads it)."""
+        (confirmed); `x-original-routing-key` is the stream's name too (what it was published
+        with)."""
         if self._channel is None or self._channel.is_closed:
             raise RuntimeError("no broker channel to dead-letter on")
         headers: dict[str, Any] = {
             REASON: letter.reason,
             SOURCE: source_queue,
             ERROR: truncate(letter.error, MAX_ERROR_CHARS),
-            ROUTING_KEY: key,
+            ROUTING_KEY: source_queue,
         }
         copy = aio_pika.Message(
             body,

@@ -45,7 +45,7 @@ class Parsed:
 
     stored: list[tuple[bytes, Event]] = field(default_factory=list)
     runs: progress.RunEvents = field(default_factory=dict)
-    poison: list[tuple[bytes, DeadLetter, str]] = field(default_factory=list)
+    poison: list[tuple[bytes, DeadLetter]] = field(default_factory=list)
 
 
 def parse(batches: list[tuple[int, list[bytes]]]) -> Parsed:
@@ -61,7 +61,7 @@ def parse(batches: list[tuple[int, list[bytes]]]) -> Parsed:
                     raise ValueError("not an event object with a session_id")
                 event = parse_event(line) if raw.get("type") in STORED else None
             except (ValidationError, ValueError, RecursionError) as exc:
-                parsed.poison.append((line, DeadLetter("invalid_event", repr(exc)), ""))
+                parsed.poison.append((line, DeadLetter("invalid_event", repr(exc))))
                 continue
             if event is not None and not isinstance(event, UnknownEvent):
                 parsed.stored.append((line, event))
@@ -136,8 +136,8 @@ class ShardIngest:
 
     async def _store(self, batches: list[tuple[int, list[bytes]]]) -> None:
         parsed = parse(batches)
-        for line, letter, key in parsed.poison:
-            await self._park(line, letter, key)
+        for line, letter in parsed.poison:
+            await self._park(line, letter)
         skip: set[str] = set()
         outages = 0
         while True:
@@ -179,28 +179,25 @@ class ShardIngest:
             log.warning("database unavailable (%r); will retry", cause)
             await asyncio.sleep(backoff_s(3))
             return False
-        key = _key(event)
         if failure is Failure.BAD_DATA:
             error = f"SQLSTATE {sqlstate_of(cause)} {event.type} {event.id}: {cause!r}"
-            await self._park(failed.line, DeadLetter("bad_data", error), key)
+            await self._park(failed.line, DeadLetter("bad_data", error))
             return True
         tries = self._tries.get(event.id, 0) + 1
         self._tries[event.id] = tries
         if tries >= self.ctx.settings.persist_max_tries:
-            await self._park(
-                failed.line, DeadLetter("retries_exhausted", f"{tries}: {cause!r}"), key
-            )
+            await self._park(failed.line, DeadLetter("retries_exhausted", f"{tries}: {cause!r}"))
             return True
         log.warning("persisting %s failed (try %d: %r); will retry", event.id, tries, cause)
         await asyncio.sleep(backoff_s(tries))
         return False
 
-    async def _park(self, line: bytes, letter: DeadLetter, key: str) -> None:
+    async def _park(self, line: bytes, letter: DeadLetter) -> None:
         """Dead-letter one event (confirmed), retrying while the broker is away."""
         tries = 0
         while True:
             try:
-                await self.ctx.broker.park_event(SOURCE, self.stream, line, letter, key)
+                await self.ctx.broker.park_event(SOURCE, self.stream, line, letter)
                 break
             except Exception as exc:  # noqa: BLE001 - the shard waits for the broker
                 tries += 1
@@ -228,8 +225,3 @@ class ShardIngest:
                 await reply(views.get(session_id), position)
             except Exception as exc:  # noqa: BLE001 - the asker times out and asks again
                 log.warning("catch-up reply not sent (%r)", exc)
-
-
-def _key(event: Event) -> str:
-    """The routing key a dead letter names its event by (`session.<id>.<type>`)."""
-    return f"session.{event.session_id}.{event.type}"

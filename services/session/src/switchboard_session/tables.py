@@ -178,7 +178,8 @@ class OutboxRow(Base):
     session row's lock, so ids of one session follow commit order)."""
     session_id: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(8))
-    """`event` (on `ai.events`), `run` (run request on `ai.commands`), `cancel` (`ai.control`)."""
+    """`event` (on its session's shard stream), `run` (run request on `ai.commands`),
+    `cancel` or `decision` (`ai.control`)."""
     routing: Mapped[str] = mapped_column(String(128))
     """Event type, `run`, or the run id to cancel (the relay adds the broker prefix)."""
     body: Mapped[str] = mapped_column(Text)
