@@ -13,7 +13,7 @@ from .calls import RunText, session_of
 from .cursor import RunState
 from .mapping import RunMapper, sse
 from .snapshot import snapshot
-from .stored import TERMINAL, error_of, reply_of, run_outcome, stored_calls
+from .stored import TERMINAL, error_of, reply_of, run_outcome, stored_calls, stored_run
 
 Opening = tuple[list[str], RunMapper | None]
 """The stream's first SSE events, and the mapper of its run (None: it waits for the next)."""
@@ -34,6 +34,9 @@ async def opening(
         return await joined(parts, token, sub.session_id, client_id, sub.active_run)
     if sub.recovered:
         mapper = RunMapper(sub.session_id, state, position)
+        if state.notices:  # one may be the run's `error`, whose code its RUN_ERROR carries
+            session = await session_of(parts, token, sub.session_id)
+            mapper.failed_with(error_of(stored_run(session, state.run_id)))
         return mapper.started(), mapper
     return await resumed(parts, token, sub.session_id, state, sub.active_run)
 
@@ -50,9 +53,7 @@ async def resumed(
     if active is not None and active.run_id == state.run_id:
         if active.seq > state.seq:
             session = await session_of(parts, token, session_id)
-            stored = session.get("active_run") or {}
-            if stored.get("id") != state.run_id:  # ended since: its outcome has the notices
-                stored = run_outcome(session, state.run_id) or {}
+            stored = stored_run(session, state.run_id)
             mapper.failed_with(error_of(stored))
             prelude += mapper.tool_calls(active.tool_calls)
             prelude += mapper.notices(stored.get("notices") or [])
