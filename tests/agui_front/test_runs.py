@@ -268,3 +268,11 @@ async def test_get_mid_run_joins_with_the_answer_so_far_then_the_rest(stack: Sta
     so_far = next(m["content"] for m in messages if m["id"] == run_id)
     assert len(so_far) >= len(text_of(posted)) and so_far + text_of(joined) == words(300)
     assert types(joined)[-2:] == ["TEXT_MESSAGE_END", "RUN_FINISHED"]
+
+
+async def test_an_open_stream_is_a_live_connection_of_its_user(stack: Stack) -> None:
+    async with Agui(stack, "agui-live") as agui:
+        async with agui.get(**{"X-Client-Id": "phone"}) as watching:
+            assert watching.status_code == 200
+            stats = (await agui.http.get("/ai/stats")).json()
+            assert stats["live_connections"] == 1, stats

@@ -25,25 +25,31 @@ async def leader_of(cluster: Cluster, queue: str) -> Node:
 
 
 async def consumer_node(cluster: Cluster, queue: str, pid: int) -> Node:
-    """The node that process `pid` (a gateway) consumes `queue` (its shard's stream) through:
-    the consumer channels of the queue, named `client:port -> node:PORT (n)`, whose client port
-    is one of the process's own sockets."""
-    via = _running(cluster)
-    consumers = await asyncio.to_thread(
-        cluster.ctl, via, "list_consumers", "queue_name", "channel_pid", "--formatter", "json"
-    )
-    pids = {row["channel_pid"] for row in json.loads(consumers) if row["queue_name"] == queue}
-    channels = await asyncio.to_thread(
-        cluster.ctl, via, "list_channels", "pid", "name", "--formatter", "json"
+    """The node that process `pid` (a gateway) reads `queue` (its shard's stream) through: a
+    connection named `stream-reader-<queue>` (the StreamReader's) whose client port is one of
+    the process's own sockets. (RabbitMQ 3.10's `list_consumers` leaves out stream consumers.)"""
+    rows = await asyncio.to_thread(
+        cluster.ctl,
+        _running(cluster),
+        "list_connections",
+        "client_properties",
+        "peer_port",
+        "port",
+        "--formatter",
+        "json",
     )
     mine = {c.laddr.port for c in psutil.Process(pid).net_connections("tcp") if c.raddr}
-    for row in json.loads(channels):
-        if row["pid"] not in pids:
-            continue
-        client, node = (side.strip() for side in row["name"].split("->"))
-        if int(client.rsplit(":", 1)[1]) in mine:
-            return cluster.node_on_port(int(node.split()[0].rsplit(":", 1)[1]))
-    raise LookupError(f"process {pid} does not consume {queue}")
+    for row in json.loads(rows):
+        if _connection_name(row["client_properties"]) == f"stream-reader-{queue}" and (
+            row["peer_port"] in mine
+        ):
+            return cluster.node_on_port(int(row["port"]))
+    raise LookupError(f"process {pid} does not read {queue}")
+
+
+def _connection_name(properties: list[list[object]]) -> str | None:
+    """`connection_name` of rabbitmqctl's JSON client properties (`[key, type, value]` rows)."""
+    return next((str(row[2]) for row in properties if row[0] == "connection_name"), None)
 
 
 async def restart(cluster: Cluster, node: Node) -> None:

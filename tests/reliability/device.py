@@ -43,6 +43,8 @@ class Device:
         """The cursor of the last event received: sent in the auth frame of every reconnect."""
         self.recovered: list[bool] = []
         """Per connection made with a cursor, what its hello said."""
+        self._kinds: set[tuple[str, str | None]] = set()
+        self._types: set[str] = set()
 
     def url(self, base: str, ack: str = "client") -> str:
         host = base.replace("http://", "ws://")
@@ -68,9 +70,9 @@ class Device:
         return [e for e in self.events if e.get("run_id") == run_id]
 
     def has_type(self, kind: str, run_id: str | None = None) -> bool:
-        return any(
-            e["type"] == kind and (run_id is None or e.get("run_id") == run_id) for e in self.events
-        )
+        """Whether an event of `kind` (of `run_id`, if given) arrived: a set lookup, since
+        `pump`'s predicates ask it at every frame (a scan would make a long run quadratic)."""
+        return (kind, run_id) in self._kinds if run_id is not None else kind in self._types
 
     async def pump(self, done: Done, timeout: float = 60.0) -> None:
         """Read until `done(self)`, acking every half window and at the end; ConnectionClosed
@@ -100,6 +102,8 @@ class Device:
             self.redelivered += 1
             return
         self.seen.add(frame["id"])
+        self._kinds.add((frame["type"], frame.get("run_id")))
+        self._types.add(frame["type"])
         frame["_via"] = self.connects  # which connection brought it (for failure reports)
         self.events.append(frame)
 

@@ -48,7 +48,7 @@ class History:
         that needs `first` itself checks the first offset."""
         found: list[SessionBatch] = []
         at = first
-        if not self.ring.covers(shard, at):
+        while at <= last and not self.ring.covers(shard, at):  # (again if it evicted meanwhile)
             at = await self._from_stream(shard, session_id, at, last, found)
         for batch in self.ring.between(shard, at, last):
             lines = batch.of(session_id)

@@ -26,7 +26,10 @@ _HEADERS = [
         "in": "header",
         "required": False,
         "schema": {"type": "string"},
-        "description": "Resume a dropped stream after the event with this SSE id.",
+        "description": (
+            "Resume a dropped stream after the event with this SSE id "
+            "(400 `invalid_cursor` when it is not one)."
+        ),
     },
 ]
 _ANSWERS = {
@@ -34,7 +37,8 @@ _ANSWERS = {
         "description": "The run as AG-UI events, one SSE event each with an `id:`",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     },
-    **{status: _ERROR for status in ("401", "403", "404", "409", "413", "422", "429", "503")},
+    **{status: _ERROR for status in ("400", "401", "403", "404", "409", "413", "422", "429")},
+    "503": _ERROR,
 }
 
 

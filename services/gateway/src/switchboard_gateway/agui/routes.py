@@ -67,7 +67,8 @@ async def _stream(request: Request, session_id: str, post: bool) -> Response:
     client_id = last.state.client_id if last else _client_id(request)
     if not token:
         raise AguiRefused(401, "unauthenticated", "missing bearer token")
-    if not _token_ok(token, parts):
+    user_id = _user_of(token, parts)
+    if user_id is None:
         await _check_device(parts, token, session_id, client_id)  # its 401/403, audited there
         raise AguiRefused(401, "unauthenticated", "invalid bearer token")
     message = read_input(await request.body(), session_id) if post and not last else None
@@ -75,7 +76,7 @@ async def _stream(request: Request, session_id: str, post: bool) -> Response:
     state, position = (last.state, last.position) if last else (None, None)
     if message is not None:  # sent before the device is taken: a refusal changes nothing
         state = RunState(client_id, await _send(parts, token, session_id, client_id, message))
-    stream = AguiStream(parts, live, session_id, client_id)
+    stream = AguiStream(parts, live, user_id, (session_id, client_id))
     sub = await _open(stream, position)
     try:
         prelude, mapper = await opening(parts, token, sub, client_id, state, position)
@@ -92,12 +93,12 @@ def _bearer(request: Request) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def _token_ok(token: str, parts: SocketParts) -> bool:
+def _user_of(token: str, parts: SocketParts) -> str | None:
+    """The token's user, or None when the token is not valid here."""
     try:
-        verify_token(token, parts.settings)
+        return verify_token(token, parts.settings).user_id
     except AuthError:
-        return False
-    return True
+        return None
 
 
 def _event_id(text: str) -> EventId:

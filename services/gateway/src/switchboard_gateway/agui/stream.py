@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from switchboard_protocol import new_id
 
 from ..lines import Frame
-from ..live import LiveSockets
+from ..live import Device, LiveSockets
 from ..parts import SocketParts
 from ..subscription import SlowConsumer, Subscription
 from .mapping import RunMapper
@@ -22,13 +22,14 @@ KEEP_ALIVE = ": keep-alive\n\n"
 
 
 class AguiStream:
-    def __init__(
-        self, parts: SocketParts, live: LiveSockets, session_id: str, client_id: str
-    ) -> None:
+    def __init__(self, parts: SocketParts, live: LiveSockets, user_id: str, device: Device) -> None:
         self.id = new_id()
         self.parts = parts
         self.live = live
-        self.device = (session_id, client_id)
+        self.user_id = user_id
+        """The caller (live.py counts a user's connections, for `GET /ai/stats`)."""
+        self.device = device
+        """(session id, client id)."""
         self.sub: Subscription | None = None
         self.stop_code: int | None = None
 
