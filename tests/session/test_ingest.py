@@ -266,3 +266,33 @@ async def test_catch_up_state_and_position_add_up_to_the_whole_run(
         seen = reply.active_run.text
         assert seen + await _text_after(broker_settings, names, sid, reply.position, last) == whole
     assert len({reply.position for reply in replies}) > 1 or len(replies) == 1
+
+
+@pytest.mark.timeout(60)
+async def test_a_batch_published_twice_folds_once(
+    client: httpx.AsyncClient, broker_settings: BrokerSettings, names: Names
+) -> None:
+    """A publisher's retry after a lost confirm can put a batch on the stream twice: the run's
+    text, tool calls and seq count it once (folding skips what its seq says is folded)."""
+    sid, run_id = await _session_and_run(client)
+    tokens = [
+        make_event("token", {"token": f"t{seq} "}, session_id=sid, run_id=run_id, seq=seq)
+        for seq in (1, 2, 3)
+    ]
+    call = _calls(sid, run_id, 4, 1)
+    for _ in range(2):
+        await _publish_batch(broker_settings, names, sid, tokens)
+        await _publish_batch(broker_settings, names, sid, call)
+    last = make_event("token", {"token": "end"}, session_id=sid, run_id=run_id, seq=5)
+    await _publish_batch(broker_settings, names, sid, [last])  # after every copy on the stream
+
+    async def folded() -> bool:
+        reply = await _catch_up(broker_settings, names, sid)
+        return reply.active_run is not None and reply.active_run.seq == 5
+
+    await wait_until(folded, timeout=20)
+    reply = await _catch_up(broker_settings, names, sid)
+    assert reply.active_run is not None
+    assert reply.active_run.text == "t1 t2 t3 end"
+    assert [call["call_id"] for call in reply.active_run.tool_calls] == ["c4"]
+    assert len(await _tool_rows(client.database_url, sid)) == 1  # type: ignore[attr-defined]

@@ -114,6 +114,11 @@ class SessionSettings(BrokerSettings, AuthSettings, EdgeSettings, RuntimeSetting
     """When set (e.g. `wss://chat.example.com`), `ws_url` is absolute."""
     persist_prefetch: int = Field(default=64, ge=1, alias="PERSIST_PREFETCH")
     """Stream batches each of ingest's shard readers holds unacked (its credit)."""
+    ingest_flush_ms: float = Field(default=50, ge=0, alias="INGEST_FLUSH_MS")
+    """The shortest time between two of a shard's ingest transactions: what arrives meanwhile
+    is stored (and folded for catch-up) together; history and run outcomes are stored up to
+    this much later. A catch-up request does not wait for it (what was read is stored at once,
+    then the answer is read)."""
     ingest_retry_s: float = Field(default=3.0, gt=0, alias="INGEST_RETRY_S")
     """How often a standby replica tries to take over ingest (the Postgres advisory lock the
     owner holds on a connection of its own), and how long an owner that let go waits before
