@@ -119,6 +119,23 @@ async def test_a_failed_run_ends_with_run_error_and_its_code(stack: Stack) -> No
     assert received[-1].type == "RUN_ERROR" and received[-1].data["code"] == "scripted_error"
 
 
+async def test_a_stream_dropped_after_the_error_notice_resumes_to_run_error_with_its_code(
+    stack: Stack, other_replica: str
+) -> None:
+    async with Agui(stack, "agui-error-resume") as agui:
+        before: list[SseEvent] = []
+        async with agui.post("/error") as response:
+            async for event in events(response):
+                before.append(event)
+                if event.type == "CUSTOM" and event.data["name"] == "switchboard.error":
+                    break
+        async with agui.get(other_replica, **{"Last-Event-ID": before[-1].id}) as response:
+            after = await collect(response)
+    assert after[0].id == before[-1].id  # recovered: the events after it come from the stream
+    assert types(after) == ["RUN_STARTED", "RUN_ERROR"], types(after)
+    assert after[-1].data["code"] == "scripted_error"
+
+
 async def test_an_agent_switch_is_a_custom_event(stack: Stack) -> None:
     async with Agui(stack, "agui-switch") as agui:
         received = await agui.run("/agent travel")

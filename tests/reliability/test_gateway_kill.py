@@ -33,7 +33,8 @@ async def test_gateway_sigkill_mid_stream_loses_nothing(stack: Stack, figures: R
     drops = await device.follow(lambda: second, lambda d: d.has_type("run_end", run_id))
     run = device.run_events(run_id)
     counts = check_run(run, TOKENS)
-    assert drops >= 1 and device.connects == 2
+    # one reconnect: the resume on gateway B is never cut (a 4408 or a reset there is a bug)
+    assert drops >= 1 and device.connects == 2, f"closes {device.closes}"
     assert device.recovered == [True]  # resumed by cursor on gateway B
     assert counts["lost"] == 0 and device.redelivered == 0  # nothing lost, nothing sent twice
     figures(

@@ -124,8 +124,8 @@ class EventStream:
 
     async def open(self) -> None:
         """Connect and wait for the first hello (retrying transient failures; raising
-        `StreamClosed` for fatal ones). From then on the device's buffer exists: every event
-        published later reaches this stream (and, by its cursor, the next connection of this
+        `StreamClosed` for fatal ones). From then on every event published later reaches
+        this stream (and, by its cursor, the next connection of this
         device). `async with` and `send_message` call it."""
         await asyncio.shield(self._opening())
 

@@ -2,11 +2,11 @@
 
 aiormq writes every frame (a publish, an ack, a declare) with its own `transport.write`, and
 uvloop sends each at once: one syscall per frame, and one read on the broker's side. A gateway
-acking a client's half window, or opening hundreds of device queues in a reconnect storm, and a
-run worker publishing many sessions' tokens, queue several frames within one turn of the event
-loop. `CorkedWriter` holds what is written during a turn and sends it with one write at the end
-of it (`loop.call_soon`): no timer, no added wait beyond the current turn, same byte order, and
-anything that waits on the socket (`drain`, `close`, `write_eof`) sends what is held first.
+acking several deliveries, or answering a burst of RPCs, and a run worker publishing several
+shards' batches, queue several frames within one turn of the event loop. `CorkedWriter` holds
+what is written during a turn and sends it with one write at the end of it (`loop.call_soon`):
+no timer, no added wait beyond the current turn, same byte order, and anything that waits on the
+socket (`drain`, `close`, `write_eof`) sends what is held first.
 
 `CorkedTransportFactory` is aiormq's transport hook (`transport_factory`), set by
 `broker_connection` on every connection the services open.

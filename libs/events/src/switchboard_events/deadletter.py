@@ -1,13 +1,14 @@
 """Dead letters: what a consumer cannot process is parked, with its reason, instead of looping.
 
-A consumer of `ai.runs`, `ai.tools` or `ai.session-store` that meets a message a retry cannot
-fix (unparsable, invalid data) parks it at once; a message failing for a transient reason is
-retried a bounded number of times (`RetryCounter`), then parked. Parking publishes a copy to
-the `ai.dead-letters` exchange with the source as routing key, so it lands in
-`ai.dead-letters.<source>`, and then the consumer acks the original. Headers on the copy:
+A consumer of `ai.runs` or `ai.tools` (or the session service's ingest of the streams, source
+`session-store`) that meets a message a retry cannot fix (unparsable, invalid data) parks it at
+once; a message failing for a transient reason is retried a bounded number of times
+(`RetryCounter`), then parked. Parking publishes a copy to the `ai.dead-letters` exchange with
+the source as routing key, so it lands in `ai.dead-letters.<source>`, and then the consumer acks
+the original. Headers on the copy:
 
 - `x-death-reason`: a short code (`invalid_event`, `bad_data`, `retries_exhausted`, ...)
-- `x-source-queue`: the queue it came from (replay sends it back there)
+- `x-source-queue`: the queue (or stream) it came from (replay sends it back there)
 - `x-error`: the error text, truncated to `MAX_ERROR_CHARS`
 - `x-original-routing-key`: the routing key it was first published with
 """

@@ -1,4 +1,5 @@
 """Commands on the broker: what the services ask of each other (docs/asyncapi.yaml says where).
+Events are not commands: they travel on the stream shards (`ai.stream.<k>`).
 
 - `RunRequest`: session service → run workers (`ai.commands`, key `run`, queue `ai.runs`).
 - `ToolCallRequest` / `ToolListRequest`: run worker → tool workers (`ai.commands`, key `tool`,
@@ -6,7 +7,7 @@
 - `ToolCancel`: run worker → tool workers (`ai.control`, `tool-cancel.<call_id>`).
 - `RunCancel`: session service → run workers (`ai.control`, `cancel.<run_id>`).
 - `ToolDecisionCommand`: session service → run worker (`ai.control`, `approval.<call_id>`).
-- `Release`: gateway → gateways (`ai.control`, `release.<device queue>`).
+- `Release`: gateway → gateways (`ai.control`, `release.<session_id>.<client_id>`).
 - `CatchUpRequest` / `CatchUpReply`: gateway → session service (the `ai.run-progress` queue,
   AMQP type `catchup`, `reply_to`, `correlation_id`).
 - `LeaseRenewal` / `LeaseReply`: run worker → session service (the `ai.run-progress` queue,

@@ -145,9 +145,9 @@ class Envelope(WireModel):
     """The fields every event has; `type` and `data` are its subclass's."""
 
     stored: ClassVar[bool] = False
-    """The session service stores events of this type (the `ai.session-store` bindings)."""
+    """The session service stores events of this type (read from the streams)."""
     run_progress: ClassVar[bool] = False
-    """A run publishes this type: the run-progress queue folds it into the catch-up state."""
+    """A run publishes this type: the session service folds it into the catch-up state."""
 
     id: str = Field(default_factory=new_id)
     """Unique per event; clients dedupe on it."""

@@ -27,22 +27,25 @@ async def join(fanout: "FanOut", sub: Subscription, cursor_text: str | None) -> 
     timeout = fanout.settings.catchup_timeout_s
     hi = await feed.high(timeout)
     start: Position | None = None
+    found: list[SessionBatch] | None = None
     cursor = _parse(cursor_text, sub)
     if cursor is not None and cursor.shard == shard:
         if cursor.offset > hi:
             hi = max(hi, await feed.sync(timeout))
-        if await _still_there(fanout, sub.session_id, cursor, hi):
-            start = (cursor.offset, cursor.index)
+        if cursor.offset <= hi:  # one read: the cursor's batch is the first of the replay
+            found = await fanout.history.session_batches(shard, sub.session_id, cursor.offset, hi)
+            if _names_its_event(cursor, found):
+                start = (cursor.offset, cursor.index)
     sub.recovered = start is not None
     if start is None:
         reply = await fanout.catch_up(sub.session_id)
-        sub.active_run = reply.active_run
-        start = (reply.position, LAST_INDEX)
+        sub.active_run, start, found = reply.active_run, (reply.position, LAST_INDEX), None
     floor = max(start, (hi, LAST_INDEX))
     replay = None
     if start < floor:
-        first = start[0] + 1 if start[1] == LAST_INDEX else start[0]
-        found = await fanout.history.session_batches(shard, sub.session_id, max(first, 0), hi)
+        if found is None:
+            first = max(start[0] + 1, 0)  # the catch-up covers its position's whole batch
+            found = await fanout.history.session_batches(shard, sub.session_id, first, hi)
         replay = _frames(shard, start, found)
     sub.begin(floor, replay)
 
@@ -57,14 +60,10 @@ def _parse(text: str | None, sub: Subscription) -> Cursor | None:
         return None
 
 
-async def _still_there(fanout: "FanOut", session_id: str, cursor: Cursor, hi: int) -> bool:
+def _names_its_event(cursor: Cursor, found: list[SessionBatch]) -> bool:
     """Whether the event the cursor names is where it says (not expired, not another
-    stream's since): the batch at its offset holds an event of this session with its tag."""
-    if cursor.offset > hi:
-        return False
-    found = await fanout.history.session_batches(
-        cursor.shard, session_id, cursor.offset, cursor.offset
-    )
+    stream's since): the first batch read is at its offset and holds, at its index, an event
+    of this session with its tag."""
     if not found or found[0][0] != cursor.offset:
         return False
     line = dict(found[0][1]).get(cursor.index)

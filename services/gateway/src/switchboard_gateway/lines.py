@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 from switchboard_events import event_id
 from switchboard_events.codec import event_head
-from switchboard_protocol.cursor import Cursor, cursor_tag
+from switchboard_protocol.cursor import TAG_LENGTH, Cursor, cursor_tag
 
 _SESSION = b'"session_id":"'
 _ID_PREFIX = b'{"id":"'
@@ -64,5 +64,17 @@ def kind_of(line: bytes) -> str:
 
 
 def tag_of(line: bytes) -> str:
-    """The cursor tag of an encoded event: the last characters of its id (see Cursor)."""
-    return cursor_tag(event_id(line))
+    """The cursor tag of an encoded event: the last characters of its id (see Cursor). The id
+    is read from the line's first bytes when it was encoded here (no decode of the rest)."""
+    if line.startswith(_ID_PREFIX):
+        end = line.find(b'"', len(_ID_PREFIX))
+        if end > 0:
+            return _tag(line[len(_ID_PREFIX) : end].decode())
+    return _tag(event_id(line))
+
+
+def _tag(event_id: str) -> str:
+    """`cursor_tag`, without its per-character filter for ids that need none (ULIDs)."""
+    if event_id.isascii() and event_id.isalnum():
+        return event_id[-TAG_LENGTH:]
+    return cursor_tag(event_id)

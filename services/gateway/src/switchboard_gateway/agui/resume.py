@@ -3,7 +3,9 @@
 catch-up state (`active_run`; its events after that state follow) and what is stored, for a
 run resumed (or sent just now) or joined in progress."""
 
+import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from switchboard_protocol import ActiveRun
 
@@ -11,10 +13,11 @@ from ..parts import SocketParts
 from ..subscription import Subscription
 from .calls import RunText, session_of
 from .cursor import RunState
-from .mapping import RunMapper, sse
+from .mapping import NOTICE_TYPES, RunMapper, sse
 from .snapshot import snapshot
-from .stored import TERMINAL, error_of, reply_of, run_outcome, stored_calls
+from .stored import TERMINAL, error_of, reply_of, run_outcome, stored_calls, stored_run
 
+STORED_POLL_S = 0.05
 Opening = tuple[list[str], RunMapper | None]
 """The stream's first SSE events, and the mapper of its run (None: it waits for the next)."""
 
@@ -34,8 +37,26 @@ async def opening(
         return await joined(parts, token, sub.session_id, client_id, sub.active_run)
     if sub.recovered:
         mapper = RunMapper(sub.session_id, state, position)
+        if state.notices:  # one may be the run's `error`, whose code its RUN_ERROR carries
+            mapper.failed_with(await stored_error(parts, token, sub.session_id, state))
         return mapper.started(), mapper
     return await resumed(parts, token, sub.session_id, state, sub.active_run)
+
+
+async def stored_error(
+    parts: SocketParts, token: str, session_id: str, state: RunState
+) -> tuple[str, str] | None:
+    """The run's `error` (code, message) as stored, once storage has every notice the client
+    has: the session service stores what the stream holds a moment later (read again every
+    STORED_POLL_S, up to CATCHUP_TIMEOUT_S; then what is stored)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + parts.settings.catchup_timeout_s
+    while True:
+        stored = stored_run(await session_of(parts, token, session_id), state.run_id)
+        notices = [n for n in stored.get("notices") or () if _notice(n)]
+        if len(notices) >= state.notices or loop.time() > deadline:
+            return error_of(stored)
+        await asyncio.sleep(STORED_POLL_S)
 
 
 async def resumed(
@@ -50,9 +71,7 @@ async def resumed(
     if active is not None and active.run_id == state.run_id:
         if active.seq > state.seq:
             session = await session_of(parts, token, session_id)
-            stored = session.get("active_run") or {}
-            if stored.get("id") != state.run_id:  # ended since: its outcome has the notices
-                stored = run_outcome(session, state.run_id) or {}
+            stored = stored_run(session, state.run_id)
             mapper.failed_with(error_of(stored))
             prelude += mapper.tool_calls(active.tool_calls)
             prelude += mapper.notices(stored.get("notices") or [])
@@ -105,3 +124,7 @@ def adopter(session_id: str, client_id: str) -> Adopt:
         return RunMapper(session_id, RunState(client_id, run_id), position)
 
     return adopt
+
+
+def _notice(stored: Any) -> bool:
+    return isinstance(stored, dict) and stored.get("type") in NOTICE_TYPES

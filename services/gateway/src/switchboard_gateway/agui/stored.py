@@ -23,6 +23,15 @@ def run_outcome(session: dict[str, Any], run_id: str) -> dict[str, Any] | None:
     return None
 
 
+def stored_run(session: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """The run as stored: the session's `active_run` while it is that run (its notices so far),
+    else its outcome (the run ended since); {} when neither."""
+    active = session.get("active_run") or {}
+    if isinstance(active, dict) and active.get("id") == run_id:
+        return active
+    return run_outcome(session, run_id) or {}
+
+
 def stored_calls(session: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
     """The run's tool calls as stored (its `tool` messages), each with its result once stored:
     the shape of a catch-up's `tool_calls`."""
