@@ -46,7 +46,7 @@ async def run_ingest(ctx: AppContext) -> None:
             log.warning("ingest stopped (%r)", exc)
         finally:
             ctx.metrics.ingest_owner.set(0)
-            await lock.release()
+            await asyncio.shield(lock.release())  # a second cancel must not keep the lock
         await asyncio.sleep(settings.ingest_retry_s)
 
 
@@ -74,12 +74,18 @@ async def own(ctx: AppContext, lock: IngestLock) -> None:
         for task in done:
             task.result()
     finally:
+        # shielded: a second cancel (a task group aborting twice) must not leave a reader on
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for reader in readers:
-            with contextlib.suppress(Exception):
-                await reader.close()
+        await asyncio.shield(asyncio.ensure_future(_stop(tasks, readers)))
+
+
+async def _stop(tasks: list[asyncio.Task[None]], readers: list[StreamReader]) -> None:
+    """Close the readers, then wait for the (cancelled) tasks to end."""
+    for reader in readers:
+        with contextlib.suppress(Exception):
+            await reader.close()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _start(committed: int | None) -> int | Literal["first"]:
