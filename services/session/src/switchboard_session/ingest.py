@@ -2,9 +2,10 @@
 
 The owner loads the stored offsets, starts one `ShardIngest` (shard.py) and one
 `StreamReader` per shard (from the stored offset + 1, or "first"), consumes the RPC queue
-(rpc.py: catch-ups, lease renewals) and runs the lease reaper (leases.py). It stops all of it
-when the lock's connection stops answering, a shard is fenced (another owner stored), or any
-part fails; then it releases the lock and competes for it again. Standbys retry the lock
+(rpc.py: catch-ups, lease renewals) and runs the lease reaper (leases.py). Readers and the RPC
+consumer ride out a broker restart by themselves. It stops all of it when the lock's
+connection stops answering, a shard is fenced (another owner stored), or any part fails; then
+it releases the lock and competes for it again. Standbys retry the lock
 every INGEST_RETRY_S. Nothing in memory needs rebuilding on a takeover: the stored offset,
 the stored rows and the folded progress were written together.
 """
@@ -47,7 +48,7 @@ async def run_ingest(ctx: AppContext) -> None:
         finally:
             ctx.metrics.ingest_owner.set(0)
             await asyncio.shield(lock.release())  # a second cancel must not keep the lock
-        await asyncio.sleep(settings.ingest_retry_s)
+        await asyncio.sleep(settings.broker_retry_s)
 
 
 async def own(ctx: AppContext, lock: IngestLock) -> None:
@@ -102,5 +103,13 @@ class LockLost(Exception):
 
 
 async def _serve_rpc(ctx: AppContext, shards: list[ShardIngest]) -> None:
-    async with broker_connection(ctx.settings, "switchboard-session-rpc") as conn:
-        await rpc.serve(ctx, await conn.channel(), shards)
+    """Consume the RPC queue, consuming again after a lost channel or connection (the
+    shards' readers reopen by themselves meanwhile: ingest goes on). A request whose answer
+    was lost with its channel comes again (it is acked once answered)."""
+    while True:
+        try:
+            async with broker_connection(ctx.settings, "switchboard-session-rpc") as conn:
+                await rpc.serve(ctx, await conn.channel(), shards)
+        except Exception as exc:  # noqa: BLE001 - consume again shortly
+            log.warning("RPC queue consumer lost (%r); consuming again", exc)
+        await asyncio.sleep(ctx.settings.broker_retry_s)

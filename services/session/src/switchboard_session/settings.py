@@ -121,8 +121,7 @@ class SessionSettings(BrokerSettings, AuthSettings, EdgeSettings, RuntimeSetting
     then the answer is read)."""
     ingest_retry_s: float = Field(default=3.0, gt=0, alias="INGEST_RETRY_S")
     """How often a standby replica tries to take over ingest (the Postgres advisory lock the
-    owner holds on a connection of its own), and how long an owner that let go waits before
-    competing again."""
+    owner holds on a connection of its own)."""
     ingest_check_s: float = Field(default=2.0, gt=0, alias="INGEST_CHECK_S")
     """How often the owner checks that the connection holding the ingest lock still answers
     (it stops ingesting when it does not; the stored offsets fence it meanwhile)."""
