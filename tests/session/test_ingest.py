@@ -2,6 +2,7 @@
 and catch-up answers consistent with their `position` (real RabbitMQ and Postgres)."""
 
 import asyncio
+import shutil
 import uuid
 from contextlib import AsyncExitStack
 from typing import Any
@@ -296,3 +297,38 @@ async def test_a_batch_published_twice_folds_once(
     assert reply.active_run.text == "t1 t2 t3 end"
     assert [call["call_id"] for call in reply.active_run.tool_calls] == ["c4"]
     assert len(await _tool_rows(client.database_url, sid)) == 1  # type: ignore[attr-defined]
+
+
+async def _run(*argv: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl")
+async def test_the_rpc_consumer_comes_back_after_the_broker_closes_its_connection(
+    client: httpx.AsyncClient, broker_settings: BrokerSettings, names: Names
+) -> None:
+    """The owner's RPC connection is cut by the broker: catch-ups are answered again (with what
+    was stored meanwhile) and the replica still owns ingest."""
+    sid, run_id = await _session_and_run(client)
+    await _publish_batch(broker_settings, names, sid, _calls(sid, run_id, 1, 1))
+    assert (await _catch_up(broker_settings, names, sid)).active_run is not None
+    name = f"switchboard-session-rpc {broker_settings.broker_prefix}".rstrip()
+    listing = await _run("rabbitmqctl", "-q", "list_connections", "pid", "client_properties")
+    pids = [line.split("\t")[0] for line in listing.splitlines() if name in line]
+    assert len(pids) == 1, listing
+    await _run("rabbitmqctl", "-q", "close_connection", pids[0], "test: connection cut")
+    await _publish_batch(broker_settings, names, sid, _calls(sid, run_id, 2, 1))
+
+    async def answered_with_both() -> bool:
+        reply = await asyncio.wait_for(_catch_up(broker_settings, names, sid), 20)
+        return reply.active_run is not None and reply.active_run.seq == 2
+
+    await wait_until(answered_with_both, timeout=30)
+    metrics = (await client.get("/metrics")).text
+    assert "session_ingest_owner 1.0" in metrics

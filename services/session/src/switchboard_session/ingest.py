@@ -108,7 +108,8 @@ async def _serve_rpc(ctx: AppContext, shards: list[ShardIngest]) -> None:
     was lost with its channel comes again (it is acked once answered)."""
     while True:
         try:
-            async with broker_connection(ctx.settings, "switchboard-session-rpc") as conn:
+            name = f"switchboard-session-rpc {ctx.settings.broker_prefix}".rstrip()
+            async with broker_connection(ctx.settings, name) as conn:
                 await rpc.serve(ctx, await conn.channel(), shards)
         except Exception as exc:  # noqa: BLE001 - consume again shortly
             log.warning("RPC queue consumer lost (%r); consuming again", exc)
