@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 
 async def join(fanout: "FanOut", sub: Subscription, cursor_text: str | None) -> None:
+    """Set where `sub` (registered already) starts: `recovered`, `active_run`, its replay."""
     shard = shard_of(sub.session_id, fanout.shards)
     feed = fanout.feeds[shard]
     timeout = fanout.settings.catchup_timeout_s
