@@ -61,16 +61,17 @@ async def own(ctx: AppContext, lock: IngestLock) -> None:
     readers: list[StreamReader] = []
     tasks = [asyncio.create_task(shard.run(), name=f"ingest-{shard.shard}") for shard in shards]
     try:
+        # catch-ups are answered from the stored state at once, while the readers start
+        tasks.append(asyncio.create_task(_serve_rpc(ctx, shards), name="ingest-rpc"))
+        tasks.append(asyncio.create_task(_lost(lock), name="ingest-lock"))
         for shard in shards:
             reader = StreamReader(
                 ctx.settings.broker_urls, names, shard.shard, shard.on_batch,
                 start=_start(shard.committed), prefetch=ctx.settings.persist_prefetch,
             )  # fmt: skip
             readers.append(reader)
-            await reader.start()
-        tasks.append(asyncio.create_task(_serve_rpc(ctx, shards), name="ingest-rpc"))
+        await asyncio.gather(*(reader.start() for reader in readers))
         tasks.append(asyncio.create_task(run_reaper(ctx), name="lease-reaper"))
-        tasks.append(asyncio.create_task(_lost(lock), name="ingest-lock"))
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             task.result()

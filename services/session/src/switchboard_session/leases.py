@@ -46,7 +46,11 @@ MESSAGES = {
 async def renew(db: AsyncSession, run_ids: Iterable[str], worker: str, lease_s: float) -> set[str]:
     """Extend the leases of `run_ids` held by `worker`; the ids whose lease was renewed (the
     others ended, were failed, are unknown, or another worker holds them: a second copy of a
-    request that reached a second worker stops there, at its first renewal)."""
+    request that reached a second worker stops there, at its first renewal). The rows are
+    locked in id order first, as ingest's fold locks them (no deadlock between the two)."""
+    run_ids = sorted(run_ids)
+    ordered = select(RunRow.id).where(RunRow.id.in_(run_ids)).order_by(RunRow.id)
+    await db.execute(ordered.with_for_update())
     query = (
         update(RunRow)
         .where(

@@ -16,6 +16,8 @@ import asyncpg
 from .migrate import _plain_dsn
 
 log = logging.getLogger(__name__)
+SLOW_CHECKS = 3
+"""Checks in a row without an answer after which the lock counts as lost."""
 
 
 def lock_key(prefix: str) -> int:
@@ -52,14 +54,24 @@ class IngestLock:
         return bool(held)
 
     async def lost(self) -> None:
-        """Return when the lock's connection stops answering (the lock is then gone)."""
+        """Return when the lock's connection is gone (the lock with it), or has not answered
+        for SLOW_CHECKS checks in a row. A slow answer alone (a loaded machine) is not a
+        loss: letting go costs a takeover, and the offsets' fence keeps storage safe anyway."""
         conn = self._conn
         assert conn is not None
+        slow = 0
         while True:
             await asyncio.sleep(self._check_s)
             try:
-                await conn.fetchval("SELECT 1", timeout=self._check_s)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                await conn.fetchval("SELECT 1", timeout=self._check_s * 5)
+                slow = 0
+            except TimeoutError:
+                slow += 1
+                if slow < SLOW_CHECKS:
+                    continue
+                log.warning("ingest lock: its connection did not answer %d checks", slow)
+                return
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("ingest lock lost (%r)", exc)
                 return
 

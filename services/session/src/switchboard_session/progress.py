@@ -57,7 +57,8 @@ async def fold_runs(db: AsyncSession, runs: RunEvents, lease_s: float) -> None:
     never travels), the others through the ORM (`fold`)."""
     if not runs:
         return
-    locked = select(RunRow.id, RunRow.progress_seq).where(RunRow.id.in_(list(runs)))
+    locked = select(RunRow.id, RunRow.progress_seq).where(RunRow.id.in_(sorted(runs)))
+    locked = locked.order_by(RunRow.id)  # one lock order for every multi-run locker
     seqs = dict((await db.execute(locked.with_for_update())).tuples().all())
     appends, structured = [], []
     expires = now() + timedelta(seconds=lease_s)

@@ -35,6 +35,7 @@ SOURCE = "session-store"
 PENDING_LINES = 4096
 """Events queued for the next transaction before the reader waits."""
 STORED = frozenset(PERSISTED_TYPES)
+DEADLOCK = "40P01"
 Reply = Callable[[ActiveRun | None, int], Awaitable[None]]
 """Sends a catch-up answer: the session's active run and the position it is as of."""
 
@@ -183,6 +184,10 @@ class ShardIngest:
             error = f"SQLSTATE {sqlstate_of(cause)} {event.type} {event.id}: {cause!r}"
             await self._park(failed.line, DeadLetter("bad_data", error))
             return True
+        if sqlstate_of(cause) == DEADLOCK:  # the other transaction's doing, not the event's
+            log.warning("persisting %s met a deadlock; will retry", event.id)
+            await asyncio.sleep(backoff_s(1))
+            return False
         tries = self._tries.get(event.id, 0) + 1
         self._tries[event.id] = tries
         if tries >= self.ctx.settings.persist_max_tries:
