@@ -134,8 +134,7 @@ class StreamReader:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait({task})  # a cancel of close() itself still propagates
         await self._drop_connection()
 
     def _resume_at(self) -> Start:
@@ -143,19 +142,24 @@ class StreamReader:
         return self._start if self.last_offset is None else self.last_offset + 1
 
     async def _run(self) -> None:
+        """Read, and reopen after every loss, until cancelled; the connection is closed on the
+        way out whatever ends the task."""
         pause = REOPEN_BASE_S
-        while True:
-            try:
-                if await self._read_once():
-                    pause = REOPEN_BASE_S
-            except Exception as exc:  # noqa: BLE001 - every loss reopens
-                log.warning(
-                    "%s: reader lost (%r); reopening at %s", self.stream, exc, self._resume_at()
-                )
+        try:
+            while True:
+                try:
+                    if await self._read_once():
+                        pause = REOPEN_BASE_S
+                except Exception as exc:  # noqa: BLE001 - every loss reopens
+                    log.warning(
+                        "%s: reader lost (%r); reopening at %s", self.stream, exc, self._resume_at()
+                    )
+                await self._drop_connection()
+                self.reopens += 1
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, REOPEN_MAX_S)
+        finally:
             await self._drop_connection()
-            self.reopens += 1
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, REOPEN_MAX_S)
 
     async def _read_once(self) -> bool:
         """One connection's life: consume, handle deliveries until the consumer, channel or
