@@ -223,3 +223,25 @@ def test_session_of_reads_the_top_level_field() -> None:
     assert session_of(line) == "abc"
     assert session_of(b'{"type":"x","session_id":"q","id":"1"}') == "q"
     assert session_of(b"not json") is None
+
+
+async def test_an_unanswered_catch_up_joins_an_idle_session_live_and_refuses_a_busy_one() -> None:
+    shard = FakeShard(ReplayRing(1 << 20))
+    shard.publish([_line("s1", 1)])
+    shard.feed()
+    fanout = _fanout(shard)
+
+    async def silent(session_id: str) -> CatchUpReply:
+        raise TimeoutError
+
+    fanout.catch_up = silent
+    busy = Subscription("s1", 1 << 20, lambda s: None)
+    with pytest.raises(TimeoutError):
+        await join(fanout, busy, None, idle=False)
+    idle = Subscription("s1", 1 << 20, lambda s: None)
+    shard.subs.append(idle)
+    await join(fanout, idle, None, idle=True)
+    shard.publish([_line("s1", 2)])
+    shard.feed()
+    assert not idle.recovered and idle.active_run is None
+    assert _tokens(await _drain(idle)) == ["t2"]  # live from where the feed was

@@ -61,14 +61,17 @@ class FanOut:
     def subscriptions(self) -> int:
         return sum(len(subs) for subs in self._subscribers.values())
 
-    async def subscribe(self, session_id: str, cursor: str | None) -> Subscription:
+    async def subscribe(
+        self, session_id: str, cursor: str | None, idle: bool = False
+    ) -> Subscription:
         """A subscription to the session's events after `cursor` (or after the catch-up state
         when it has none, or when its events are gone); raises TimeoutError when the stream or
-        the session service does not answer in time."""
+        the session service does not answer in time. `idle`: the session had no run in
+        progress a moment ago (a catch-up that does not come is then not waited for)."""
         sub = Subscription(session_id, self.settings.outbound_max_bytes, self._leave)
         self._subscribers.setdefault(session_id, []).append(sub)
         try:
-            await join(self, sub, cursor)
+            await join(self, sub, cursor, idle)
         except BaseException:
             await sub.close()
             raise

@@ -7,10 +7,12 @@
 4. replay (start, hi]: the stream part read now (before the hello), the ring's batches framed
    as the device takes them; then the live events after both."""
 
+import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from switchboard_events import shard_of
+from switchboard_protocol import CatchUpReply
 from switchboard_protocol.cursor import Cursor, parse_cursor
 
 from .history import SessionBatch
@@ -20,9 +22,14 @@ from .subscription import LAST_INDEX, Position, Subscription
 if TYPE_CHECKING:
     from .fanout import FanOut
 
+log = logging.getLogger(__name__)
 
-async def join(fanout: "FanOut", sub: Subscription, cursor_text: str | None) -> None:
-    """Set where `sub` (registered already) starts: `recovered`, `active_run`, its replay."""
+
+async def join(
+    fanout: "FanOut", sub: Subscription, cursor_text: str | None, idle: bool = False
+) -> None:
+    """Set where `sub` (registered already) starts: `recovered`, `active_run`, its replay.
+    `idle`: the session had no run in progress a moment ago (the device check said so)."""
     shard = shard_of(sub.session_id, fanout.shards)
     feed = fanout.feeds[shard]
     timeout = fanout.settings.catchup_timeout_s
@@ -39,7 +46,7 @@ async def join(fanout: "FanOut", sub: Subscription, cursor_text: str | None) -> 
                 start = (cursor.offset, cursor.index)
     sub.recovered = start is not None
     if start is None:
-        reply = await fanout.catch_up(sub.session_id)
+        reply = await _catch_up(fanout, sub.session_id, hi, idle)
         sub.active_run, start, found = reply.active_run, (reply.position, LAST_INDEX), None
     floor = max(start, (hi, LAST_INDEX))
     replay = None
@@ -49,6 +56,20 @@ async def join(fanout: "FanOut", sub: Subscription, cursor_text: str | None) -> 
             found = await fanout.history.session_batches(shard, sub.session_id, first, hi)
         replay = _frames(shard, start, found)
     sub.begin(floor, replay)
+
+
+async def _catch_up(fanout: "FanOut", session_id: str, hi: int, idle: bool) -> CatchUpReply:
+    """The catch-up answer. When it does not come in time (the session service busy, or its
+    ingest owner starting) for a session that had no run in progress a moment ago, the device
+    starts live after `hi` instead of being refused: nothing to catch up but a run started in
+    that moment, whose start it then lacks (a `seq` hole: clients reload the run over REST)."""
+    try:
+        return await fanout.catch_up(session_id)
+    except TimeoutError:
+        if not idle:
+            raise
+        log.warning("catch-up of idle session %s not answered in time; joining live", session_id)
+        return CatchUpReply(active_run=None, position=hi)
 
 
 def _parse(text: str | None, sub: Subscription) -> Cursor | None:
