@@ -13,7 +13,8 @@ the stored rows and the folded progress were written together.
 import asyncio
 import contextlib
 import logging
-from typing import Literal
+from collections.abc import Coroutine
+from typing import Any, Literal
 
 from switchboard_events import broker_connection
 from switchboard_events.stream_reader import StreamReader
@@ -26,6 +27,8 @@ from .shard import ShardIngest
 from .store import offsets
 
 log = logging.getLogger(__name__)
+STOP_TIMEOUT_S = 10.0
+"""Longest wait for ingest's readers and tasks to stop (closing connections)."""
 
 
 async def run_ingest(ctx: AppContext) -> None:
@@ -47,7 +50,7 @@ async def run_ingest(ctx: AppContext) -> None:
             log.warning("ingest stopped (%r)", exc)
         finally:
             ctx.metrics.ingest_owner.set(0)
-            await asyncio.shield(lock.release())  # a second cancel must not keep the lock
+            await finish(lock.release())  # a second cancel must not keep the lock
         await asyncio.sleep(settings.broker_retry_s)
 
 
@@ -76,10 +79,27 @@ async def own(ctx: AppContext, lock: IngestLock) -> None:
         for task in done:
             task.result()
     finally:
-        # shielded: a second cancel (a task group aborting twice) must not leave a reader on
         for task in tasks:
             task.cancel()
-        await asyncio.shield(asyncio.ensure_future(_stop(tasks, readers)))
+        await finish(_stop(tasks, readers))
+
+
+async def finish(cleanup: Coroutine[Any, Any, None]) -> None:
+    """Run `cleanup` to its end (at most STOP_TIMEOUT_S) even when cancelled meanwhile, then
+    pass the cancel on. A bare `shield` would return at the first cancel and leave the cleanup
+    running detached: a stopped app would still have readers on the broker (a task group that
+    aborts cancels its tasks twice)."""
+    done = asyncio.ensure_future(asyncio.wait_for(cleanup, STOP_TIMEOUT_S))
+    cancelled = False
+    while not done.done():
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            cancelled = True
+        except Exception as exc:  # noqa: BLE001 - a cleanup that failed is logged, not raised
+            log.warning("ingest cleanup failed (%r)", exc)
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 async def _stop(tasks: list[asyncio.Task[None]], readers: list[StreamReader]) -> None:
