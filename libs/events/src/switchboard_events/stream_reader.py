@@ -151,7 +151,6 @@ class StreamReader:
                     if await self._read_once():
                         pause = REOPEN_BASE_S
                 except Exception as exc:  # noqa: BLE001 - every loss reopens
-                    _cancel_if_asked()
                     log.warning(
                         "%s: reader lost (%r); reopening at %s", self.stream, exc, self._resume_at()
                     )
@@ -235,15 +234,6 @@ class StreamReader:
         if connection is not None and not connection.is_closed:
             with contextlib.suppress(Exception):
                 await connection.close()
-
-
-def _cancel_if_asked() -> None:
-    """Raise CancelledError when this task was asked to stop: a cancel that landed inside
-    aiormq can come out as a channel or connection error, and reopening then would keep a
-    closed reader alive (`close()` waiting on it for ever)."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 async def read_range(
