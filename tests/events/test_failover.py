@@ -149,3 +149,30 @@ async def test_a_node_dying_mid_stream_loses_no_confirmed_event(
         seen: set[str] = set()
         while not set(sent) <= seen:
             seen.add((await device.next()).id)
+
+
+async def test_a_cancelled_connect_leaves_nothing_reconnecting() -> None:
+    """A caller cancelled while its connection attempt hangs (a node that accepts and never
+    answers) must not leave aio-pika's reconnect task behind: it swallows cancels and would
+    retry for ever, after the app stopped."""
+    arrived = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        arrived.set()
+        await reader.read()  # says nothing until the client gives up
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        attempt = asyncio.create_task(
+            connect_cluster([f"amqp://guest:guest@127.0.0.1:{port}/"], "test-cancelled")
+        )
+        await asyncio.wait_for(arrived.wait(), 10)
+        attempt.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await attempt
+        left = [t for t in asyncio.all_tasks() if "connection_factory" in repr(t.get_coro())]
+        assert left == []
+    finally:
+        server.close()

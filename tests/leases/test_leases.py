@@ -13,7 +13,7 @@ import pytest
 from switchboard_events import BrokerSettings
 
 from tests.leases.conftest import LeaseStack, lease_stack
-from tests.leases.proxy import proxy_to
+from tests.proxy import proxy_to
 from tests.reliability.device import Device
 from tests.reliability.helpers import create_session, send_message, token
 

@@ -1,64 +1,25 @@
 """The service starts without its broker or database, answers 503 naming it, and recovers."""
 
-import asyncio
-import contextlib
-from urllib.parse import urlsplit
-
 import pytest
 from switchboard_stack import ServiceProcess, broker_env, free_port
 
 from tests.conftest import wait_until
+from tests.proxy import proxy_to
 from tests.session.conftest import AUTH, auth, make_settings, running
 
 pytestmark = [pytest.mark.db, pytest.mark.broker]
-
-
-class Proxy:
-    """A TCP forwarder that can be switched on later (a server coming back)."""
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self.target = (target_host, target_port)
-        self.port = free_port()
-        self.server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-
-    async def close(self) -> None:
-        if self.server:
-            self.server.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError, OSError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    writer.close()
-
-
-def via(url: str, proxy: Proxy) -> str:
-    parts = urlsplit(url)
-    return parts._replace(
-        netloc=parts.netloc.replace(
-            f"{parts.hostname}:{parts.port or 5672}", f"127.0.0.1:{proxy.port}"
-        )
-    ).geturl()
 
 
 @pytest.mark.timeout(90)
 async def test_health_503_names_the_missing_part_then_recovers(
     database_url, broker_settings
 ) -> None:
-    amqp = urlsplit(broker_settings.amqp_url)
-    proxy = Proxy(amqp.hostname or "127.0.0.1", amqp.port or 5672)
-    broker = broker_settings.model_copy(update={"amqp_url": via(broker_settings.amqp_url, proxy)})
-    settings = make_settings(database_url, broker)
-    try:
+    async with proxy_to(broker_settings.amqp_url) as proxy:
+        proxy.down()
+        broker = broker_settings.model_copy(
+            update={"amqp_url": proxy.url_for(broker_settings.amqp_url)}
+        )
+        settings = make_settings(database_url, broker)
         async with running(settings, ready=False) as client:
 
             async def broker_down() -> bool:
@@ -73,7 +34,7 @@ async def test_health_503_names_the_missing_part_then_recovers(
             assert refused.status_code == 503
             assert refused.json()["error"]["code"] == "broker_unavailable"
             assert (await client.get("/ai/sessions", headers=auth("alice"))).json()["items"] == []
-            await proxy.start()
+            proxy.up()
 
             async def healthy() -> bool:
                 return (await client.get("/ai/health")).status_code == 200
@@ -81,8 +42,6 @@ async def test_health_503_names_the_missing_part_then_recovers(
             await wait_until(healthy, timeout=30)
             created = await client.post("/ai/sessions", json={}, headers=auth("alice"))
             assert created.status_code == 201
-    finally:
-        await proxy.close()
 
 
 async def test_database_down_is_named(broker_settings) -> None:

@@ -1,12 +1,9 @@
 """The outbox: what a transaction announces goes out after its commit, once, in order per
 session; a crash between commit and publish delays it, a failed commit drops it."""
 
-import asyncio
-import contextlib
 import functools
 import json
 from typing import Any
-from urllib.parse import urlsplit
 
 import aio_pika
 import asyncpg
@@ -18,51 +15,12 @@ from switchboard_events.routing import shard_of
 from switchboard_stack import ServiceProcess, asyncpg_dsn, free_port
 
 from tests.conftest import wait_until
+from tests.proxy import Proxy
 from tests.session.conftest import AUTH, StreamTap, Tap, auth, fetch
-from tests.session.test_outages import via
 
 pytestmark = [pytest.mark.db, pytest.mark.broker]
 ALICE = auth("alice")
 MARKER = "test-marker"
-
-
-class GatedProxy:
-    """A TCP forwarder to the broker that can stop forwarding (a process that stalls)."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.port = free_port()
-        self.gate = asyncio.Event()
-        self.gate.set()
-        self.server: asyncio.Server | None = None
-        self.writers: list[asyncio.StreamWriter] = []
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-
-    def hold(self) -> None:
-        """From now on nothing passes in either direction."""
-        self.gate.clear()
-
-    async def close(self) -> None:
-        if self.server:
-            self.server.close()
-        for writer in self.writers:
-            writer.close()
-        self.gate.set()  # held pipes find their writers closed and end
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-        self.writers += [writer, up_writer]
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError, OSError):
-            while data := await reader.read(65536):
-                await self.gate.wait()
-                writer.write(data)
-                await writer.drain()
-        writer.close()
 
 
 def service(database_url: str, broker: BrokerSettings) -> tuple[ServiceProcess, str]:
@@ -133,10 +91,10 @@ async def runs_until_marker(commands: Tap) -> list[str]:
 async def test_a_message_committed_before_a_crash_goes_out_once_after_restart(
     database_url, broker_settings, names, tap, stream_tap
 ) -> None:
-    amqp = urlsplit(broker_settings.amqp_url)
-    proxy = GatedProxy(amqp.hostname or "127.0.0.1", amqp.port or 5672)
-    await proxy.start()
-    stalled = broker_settings.model_copy(update={"amqp_url": via(broker_settings.amqp_url, proxy)})
+    proxy = await Proxy.for_url(broker_settings.amqp_url).start()
+    stalled = broker_settings.model_copy(
+        update={"amqp_url": proxy.url_for(broker_settings.amqp_url)}
+    )
     first, url = service(database_url, stalled)
     try:
         await first.wait_http(f"{url}/ai/health", timeout=60)
@@ -145,7 +103,7 @@ async def test_a_message_committed_before_a_crash_goes_out_once_after_restart(
             echoes = await stream_tap(sid, "message")
             requests = await tap(names.commands_exchange, "run")
             await wait_until(functools.partial(drained, database_url), timeout=30)
-            proxy.hold()  # the service's publishes no longer reach the broker
+            proxy.pause()  # the service's publishes no longer reach the broker
             response = await say(client, sid, "survive the crash")
             assert response.status_code == 202, response.text  # committed
             accepted = response.json()

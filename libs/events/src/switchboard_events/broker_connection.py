@@ -92,7 +92,13 @@ async def connect_cluster(
     connection = ClusterConnection(
         URL(urls[0]), urls=urls, client_properties={"connection_name": name}
     )
-    await connection.connect(timeout=CONNECT_TIMEOUT_S)
+    try:
+        await connection.connect(timeout=CONNECT_TIMEOUT_S)
+    except BaseException:
+        # connect() started a reconnect task that outlives a cancelled caller and retries for
+        # ever (it swallows cancels until close() is called)
+        await connection.close()
+        raise
     return connection
 
 

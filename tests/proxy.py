@@ -1,7 +1,9 @@
 """A TCP proxy a test puts between one process and RabbitMQ, to blip that process's broker link
 and nobody else's: `pause()` holds every byte in both directions (the TCP connections stay up,
 as on a stalled network), `resume()` lets them flow again, `cut()` drops every connection (the
-bytes held are lost) and lets new ones flow: the process reconnects through the proxy."""
+bytes held are lost) and lets new ones flow: the process reconnects through the proxy.
+`down()` makes it a broker that is not there (every connection is reset as it arrives) until
+`up()`. Its port is its own from `start()` on: no other test can take it meanwhile."""
 
 import asyncio
 import contextlib
@@ -15,9 +17,15 @@ class Proxy:
         self.port = 0
         self.flowing = asyncio.Event()
         self.flowing.set()
+        self.serving = True
         self._links: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
+
+    @classmethod
+    def for_url(cls, amqp_url: str) -> "Proxy":
+        parts = urlsplit(amqp_url)
+        return cls(parts.hostname or "127.0.0.1", parts.port or 5672)
 
     async def start(self) -> "Proxy":
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -30,6 +38,14 @@ class Proxy:
         auth = parts.netloc.rpartition("@")[0]
         netloc = f"{auth}@127.0.0.1:{self.port}" if auth else f"127.0.0.1:{self.port}"
         return urlunsplit(parts._replace(netloc=netloc))
+
+    def down(self) -> None:
+        """Reset every connection, now and as they arrive (a broker that is away)."""
+        self.serving = False
+        self.cut()
+
+    def up(self) -> None:
+        self.serving = True
 
     def pause(self) -> None:
         self.flowing.clear()
@@ -57,6 +73,8 @@ class Proxy:
         self._tasks.add(task)
         ends = [writer]
         try:
+            if not self.serving:
+                return
             up_reader, up_writer = await asyncio.open_connection(*self.target)
             ends.append(up_writer)
             self._links.update(ends)
@@ -81,8 +99,7 @@ class Proxy:
 
 @contextlib.asynccontextmanager
 async def proxy_to(amqp_url: str) -> AsyncIterator[Proxy]:
-    parts = urlsplit(amqp_url)
-    proxy = await Proxy(parts.hostname or "127.0.0.1", parts.port or 5672).start()
+    proxy = await Proxy.for_url(amqp_url).start()
     try:
         yield proxy
     finally:
