@@ -6,10 +6,12 @@ No worker runs here, so every started run stays active until the test publishes 
 
 import asyncio
 
+import asyncpg
 import httpx
 import pytest
 from switchboard_events import make_event
 from switchboard_protocol.wav import write_wav
+from switchboard_stack import asyncpg_dsn
 
 from tests.conftest import wait_until
 from tests.session.conftest import auth, fetch
@@ -83,6 +85,48 @@ async def test_active_runs_per_user_hold_across_replicas(make_app) -> None:
     assert {r.json()["error"]["code"] for r in responses if r.status_code == 429} == {
         "too_many_runs"
     }
+
+
+async def test_a_run_start_takes_its_users_run_lock_last(client, database_url) -> None:
+    """The user's run lock serializes that user's run starts until commit: a message takes it
+    only once everything else is written (the count and the commit are all it is held for),
+    so messages of one user to several sessions do not start their runs one at a time."""
+    sid = await new_session(client, ALICE)
+    holder = await asyncpg.connect(asyncpg_dsn(database_url))
+    # outside holder's transaction, where each statement reads pg_stat_activity afresh
+    watcher = await asyncpg.connect(asyncpg_dsn(database_url))
+    sent: asyncio.Task[httpx.Response] | None = None
+    try:
+        async with holder.transaction():
+            await holder.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('runs:' || $1, 0))", "alice"
+            )
+            sent = asyncio.create_task(say(client, ALICE, sid, content="/tokens 1"))
+
+            # the message's transaction, waiting for the lock (not another test's database)
+            waiter = """SELECT w.pid FROM pg_locks w JOIN pg_stat_activity a ON a.pid = w.pid
+                        WHERE w.locktype = 'advisory' AND NOT w.granted
+                        AND a.datname = current_database()
+                        AND a.query LIKE 'SELECT pg_advisory_xact_lock%'"""
+
+            async def blocked() -> bool:
+                return bool(await watcher.fetch(waiter))
+
+            await wait_until(blocked, timeout=10)
+            rows = await watcher.fetch(  # what the waiting transaction has written already
+                f"""SELECT c.relname FROM pg_locks h JOIN pg_class c ON c.oid = h.relation
+                    WHERE h.granted AND h.mode = 'RowExclusiveLock' AND h.pid IN ({waiter})"""
+            )
+            written = {r["relname"] for r in rows}
+            assert {"messages", "runs", "outbox"} <= written, written
+            assert not sent.done()
+        response = await asyncio.wait_for(sent, 10)  # the lock is free: it goes on
+    finally:
+        if sent is not None and not sent.done():
+            sent.cancel()
+        await holder.close()
+        await watcher.close()
+    assert response.status_code == 202, response.text
 
 
 async def test_audio_bytes_per_minute_per_user(make_app, database_url) -> None:

@@ -38,6 +38,13 @@ async def submit(
     The echo, the run request (and, for `interrupt`, the cancel) are outbox rows of the same
     transaction: published after the commit, or never (outbox.py). 503 `broker_unavailable`
     while the broker is known to be down, before anything is stored (docs/internals.md).
+
+    A run that starts now is counted against MAX_ACTIVE_RUNS_PER_USER twice: before anything
+    is stored (unlocked: a user at the limit is refused cheaply, also on each BUSY_GRACE_S
+    retry), and last, under the user's run lock (`_check_user_runs`). The lock serializes the
+    run starts of one user until commit, so it is taken when everything else is written: held
+    for a count and the commit, not for the whole transaction (one user's messages to several
+    sessions would otherwise start their runs one transaction at a time).
     """
     ctx.broker.require()
     session = await get_owned(db, user_id, session_id, lock=True)
@@ -47,7 +54,7 @@ async def submit(
     if busy and sub.on_busy == "reject":
         raise ApiError(409, "run_active", f"run {session.active_run_id} is still active")
     if not busy:
-        await _check_user_runs(ctx, db, session.user_id)
+        await _check_user_runs(ctx, db, session, lock=False)
     if busy and sub.on_busy == "interrupt":
         await runs.cancel_waiting(db, session.id, "interrupted")  # older waiting runs
         await ctx.outbox.cancel(db, str(session.active_run_id), session.id)
@@ -68,16 +75,21 @@ async def submit(
     )
     if not busy:
         await start_run(ctx, db, session, run)
+        await _check_user_runs(ctx, db, session, lock=True)  # last: see the docstring
     return message_id, run.id
 
 
-async def _check_user_runs(ctx: AppContext, db: AsyncSession, user_id: str) -> None:
-    """429 `too_many_runs` when the user already has MAX_ACTIVE_RUNS_PER_USER active runs.
+async def _check_user_runs(
+    ctx: AppContext, db: AsyncSession, session: SessionRow, *, lock: bool
+) -> None:
+    """429 `too_many_runs` when the user already has MAX_ACTIVE_RUNS_PER_USER active runs in
+    other sessions than `session` (whose own run is not counted: it may be active already).
 
-    Counted in Postgres under a per-user advisory lock held until commit, so concurrent
-    messages on any replica see each other's runs."""
+    `lock`: counted under a per-user advisory lock held until commit, so concurrent messages
+    on any replica see each other's runs (the authoritative count); without it, a cheap early
+    refusal."""
     limit = ctx.settings.max_active_runs_per_user
-    if await runs.active_runs_of_user(db, user_id) >= limit:
+    if await runs.active_runs_of_user(db, session.user_id, session.id, lock=lock) >= limit:
         raise ApiError(
             429,
             "too_many_runs",

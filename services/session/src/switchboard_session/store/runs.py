@@ -88,18 +88,23 @@ async def count_waiting(db: AsyncSession, session_id: str) -> int:
     return len(list((await db.execute(query)).scalars()))
 
 
-async def active_runs_of_user(db: AsyncSession, user_id: str) -> int:
-    """Active runs of the user's live sessions, after taking the user's run lock.
+async def active_runs_of_user(
+    db: AsyncSession, user_id: str, other_than: str, *, lock: bool = True
+) -> int:
+    """Active runs of the user's live sessions but `other_than`, after taking the user's run
+    lock (`lock`).
 
     The transaction-scoped advisory lock serializes run starts of one user across replicas
     until commit; an ended session's run is on its way out (it was cancelled) and not counted.
     """
-    await db.execute(_LOCK_USER, {"key": f"runs:{user_id}"})
+    if lock:
+        await db.execute(_LOCK_USER, {"key": f"runs:{user_id}"})
     query = (
         select(func.count())
         .select_from(SessionRow)
         .where(
             SessionRow.user_id == user_id,
+            SessionRow.id != other_than,
             SessionRow.status == "active",
             SessionRow.active_run_id.is_not(None),
         )
