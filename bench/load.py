@@ -128,16 +128,16 @@ async def worker_step(
 ) -> StepResult:
     """Ask each session's run worker for `/tokens N rate=R` (N = rate x duration)."""
     count = max(1, int(rate * duration))
-    headers = {"Authorization": f"Bearer {stack.token}"}
     meter.start()
     t0 = time.time()
     # a loaded machine answers 50 messages at once slowly: the bench waits, it measures no REST
-    async with httpx.AsyncClient(base_url=stack.session_url, headers=headers, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=stack.session_url, timeout=60) as client:
         answers = await asyncio.gather(
             *(
                 client.post(
                     f"/ai/sessions/{s}/message",
                     json={"content": f"/tokens {count} rate={rate:g}", "on_busy": "enqueue"},
+                    headers={"Authorization": f"Bearer {stack.token_of(s)}"},
                 )
                 for s in sessions
             )

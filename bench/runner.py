@@ -140,9 +140,9 @@ class Lab:
 
     async def _devices(self, count: int, per_session: int) -> tuple[ClientPool, list[str]]:
         """`count` new sessions with `per_session` devices each, connected and reading."""
-        sessions = await self.stack.create_sessions(count, client_id="b0")
+        sessions = await self.stack.create_sessions(count, client_id="b0", own_users=True)
         specs = [
-            DeviceSpec(self.stack.ws_base(i), s, f"b{d}", self.stack.token)
+            DeviceSpec(self.stack.ws_base(i), s, f"b{d}", self.stack.token_of(s))
             for i, s in enumerate(sessions)
             for d in range(per_session)
         ]

@@ -3,8 +3,9 @@ unique broker prefix, the session service, gateways and (in worker mode) run wor
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import psutil
@@ -29,6 +30,13 @@ def ps(service: ServiceProcess) -> psutil.Process:
 class Stack:
     harness: HarnessStack
     token: str
+    """The bench user's token (the idle devices' sessions)."""
+    tokens: dict[str, str] = field(default_factory=dict)
+    """The token of each session created with a user of its own (`create_sessions`)."""
+
+    def token_of(self, session_id: str) -> str:
+        """The token of the user who owns `session_id`."""
+        return self.tokens.get(session_id, self.token)
 
     @property
     def broker(self) -> BrokerSettings:
@@ -54,19 +62,29 @@ class Stack:
         urls = self.harness.gateway_urls
         return urls[index % len(urls)].replace("http://", "ws://")
 
-    async def create_sessions(self, count: int, client_id: str = "b") -> list[str]:
-        """`count` new sessions of the bench user, created on the session service by the device
-        that streams them (`client_id`)."""
-        headers = {"Authorization": f"Bearer {self.token}"}
+    async def create_sessions(
+        self, count: int, client_id: str = "b", *, own_users: bool = False
+    ) -> list[str]:
+        """`count` new sessions, created on the session service by the device that streams them
+        (`client_id`): of the bench user, or (`own_users`) each of a user of its own, as
+        sessions of different people are (what one user's requests share: rate limit rows,
+        the run lock serializing its run starts, is then not shared)."""
         gate = asyncio.Semaphore(16)
-        async with httpx.AsyncClient(base_url=self.session_url, headers=headers) as client:
+        async with httpx.AsyncClient(base_url=self.session_url) as client:
 
             async def one() -> str:
+                token = self.token
+                if own_users:
+                    token = issue_dev_token(f"{BENCH_USER}-{uuid.uuid4().hex[:12]}", AuthSettings())
                 async with gate:
                     body = {"agent_type": "personal", "client_id": client_id}
-                    answer = await client.post("/ai/sessions", json=body)
+                    headers = {"Authorization": f"Bearer {token}"}
+                    answer = await client.post("/ai/sessions", json=body, headers=headers)
                 answer.raise_for_status()
-                return str(answer.json()["id"])
+                session_id = str(answer.json()["id"])
+                if own_users:
+                    self.tokens[session_id] = token
+                return session_id
 
             return list(await asyncio.gather(*(one() for _ in range(count))))
 
@@ -74,8 +92,8 @@ class Stack:
 BENCH_ENV = {
     "RATE_LIMIT_SESSIONS_PER_MIN": "1000000",
     "RATE_LIMIT_MESSAGES_PER_MIN": "1000000",
-    # The bench's one user stands for one user per session: its sessions run at once, and
-    # its devices are many users' devices (each session stays within the per-session cap).
+    # The load steps give each session a user of its own; the idle devices' sessions are the
+    # bench user's, whose devices stand for many users' (each session within its own cap).
     "MAX_ACTIVE_RUNS_PER_USER": "1000000",
     "MAX_DEVICES_PER_USER": "1000000",
     "RATE_LIMIT_CONNECTS_PER_MIN": "1000000",
