@@ -14,9 +14,11 @@ here it is answered (the parser's 4xx, or 400) and closed, and `match_edge_limit
 parser the HTTP protocol's limits, so a head REST takes (a long token) is taken here too.
 
 uvicorn hands its `uvicorn.error` logger to the websockets protocol, which then logs
-"connection open" and "connection closed" at INFO for every socket, after uvicorn's own access
-line for it: here the protocol logs to `PROTOCOL_LOGGER`, which `main` keeps at WARNING (a few %
-of a reconnect storm's CPU).
+"connection open" and "connection closed" at INFO for every socket, and logs its own
+`"WebSocket /ai/ws/..." [accepted]` line at INFO on that logger too: here both log to
+`PROTOCOL_LOGGER`, which `main` keeps at WARNING (together a few % of a reconnect storm's CPU;
+errors and exceptions still reach it; `gateway_joins_total` and `gateway_closes_total` count
+sockets).
 """
 
 import asyncio
@@ -92,7 +94,7 @@ class LeanSansIOProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.queue = Inbox()  # type: ignore[assignment]
-        self.conn.logger = logging.getLogger(PROTOCOL_LOGGER)
+        self.logger = self.conn.logger = logging.getLogger(PROTOCOL_LOGGER)
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
