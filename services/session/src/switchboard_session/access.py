@@ -1,9 +1,10 @@
 """Device checks: may a token's owner connect this device of this session (the gateway asks on
 every WebSocket connect)? One device (`POST /ai/sessions/{id}/devices`) or many at once
 (`POST /internal/device-checks`, what a gateway sends when connects queue up, as in a reconnect
-storm): each device gets the same answer either way. A batch reads all its sessions in one
-query, with no lock held; only a device seen for the first time costs a transaction of its own
-(its registration, as on the single route), so one device's refusal or failure is its own.
+storm): each device gets the same answer either way. A batch counts its connects and reads all its
+sessions in one transaction (one upsert, one query, no session row locked); only a device seen
+for the first time costs a transaction of its own (its registration, as on the single route), so
+one device's refusal or failure is its own.
 
 The same read tells the gateway, for a known device of a session with no run in progress, the
 catch-up answer it would otherwise ask for over the broker (`idle_at`, below)."""
@@ -65,8 +66,8 @@ async def check_devices(
             ctx.database, "auth.failed", user_id=None, ip=ip, path=BATCH_PATH,
             reason=refused[0].reason, message=refused[0].message, devices=len(refused),
         )  # fmt: skip
-    await _within_budget(ctx, checks, users, results, ip)
-    async with ctx.database.begin() as db:  # reads only: no lock is held across the batch
+    async with ctx.database.begin() as db:  # the budgets' upsert, then reads: no session lock
+        over = await _within_budget(ctx, db, checks, users, results)
         rows, stored = await _sessions(ctx, db, {checks[i].session_id for i in users})
         for i, user in users.items():
             row = rows.get(checks[i].session_id)
@@ -75,6 +76,10 @@ async def check_devices(
             elif row.status != "active" or checks[i].client_id in row.client_ids:
                 access = await open_device(db, ctx.settings, row, checks[i].client_id)
                 results[i] = _ok(access, _idle_at(ctx, row, stored))
+    if over is not None:  # one audited refusal for the batch's (after the count committed)
+        await ctx.refusals.record(
+            ctx.database, "rate_limited", user_id=over, ip=ip, kind="connects"
+        )
     for i in users:
         if results[i] is None:  # a new device: registered in a transaction of its own
             results[i] = await _register(ctx, checks[i].session_id, users[i], checks[i].client_id)
@@ -83,27 +88,23 @@ async def check_devices(
 
 async def _within_budget(
     ctx: AppContext,
+    db: AsyncSession,
     checks: Sequence[DeviceCheck],
     users: dict[int, str],
     results: list[DeviceCheckResult | None],
-    ip: str | None,
-) -> None:
-    """Count every connect of a valid token (connects.py); one over its budget gets its 429
-    and leaves `users` (one audited refusal for the batch's)."""
+) -> str | None:
+    """Count every connect of a valid token (connects.py, in `db`'s transaction); one over its
+    budget gets its 429 and leaves `users`. The user of the first refused, if any."""
     wanted = list(users)
     budget = await connects.over_budget(
-        ctx, [(users[i], checks[i].session_id, checks[i].client_id) for i in wanted]
+        ctx, [(users[i], checks[i].session_id, checks[i].client_id) for i in wanted], db
     )
     refused = [(i, refusal) for i, refusal in zip(wanted, budget, strict=True) if refusal]
+    first = users[refused[0][0]] if refused else None
     for i, refusal in refused:
         results[i] = _error(refusal)
-    if refused:
-        first = refused[0][0]
-        await ctx.refusals.record(
-            ctx.database, "rate_limited", user_id=users[first], ip=ip, kind="connects"
-        )
-    for i, _ in refused:
         del users[i]
+    return first
 
 
 async def _sessions(
