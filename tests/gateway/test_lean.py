@@ -7,9 +7,14 @@ import gc
 import weakref
 
 import pytest
+from starlette.websockets import WebSocket
+from switchboard_edge.auth import AuthSettings, issue_dev_token
 from switchboard_events import BrokerSettings, Names, Publisher, broker_connection, make_event
 from switchboard_gateway.asgi import _session_of
+from switchboard_gateway.handshake import handshake
 from switchboard_gateway.lean_ws import Inbox, Writable, _forget_request
+from switchboard_gateway.settings import GatewaySettings
+from switchboard_gateway.upstream import Answer
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
@@ -116,3 +121,34 @@ def test_a_parser_with_a_frame_under_way_is_left_as_it_is() -> None:
         assert not _forget_request(conn)
         conn.receive_data(hello[len(pipelined) :])
         assert [frame.data for frame in conn.events_received()] == [b"hello"]
+
+
+async def test_the_handshake_reads_the_upgrade_request_once_then_drops_it() -> None:
+    """The socket's scope keeps no headers (the token among them) and no parsed query once
+    the handshake read them; the caller is what they said."""
+    alice = issue_dev_token("alice", AuthSettings())
+    scope = {
+        "type": "websocket",
+        "path": "/ai/ws/s1",
+        "query_string": b"client_id=tab&ack=client&cursor=0.1.2.abc",
+        "headers": [(b"authorization", f"Bearer {alice}".encode()), (b"host", b"gw")],
+    }
+
+    async def receive() -> dict[str, str]:
+        raise AssertionError("a bearer header needs no auth frame")
+
+    async def send(message: object) -> None:
+        raise AssertionError("the handshake sends nothing")
+
+    class Sessions:
+        async def open_device(self, token: str, session_id: str, client_id: str) -> Answer:
+            assert (token, session_id, client_id) == (alice, "s1", "tab")
+            body = {"status": "active", "mode": "text", "agent_type": "personal"}
+            return Answer(200, {**body, "active_run_id": None}, None, (2, 7))
+
+    ws = WebSocket(scope, receive, send)  # type: ignore[arg-type]
+    caller = await handshake(ws, "s1", GatewaySettings(), Sessions())  # type: ignore[arg-type]
+    assert (caller.user_id, caller.client_id, caller.cursor) == ("alice", "tab", "0.1.2.abc")
+    assert caller.token == alice and caller.idle_at == (2, 7)
+    assert ws.scope["headers"] == [] and "_headers" not in vars(ws)
+    assert "_query_params" not in vars(ws)

@@ -40,6 +40,7 @@ async def handshake(
         raise Close(closes.BAD_FRAME, "ack must be auto or client")
     cursor = ws.query_params.get("cursor")
     token = _bearer(ws)
+    _forget_request(ws)
     if token is None:
         token, sent = await _auth_frame(ws, settings.auth_timeout_s)
         cursor = sent or cursor
@@ -58,6 +59,15 @@ async def handshake(
         cursor=cursor,
         idle_at=answer.idle_at,
     )
+
+
+def _forget_request(ws: WebSocket) -> None:
+    """Drop the upgrade request's headers and parsed query (read above, never again) from the
+    socket's scope and its caches: the socket keeps them for its whole life otherwise, about
+    1 KB per idle device."""
+    ws.scope["headers"] = []
+    ws.__dict__.pop("_headers", None)
+    ws.__dict__.pop("_query_params", None)
 
 
 def check_token(token: str, settings: GatewaySettings) -> Claims:
