@@ -19,6 +19,8 @@ from switchboard_events import (
 )
 from switchboard_events.routing import stream_arguments
 
+from tests.proxy import proxy_to
+
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]
 
 SESSION = "reader-s1"
@@ -241,3 +243,17 @@ async def _run(*argv: str) -> str:
     out, err = await process.communicate()
     assert process.returncode == 0, err.decode()
     return out.decode()
+
+
+async def test_resumes_after_its_connection_is_reset(broker_settings, names) -> None:
+    """The node dies (SIGKILL): the reader's TCP connection is reset under it, while it holds
+    a batch with more delivered behind it."""
+    async with proxy_to(broker_settings.amqp_url) as proxy:
+        proxied = broker_settings.model_copy(
+            update={"amqp_url": proxy.url_for(broker_settings.amqp_url)}
+        )
+
+        async def reset(_reader: StreamReader) -> None:
+            proxy.cut()
+
+        await survives(proxied, names, reset)

@@ -20,8 +20,9 @@ Every event's future resolves when the broker confirms its message, or fails wit
 `PublishFailed`: nothing is dropped silently. A message whose channel or connection is lost
 before its confirm (a broker node going away) is sent again once the robust channel is back,
 for up to `publish_retry_s`: its events may then reach the stream twice, and readers drop the
-copy by event id. A nack (a stream without a leader for a moment) is retried the same way, on
-a new channel (see `renew_channel`). Publishes are mandatory: one the broker returns (no such
+copy by event id. A nack (a stream without a leader for a moment), or a confirm that does not
+come within `CONFIRM_TIMEOUT_S`, is retried the same way, on a new channel (see
+`renew_channel`). Publishes are mandatory: one the broker returns (no such
 stream: topology not declared, or STREAM_SHARDS differing between processes) is retried too,
 then fails with PublishFailed instead of vanishing.
 """
@@ -47,6 +48,11 @@ from .routing import Names, shard_of
 from .settings import BrokerSettings
 
 log = logging.getLogger(__name__)
+CONFIRM_TIMEOUT_S = 5.0
+"""How long a confirm may take before the message counts as lost: RabbitMQ 3.10 may never
+confirm (nor nack) a message sent to a stream whose leader node died meanwhile (seen in the
+cluster suite: a run stalled for good). The channel is renewed, as after a nack, and the
+message sent again; its events may reach the stream twice, and readers drop the copy."""
 RETRY_PAUSE_S = 0.1
 """Pause before re-sending a message whose connection was lost (the loss is noticed first)."""
 WITHDRAWN_KEPT = 1024
@@ -242,9 +248,9 @@ class Publisher:
                 channel = cast(Channel, await self._channel.get_underlay_channel())
                 confirmed = await channel.basic_publish(
                     body, exchange="", routing_key=key, properties=props, mandatory=True,
-                    wait=False,
+                    wait=False, timeout=CONFIRM_TIMEOUT_S,
                 )  # fmt: skip
-            except aio_pika.exceptions.DeliveryError as exc:
+            except (aio_pika.exceptions.DeliveryError, TimeoutError) as exc:
                 await self._after_nack(key, exc, channel, deadline)
                 continue
             except Exception as exc:  # noqa: BLE001 - a loss: wait for the channel, or raise
@@ -262,12 +268,14 @@ class Publisher:
     async def _after_nack(
         self, key: str, exc: Exception, channel: Channel | None, deadline: float
     ) -> None:
-        """Renew the channel after a nack and wait for it (re-raises past the deadline)."""
+        """Renew the channel after a nack, or a confirm that did not come in time, and wait for
+        it (re-raises past the deadline)."""
         loop = asyncio.get_running_loop()
         ready = getattr(self._channel, "ready", None)  # robust channels only
         if ready is None or loop.time() >= deadline:
             raise exc
-        log.info("publish to %s nacked (%r); retrying on a new channel", key, exc)
+        what = "not confirmed in time" if isinstance(exc, TimeoutError) else f"nacked ({exc!r})"
+        log.warning("publish to %s %s; retrying on a new channel", key, what)
         if channel is not None:
             await renew_channel(channel)
         await asyncio.sleep(RETRY_PAUSE_S)
@@ -295,7 +303,7 @@ async def renew_channel(nacked: AbstractChannel | Channel) -> None:
     underlay = nacked if isinstance(nacked, Channel) else await nacked.get_underlay_channel()
     if underlay.is_closed:
         return
-    log.info("renewing the publishing channel after a quorum nack")
+    log.info("renewing the publishing channel")
     # an error (not the default CancelledError), so that RobustChannel restores the channel
     with contextlib.suppress(Exception):
         await underlay.close(ChannelClosed(None, "renewed after a quorum queue's nack"))
