@@ -119,7 +119,8 @@ class IngestWaits:
                 await future
                 return True
         except (TimeoutError, ConnectionError) as exc:
-            log.info("no notice for mark %s on shard %d (%r)", mark_id, shard, exc)
+            log.warning("ingest did not store past mark %s of shard %d in %.1f s (%r)",
+                        mark_id, shard, timeout, exc)  # fmt: skip
             return False
         except Exception as exc:  # noqa: BLE001 - the broker refused the mark: look once more
             log.warning("mark on shard %d not published (%r)", shard, exc)

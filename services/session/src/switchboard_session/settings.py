@@ -108,12 +108,13 @@ class SessionSettings(BrokerSettings, AuthSettings, EdgeSettings, RuntimeSetting
     )
     """Longest `active_run.text` in a hello or `GET /ai/sessions/{id}`: the tail of the run's
     text (`text_offset` says where it starts; the head is `GET .../runs/{id}/text`)."""
-    ingest_wait_s: float = Field(default=4.0, gt=0, alias="INGEST_WAIT_S")
+    ingest_wait_s: float = Field(default=8.0, gt=0, alias="INGEST_WAIT_S")
     """Longest wait of a request whose answer depends on events not stored yet (a message
     refused `run_active`/`too_many_runs`, a decision for an unknown call of an active run): it
     publishes a mark on the session's shard and waits until ingest has stored past it, then
-    looks once more. Keep it below the gateway's UPSTREAM_TIMEOUT_S (10 s), so the request is
-    answered before the gateway gives up on it."""
+    looks once more. Only a lagging ingest makes a request wait this long (a loaded machine
+    lagged more than 4 s); keep it below the gateway's UPSTREAM_TIMEOUT_S (10 s), so the
+    request is answered before the gateway gives up on it."""
     public_ws_base: str | None = Field(default=None, alias="PUBLIC_WS_BASE")
     """When set (e.g. `wss://chat.example.com`), `ws_url` is absolute."""
     persist_prefetch: int = Field(default=64, ge=1, alias="PERSIST_PREFETCH")
