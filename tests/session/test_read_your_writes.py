@@ -3,7 +3,8 @@ request whose answer depends on them waits until ingest has stored past a mark, 
 exactly (docs/internals.md, "Read your writes").
 
 Ingest is held back for real (tests/held.py: a second connection locks the shard's
-`stream_offsets` row), so the lag is as long as the test wants, not a matter of load. Each
+`stream_offsets` row, or holds the ingest lock), so the lag is as long as the test wants, not
+a matter of load. Each
 test sees the service's mark on the stream while ingest is held and checks the request is
 still waiting, then lets ingest go and checks the answer and that the stored offset is past
 the mark (a mark is never stored as an event)."""
@@ -19,7 +20,7 @@ import pytest
 from switchboard_events import BrokerSettings, make_event
 
 from tests.conftest import wait_until
-from tests.held import ingest_held, stream_of
+from tests.held import ingest_held, ingest_unowned, stream_of
 from tests.session.conftest import StreamTap, auth, fetch
 
 pytestmark = [pytest.mark.db, pytest.mark.broker, pytest.mark.timeout(60)]
@@ -63,12 +64,14 @@ async def _answer(task: "asyncio.Future[httpx.Response]") -> tuple[httpx.Respons
 
 
 async def test_a_message_right_after_run_end_is_taken_once_ingest_catches_up(
-    client, publish, stream_tap, database_url: str, broker_settings: BrokerSettings
+    make_app, publish, stream_tap, database_url: str, broker_settings: BrokerSettings
 ) -> None:
-    sid, run_id = await _busy_session(client)
-    stream = stream_of(broker_settings, sid)
-    tap = await stream_tap(sid)
-    async with ingest_held(database_url, stream):
+    """Ingest held back by owning its lock (a message locks the session row, which a held
+    ingest transaction would hold already: tests/held.py)."""
+    async with ingest_unowned(database_url, broker_settings.broker_prefix):
+        client = await make_app()
+        sid, run_id = await _busy_session(client)
+        tap = await stream_tap(sid)
         await publish(
             make_event("run_end", {"status": "completed"}, session_id=sid, run_id=run_id, seq=2)
         )
@@ -78,7 +81,8 @@ async def test_a_message_right_after_run_end_is_taken_once_ingest_catches_up(
         task, mark_offset = await _waits_for_the_mark(tap, post)
     answer, _ = await _answer(task)
     assert answer.status_code == 202, answer.text
-    assert await _stored_offset(database_url, stream) >= mark_offset  # stored past the mark
+    stored = await _stored_offset(database_url, stream_of(broker_settings, sid))
+    assert stored >= mark_offset  # stored past the mark
 
 
 def _tool_call(sid: str, run_id: str, call_id: str) -> Any:
