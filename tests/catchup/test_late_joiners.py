@@ -9,6 +9,7 @@ import pytest
 from switchboard_stack import ServiceProcess, free_port
 
 from tests.catchup.device import Device, dev_token
+from tests.conftest import wait_until
 from tests.stack import Stack, isolated_stack
 
 pytestmark = [pytest.mark.broker, pytest.mark.db, pytest.mark.e2e]
@@ -131,3 +132,47 @@ async def test_a_hello_has_no_active_run_when_no_run_is_in_progress(stack: Stack
     later = Device(stack.url, sid, "later", token)
     assert (await later.connect()).get("active_run") is None
     await asyncio.gather(first.close(), later.close())
+
+
+async def _joins(http: httpx.AsyncClient, start: str) -> float:
+    """The gateway's `gateway_joins_total{start=...}`."""
+    for line in (await http.get("/metrics")).text.splitlines():
+        if line.startswith(f'gateway_joins_total{{start="{start}"}}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+@pytest.mark.timeout(90)
+async def test_a_known_device_of_an_idle_session_joins_from_its_device_check(stack: Stack) -> None:
+    """A known device connecting without a cursor to a session with no run in progress starts
+    where its device check read the session (`idle_at`), with no catch-up request, and then
+    gets the next run whole."""
+    token = await dev_token(stack.url, "grace")
+    async with httpx.AsyncClient(base_url=stack.url, headers=_bearer(token)) as http:
+        sid = (await http.post("/ai/sessions", json={"client_id": "first"})).json()["id"]
+        first = Device(stack.url, sid, "first", token)
+        await first.connect()
+        answer = await http.post(f"/ai/sessions/{sid}/message", json={"content": "/tokens 5"})
+        assert answer.status_code == 202, answer.text
+        await first.until(answer.json()["run_id"])
+        await first.close()
+        joined: list[Device] = []
+
+        async def joined_idle() -> bool:  # ingest folds the run's end a moment after devices see it
+            before = await _joins(http, "idle")
+            device = Device(stack.url, sid, "first", token)
+            hello = await device.connect()
+            assert hello.get("active_run") is None and hello["recovered"] is False
+            if await _joins(http, "idle") > before:
+                joined.append(device)
+                return True
+            await device.close()
+            return False
+
+        await wait_until(joined_idle, timeout=30, interval=0.2)
+        device = joined[0]
+        answer = await http.post(f"/ai/sessions/{sid}/message", json={"content": "/tokens 20"})
+        assert answer.status_code == 202, answer.text
+        run = await device.until(answer.json()["run_id"])
+        assert run.ended and not run.holes and run.seq > 20  # from its run_start, no gap
+        await device.close()

@@ -186,3 +186,16 @@ async def test_sigterm_closes_1001_and_the_device_resumes_elsewhere(stack: Stack
     assert hello["recovered"] is True
     assert [e["id"] for e in await events(again, 5)] == ids[5:]  # what it had not processed
     await again.close()
+
+
+async def test_sockets_write_no_log_line_each(stack: Stack) -> None:
+    """uvicorn's `[accepted]` line and websockets' "connection open/closed" (INFO, one each per
+    socket: a few % of a reconnect storm's CPU) are not written."""
+    sid = await stack.session()
+    for n in range(3):
+        ws, _ = await connect(stack.a, sid, f"quiet-{n}")
+        await ws.close()
+        await ws.wait_closed()
+    log = stack.a.proc.output()
+    assert f"/ai/ws/{sid}?client_id=quiet-0" not in log
+    assert "[accepted]" not in log and "connection open" not in log

@@ -260,3 +260,27 @@ async def test_closing_fails_checks_in_flight_and_waiting_and_rest_never_waits()
     with pytest.raises(UpstreamUnavailable):
         await sessions.open_device("tok", "s1", "c")
     assert rest_http.is_closed and check_http.is_closed
+
+
+async def test_a_batch_results_idle_at_reaches_the_answer_and_a_malformed_one_is_dropped() -> None:
+    idle_at = {
+        "idle": {"shard": 2, "position": 41},
+        "absent": None,
+        "text": {"shard": "2", "position": 41},
+        "bool": {"shard": 2, "position": True},
+        "list": [2, 41],
+    }
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        results = [
+            {"status": 200, "body": {"status": "active"}, "idle_at": idle_at[d["client_id"]]}
+            for d in _devices(request)
+        ]
+        return httpx.Response(200, json={"results": results})
+
+    sessions = _service(handler, check_slots=1)
+    try:
+        answers = await asyncio.gather(*(sessions.open_device("t", "s1", c) for c in idle_at))
+        assert [a.idle_at for a in answers] == [(2, 41), None, None, None, None]
+    finally:
+        await sessions.aclose()

@@ -245,3 +245,36 @@ async def test_an_unanswered_catch_up_joins_an_idle_session_live_and_refuses_a_b
     shard.feed()
     assert not idle.recovered and idle.active_run is None
     assert _tokens(await _drain(idle)) == ["t2"]  # live from where the feed was
+
+
+@pytest.mark.parametrize("ring_bytes", [1 << 20, 0])
+async def test_the_device_checks_idle_at_is_the_catch_up_and_none_is_asked(ring_bytes: int) -> None:
+    """A device check that read the session with no run in progress as of offset 0 (`idle_at`):
+    the subscription starts there without asking, replays what the feed read after it (from
+    the ring or the stream), then live; an `idle_at` of another shard is not used."""
+    shard = FakeShard(ReplayRing(ring_bytes))
+    sid = "s1"
+    shard.publish([_line(sid, 1)])  # offset 0: stored and folded when the device was checked
+    shard.publish([_line(sid, 2)])  # read by the feed, not stored yet
+    shard.feed()
+    fanout = _fanout(shard)
+    asked: list[str] = []
+
+    async def catch_up(session_id: str) -> CatchUpReply:
+        asked.append(session_id)
+        return CatchUpReply(active_run=None, position=shard.position)
+
+    fanout.catch_up = catch_up
+    sub = Subscription(sid, 1 << 20, lambda s: None)
+    shard.subs.append(sub)
+    await join(fanout, sub, None, idle=True, idle_at=(0, 0))
+    shard.publish([_line(sid, 3)])
+    shard.feed()
+    assert asked == [] and sub.start == "idle"
+    assert not sub.recovered and sub.active_run is None
+    assert _tokens(await _drain(sub)) == ["t2", "t3"]
+    elsewhere = Subscription(sid, 1 << 20, lambda s: None)
+    shard.subs.append(elsewhere)
+    await join(fanout, elsewhere, None, idle=True, idle_at=(1, 0))
+    assert asked == [sid] and elsewhere.start == "catch_up"
+    assert _tokens(await _drain(elsewhere)) == ["t1", "t2", "t3"]  # from the answer's -1

@@ -16,6 +16,7 @@ import pytest
 from switchboard_edge.auth import DEFAULT_SECRET
 from switchboard_stack import asyncpg_dsn
 
+from tests.held import ingest_held, stream_of
 from tests.security.conftest import isolated_stack
 from tests.security.wsclient import close_code_of, ws_base
 from tests.stack import Stack
@@ -117,8 +118,9 @@ async def _decide(http: httpx.AsyncClient, user: str, sid: str, call_id: str) ->
 
 async def test_a_decision_takes_no_lock_on_the_session_row(plain: Stack) -> None:
     """While the session row is locked (here by the test; in the probe by other decisions),
-    a decision for a call not stored yet is still answered: 404 `unknown_call` once the
-    grace is over, not a wait for the lock."""
+    a decision for a call not stored yet is still answered: 404 `unknown_call` once ingest
+    has stored past its mark (or, if ingest itself waits for the lock, after INGEST_WAIT_S),
+    not a wait for the lock."""
     db = await asyncpg.connect(asyncpg_dsn(plain.env["DATABASE_URL"]))
     async with httpx.AsyncClient(base_url=plain.url, timeout=30) as http:
         sid, _ = await _busy_session(http, "frank")
@@ -136,27 +138,45 @@ async def test_a_decision_takes_no_lock_on_the_session_row(plain: Stack) -> None
 
 
 async def test_decisions_waiting_for_their_call_are_capped_per_user(plain: Stack) -> None:
-    """12 decisions at once for unknown calls of an active run: PENDING_CAP of them wait
-    (404 `unknown_call` after the grace), one more is 429 `too_many_pending_decisions` at
-    once; a bystander's REST is served meanwhile. The 12 go to the session service itself:
-    through a gateway, its own cap (REST_REQUESTS_PER_USER, 8 in flight) refuses some first."""
+    """12 decisions at once for unknown calls of an active run, while the session's shard's
+    ingest is held back (tests/held.py): PENDING_CAP of them wait for ingest, the others are
+    429 `too_many_pending_decisions` at once; a bystander's REST is served meanwhile. Once
+    ingest goes on, the waiting ones are 404 `unknown_call`. The 12 go to the session service
+    itself: through a gateway, its own cap (REST_REQUESTS_PER_USER, 8 in flight) refuses some
+    first."""
     limits = httpx.Limits(max_connections=50)
     async with (
         httpx.AsyncClient(base_url=plain.url, timeout=30, limits=limits) as http,
         httpx.AsyncClient(base_url=plain.session_url, timeout=30, limits=limits) as direct,
     ):
         sid, _ = await _busy_session(http, "grace")
-        flood = [_decide(direct, "grace", sid, f"01UNKNOWN{i:04d}") for i in range(12)]
-        bystander = http.get("/ai/sessions", headers=bearer("heidi"))
-        *answers, seen = await asyncio.gather(*flood, bystander)
+        async with ingest_held(plain.env["DATABASE_URL"], stream_of(plain.broker, sid)):
+            flood = [
+                asyncio.ensure_future(_decide(direct, "grace", sid, f"01UNKNOWN{i:04d}"))
+                for i in range(12)
+            ]
+            refused = await _first(flood, 12 - PENDING_CAP)
+            seen = await http.get("/ai/sessions", headers=bearer("heidi"))
+        answers = await asyncio.gather(*flood)
         await http.post(f"/ai/sessions/{sid}/cancel", headers=bearer("grace"))
+    assert {_code(answer) for answer in refused} == {"too_many_pending_decisions"}
     codes = Counter(_code(answer) for answer in answers)
-    # how many wait depends on how fast the 12 arrive (a wait is up to 2 s), not only on the
-    # cap: every one is answered, and those that find PENDING_CAP waiting are refused at once
-    assert set(codes) == {"unknown_call", "too_many_pending_decisions"}, codes
-    refused = next(a for a in answers if a.status_code == 429)
-    assert "MAX_PENDING_DECISIONS_PER_USER" in refused.text and refused.headers["Retry-After"]
+    assert codes == {"unknown_call": PENDING_CAP, "too_many_pending_decisions": 12 - PENDING_CAP}
+    assert "MAX_PENDING_DECISIONS_PER_USER" in refused[0].text and refused[0].headers["Retry-After"]
     assert seen.status_code == 200
+
+
+async def _first(
+    requests: list["asyncio.Future[httpx.Response]"], count: int
+) -> list[httpx.Response]:
+    """The first `count` answers of `requests`, in the order they came."""
+    got: list[httpx.Response] = []
+    pending = set(requests)
+    async with asyncio.timeout(20):
+        while len(got) < count:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            got.extend(task.result() for task in done)
+    return got[:count]
 
 
 TUNED = {

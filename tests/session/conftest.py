@@ -11,7 +11,7 @@ import httpx
 import pytest
 from switchboard_edge.auth import AuthSettings, issue_dev_token
 from switchboard_events import BrokerSettings, Event, Names, broker_connection, parse_event
-from switchboard_events.codec import BATCH_CONTENT_TYPE, split_batch
+from switchboard_events.codec import BATCH_CONTENT_TYPE, MARK_CONTENT_TYPE, split_batch
 from switchboard_events.routing import shard_of
 from switchboard_session.app import create_app
 from switchboard_session.settings import SessionSettings
@@ -135,11 +135,17 @@ class StreamTap:
         self.session_id = session_id
         self.types = types
         self.events: asyncio.Queue[tuple[bytes, Event]] = asyncio.Queue()
+        self.marks: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+        """The shard's marks (any session's): offset and id."""
 
     async def take(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         await message.ack()
+        if message.content_type == MARK_CONTENT_TYPE:
+            offset = (message.headers or {}).get("x-stream-offset")
+            self.marks.put_nowait((int(offset), message.body.decode()))  # type: ignore[arg-type]
+            return
         if message.content_type != BATCH_CONTENT_TYPE:
-            return  # a mark
+            return
         for line in split_batch(message.body):
             event = parse_event(line)
             if event.session_id == self.session_id and (not self.types or event.type in self.types):
@@ -158,6 +164,10 @@ class StreamTap:
                 event = await self.next_event()
                 if event.type == event_type:
                     return event
+
+    async def next_mark(self, timeout: float = 10) -> tuple[int, str]:
+        """The next mark on the shard: its offset and id."""
+        return await asyncio.wait_for(self.marks.get(), timeout)
 
 
 @pytest.fixture

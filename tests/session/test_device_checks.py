@@ -121,3 +121,24 @@ async def test_bad_batches_are_refused_whole(client: httpx.AsyncClient) -> None:
 async def test_the_batch_route_is_not_in_the_public_openapi(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert BATCH not in paths and "/ai/sessions/{session_id}/devices" in paths
+
+
+async def test_a_batch_counts_its_connects_with_its_read_and_audits_its_refusals_once(
+    make_app: AppFactory, database_url: str
+) -> None:
+    """The budgets' count and the sessions' read share one transaction: a device asked about
+    three times in one batch, within a budget of two, is let in twice and refused once (one
+    audited refusal); the count stays committed, so the next batch refuses it at once."""
+    client = await make_app(RATE_LIMIT_DEVICE_CONNECTS_PER_MIN=2)
+    alice = token("alice")
+    sid = await _session(client)
+    batch = await _batch(client, [(alice, sid, "default")] * 3 + [(alice, sid, "tab")])
+    assert [status for status, _ in batch] == [200, 200, 429, 200]
+    assert batch[2][1]["error"]["code"] == "connect_rate_limited"
+    assert batch[0][1] == batch[1][1] == {
+        "status": "active", "mode": "text", "agent_type": "personal", "active_run_id": None,
+    }  # fmt: skip
+    again = await _batch(client, [(alice, sid, "default"), (alice, sid, "tab")])
+    assert [status for status, _ in again] == [429, 200]
+    audited = await fetch(database_url, "SELECT action FROM audit_log")
+    assert [row["action"] for row in audited].count("rate_limited") == 1  # the window's first

@@ -17,7 +17,7 @@ from switchboard_protocol import CatchUpReply
 from switchboard_session import persist, progress
 
 from tests.conftest import wait_until
-from tests.session.conftest import auth, fetch, make_settings, running
+from tests.session.conftest import auth, fetch, make_settings, running, token
 
 pytestmark = [pytest.mark.db, pytest.mark.broker]
 ALICE = auth("alice")
@@ -332,3 +332,46 @@ async def test_the_rpc_consumer_comes_back_after_the_broker_closes_its_connectio
     await wait_until(answered_with_both, timeout=30)
     metrics = (await client.get("/metrics")).text
     assert "session_ingest_owner 1.0" in metrics
+
+
+async def _idle_at(client: httpx.AsyncClient, sid: str, client_id: str) -> Any:
+    """The batched device check's `idle_at` for one device (its body must be a 200's)."""
+    device = {"token": token("alice"), "session_id": sid, "client_id": client_id}
+    answer = await client.post("/internal/device-checks", json={"devices": [device]}, headers=ALICE)
+    assert answer.status_code == 200, answer.text
+    result = answer.json()["results"][0]
+    assert result["status"] == 200, result
+    return result.get("idle_at")
+
+
+@pytest.mark.timeout(60)
+async def test_a_device_check_of_an_idle_session_carries_the_catch_up_answer(
+    client: httpx.AsyncClient, database_url: str, broker_settings: BrokerSettings, names: Names
+) -> None:
+    """A known device of a session with no run in progress gets `idle_at`: its shard and the
+    stored offset read with the session, what a catch-up request answers (no active run, that
+    position); none while a run is in progress, for a new device or an ended session; back,
+    past the run's end, once ingest folded it."""
+    shards = broker_settings.stream_shards
+    sid, run_id = await _session_and_run(client)
+    assert await _idle_at(client, sid, "default") is None  # the run is in progress
+    end = make_event("run_end", {"status": "completed"}, session_id=sid, run_id=run_id, seq=2)
+    start = make_event("run_start", {}, session_id=sid, run_id=run_id, seq=1)
+    await _publish_batch(broker_settings, names, sid, [start, end])
+
+    async def idle_again() -> bool:
+        return await _idle_at(client, sid, "default") is not None
+
+    await wait_until(idle_again, timeout=20)
+    idle_at = await _idle_at(client, sid, "default")
+    reply = await _catch_up(broker_settings, names, sid)  # nothing else is published meanwhile
+    assert reply.active_run is None
+    assert idle_at == {"shard": shard_of(sid, shards), "position": reply.position}
+    assert reply.position == await _offset(database_url, names, sid, shards)
+    assert await _idle_at(client, sid, "phone") is None  # registered now: its own transaction
+    assert await _idle_at(client, sid, "phone") == idle_at  # known from then on
+    assert (await client.delete(f"/ai/sessions/{sid}", headers=ALICE)).status_code == 204
+    device = {"token": token("alice"), "session_id": sid, "client_id": "default"}
+    answer = await client.post("/internal/device-checks", json={"devices": [device]}, headers=ALICE)
+    assert answer.json()["results"][0]["body"]["status"] == "ended"
+    assert answer.json()["results"][0].get("idle_at") is None

@@ -1,6 +1,6 @@
 """Messages make runs: one active per session; reject, interrupt, enqueue; cancel; audio."""
 
-import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -223,21 +223,20 @@ async def test_audio_that_is_not_a_readable_wav_is_refused_and_nothing_is_stored
     assert (await fetch(client.database_url, query, sid))[0]["n"] == 0
 
 
-async def test_message_right_after_run_end_waits_for_the_finishing_run(client, publish) -> None:
-    """A client sending as soon as it sees run_end is not refused while the service catches up."""
+async def test_a_message_while_the_run_is_active_is_refused_without_a_fixed_grace(
+    client,
+) -> None:
+    """409 `run_active` as soon as ingest has stored past the request's mark (the run's end is
+    not on the stream: the refusal is genuine), not after a fixed grace. A message right after
+    a `run_end` the service had not stored yet: tests/session/test_read_your_writes.py."""
     sid = await new_session(client)
     first = await say(client, sid, "one")
     assert first.status_code == 202, first.text
-    run_id = first.json()["run_id"]
-
-    async def end_soon() -> None:
-        await asyncio.sleep(0.2)
-        await end_run(publish, sid, run_id)
-
-    ender = asyncio.create_task(end_soon())
+    start = time.monotonic()
     second = await say(client, sid, "two")
-    await ender
-    assert second.status_code == 202, second.text
+    seconds = time.monotonic() - start
+    assert second.status_code == 409 and second.json()["error"]["code"] == "run_active"
+    assert seconds < 6.0, seconds  # INGEST_WAIT_S is 8 s
 
 
 async def test_the_run_request_carries_the_conversation_within_its_budget(

@@ -122,10 +122,11 @@ class Publisher:
         """Publish one event and wait for the broker's confirm (raises PublishFailed)."""
         await self.enqueue(event)
 
-    async def mark(self, shard: int) -> str:
-        """Append a mark (no event) to stream `shard` and wait for its confirm; its id, which
-        a reader's `on_mark` sees with the mark's offset (the stream's end at this call)."""
-        mark_id = new_id()
+    async def mark(self, shard: int, mark_id: str | None = None) -> str:
+        """Append a mark (no event) to stream `shard` and wait for its confirm; its id (`mark_id`,
+        else a new one), which a reader's `on_mark` sees with the mark's offset (the stream's end
+        at this call). Pass the id when a reader may see the mark before the confirm comes."""
+        mark_id = mark_id or new_id()
         properties = BasicProperties(
             content_type=MARK_CONTENT_TYPE, delivery_mode=2, message_id=mark_id
         )

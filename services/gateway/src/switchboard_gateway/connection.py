@@ -34,6 +34,9 @@ class Caller:
     """The session's run in progress when the device was let in."""
     cursor: str | None = None
     """The position the device resumes after (query `cursor=` or the auth frame's)."""
+    idle_at: tuple[int, int] | None = None
+    """(shard, position) when the device check read the session with no run in progress as of
+    that offset (upstream.Answer.idle_at): where a device without a cursor starts."""
 
 
 class Connection:

@@ -77,11 +77,13 @@ async def _subscribe(conn: Connection) -> Subscription:
     parts, c = conn.parts, conn.caller
     try:
         await parts.control.request_release(c.session_id, c.client_id, conn.id)
-        sub = await parts.fanout.subscribe(c.session_id, c.cursor, c.active_run_id is None)
+        sub = await parts.fanout.subscribe(
+            c.session_id, c.cursor, c.active_run_id is None, c.idle_at
+        )
     except (TimeoutError, ConnectionError, AMQPError, ChannelInvalidStateError, ValueError) as exc:
         log.warning("join of %s.%s failed: %r", c.session_id[:64], c.client_id, exc, exc_info=exc)
         raise Close(closes.TRY_AGAIN, "the session's events are not available; retry") from exc
-    parts.metrics.joins.labels("cursor" if sub.recovered else "catch_up").inc()
+    parts.metrics.joins.labels(sub.start).inc()
     return sub
 
 

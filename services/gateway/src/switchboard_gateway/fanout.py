@@ -62,16 +62,22 @@ class FanOut:
         return sum(len(subs) for subs in self._subscribers.values())
 
     async def subscribe(
-        self, session_id: str, cursor: str | None, idle: bool = False
+        self,
+        session_id: str,
+        cursor: str | None,
+        idle: bool = False,
+        idle_at: tuple[int, int] | None = None,
     ) -> Subscription:
         """A subscription to the session's events after `cursor` (or after the catch-up state
         when it has none, or when its events are gone); raises TimeoutError when the stream or
         the session service does not answer in time. `idle`: the session had no run in
-        progress a moment ago (a catch-up that does not come is then not waited for)."""
+        progress a moment ago (a catch-up that does not come is then not waited for).
+        `idle_at`: (shard, position), the session had no run in progress as of that offset
+        (the device check read it): that is the catch-up state, not asked for again."""
         sub = Subscription(session_id, self.settings.outbound_max_bytes, self._leave)
         self._subscribers.setdefault(session_id, []).append(sub)
         try:
-            await join(self, sub, cursor, idle)
+            await join(self, sub, cursor, idle, idle_at)
         except BaseException:
             await sub.close()
             raise

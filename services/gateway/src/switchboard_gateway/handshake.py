@@ -1,7 +1,6 @@
 """Before a device gets events: valid ids, a valid token, and a session it may see."""
 
 import asyncio
-from typing import Any
 
 from starlette.websockets import WebSocket
 from switchboard_edge import safe_json
@@ -13,7 +12,7 @@ from . import closes
 from .closes import Close
 from .connection import Caller
 from .settings import GatewaySettings
-from .upstream import SessionService, UpstreamUnavailable
+from .upstream import Answer, SessionService, UpstreamUnavailable
 
 _BY_STATUS = {
     401: closes.UNAUTHENTICATED,
@@ -41,11 +40,13 @@ async def handshake(
         raise Close(closes.BAD_FRAME, "ack must be auto or client")
     cursor = ws.query_params.get("cursor")
     token = _bearer(ws)
+    _forget_request(ws)
     if token is None:
         token, sent = await _auth_frame(ws, settings.auth_timeout_s)
         cursor = sent or cursor
     claims = check_token(token, settings)
-    access = await _check_session(session_service, token, session_id, client_id)
+    answer = await _check_session(session_service, token, session_id, client_id)
+    access = answer.body
     return Caller(
         session_id=session_id,
         client_id=client_id,
@@ -56,7 +57,17 @@ async def handshake(
         agent_type=str(access.get("agent_type") or "personal"),
         active_run_id=access.get("active_run_id"),
         cursor=cursor,
+        idle_at=answer.idle_at,
     )
+
+
+def _forget_request(ws: WebSocket) -> None:
+    """Drop the upgrade request's headers and parsed query (read above, never again) from the
+    socket's scope and its caches: the socket keeps them for its whole life otherwise, about
+    1 KB per idle device."""
+    ws.scope["headers"] = []
+    ws.__dict__.pop("_headers", None)
+    ws.__dict__.pop("_query_params", None)
 
 
 def check_token(token: str, settings: GatewaySettings) -> Claims:
@@ -94,8 +105,8 @@ async def _auth_frame(ws: WebSocket, timeout: float) -> tuple[str, str | None]:
 
 async def _check_session(
     session_service: SessionService, token: str, session_id: str, client_id: str
-) -> dict[str, Any]:
-    """The session service's `DeviceAccess` for this device, or Close."""
+) -> Answer:
+    """The session service's answer for this device (its body a `DeviceAccess`), or Close."""
     try:
         answer = await session_service.open_device(token, session_id, client_id)
     except UpstreamUnavailable as exc:
@@ -110,4 +121,4 @@ async def _check_session(
         raise Close(closes.INTERNAL, f"session check failed ({answer.status})")
     if answer.body.get("status") == "ended":
         raise Close(closes.SESSION_ENDED, "session ended")
-    return answer.body
+    return answer

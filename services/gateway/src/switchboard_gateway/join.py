@@ -3,7 +3,9 @@
 2. `hi` = the last offset the shard's feed handed out (a mark's, when it read none yet);
 3. start = the cursor, when the event it names is still there (same tag, same session, at
    most `hi`, after syncing once when it is past `hi`: another replica may be ahead); else the
-   catch-up state's position (its answer covers the stream up to that offset);
+   catch-up state's position (its answer covers the stream up to that offset): the device
+   check's `idle_at` when it read the session with no run in progress (no run as of that
+   offset: the catch-up answer, read in one statement with the session), else asked for;
 4. replay (start, hi]: the stream part read now (before the hello), the ring's batches framed
    as the device takes them; then the live events after both."""
 
@@ -26,10 +28,16 @@ log = logging.getLogger(__name__)
 
 
 async def join(
-    fanout: "FanOut", sub: Subscription, cursor_text: str | None, idle: bool = False
+    fanout: "FanOut",
+    sub: Subscription,
+    cursor_text: str | None,
+    idle: bool = False,
+    idle_at: tuple[int, int] | None = None,
 ) -> None:
     """Set where `sub` (registered already) starts: `recovered`, `active_run`, its replay.
-    `idle`: the session had no run in progress a moment ago (the device check said so)."""
+    `idle`: the session had no run in progress a moment ago (the device check said so).
+    `idle_at`: (shard, position), no run in progress as of that offset of the session's shard
+    (the device check's): the catch-up answer, so none is asked for."""
     shard = shard_of(sub.session_id, fanout.shards)
     feed = fanout.feeds[shard]
     timeout = fanout.settings.catchup_timeout_s
@@ -44,8 +52,12 @@ async def join(
             found = await fanout.history.session_batches(shard, sub.session_id, cursor.offset, hi)
             if _names_its_event(cursor, found):
                 start = (cursor.offset, cursor.index)
-    sub.recovered = start is not None
-    if start is None:
+    if start is not None:
+        sub.recovered, sub.start = True, "cursor"
+    elif idle_at is not None and idle_at[0] == shard:
+        sub.start = "idle"
+        start, found = (idle_at[1], LAST_INDEX), None
+    else:
         reply = await _catch_up(fanout, sub.session_id, hi, idle)
         sub.active_run, start, found = reply.active_run, (reply.position, LAST_INDEX), None
     floor = max(start, (hi, LAST_INDEX))

@@ -44,6 +44,7 @@ class Subscription:
         "recovered",
         "replayed",
         "session_id",
+        "start",
     )
 
     def __init__(
@@ -56,6 +57,9 @@ class Subscription:
         """A cursor was sent that does not parse (the hello says recovered false)."""
         self.active_run: ActiveRun | None = None
         """The catch-up state, when the subscription did not start from a cursor."""
+        self.start = "catch_up"
+        """How it started (join.py): "cursor", "catch_up" (asked), "idle" (the device check's
+        `idle_at`)."""
         self.replayed = 0
         self._max_bytes = max_bytes
         self._leave = leave

@@ -49,6 +49,10 @@ class Answer:
     body: Any
     retry_after: str | None = None
     """The answer's `Retry-After` header (a rate limit's)."""
+    idle_at: tuple[int, int] | None = None
+    """(shard, position): the session had no run in progress as of that offset of its shard
+    stream (a batched device check's `idle_at`, read with the session): the catch-up answer,
+    without asking."""
 
     @property
     def ok(self) -> bool:
@@ -202,7 +206,9 @@ class SessionService:
         results = batch.body.get("results") if isinstance(batch.body, dict) else None
         if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
             raise CheckFailed("the session service's device checks answer is malformed")
-        return [Answer(int(r.get("status") or 502), r.get("body")) for r in results]
+        return [
+            Answer(int(r.get("status") or 502), r.get("body"), None, _idle_at(r)) for r in results
+        ]
 
     async def _one_by_one(self, checks: Sequence[DeviceCheck]) -> list[Answer | CheckFailed]:
         """Each device's own call, one after another (this is one slot's work)."""
@@ -293,6 +299,17 @@ class SessionService:
         except ValueError:
             body = None
         return Answer(response.status_code, body, response.headers.get("retry-after"))
+
+
+def _idle_at(result: dict[str, Any]) -> tuple[int, int] | None:
+    """A device check result's `idle_at` as (shard, position); None when absent or malformed."""
+    idle_at = result.get("idle_at")
+    if not isinstance(idle_at, dict):
+        return None
+    shard, position = idle_at.get("shard"), idle_at.get("position")
+    if type(shard) is not int or type(position) is not int:
+        return None
+    return shard, position
 
 
 def _client(timeout: float, connections: int) -> httpx.AsyncClient:

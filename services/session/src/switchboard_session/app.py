@@ -18,6 +18,7 @@ from .broker import BrokerLink
 from .database import make_engine, make_sessionmaker
 from .errors import error_json, install_error_handlers, unexpected
 from .ingest import run_ingest
+from .marks import IngestWaits
 from .metrics import Metrics
 from .migrate import prestart
 from .outbox import Outbox
@@ -67,17 +68,23 @@ def _lifespan(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings)
         broker = BrokerLink(settings, names_from(settings), settings.broker_retry_s)
+        metrics = Metrics()
         ctx = AppContext(
             settings,
             engine,
             make_sessionmaker(engine),
             broker,
-            Metrics(),
+            metrics,
             Outbox(),
+            IngestWaits(settings.async_database_url, settings.ingest_check_s, metrics.ingest_waits),
             refusals=RefusalAudit(settings.audit_refused_window_s),
         )
         app.state.ctx = ctx
-        tasks = [asyncio.create_task(_background(ctx), name="session-background")]
+        tasks = [
+            asyncio.create_task(_background(ctx), name="session-background"),
+            # the one connection listening for ingest's notices; closed when cancelled
+            asyncio.create_task(ctx.ingest_waits.run(), name="ingest-notices"),
+        ]
         try:
             yield
         finally:

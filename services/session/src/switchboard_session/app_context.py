@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from .broker import BrokerLink
+from .marks import IngestWaits
 from .metrics import Metrics
 from .outbox import Outbox
 from .refusals import RefusalAudit
@@ -21,7 +22,10 @@ class AppContext:
     broker: BrokerLink
     metrics: Metrics
     outbox: Outbox
+    ingest_waits: IngestWaits
+    """Requests waiting until ingest has stored past their mark (marks.py)."""
     waiting: PerUser = field(default_factory=PerUser)
-    """Decisions (per user) waiting for their call's row (decisions.py)."""
+    """Requests (per user) waiting on ingest: decisions (decisions.py) and messages
+    (routes/runs.py)."""
     refusals: RefusalAudit = field(default_factory=RefusalAudit)
     """Refused requests' audit rows, one per source and window (refusals.py)."""

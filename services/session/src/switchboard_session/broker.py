@@ -1,7 +1,7 @@
 """The service's broker link: connects (retrying until the broker answers), declares the
-topology, publishes outbox rows (events, run requests, cancels; relay.py) and dead-letters
-what ingest cannot store (shard.py). Ingest reads the streams on connections of its own
-(ingest.py)."""
+topology, publishes outbox rows (events, run requests, cancels; relay.py) and marks (marks.py),
+and dead-letters what ingest cannot store (shard.py). Ingest reads the streams on connections
+of its own (ingest.py)."""
 
 import asyncio
 import logging
@@ -29,7 +29,7 @@ from switchboard_events.deadletter import (
 )
 from switchboard_events.deadletter_admin import depth
 from switchboard_events.retry import reconnecting
-from switchboard_events.routing import DEAD_LETTER_SOURCES
+from switchboard_events.routing import DEAD_LETTER_SOURCES, shard_of
 from switchboard_events.topology import RUN_KEY
 
 from .errors import ApiError
@@ -108,6 +108,16 @@ class BrokerLink:
         if conn is None or not self.ready:
             return {}
         return {source: await depth(conn, self.names, source) for source in DEAD_LETTER_SOURCES}
+
+    def shard(self, session_id: str) -> int:
+        """The shard stream of `session_id`."""
+        return shard_of(session_id, self.settings.stream_shards)
+
+    async def mark(self, shard: int, mark_id: str) -> None:
+        """Publish mark `mark_id` on shard stream `shard` (confirmed; marks.py)."""
+        self.require()
+        assert self._publisher is not None
+        await self._publisher.mark(shard, mark_id)
 
     def require(self) -> None:
         """Raise 503 `broker_unavailable` before anything changes when the broker is away."""

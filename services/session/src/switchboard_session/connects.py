@@ -9,6 +9,8 @@ import hashlib
 from collections import Counter
 from collections.abc import Sequence
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from .app_context import AppContext
 from .errors import ApiError
 from .store import ratelimit
@@ -24,14 +26,20 @@ def _keys(user: str, session_id: str, client_id: str) -> tuple[str, str]:
     return f"connects:{user}", f"device_connects:{device}"
 
 
-async def over_budget(ctx: AppContext, connects: Sequence[Connect]) -> list[ApiError | None]:
-    """Count these connects (one statement); for each, in order, None or its 429."""
+async def over_budget(
+    ctx: AppContext, connects: Sequence[Connect], db: AsyncSession | None = None
+) -> list[ApiError | None]:
+    """Count these connects (one statement; in `db`'s transaction when given, else in one of
+    its own); for each, in order, None or its 429."""
     if not connects:
         return []
     keys = [_keys(*connect) for connect in connects]
     costs = Counter(key for pair in keys for key in pair)
-    async with ctx.database.begin() as db:
+    if db is not None:
         counts = await ratelimit.hit_many(db, costs, WINDOW_S)
+    else:
+        async with ctx.database.begin() as own:
+            counts = await ratelimit.hit_many(own, costs, WINDOW_S)
     settings = ctx.settings
     limits = (
         (settings.rate_connects_per_min, "for this user"),

@@ -3,19 +3,20 @@
 
 The first decision from any device counts (a conditional UPDATE, store/approvals.py, which no
 other lock guards); later ones are 409 `already_decided`. The row is written when the session
-service persists the `tool_call`, which a device may see a moment earlier: while the session
-has an active run, an unknown call id is looked up again for up to `PERSIST_GRACE_S` before 404
-`unknown_call`. So is a call whose row the UPDATE missed but the look after it finds still
-open (committed in between): it was not decided yet, only just stored. Each look is a short
-transaction of its own, and no lock on the session row is taken: nothing is held between looks.
-A user has at most MAX_PENDING_DECISIONS_PER_USER such waits at once per replica, and all users
-together `MAX_WAITING` (each wait keeps one of the gateway's upstream connections); one more is
-429 `too_many_pending_decisions` at once. A decision refused so is worth sending again: once its
-call is stored it needs no wait.
+service's ingest stores the `tool_call`, which a device may see a moment earlier: while the
+session has an active run, a decision for an unknown call id publishes a mark on the session's
+shard and waits until ingest has stored past it (marks.py, at most INGEST_WAIT_S), then looks
+once more: the call is stored by then if the device saw it, else 404 `unknown_call` is
+genuine. A call whose row the UPDATE missed but the look after it finds still open (committed
+in between) is looked at again at once: it was not decided yet, only just stored. Each look is
+a short transaction of its own, and no lock on the session row is taken: nothing is held while
+waiting. A user has at most MAX_PENDING_DECISIONS_PER_USER waits on ingest at once per replica,
+and all users together `MAX_WAITING` (each wait keeps one of the gateway's upstream
+connections); one more decision is 429 `too_many_pending_decisions` at once. A decision refused
+so is worth sending again: once its call is stored it needs no wait.
 """
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from switchboard_events.retry import retry_for
 from switchboard_protocol import ToolDecisionCommand
 
 from .app_context import AppContext
@@ -24,14 +25,8 @@ from .schemas import ToolDecision
 from .store import approvals, audit
 from .store.sessions import get_owned
 from .tables import ToolApprovalRow
+from .waiting import MAX_WAITING
 
-PERSIST_GRACE_S = 2.0
-RETRY_S = 0.05
-RETRY_MAX_S = 0.4
-"""Looks again after 0.05 s, doubling up to 0.4 s: about 8 looks in PERSIST_GRACE_S."""
-MAX_WAITING = 32
-"""Waiting decisions of all users together, per replica: a third of the gateway's default
-UPSTREAM_CONNECTIONS (100) at most, whoever floods."""
 _UNKNOWN = "no tool call of this session awaits a decision with this call_id"
 _ALREADY = {
     "approved": "the call was already approved",
@@ -48,13 +43,29 @@ async def decide(
     """Record `body` and send it to the worker; 404 (session or call), 409 `already_decided`."""
     ctx.broker.require()
     try:
-        return await _decide_once(ctx, user_id, session_id, body, client_id)
+        return await _decide_twice(ctx, user_id, session_id, body, client_id)
     except NotStoredYet:
         pass
     cap = ctx.settings.max_pending_decisions_per_user
     with ctx.waiting.hold(user_id, cap, MAX_WAITING, _too_many(cap)):
-        grace = retry_for(PERSIST_GRACE_S, NotStoredYet, RETRY_S, max_every=RETRY_MAX_S)
-        return await grace(_decide_once, ctx, user_id, session_id, body, client_id)
+        shards = [ctx.broker.shard(session_id)]
+        await ctx.ingest_waits.after_ingest(ctx.broker, shards, ctx.settings.ingest_wait_s)
+    try:
+        return await _decide_twice(ctx, user_id, session_id, body, client_id)
+    except NotStoredYet as exc:
+        raise ApiError(404, "unknown_call", _UNKNOWN) from exc
+
+
+async def _decide_twice(
+    ctx: AppContext, user_id: str, session_id: str, body: ToolDecision, client_id: str | None
+) -> ToolApprovalRow:
+    """`_decide_once`, once more at once when its row was committed while it looked."""
+    try:
+        return await _decide_once(ctx, user_id, session_id, body, client_id)
+    except NotStoredYet as exc:
+        if not exc.row_seen:
+            raise
+    return await _decide_once(ctx, user_id, session_id, body, client_id)
 
 
 def _too_many(cap: int) -> ApiError:
@@ -71,7 +82,12 @@ RETRY_AFTER_S = 2
 
 
 class NotStoredYet(ApiError):
-    """An unknown call id while the session's run is active: its row may be on the way."""
+    """An unknown call id while the session's run is active: its row may be on the way
+    (`row_seen`: it was committed between the UPDATE and the look after it)."""
+
+    def __init__(self, row_seen: bool) -> None:
+        super().__init__(404, "unknown_call", _UNKNOWN)
+        self.row_seen = row_seen
 
 
 async def _decide_once(
@@ -96,8 +112,9 @@ async def _decide_once(
         if known is not None and not await approvals.still_open(db, session.id, body.call_id):
             raise ApiError(409, "already_decided", _ALREADY.get(known.status, known.status))
         # no row yet, or one committed since the UPDATE looked and still open: look again
-        looking = known is not None or session.active_run_id is not None
-        raise (NotStoredYet if looking else ApiError)(404, "unknown_call", _UNKNOWN)
+        if known is not None or session.active_run_id is not None:
+            raise NotStoredYet(row_seen=known is not None)
+        raise ApiError(404, "unknown_call", _UNKNOWN)
 
 
 def _message(row: ToolApprovalRow, body: ToolDecision) -> ToolDecisionCommand:

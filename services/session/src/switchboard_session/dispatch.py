@@ -16,7 +16,7 @@ from .store.sessions import get_owned, touch
 from .tables import RunRow, SessionRow
 
 BUSY_CODES = ("run_active", "too_many_runs")
-"""Refusals that a run ending a moment later lifts (worth waiting BUSY_GRACE_S for)."""
+"""Refusals that a run ending a moment later lifts (worth a wait on ingest for: routes/runs.py)."""
 RUNS_RETRY_AFTER_S = 2
 
 

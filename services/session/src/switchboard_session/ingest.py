@@ -71,6 +71,7 @@ async def own(ctx: AppContext, lock: IngestLock) -> None:
             reader = StreamReader(
                 ctx.settings.broker_urls, names, shard.shard, shard.on_batch,
                 start=_start(shard.committed), prefetch=ctx.settings.persist_prefetch,
+                on_mark=shard.on_mark,
             )  # fmt: skip
             readers.append(reader)
         await asyncio.gather(*(reader.start() for reader in readers))

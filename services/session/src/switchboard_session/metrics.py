@@ -49,6 +49,13 @@ class Metrics:
             ["source", "reason"],
             registry=self.registry,
         )
+        self.ingest_waits = Counter(
+            "session_ingest_waits_total",
+            "Requests that waited for ingest to store past their mark (marks.py), by outcome: "
+            "stored, or not_stored (INGEST_WAIT_S passed, mark refused, listener lost)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.ingest_owner = Gauge(
             "session_ingest_owner",
             "1 while this process owns ingest (reads the streams, answers catch-ups)",

@@ -208,12 +208,23 @@ class DeviceChecks(_Strict):
     devices: list[DeviceCheck] = Field(min_length=1, max_length=MAX_DEVICE_CHECKS)
 
 
+class IdleAt(BaseModel):
+    """A session with no run in progress as of offset `position` of its shard stream `shard`
+    (the last offset ingest had stored and folded, read in the same statement as the session):
+    the catch-up answer `{"active_run": null, "position": position}`."""
+
+    shard: int
+    position: int
+
+
 class DeviceCheckResult(BaseModel):
     """What `POST /ai/sessions/{id}/devices` would have answered this device: its status and
-    body (`DeviceAccess`, or the error envelope)."""
+    body (`DeviceAccess`, or the error envelope); `idle_at` for a known device of an active
+    session with no run in progress (the gateway then needs no catch-up request)."""
 
     status: int
     body: dict[str, Any]
+    idle_at: IdleAt | None = None
 
 
 class DeviceCheckResults(BaseModel):

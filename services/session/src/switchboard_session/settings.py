@@ -75,9 +75,10 @@ class SessionSettings(BrokerSettings, AuthSettings, EdgeSettings, RuntimeSetting
     max_pending_decisions_per_user: int = Field(
         default=4, ge=1, alias="MAX_PENDING_DECISIONS_PER_USER"
     )
-    """Decisions of one user for calls not stored yet that one replica keeps looking up at
-    once (each for up to 2 s while the run is active); one more is 429
-    `too_many_pending_decisions` at once."""
+    """Requests of one user that one replica keeps waiting at once for ingest to store what
+    their answer depends on (decisions for calls not stored yet, messages refused while a run
+    ends: each up to INGEST_WAIT_S); one more decision is 429 `too_many_pending_decisions` at
+    once, one more message gets its refusal without the wait."""
     rate_audio_bytes_per_min: int = Field(
         default=20 * 1024 * 1024, ge=1, le=2**31 - 1, alias="RATE_LIMIT_AUDIO_BYTES_PER_MIN"
     )
@@ -107,9 +108,13 @@ class SessionSettings(BrokerSettings, AuthSettings, EdgeSettings, RuntimeSetting
     )
     """Longest `active_run.text` in a hello or `GET /ai/sessions/{id}`: the tail of the run's
     text (`text_offset` says where it starts; the head is `GET .../runs/{id}/text`)."""
-    busy_grace_s: float = Field(default=1.0, ge=0, alias="BUSY_GRACE_S")
-    """How long a message waits for a finishing run before 409 `run_active` (a client sees
-    `run_end` a moment before this service has stored it)."""
+    ingest_wait_s: float = Field(default=8.0, gt=0, alias="INGEST_WAIT_S")
+    """Longest wait of a request whose answer depends on events not stored yet (a message
+    refused `run_active`/`too_many_runs`, a decision for an unknown call of an active run): it
+    publishes a mark on the session's shard and waits until ingest has stored past it, then
+    looks once more. Only a lagging ingest makes a request wait this long (a loaded machine
+    lagged more than 4 s); keep it below the gateway's UPSTREAM_TIMEOUT_S (10 s), so the
+    request is answered before the gateway gives up on it."""
     public_ws_base: str | None = Field(default=None, alias="PUBLIC_WS_BASE")
     """When set (e.g. `wss://chat.example.com`), `ws_url` is absolute."""
     persist_prefetch: int = Field(default=64, ge=1, alias="PERSIST_PREFETCH")

@@ -13,6 +13,10 @@ dead-lettered; a database outage is waited out without counting.
 
 Catch-ups are answered by the same task between transactions, so the state read is exactly
 what the offsets up to `committed` made of it: that offset is the reply's `position`.
+
+Marks (no event; marks.py, the gateways' anchors) are never stored: `on_mark` queues the mark's
+id, and the next transaction advances the offset past it and sends its id with `pg_notify`
+(delivered at commit), so whoever waits on it knows that everything before it is stored.
 """
 
 import asyncio
@@ -22,12 +26,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_events.deadletter import DeadLetter, backoff_s
 from switchboard_protocol import PERSISTED_TYPES, ActiveRun, Event, UnknownEvent, parse_event
 
 from . import persist, progress
 from .app_context import AppContext
 from .failures import Failure, classify, sqlstate_of
+from .marks import CHANNEL, payloads
 from .store import offsets
 
 log = logging.getLogger(__name__)
@@ -82,6 +89,9 @@ class ShardIngest:
         self.committed = committed
         """The last offset stored (None: nothing of this stream yet)."""
         self._batches: list[tuple[int, list[bytes]]] = []
+        self._marks: list[str] = []
+        self._queued_to = self.position
+        """The offset of the last batch or mark queued (never below `committed`)."""
         self._lines = 0
         self._asks: list[tuple[str, Reply]] = []
         self._wake = asyncio.Event()
@@ -101,7 +111,14 @@ class ShardIngest:
             self._room.clear()
             await self._room.wait()
         self._batches.append((offset, lines))
+        self._queued_to = offset
         self._lines += len(lines)
+        self._wake.set()
+
+    def on_mark(self, offset: int, mark_id: str) -> None:
+        """The reader's callback for a mark: the next transaction stores past it and says so."""
+        self._marks.append(mark_id)
+        self._queued_to = max(self._queued_to, offset)
         self._wake.set()
 
     def ask(self, session_id: str, reply: Reply) -> None:
@@ -119,7 +136,7 @@ class ShardIngest:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if not self._batches:
+            if not self._batches and not self._marks:
                 if self._asks:
                     await self._answer()
                 continue
@@ -130,12 +147,16 @@ class ShardIngest:
                 continue
             due = loop.time() + interval
             batches, self._batches, self._lines = self._batches, [], 0
+            marks, self._marks = self._marks, []
             self._room.set()
-            await self._store(batches)
+            await self._store(batches, marks, self._queued_to)
             if self._asks:
                 await self._answer()
 
-    async def _store(self, batches: list[tuple[int, list[bytes]]]) -> None:
+    async def _store(
+        self, batches: list[tuple[int, list[bytes]]], marks: list[str], offset: int
+    ) -> None:
+        """Store `batches` and advance the offset to `offset` (past `marks` too), retrying."""
         parsed = parse(batches)
         for line, letter in parsed.poison:
             await self._park(line, letter)
@@ -144,7 +165,7 @@ class ShardIngest:
         while True:
             events = [(line, e) for line, e in parsed.stored if e.id not in skip]
             try:
-                stored = await self._transaction(events, parsed.runs, batches[-1][0])
+                stored = await self._transaction(events, parsed.runs, offset, marks)
             except offsets.Fenced:
                 raise
             except persist.EventFailed as failed:
@@ -162,13 +183,19 @@ class ShardIngest:
             return
 
     async def _transaction(
-        self, events: list[tuple[bytes, Event]], runs: progress.RunEvents, offset: int
+        self,
+        events: list[tuple[bytes, Event]],
+        runs: progress.RunEvents,
+        offset: int,
+        marks: list[str],
     ) -> list[str]:
-        """Store, fold and advance the offset in one transaction; the types stored."""
+        """Store, fold, advance the offset and notify the marks in one transaction; the types
+        stored."""
         async with self.ctx.database.begin() as db:
             stored = await persist.store_events(self.ctx, db, events)
             await progress.fold_runs(db, runs, self.ctx.settings.run_lease_s)
             await offsets.advance(db, self.stream, self.shard, self.committed, offset)
+            await _notify(db, marks)
         self.committed = offset
         return stored
 
@@ -230,3 +257,9 @@ class ShardIngest:
                 await reply(views.get(session_id), position)
             except Exception as exc:  # noqa: BLE001 - the asker times out and asks again
                 log.warning("catch-up reply not sent (%r)", exc)
+
+
+async def _notify(db: AsyncSession, marks: list[str]) -> None:
+    """Send the marks' ids on marks.CHANNEL when `db`'s transaction commits."""
+    for payload in payloads(marks):
+        await db.execute(select(func.pg_notify(CHANNEL, payload)))

@@ -7,6 +7,10 @@ from contextlib import contextmanager
 
 from .errors import ApiError
 
+MAX_WAITING = 32
+"""Requests of all users together waiting on ingest, per replica: a third of the gateway's
+default UPSTREAM_CONNECTIONS (100) at most, whoever floods."""
+
 
 class PerUser:
     def __init__(self) -> None:

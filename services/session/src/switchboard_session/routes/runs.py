@@ -4,7 +4,6 @@ import base64
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
-from switchboard_events.retry import retry_for
 from switchboard_protocol.wav import BadWav, NotWav, read_wav
 
 from ..app_context import AppContext
@@ -21,7 +20,9 @@ from ..schemas import (
     ToolDecision,
     ToolDecisionAccepted,
 )
+from ..store import runs
 from ..store.sessions import get_owned
+from ..waiting import MAX_WAITING
 
 router = APIRouter(prefix="/ai/sessions", tags=["runs"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -48,18 +49,38 @@ async def send_message(
         )
     await limit(ctx, user, "messages", client_ip(request))
     sub = Submission(body.content, body.metadata, body.on_busy, client_id)
-    message_id, run_id = await _submit_with_grace(ctx, user, session_id, sub)
+    message_id, run_id = await _submit(ctx, user, session_id, sub)
     return Accepted(message_id=message_id, run_id=run_id)
 
 
-async def _submit_with_grace(
-    ctx: AppContext, user: str, session_id: str, sub: Submission
-) -> tuple[str, str]:
-    """`submit`, retried for up to BUSY_GRACE_S while the active run (or, for `too_many_runs`,
-    another of the user's runs) is finishing: a client sees `run_end` a moment before this
-    service has stored it."""
-    grace = retry_for(ctx.settings.busy_grace_s, _busy, 0.05)
-    return await grace(_submit_once, ctx, user, session_id, sub)
+async def _submit(ctx: AppContext, user: str, session_id: str, sub: Submission) -> tuple[str, str]:
+    """`submit`; when refused busy (`run_active`, `too_many_runs`), once more after ingest has
+    stored everything the client may have seen: a device sees `run_end` on its stream a moment
+    before this service has stored it. A mark on each shard the refusal depends on (the
+    session's; for `too_many_runs`, those of the user's sessions with an active run) is
+    waited on (marks.py, at most INGEST_WAIT_S), holding no lock and no pooled connection.
+    Over the user's cap of waits (MAX_PENDING_DECISIONS_PER_USER) the refusal comes at once."""
+    try:
+        return await _submit_once(ctx, user, session_id, sub)
+    except ApiError as exc:
+        if exc.code not in BUSY_CODES:
+            raise
+        refusal = exc
+    cap = ctx.settings.max_pending_decisions_per_user
+    with ctx.waiting.hold(user, cap, MAX_WAITING, refusal):
+        shards = {
+            ctx.broker.shard(sid) for sid in await _depends_on(ctx, user, session_id, refusal)
+        }
+        await ctx.ingest_waits.after_ingest(ctx.broker, shards, ctx.settings.ingest_wait_s)
+    return await _submit_once(ctx, user, session_id, sub)
+
+
+async def _depends_on(ctx: AppContext, user: str, session_id: str, refusal: ApiError) -> list[str]:
+    """The sessions whose stored runs made `refusal`."""
+    if refusal.code == "run_active":
+        return [session_id]
+    async with ctx.database.begin() as db:
+        return [session_id, *await runs.sessions_with_active_runs(db, user)]
 
 
 async def _submit_once(
@@ -67,10 +88,6 @@ async def _submit_once(
 ) -> tuple[str, str]:
     async with ctx.database.begin() as db:
         return await submit(ctx, db, user, session_id, sub)
-
-
-def _busy(exc: BaseException) -> bool:
-    return isinstance(exc, ApiError) and exc.code in BUSY_CODES
 
 
 @router.post(
@@ -97,7 +114,7 @@ async def send_audio(
         if session.mode != "voice":
             raise ApiError(409, "not_voice_session", "audio needs a session with mode voice")
     sub = Submission("", {}, "reject", client_id, base64.b64encode(audio).decode())
-    message_id, run_id = await _submit_with_grace(ctx, user, session_id, sub)
+    message_id, run_id = await _submit(ctx, user, session_id, sub)
     return Accepted(message_id=message_id, run_id=run_id)
 
 

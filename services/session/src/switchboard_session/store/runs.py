@@ -110,3 +110,13 @@ async def active_runs_of_user(
         )
     )
     return int((await db.execute(query)).scalar_one())
+
+
+async def sessions_with_active_runs(db: AsyncSession, user_id: str) -> list[str]:
+    """The user's live sessions that have an active run (no lock taken)."""
+    query = select(SessionRow.id).where(
+        SessionRow.user_id == user_id,
+        SessionRow.status == "active",
+        SessionRow.active_run_id.is_not(None),
+    )
+    return list((await db.execute(query)).scalars())
