@@ -40,8 +40,8 @@ async def submit(
     while the broker is known to be down, before anything is stored (docs/internals.md).
 
     A run that starts now is counted against MAX_ACTIVE_RUNS_PER_USER twice: before anything
-    is stored (unlocked: a user at the limit is refused cheaply, also on each BUSY_GRACE_S
-    retry), and last, under the user's run lock (`_check_user_runs`). The lock serializes the
+    is stored (unlocked: a user at the limit is refused without writing anything), and last,
+    under the user's run lock (`_check_user_runs`). The lock serializes the
     run starts of one user until commit, so it is taken when everything else is written: held
     for a count and the commit, not for the whole transaction (one user's messages to several
     sessions would otherwise start their runs one transaction at a time).
