@@ -132,7 +132,14 @@ class ShardIngest:
         transactions, until cancelled; raises `offsets.Fenced` when another owner stored."""
         loop = asyncio.get_running_loop()
         interval = self.ctx.settings.ingest_flush_ms / 1000
-        due = woken_at = 0.0
+        due = 0.0
+        timer: asyncio.TimerHandle | None = None
+
+        def fire() -> None:
+            nonlocal timer
+            timer = None
+            self._wake.set()
+
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -141,9 +148,11 @@ class ShardIngest:
                     await self._answer()
                 continue
             if loop.time() < due and not self._asks:
-                if woken_at != due:  # one timer per due time
-                    woken_at = due
-                    loop.call_at(due, self._wake.set)
+                # one timer at a time; a new one whenever none is pending, since asyncio may
+                # run a timer a hair before its time (then time() < due still: waiting for
+                # the next event instead left the last batch of a burst unstored)
+                if timer is None:
+                    timer = loop.call_at(due, fire)
                 continue
             due = loop.time() + interval
             batches, self._batches, self._lines = self._batches, [], 0
