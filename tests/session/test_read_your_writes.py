@@ -92,18 +92,43 @@ def _tool_call(sid: str, run_id: str, call_id: str) -> Any:
     return make_event("tool_call", call, session_id=sid, run_id=run_id, seq=2)
 
 
+async def _decide_seen_call(
+    client: httpx.AsyncClient,
+    publish: Any,
+    tap: StreamTap,
+    held: Any,
+    sid: str,
+    run_id: str,
+    *,
+    approve: bool,
+) -> httpx.Response:
+    """With ingest `held`: a tool call goes onto the stream (the device sees it), the decision
+    for it is posted and waits for the service's mark; the answer once ingest is let go."""
+    async with held:
+        await publish(_tool_call(sid, run_id, "c1"))
+        await tap.event_of_type("tool_call")
+        decision = {"call_id": "c1", "approve": approve}
+        post = client.post(f"/ai/sessions/{sid}/tool_decisions", json=decision, headers=ALICE)
+        task, _ = await _waits_for_the_mark(tap, post)
+    answer, _ = await _answer(task)
+    return answer
+
+
+async def _waits_stored(client: httpx.AsyncClient) -> float:
+    """`session_ingest_waits_total{outcome="stored"}` of this process: waits ended by notice."""
+    for line in (await client.get("/metrics")).text.splitlines():
+        if line.startswith('session_ingest_waits_total{outcome="stored"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
 async def test_a_decision_for_a_call_seen_on_the_stream_is_taken(
     client, publish, stream_tap, database_url: str, broker_settings: BrokerSettings
 ) -> None:
     sid, run_id = await _busy_session(client)
     tap = await stream_tap(sid)
-    async with ingest_held(database_url, stream_of(broker_settings, sid)):
-        await publish(_tool_call(sid, run_id, "c1"))
-        await tap.event_of_type("tool_call")
-        decision = {"call_id": "c1", "approve": True}
-        post = client.post(f"/ai/sessions/{sid}/tool_decisions", json=decision, headers=ALICE)
-        task, _ = await _waits_for_the_mark(tap, post)
-    answer, _ = await _answer(task)
+    held = ingest_held(database_url, stream_of(broker_settings, sid))
+    answer = await _decide_seen_call(client, publish, tap, held, sid, run_id, approve=True)
     assert answer.status_code == 202, answer.text
     assert answer.json()["status"] == "approved"
 
@@ -114,6 +139,7 @@ async def test_an_unknown_call_is_404_as_soon_as_the_mark_is_stored(
     """Not after INGEST_WAIT_S: the mark says the call was never on the stream."""
     sid, _ = await _busy_session(client)
     tap = await stream_tap(sid)
+    notices = await _waits_stored(client)
     async with ingest_held(database_url, stream_of(broker_settings, sid)):
         decision = {"call_id": "nosuchcall", "approve": True}
         post = client.post(f"/ai/sessions/{sid}/tool_decisions", json=decision, headers=ALICE)
@@ -121,6 +147,7 @@ async def test_an_unknown_call_is_404_as_soon_as_the_mark_is_stored(
     answer, seconds = await _answer(task)
     assert answer.status_code == 404 and answer.json()["error"]["code"] == "unknown_call"
     assert seconds < INGEST_WAIT_S * 3 / 4, seconds
+    assert await _waits_stored(client) == notices + 1  # ended by ingest's notice, not the cap
 
 
 async def test_a_replica_not_owning_ingest_hears_it_from_the_owner(
@@ -142,12 +169,7 @@ async def test_a_replica_not_owning_ingest_hears_it_from_the_owner(
     other = clients[1 - owner[0]]
     sid, run_id = await _busy_session(other)
     tap = await stream_tap(sid)
-    async with ingest_held(database_url, stream_of(broker_settings, sid)):
-        await publish(_tool_call(sid, run_id, "c2"))
-        await tap.event_of_type("tool_call")
-        decision = {"call_id": "c2", "approve": False}
-        post = other.post(f"/ai/sessions/{sid}/tool_decisions", json=decision, headers=ALICE)
-        task, _ = await _waits_for_the_mark(tap, post)
-    answer, _ = await _answer(task)
+    held = ingest_held(database_url, stream_of(broker_settings, sid))
+    answer = await _decide_seen_call(other, publish, tap, held, sid, run_id, approve=False)
     assert answer.status_code == 202, answer.text
     assert answer.json()["status"] == "denied"
